@@ -1,0 +1,70 @@
+// Smart constructors for IR nodes: they derive axes and insert the explicit
+// `expand` that broadcasting needs, so no other code computes axes by hand.
+
+import { type Axes, type Node, type Op, hasAxes, intern, minusAxes, sameAxes, sortAxes, unionAxes } from './ir.ts';
+
+export const K = (v: number): Node => intern('const', [], v, []);
+export const ZERO = K(0);
+export const ONE = K(1);
+
+export function input(name: string, axes: Axes): Node {
+  return intern('input', [], name, sortAxes(axes));
+}
+
+/** The product of the sizes of `axes`, a scalar known at run time. */
+export function size(axes: Axes): Node {
+  return axes.length === 0 ? ONE : intern('size', [], sortAxes(axes), []);
+}
+
+/** Broadcast `x` to `axes` (a superset of its own). */
+export function expand(x: Node, axes: Axes): Node {
+  const to = sortAxes(axes);
+  if (sameAxes(x.axes, to)) return x;
+  if (!hasAxes(to, x.axes)) throw new Error(`internal: expand from (${x.axes}) to (${to}) drops axes`);
+  // expand(expand(y, A), B) = expand(y, B)
+  if (x.op === 'expand') return expand(x.src[0]!, to);
+  return intern('expand', [x], undefined, to);
+}
+
+function reduce(op: 'sum' | 'max', x: Node, axes: Axes): Node {
+  const over = sortAxes(axes);
+  if (over.length === 0) return x;
+  if (!hasAxes(x.axes, over)) throw new Error(`internal: ${op} over (${over}) of a value with axes (${x.axes})`);
+  return intern(op, [x], over, minusAxes(x.axes, over));
+}
+export const sum = (x: Node, axes: Axes = x.axes): Node => reduce('sum', x, axes);
+export const rmax = (x: Node, axes: Axes = x.axes): Node => reduce('max', x, axes);
+
+export function un(op: Op, x: Node): Node {
+  return intern(op, [x], undefined, x.axes);
+}
+
+/** Elementwise with broadcasting by axis name: both sides expand to the union. */
+export function bin(op: Op, a: Node, b: Node): Node {
+  const u = unionAxes(a.axes, b.axes);
+  return intern(op, [expand(a, u), expand(b, u)], undefined, u);
+}
+
+export function where(c: Node, a: Node, b: Node): Node {
+  const u = unionAxes(c.axes, a.axes, b.axes);
+  return intern('where', [expand(c, u), expand(a, u), expand(b, u)], undefined, u);
+}
+
+export const add = (a: Node, b: Node) => bin('add', a, b);
+export const sub = (a: Node, b: Node) => bin('sub', a, b);
+export const mul = (a: Node, b: Node) => bin('mul', a, b);
+export const div = (a: Node, b: Node) => bin('div', a, b);
+export const neg = (a: Node) => un('neg', a);
+export const mean = (x: Node, axes: Axes = x.axes): Node => div(sum(x, axes), size(sortAxes(axes)));
+
+/** The node `n` with new sources (leaves are returned as they are). */
+export function rebuild(n: Node, src: readonly Node[]): Node {
+  switch (n.op) {
+    case 'const': case 'input': case 'size': return n;
+    case 'expand': return expand(src[0]!, n.axes);
+    case 'sum': return sum(src[0]!, n.arg as Axes);
+    case 'max': return rmax(src[0]!, n.arg as Axes);
+    case 'where': return where(src[0]!, src[1]!, src[2]!);
+    default: return src.length === 1 ? un(n.op, src[0]!) : bin(n.op, src[0]!, src[1]!);
+  }
+}

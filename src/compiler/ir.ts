@@ -1,0 +1,103 @@
+// The IR: immutable, hash-consed nodes {op, src, arg, axes} over named axes.
+// Structurally equal nodes are one object, so common subexpressions are shared
+// for free. Broadcasting is an explicit `expand` node; `sum` is its transpose.
+
+export type Axis = 'batch' | 'class' | 'z' | 'y' | 'x';
+/** The canonical axis order: every axis list in the IR is sorted by it. */
+export const AXIS_ORDER: readonly Axis[] = ['batch', 'class', 'z', 'y', 'x'];
+const RANK: Record<Axis, number> = { batch: 0, class: 1, z: 2, y: 3, x: 4 };
+
+export type Axes = readonly Axis[];
+
+export function isAxis(s: string): s is Axis {
+  return s in RANK;
+}
+
+export function sortAxes(axes: Iterable<Axis>): Axes {
+  return [...new Set(axes)].sort((a, b) => RANK[a] - RANK[b]);
+}
+export function unionAxes(...sets: Axes[]): Axes {
+  return sortAxes(sets.flat());
+}
+export function minusAxes(a: Axes, b: Axes): Axes {
+  return a.filter((x) => !b.includes(x));
+}
+export function sameAxes(a: Axes, b: Axes): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+export function hasAxes(a: Axes, sub: Axes): boolean {
+  return sub.every((x) => a.includes(x));
+}
+
+/** Every op of the IR. Semantics, gradients and emits live in registry.ts. */
+export type Op =
+  | 'const' | 'input' | 'size'
+  | 'expand' | 'sum' | 'max'
+  | 'neg' | 'recip' | 'exp' | 'log' | 'log1p' | 'sqrt' | 'abs' | 'sign' | 'sigmoid' | 'softplus' | 'tanh'
+  | 'detach'
+  | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
+  | 'lt' | 'le' | 'gt' | 'ge' | 'eq' | 'ne'
+  | 'where';
+
+/**
+ * `const`: arg = the value. `input`: arg = the input's name. `size`: arg = the
+ * axes whose sizes it multiplies (known only at run time). `sum`/`max`: arg =
+ * the axes removed. Other ops: no arg.
+ */
+export type Arg = number | string | Axes | undefined;
+
+export interface Node {
+  readonly id: number;
+  readonly op: Op;
+  readonly src: readonly Node[];
+  readonly arg: Arg;
+  readonly axes: Axes;
+}
+
+const table = new Map<string, Node>();
+let nextId = 0;
+
+function argKey(arg: Arg): string {
+  if (arg === undefined) return '';
+  if (typeof arg === 'number') return Object.is(arg, -0) ? 'n-0' : `n${arg}`;
+  if (typeof arg === 'string') return `s${arg}`;
+  return `a${arg.join(',')}`;
+}
+
+/** The one constructor: returns the existing node when an equal one exists. */
+export function intern(op: Op, src: readonly Node[], arg: Arg, axes: Axes): Node {
+  const key = `${op}|${argKey(arg)}|${src.map((s) => s.id).join(',')}|${axes.join(',')}`;
+  let n = table.get(key);
+  if (!n) {
+    n = Object.freeze({ id: nextId++, op, src: Object.freeze([...src]), arg, axes: Object.freeze([...axes]) as Axes });
+    table.set(key, n);
+  }
+  return n;
+}
+
+/** Nodes reachable from the roots, each once, every node after its sources. */
+export function toposort(roots: readonly Node[]): Node[] {
+  const seen = new Set<number>();
+  const out: Node[] = [];
+  const stack: [Node, boolean][] = roots.map((r) => [r, false] as [Node, boolean]).reverse();
+  while (stack.length) {
+    const [n, done] = stack.pop()!;
+    if (done) { out.push(n); continue; }
+    if (seen.has(n.id)) continue;
+    seen.add(n.id);
+    stack.push([n, true]);
+    for (let i = n.src.length - 1; i >= 0; i--) if (!seen.has(n.src[i]!.id)) stack.push([n.src[i]!, false]);
+  }
+  return out;
+}
+
+/** Rebuild a graph bottom-up: `f` receives each node with its already-rebuilt sources. */
+export function rewrite(roots: readonly Node[], f: (n: Node, src: readonly Node[]) => Node): Node[] {
+  const memo = new Map<number, Node>();
+  for (const n of toposort(roots)) memo.set(n.id, f(n, n.src.map((s) => memo.get(s.id)!)));
+  return roots.map((r) => memo.get(r.id)!);
+}
+
+export function graphSize(roots: readonly Node[]): number {
+  return toposort(roots).length;
+}

@@ -1,0 +1,239 @@
+// One record per primitive op: float64 semantics (the definition), a textbook
+// oracle for tests, the vector-Jacobian rule in IR ops, the TensorFlow.js
+// evaluation, the kernel emit, how it prints, and the domain tests draw from.
+// Adding an op is adding one record here; the tests iterate this table.
+
+import type * as TF from '@tensorflow/tfjs-core';
+import * as B from './build.ts';
+import type { Axes, Axis, Node, Op } from './ir.ts';
+
+export type Domain = readonly [number, number] | { readonly values: readonly number[] };
+
+export interface TfContext {
+  /** Position of an axis in the evaluator's fixed-rank tensors. */
+  axis(a: Axis): number;
+  /** Product of the run-time sizes of `axes`. */
+  size(axes: Axes): number;
+  /** The evaluator's fixed-rank shape of a value with `axes` (1 where an axis is absent). */
+  shape(axes: Axes): number[];
+  /** Runs `f` with a zero gradient for every argument (comparisons, detach). */
+  noGrad(f: (...xs: TF.Tensor[]) => TF.Tensor, xs: TF.Tensor[]): TF.Tensor;
+}
+
+export interface OpRecord {
+  readonly op: Op;
+  readonly arity: number;
+  readonly kind: 'leaf' | 'elementwise' | 'reduce' | 'expand';
+  /** Elementwise float64 semantics: the reference interpreter runs exactly this. */
+  readonly f64?: (...xs: number[]) => number;
+  /** An independent textbook formula the tests compare `f64` with (defaults to `f64`'s Math twin). */
+  readonly oracle?: (...xs: number[]) => number;
+  /**
+   * Adjoints of the sources given the adjoint `g` of `out`, in IR ops; `undefined`
+   * means no gradient flows to that source. Only called for sources on a path to
+   * the differentiated input.
+   */
+  readonly vjp?: (g: Node, out: Node) => (Node | undefined)[];
+  readonly tf: (tf: typeof TF, xs: TF.Tensor[], node: Node, ctx: TfContext) => TF.Tensor;
+  /** gpu.js kernel JS (the subset gpu.js translates to GLSL/WGSL/wasm); backend overrides later. */
+  readonly emit?: (xs: string[]) => string;
+  readonly print: { readonly infix?: string; readonly prefix?: string; readonly prec?: number; readonly fn?: string };
+  readonly latex?: (xs: string[]) => string;
+  readonly domain?: readonly Domain[];
+}
+
+const log1pStable = (x: number) => Math.log1p(x);
+const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+// softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|), exact for every x.
+const softplus = (x: number) => Math.max(x, 0) + log1pStable(Math.exp(-Math.abs(x)));
+const bool = (b: boolean) => (b ? 1 : 0);
+
+const src = (n: Node, i: number) => n.src[i]!;
+const zeroGrad = () => [undefined, undefined, undefined];
+const ANY: Domain = [-3, 3];
+const POS: Domain = [0.2, 4];
+
+function elementwise(
+  op: Op,
+  arity: number,
+  r: Omit<OpRecord, 'op' | 'arity' | 'kind' | 'tf'> & { tf: (tf: typeof TF, xs: TF.Tensor[], ctx: TfContext) => TF.Tensor },
+): OpRecord {
+  const { tf, ...rest } = r;
+  return { op, arity, kind: 'elementwise', ...rest, tf: (t, xs, _n, ctx) => tf(t, xs, ctx) };
+}
+
+function comparison(op: Op, sym: string, f: (a: number, b: number) => boolean, tfop: 'less' | 'lessEqual' | 'greater' | 'greaterEqual' | 'equal' | 'notEqual'): OpRecord {
+  return elementwise(op, 2, {
+    f64: (a, b) => bool(f(a, b)),
+    vjp: zeroGrad,
+    tf: (t, xs, ctx) => ctx.noGrad((a, b) => t.cast(t[tfop](a!, b!), 'float32'), xs),
+    emit: ([a, b]) => `(${a} ${sym} ${b} ? 1.0 : 0.0)`,
+    print: { infix: sym, prec: 1 },
+    latex: ([a, b]) => `[${a} ${({ '<': '<', '<=': '\\le', '>': '>', '>=': '\\ge', '==': '=', '!=': '\\ne' } as Record<string, string>)[sym]} ${b}]`,
+    domain: [ANY, ANY],
+  });
+}
+
+function unary(op: Op, fn: string, r: Omit<Parameters<typeof elementwise>[2], 'print'>): OpRecord {
+  return elementwise(op, 1, { ...r, print: { fn } });
+}
+
+const RECORDS: OpRecord[] = [
+  { op: 'const', arity: 0, kind: 'leaf', tf: (t, _x, n) => t.scalar(n.arg as number), print: {} },
+  { op: 'input', arity: 0, kind: 'leaf', tf: () => { throw new Error('internal: inputs are bound by the evaluator'); }, print: {} },
+  { op: 'size', arity: 0, kind: 'leaf', tf: (t, _x, n, ctx) => t.scalar(ctx.size(n.arg as Axes)), print: {} },
+  {
+    op: 'expand', arity: 1, kind: 'expand',
+    // The transpose of broadcasting is summing over the broadcast axes.
+    vjp: (g, out) => [B.sum(g, out.axes.filter((a) => !src(out, 0).axes.includes(a)))],
+    // Evaluator tensors keep every axis (size 1 where absent): broadcasting is implicit there.
+    tf: (t, [x], n, ctx) => t.broadcastTo(t.reshape(x!, ctx.shape(n.src[0]!.axes)), ctx.shape(n.axes)),
+    print: {},
+  },
+  {
+    op: 'sum', arity: 1, kind: 'reduce',
+    vjp: (g, out) => [B.expand(g, src(out, 0).axes)],
+    tf: (t, [x], n, ctx) => t.sum(x!, (n.arg as Axes).map((a) => ctx.axis(a)), true),
+    print: { fn: 'sum' },
+  },
+  {
+    op: 'max', arity: 1, kind: 'reduce',
+    // Subgradient: every element equal to the max gets the full adjoint (as tf.max).
+    vjp: (g, out) => [B.mul(B.expand(g, src(out, 0).axes), B.bin('eq', src(out, 0), B.expand(out, src(out, 0).axes)))],
+    tf: (t, [x], n, ctx) => t.max(x!, (n.arg as Axes).map((a) => ctx.axis(a)), true),
+    print: { fn: 'max' },
+  },
+  elementwise('neg', 1, {
+    f64: (x) => -x, oracle: (x) => 0 - x,
+    vjp: (g) => [B.neg(g)], tf: (t, [x]) => t.neg(x!), emit: ([x]) => `(-${x})`,
+    print: { prefix: '-', prec: 4 }, latex: ([x]) => `-${x}`, domain: [ANY],
+  }),
+  unary('recip', 'recip', {
+    f64: (x) => 1 / x, oracle: (x) => Math.pow(x, -1),
+    vjp: (g, out) => [B.neg(B.mul(g, B.mul(out, out)))], tf: (t, [x]) => t.reciprocal(x!), emit: ([x]) => `(1.0 / ${x})`,
+    latex: ([x]) => `\\frac{1}{${x}}`, domain: [POS],
+  }),
+  unary('exp', 'exp', {
+    f64: Math.exp, oracle: (x) => Math.pow(Math.E, x),
+    vjp: (g, out) => [B.mul(g, out)], tf: (t, [x]) => t.exp(x!), emit: ([x]) => `Math.exp(${x})`,
+    latex: ([x]) => `e^{${x}}`, domain: [ANY],
+  }),
+  unary('log', 'log', {
+    f64: Math.log, oracle: (x) => Math.log2(x) / Math.LOG2E,
+    vjp: (g, out) => [B.div(g, src(out, 0))], tf: (t, [x]) => t.log(x!), emit: ([x]) => `Math.log(${x})`,
+    latex: ([x]) => `\\log ${x}`, domain: [POS],
+  }),
+  unary('log1p', 'log1p', {
+    f64: log1pStable, oracle: (x) => Math.log(1 + x),
+    vjp: (g, out) => [B.div(g, B.add(B.ONE, src(out, 0)))], tf: (t, [x]) => t.log1p(x!), emit: ([x]) => `Math.log1p(${x})`,
+    latex: ([x]) => `\\log(1 + ${x})`, domain: [[-0.8, 4]],
+  }),
+  unary('sqrt', 'sqrt', {
+    f64: Math.sqrt, oracle: (x) => Math.pow(x, 0.5),
+    vjp: (g, out) => [B.div(g, B.mul(B.K(2), out))], tf: (t, [x]) => t.sqrt(x!), emit: ([x]) => `Math.sqrt(${x})`,
+    latex: ([x]) => `\\sqrt{${x}}`, domain: [POS],
+  }),
+  unary('abs', 'abs', {
+    // Subgradient 0 at 0, as tf.abs (x * sign(x)).
+    f64: Math.abs, oracle: (x) => (x < 0 ? -x : x),
+    vjp: (g, out) => [B.mul(g, B.un('sign', src(out, 0)))], tf: (t, [x]) => t.abs(x!), emit: ([x]) => `Math.abs(${x})`,
+    latex: ([x]) => `\\left|${x}\\right|`, domain: [ANY],
+  }),
+  unary('sign', 'sign', {
+    f64: (x) => (x > 0 ? 1 : x < 0 ? -1 : 0), oracle: Math.sign,
+    vjp: zeroGrad, tf: (t, xs, ctx) => ctx.noGrad((x) => t.sign(x!), xs), emit: ([x]) => `Math.sign(${x})`,
+    latex: ([x]) => `\\operatorname{sign}(${x})`, domain: [ANY],
+  }),
+  unary('sigmoid', 'sigmoid', {
+    f64: sigmoid, oracle: (x) => 1 / (1 + Math.exp(-x)),
+    // σ'(x) = σ(x)(1 − σ(x))
+    vjp: (g, out) => [B.mul(g, B.mul(out, B.sub(B.ONE, out)))], tf: (t, [x]) => t.sigmoid(x!),
+    emit: ([x]) => `(1.0 / (1.0 + Math.exp(-${x})))`, latex: ([x]) => `\\sigma(${x})`, domain: [[-6, 6]],
+  }),
+  unary('softplus', 'softplus', {
+    f64: softplus, oracle: (x) => Math.log(1 + Math.exp(x)),
+    // softplus'(x) = σ(x)
+    vjp: (g, out) => [B.mul(g, B.un('sigmoid', src(out, 0)))], tf: (t, [x]) => t.softplus(x!),
+    emit: ([x]) => `(Math.max(${x}, 0.0) + Math.log(1.0 + Math.exp(-Math.abs(${x}))))`,
+    latex: ([x]) => `\\operatorname{softplus}(${x})`, domain: [[-6, 6]],
+  }),
+  unary('tanh', 'tanh', {
+    f64: Math.tanh, oracle: (x) => (Math.exp(2 * x) - 1) / (Math.exp(2 * x) + 1),
+    // tanh'(x) = 1 − tanh²(x)
+    vjp: (g, out) => [B.mul(g, B.sub(B.ONE, B.mul(out, out)))], tf: (t, [x]) => t.tanh(x!), emit: ([x]) => `Math.tanh(${x})`,
+    latex: ([x]) => `\\tanh(${x})`, domain: [ANY],
+  }),
+  unary('detach', 'detach', {
+    f64: (x) => x, oracle: (x) => x,
+    vjp: zeroGrad, tf: (t, xs, ctx) => ctx.noGrad((x) => t.clone(x!), xs), emit: ([x]) => x!,
+    latex: ([x]) => `\\lfloor ${x} \\rfloor_{\\nabla = 0}`, domain: [ANY],
+  }),
+  elementwise('add', 2, {
+    f64: (a, b) => a + b, oracle: (a, b) => -(-a - b),
+    vjp: (g) => [g, g], tf: (t, [a, b]) => t.add(a!, b!), emit: ([a, b]) => `(${a} + ${b})`,
+    print: { infix: '+', prec: 2 }, latex: ([a, b]) => `${a} + ${b}`, domain: [ANY, ANY],
+  }),
+  elementwise('sub', 2, {
+    f64: (a, b) => a - b, oracle: (a, b) => a + -b,
+    vjp: (g) => [g, B.neg(g)], tf: (t, [a, b]) => t.sub(a!, b!), emit: ([a, b]) => `(${a} - ${b})`,
+    print: { infix: '-', prec: 2 }, latex: ([a, b]) => `${a} - ${b}`, domain: [ANY, ANY],
+  }),
+  elementwise('mul', 2, {
+    f64: (a, b) => a * b, oracle: (a, b) => Math.exp(Math.log(Math.abs(a)) + Math.log(Math.abs(b))) * Math.sign(a) * Math.sign(b),
+    vjp: (g, out) => [B.mul(g, src(out, 1)), B.mul(g, src(out, 0))], tf: (t, [a, b]) => t.mul(a!, b!), emit: ([a, b]) => `(${a} * ${b})`,
+    print: { infix: '*', prec: 3 }, latex: ([a, b]) => `${a} \\cdot ${b}`, domain: [ANY, ANY],
+  }),
+  elementwise('div', 2, {
+    f64: (a, b) => a / b, oracle: (a, b) => a * Math.pow(b, -1),
+    // d(a/b) = da/b − a·db/b²
+    vjp: (g, out) => [B.div(g, src(out, 1)), B.neg(B.div(B.mul(g, out), src(out, 1)))],
+    tf: (t, [a, b]) => t.div(a!, b!), emit: ([a, b]) => `(${a} / ${b})`,
+    print: { infix: '/', prec: 3 }, latex: ([a, b]) => `\\frac{${a}}{${b}}`, domain: [ANY, POS],
+  }),
+  elementwise('pow', 2, {
+    f64: Math.pow, oracle: (a, b) => Math.exp(b * Math.log(a)),
+    // d(a^b) = b·a^(b−1)·da + log(a)·a^b·db
+    vjp: (g, out) => [
+      B.mul(g, B.mul(src(out, 1), B.bin('pow', src(out, 0), B.sub(src(out, 1), B.ONE)))),
+      B.mul(g, B.mul(B.un('log', src(out, 0)), out)),
+    ],
+    tf: (t, [a, b]) => t.pow(a!, b!), emit: ([a, b]) => `Math.pow(${a}, ${b})`,
+    print: { infix: '^', prec: 5 }, latex: ([a, b]) => `{${a}}^{${b}}`, domain: [POS, [-2, 3]],
+  }),
+  elementwise('maximum', 2, {
+    // Subgradient on ties: the first argument gets it (as tf.maximum).
+    f64: (a, b) => (a >= b ? a : b), oracle: (a, b) => Math.max(a, b),
+    vjp: (g, out) => [B.mul(g, B.bin('ge', src(out, 0), src(out, 1))), B.mul(g, B.bin('lt', src(out, 0), src(out, 1)))],
+    tf: (t, [a, b]) => t.maximum(a!, b!), emit: ([a, b]) => `Math.max(${a}, ${b})`,
+    print: { fn: 'max' }, latex: ([a, b]) => `\\max(${a}, ${b})`, domain: [ANY, ANY],
+  }),
+  elementwise('minimum', 2, {
+    // Subgradient on ties: the first argument gets it (as tf.minimum).
+    f64: (a, b) => (a <= b ? a : b), oracle: (a, b) => Math.min(a, b),
+    vjp: (g, out) => [B.mul(g, B.bin('le', src(out, 0), src(out, 1))), B.mul(g, B.bin('gt', src(out, 0), src(out, 1)))],
+    tf: (t, [a, b]) => t.minimum(a!, b!), emit: ([a, b]) => `Math.min(${a}, ${b})`,
+    print: { fn: 'min' }, latex: ([a, b]) => `\\min(${a}, ${b})`, domain: [ANY, ANY],
+  }),
+  comparison('lt', '<', (a, b) => a < b, 'less'),
+  comparison('le', '<=', (a, b) => a <= b, 'lessEqual'),
+  comparison('gt', '>', (a, b) => a > b, 'greater'),
+  comparison('ge', '>=', (a, b) => a >= b, 'greaterEqual'),
+  comparison('eq', '==', (a, b) => a === b, 'equal'),
+  comparison('ne', '!=', (a, b) => a !== b, 'notEqual'),
+  elementwise('where', 3, {
+    f64: (c, a, b) => (c !== 0 ? a : b), oracle: (c, a, b) => c * a + (1 - c) * b,
+    vjp: (g, out) => [undefined, B.where(src(out, 0), g, B.ZERO), B.where(src(out, 0), B.ZERO, g)],
+    tf: (t, [c, a, b], ctx) => t.where(t.cast(ctx.noGrad((x) => t.notEqual(x!, 0), [c!]), 'bool'), a!, b!),
+    emit: ([c, a, b]) => `(${c} != 0.0 ? ${a} : ${b})`,
+    print: { fn: 'where' }, latex: ([c, a, b]) => `\\begin{cases}${a} & ${c} \\\\ ${b} & \\text{otherwise}\\end{cases}`,
+    domain: [{ values: [0, 1] }, ANY, ANY],
+  }),
+];
+
+export const REGISTRY: ReadonlyMap<Op, OpRecord> = new Map(RECORDS.map((r) => [r.op, r]));
+
+export function record(op: Op): OpRecord {
+  const r = REGISTRY.get(op);
+  if (!r) throw new Error(`internal: no registry record for op '${op}'`);
+  return r;
+}

@@ -1,0 +1,133 @@
+// `segloss check`: compile a loss, then compare our value and symbolic gradient
+// (reference interpreter, float64) with two oracles on random inputs:
+// TensorFlow.js autodiff of the same formula, and central finite differences.
+
+import type { Role } from '../compiler/ast.ts';
+import { type FrontendOptions, type LossIR, frontend } from '../compiler/compile.ts';
+import type { Diagnostic } from '../compiler/diagnostics.ts';
+import type { Dims } from '../compiler/lower.ts';
+import { type Layout, type Sizes, canonicalAxes, count, sizesOf } from './layout.ts';
+import { evaluate } from './reference.ts';
+import { tfValueAndGrad } from './tfjs-eval.ts';
+
+export interface CheckCase { name: string; shape: number[]; layout: Layout; multiclass: boolean }
+
+/** Binary 2-D, multi-class 2-D, binary 3-D: small, so finite differences take every element. */
+export const CHECK_CASES: readonly CheckCase[] = [
+  { name: 'binary-2d', shape: [2, 6, 5, 1], layout: 'nhwc', multiclass: false },
+  { name: 'multiclass-2d', shape: [2, 5, 4, 3], layout: 'nhwc', multiclass: true },
+  { name: 'binary-3d', shape: [1, 3, 4, 4, 1], layout: 'nhwc', multiclass: false },
+];
+
+export interface CheckRow {
+  loss: string;
+  case: string;
+  oracle: 'tfjs' | 'finite-diff';
+  maxAbsErr: number;
+  maxRelErr: number;
+  ok: boolean;
+}
+
+export interface CheckResult { file: string; rows: CheckRow[]; diagnostics: Diagnostic[]; sources: Map<string, string> }
+
+// TensorFlow.js computes in float32: ~1e-7 per op, grown by sums of ~100 terms and
+// by cancellation (1 − Dice); 2e-4 of the largest magnitude leaves room for that
+// while a wrong formula or gradient is off by O(1).
+const TFJS_REL_TOL = 2e-4;
+// Central differences in float64 with h = 1e-6·max(1, |x|): truncation ~h²·f''' and
+// rounding ~1e-16/h, both below 1e-8 for these smooth losses; 1e-6 is a safe bound.
+const FD_REL_TOL = 1e-6;
+
+/** A small seeded generator (mulberry32): the same inputs on every run. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Random canonical-order inputs for each role. */
+export function randomInputs(inputs: readonly { name: string; role: Role }[], sizes: Sizes, dims: Dims, multiclass: boolean, seed: number): Record<string, Float64Array> {
+  const r = rng(seed);
+  const axes = canonicalAxes(dims);
+  const n = count(axes, sizes);
+  const C = sizes.class;
+  const out: Record<string, Float64Array> = {};
+  for (const inp of inputs) {
+    const a = new Float64Array(n);
+    switch (inp.role) {
+      case 'prob': for (let i = 0; i < n; i++) a[i] = 0.02 + 0.96 * r(); break;
+      case 'logits': for (let i = 0; i < n; i++) a[i] = 6 * r() - 3; break;
+      case 'weight': case 'map': for (let i = 0; i < n; i++) a[i] = 0.5 + 1.5 * r(); break;
+      case 'target': {
+        if (!multiclass) { for (let i = 0; i < n; i++) a[i] = r() < 0.4 ? 1 : 0; break; }
+        // One-hot along class: canonical order is (batch, class, space...).
+        const spatial = n / (sizes.batch * C);
+        for (let b = 0; b < sizes.batch; b++) for (let s = 0; s < spatial; s++) {
+          const k = Math.floor(r() * C);
+          a[(b * C + k) * spatial + s] = 1;
+        }
+        break;
+      }
+    }
+    out[inp.name] = a;
+  }
+  return out;
+}
+
+function errors(ours: ArrayLike<number>, ref: ArrayLike<number>): { abs: number; rel: number } {
+  let abs = 0;
+  let scale = 0;
+  for (let i = 0; i < ref.length; i++) {
+    abs = Math.max(abs, Math.abs(ours[i]! - ref[i]!));
+    scale = Math.max(scale, Math.abs(ref[i]!));
+  }
+  if (Number.isNaN(abs) || ours.length !== ref.length) return { abs: NaN, rel: NaN };
+  return { abs, rel: abs / Math.max(scale, 1e-12) };
+}
+
+/** Central finite differences of the reference value with respect to `wrt`, every element. */
+export function finiteDiff(ir: LossIR, inputs: Record<string, Float64Array>, sizes: Sizes): Float64Array {
+  const x = Float64Array.from(inputs[ir.loss.wrt.name]!);
+  const at = (xs: Float64Array) => evaluate([ir.loss.value], { ...inputs, [ir.loss.wrt.name]: xs }, sizes)[0]!.data[0]!;
+  const g = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const h = 1e-6 * Math.max(1, Math.abs(x[i]!));
+    const x0 = x[i]!;
+    x[i] = x0 + h; const fp = at(x);
+    x[i] = x0 - h; const fm = at(x);
+    x[i] = x0;
+    g[i] = (fp - fm) / (2 * h);
+  }
+  return g;
+}
+
+/** Run every case of one loss file against both oracles. */
+export async function checkSource(source: string, file: string, opts: FrontendOptions = {}, cases: readonly CheckCase[] = CHECK_CASES): Promise<CheckResult> {
+  const rows: CheckRow[] = [];
+  const allSources = new Map<string, string>();
+  for (const [k, c] of cases.entries()) {
+    const { sizes, dims } = sizesOf(c.shape, c.layout);
+    const fe = frontend(source, file, { ...opts, dims });
+    for (const [f, s] of fe.sources) allSources.set(f, s);
+    if (!fe.ir) return { file, rows, diagnostics: fe.diagnostics, sources: allSources };
+    const ir = fe.ir;
+    const inputs = randomInputs(ir.loss.inputs, sizes, dims, c.multiclass, 1234 + k);
+    const [v, g] = evaluate([ir.value, ir.grad], inputs, sizes);
+    const ours = [v!.data[0]!, ...g!.data];
+
+    const tf = await tfValueAndGrad(ir.loss.value, ir.loss.wrt.name, inputs, sizes, dims);
+    const eTf = errors(ours, [tf.value, ...tf.grad]);
+    const fdValue = evaluate([ir.loss.value], inputs, sizes)[0]!.data[0]!;
+    const eFd = errors(ours, [fdValue, ...finiteDiff(ir, inputs, sizes)]);
+    rows.push(
+      { loss: ir.loss.name, case: c.name, oracle: 'tfjs', maxAbsErr: eTf.abs, maxRelErr: eTf.rel, ok: eTf.rel <= TFJS_REL_TOL },
+      { loss: ir.loss.name, case: c.name, oracle: 'finite-diff', maxAbsErr: eFd.abs, maxRelErr: eFd.rel, ok: eFd.rel <= FD_REL_TOL },
+    );
+  }
+  return { file, rows, diagnostics: [], sources: allSources };
+}

@@ -1,0 +1,91 @@
+// Where axis names meet array positions: shapes in a user's layout (nhwc as in
+// TensorFlow.js and Keras, nchw as in PyTorch; 2-D and 3-D), the canonical
+// order the runtime computes in (batch, class, z, y, x), and index maps.
+
+import type { Axes, Axis } from '../compiler/ir.ts';
+import type { Dims } from '../compiler/lower.ts';
+
+export type Layout = 'nhwc' | 'nchw';
+export type Sizes = Readonly<Record<Axis, number>>;
+
+/** The axes of a full tensor in a layout, outermost first. */
+export function layoutAxes(layout: Layout, dims: Dims): Axis[] {
+  const space: Axis[] = dims === 3 ? ['z', 'y', 'x'] : ['y', 'x'];
+  return layout === 'nhwc' ? ['batch', ...space, 'class'] : ['batch', 'class', ...space];
+}
+
+export function canonicalAxes(dims: Dims): Axis[] {
+  return layoutAxes('nchw', dims);
+}
+
+/** Axis sizes from a shape written in `layout`; absent axes (z in 2-D) have size 1. */
+export function sizesOf(shape: readonly number[], layout: Layout): { sizes: Sizes; dims: Dims } {
+  if (shape.length !== 4 && shape.length !== 5) {
+    throw new RangeError(`a shape has 4 (2-D) or 5 (3-D) dimensions in layout ${layout}, got [${shape.join(', ')}]`);
+  }
+  const dims: Dims = shape.length === 5 ? 3 : 2;
+  const sizes: Record<Axis, number> = { batch: 1, class: 1, z: 1, y: 1, x: 1 };
+  layoutAxes(layout, dims).forEach((a, i) => {
+    const n = shape[i]!;
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`dimension ${i} of [${shape.join(', ')}] must be a positive integer`);
+    sizes[a] = n;
+  });
+  return { sizes, dims };
+}
+
+export function count(axes: Axes, sizes: Sizes): number {
+  let n = 1;
+  for (const a of axes) n *= sizes[a];
+  return n;
+}
+
+const mapCache = new Map<string, Int32Array>();
+
+/**
+ * For each flat index of a tensor with axes `outer` (row-major), the flat index
+ * of the element of a tensor with axes `inner` (a subset, or a permutation) at
+ * the same coordinates. Broadcasting, reductions and transposes all use it.
+ */
+export function indexMap(outer: Axes, inner: Axes, sizes: Sizes): Int32Array {
+  const key = `${outer.join(',')}|${inner.join(',')}|${outer.map((a) => sizes[a]).join(',')}`;
+  const hit = mapCache.get(key);
+  if (hit) return hit;
+  const innerStride = new Map<Axis, number>();
+  let s = 1;
+  for (let i = inner.length - 1; i >= 0; i--) { innerStride.set(inner[i]!, s); s *= sizes[inner[i]!]; }
+  const dims = outer.map((a) => sizes[a]);
+  const strides = outer.map((a) => innerStride.get(a) ?? 0);
+  const n = count(outer, sizes);
+  const out = new Int32Array(n);
+  const idx = new Array<number>(outer.length).fill(0);
+  let pos = 0;
+  for (let i = 0; i < n; i++) {
+    out[i] = pos;
+    for (let d = outer.length - 1; d >= 0; d--) {
+      idx[d]!++;
+      pos += strides[d]!;
+      if (idx[d]! < dims[d]!) break;
+      pos -= strides[d]! * dims[d]!;
+      idx[d] = 0;
+    }
+  }
+  if (mapCache.size > 256) mapCache.clear();
+  mapCache.set(key, out);
+  return out;
+}
+
+/** Reorder a full tensor from one axis order to another. */
+export function transpose<T extends Float32Array | Float64Array>(data: ArrayLike<number>, from: Axes, to: Axes, sizes: Sizes, make: (n: number) => T): T {
+  const map = indexMap(to, from, sizes);
+  const out = make(map.length);
+  for (let i = 0; i < map.length; i++) out[i] = data[map[i]!]!;
+  return out;
+}
+
+/** A full tensor in a user's layout, reordered to canonical order; `fromCanonical` undoes it. */
+export function toCanonical(data: ArrayLike<number>, layout: Layout, sizes: Sizes, dims: Dims): Float64Array {
+  return transpose(data, layoutAxes(layout, dims), canonicalAxes(dims), sizes, (n) => new Float64Array(n));
+}
+export function fromCanonical<T extends Float32Array | Float64Array>(data: ArrayLike<number>, layout: Layout, sizes: Sizes, dims: Dims, make: (n: number) => T): T {
+  return transpose(data, canonicalAxes(dims), layoutAxes(layout, dims), sizes, make);
+}
