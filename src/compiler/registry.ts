@@ -40,6 +40,8 @@ export interface OpRecord {
   readonly print: { readonly infix?: string; readonly prefix?: string; readonly prec?: number; readonly fn?: string };
   readonly latex?: (xs: string[]) => string;
   readonly domain?: readonly Domain[];
+  /** The gradient is zero by definition, not by calculus (detach): finite differences do not apply. */
+  readonly stopsGradient?: true;
 }
 
 const log1pStable = (x: number) => Math.log1p(x);
@@ -62,9 +64,11 @@ function elementwise(
   return { op, arity, kind: 'elementwise', ...rest, tf: (t, xs, _n, ctx) => tf(t, xs, ctx) };
 }
 
-function comparison(op: Op, sym: string, f: (a: number, b: number) => boolean, tfop: 'less' | 'lessEqual' | 'greater' | 'greaterEqual' | 'equal' | 'notEqual'): OpRecord {
+/** `oracle` sees only the sign of a − b: the comparison read off Math.sign. */
+function comparison(op: Op, sym: string, f: (a: number, b: number) => boolean, oracle: (sign: number) => boolean, tfop: 'less' | 'lessEqual' | 'greater' | 'greaterEqual' | 'equal' | 'notEqual'): OpRecord {
   return elementwise(op, 2, {
     f64: (a, b) => bool(f(a, b)),
+    oracle: (a, b) => bool(oracle(Math.sign(a - b))),
     vjp: zeroGrad,
     tf: (t, xs, ctx) => ctx.noGrad((a, b) => t.cast(t[tfop](a!, b!), 'float32'), xs),
     emit: ([a, b]) => `(${a} ${sym} ${b} ? 1.0 : 0.0)`,
@@ -164,7 +168,7 @@ const RECORDS: OpRecord[] = [
     latex: ([x]) => `\\tanh(${x})`, domain: [ANY],
   }),
   unary('detach', 'detach', {
-    f64: (x) => x, oracle: (x) => x,
+    f64: (x) => x, oracle: (x) => x, stopsGradient: true,
     vjp: zeroGrad, tf: (t, xs, ctx) => ctx.noGrad((x) => t.clone(x!), xs), emit: ([x]) => x!,
     latex: ([x]) => `\\lfloor ${x} \\rfloor_{\\nabla = 0}`, domain: [ANY],
   }),
@@ -214,12 +218,12 @@ const RECORDS: OpRecord[] = [
     tf: (t, [a, b]) => t.minimum(a!, b!), emit: ([a, b]) => `Math.min(${a}, ${b})`,
     print: { fn: 'min' }, latex: ([a, b]) => `\\min(${a}, ${b})`, domain: [ANY, ANY],
   }),
-  comparison('lt', '<', (a, b) => a < b, 'less'),
-  comparison('le', '<=', (a, b) => a <= b, 'lessEqual'),
-  comparison('gt', '>', (a, b) => a > b, 'greater'),
-  comparison('ge', '>=', (a, b) => a >= b, 'greaterEqual'),
-  comparison('eq', '==', (a, b) => a === b, 'equal'),
-  comparison('ne', '!=', (a, b) => a !== b, 'notEqual'),
+  comparison('lt', '<', (a, b) => a < b, (s) => s === -1, 'less'),
+  comparison('le', '<=', (a, b) => a <= b, (s) => s !== 1, 'lessEqual'),
+  comparison('gt', '>', (a, b) => a > b, (s) => s === 1, 'greater'),
+  comparison('ge', '>=', (a, b) => a >= b, (s) => s !== -1, 'greaterEqual'),
+  comparison('eq', '==', (a, b) => a === b, (s) => s === 0, 'equal'),
+  comparison('ne', '!=', (a, b) => a !== b, (s) => s !== 0, 'notEqual'),
   elementwise('where', 3, {
     f64: (c, a, b) => (c !== 0 ? a : b), oracle: (c, a, b) => c * a + (1 - c) * b,
     vjp: (g, out) => [undefined, B.where(src(out, 0), g, B.ZERO), B.where(src(out, 0), B.ZERO, g)],

@@ -1,0 +1,63 @@
+// fast-check generators of random .loss formulas: elementwise ops, reductions
+// over random axis sets, bindings used more than once, broadcasting by axis name.
+// No detach: its zero gradient is by definition, so finite differences disagree.
+// Every formula keeps its values finite on inputs p ∈ (0, 1), g ∈ {0, 1}, w > 0.
+
+import fc from 'fast-check';
+
+const AXES = ['batch', 'class', 'y', 'x'] as const;
+type Ax = (typeof AXES)[number];
+interface E { text: string; axes: readonly Ax[] }
+
+const UNARY: ((s: string) => string)[] = [
+  (s) => `sigmoid(${s})`, (s) => `tanh(${s})`, (s) => `softplus(${s})`, (s) => `logsigmoid(${s})`,
+  (s) => `logcosh(${s})`, (s) => `abs(${s})`, (s) => `exp(tanh(${s}))`, (s) => `log(1 + (${s})^2)`,
+  (s) => `sqrt(1 + (${s})^2)`, (s) => `-(${s})`, (s) => `(${s})^2`,
+  (s) => `clip(${s}, 0.1, 0.9)`, (s) => `relu(${s} - 0.5)`, (s) => `log1p(sigmoid(${s}))`,
+];
+const BINARY: ((a: string, b: string) => string)[] = [
+  (a, b) => `${a} + ${b}`, (a, b) => `(${a}) - (${b})`, (a, b) => `(${a}) * (${b})`,
+  (a, b) => `(${a}) / (1 + (${b})^2)`, (a, b) => `max(${a}, ${b})`, (a, b) => `min(${a}, ${b})`,
+  (a, b) => `where(${a} > ${b}, ${a}, 0.5 * (${b}))`, (a, b) => `pow(1 + (${a})^2, sigmoid(${b}))`,
+];
+const REDUCE = ['sum', 'mean', 'max', 'min'] as const;
+
+function union(a: readonly Ax[], b: readonly Ax[]): Ax[] {
+  return AXES.filter((x) => a.includes(x) || b.includes(x));
+}
+
+function exprArb(leaves: readonly E[]): fc.Arbitrary<E> {
+  const { e } = fc.letrec<{ e: E }>((tie) => ({
+    e: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      fc.oneof(fc.constantFrom(...leaves), fc.double({ min: -2, max: 2, noNaN: true }).map((v) => ({ text: v.toFixed(3), axes: [] as Ax[] }))),
+      fc.tuple(tie('e'), fc.nat(UNARY.length - 1)).map(([x, i]) => ({ text: UNARY[i]!(x.text), axes: x.axes })),
+      fc.tuple(tie('e'), tie('e'), fc.nat(BINARY.length - 1)).map(([a, b, i]) => ({ text: `(${BINARY[i]!(a.text, b.text)})`, axes: union(a.axes, b.axes) })),
+      fc.tuple(tie('e'), fc.constantFrom(...REDUCE), fc.array(fc.boolean(), { minLength: 4, maxLength: 4 })).map(([x, op, pick]) => {
+        const over = x.axes.filter((_, i) => pick[i]);
+        if (over.length === 0) return { text: `${op}(${x.text})`, axes: [] as Ax[] };
+        return { text: `${op}[${over.join(', ')}](${x.text})`, axes: x.axes.filter((a) => !over.includes(a)) };
+      }),
+    ),
+  }));
+  return e;
+}
+
+const INPUTS: E[] = [{ text: 'p', axes: AXES }, { text: 'g', axes: AXES }, { text: 'w', axes: AXES }];
+
+/** A whole .loss source: two bindings (the second may use the first), a result using both. */
+export const lossSource: fc.Arbitrary<string> = exprArb(INPUTS).chain((b1) =>
+  exprArb([...INPUTS, { text: 't1', axes: b1.axes }]).chain((b2) =>
+    exprArb([...INPUTS, { text: 't1', axes: b1.axes }, { text: 't2', axes: b2.axes }]).map((r) =>
+      [
+        'loss random(p: prob, g: target, w: weight)',
+        `  t1 = ${b1.text}`,
+        `  t2 = ${b2.text}`,
+        `  = sum((${r.text}) * p + t1 * t2)`,
+      ].join('\n'),
+    ),
+  ),
+);
+
+/** Random 2-D shapes in nhwc, odd sizes and 1x1 images included. */
+export const shape2d: fc.Arbitrary<number[]> = fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 3 }));
