@@ -55,6 +55,8 @@ function load(source: string, file: string, read: (p: string) => string | undefi
   const visit = (m: A.Module, chain: string[]) => {
     for (const item of m.items) {
       if (item.kind !== 'use') continue;
+      // An unterminated string (E104) ate the rest of its line: that path is not a path.
+      if (diagnostics.some((d) => d.code === 'E104' && d.span?.file === m.file && d.span.start === item.span.start + 4)) continue;
       const path = join(dirname(m.file), item.path);
       const key = resolve(path);
       if (chain.includes(key)) {

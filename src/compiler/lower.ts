@@ -60,7 +60,10 @@ export class Lowerer {
   private readonly defs = new Map<string, A.DefDecl | A.LossDecl>();
   private readonly stack: string[] = [];
   private readonly builtins: Map<string, Builtin>;
-  /** After a syntax error, names bound on broken lines are missing: unknown names would be noise. */
+  /**
+   * After a syntax error, names bound on broken lines are missing and results may
+   * be cut short: unknown names, a missing loss and a non-scalar result would be noise.
+   */
   private readonly quietUnknownNames: boolean;
 
   constructor(private readonly program: Program, private readonly opts: LowerOptions, hadParseErrors: boolean) {
@@ -258,7 +261,9 @@ export class Lowerer {
   lowerLoss(): LoweredLoss | undefined {
     const main = this.program.main;
     const losses = main.items.filter((i): i is A.LossDecl => i.kind === 'loss');
-    if (losses.length === 0) return this.err('E212', undefined, { file: main.file });
+    // A loss that failed to parse is missing, not absent.
+    if (losses.length === 0 && this.quietUnknownNames) return undefined;
+    if (losses.length === 0) return this.err('E212', { file: main.file, line: 1, col: 1, start: 0, end: 0 }, { file: main.file });
     for (const extra of losses.slice(1)) this.err('E218', extra.nameSpan, { name: extra.name });
     const loss = losses[0]!;
     const scope = new Map<string, Value>();
@@ -269,6 +274,7 @@ export class Lowerer {
       names.add(i.name);
       if (!(['prob', 'logits', 'target', 'weight', 'map'] as string[]).includes(i.role)) {
         this.err('E207', i.roleSpan, { name: i.role });
+        scope.set(i.name, undefined);
         continue;
       }
       const node = B.input(i.name, allAxes(this.opts.dims));
@@ -290,9 +296,10 @@ export class Lowerer {
       if (names.has(p.name)) this.err('E205', p.span, { name: p.name });
       names.add(p.name);
       const dflt = constantValue(p.value);
-      if (dflt === undefined) { this.err('E213', p.value.span, { name: p.name }); continue; }
       const value = overrides[p.name] ?? dflt;
-      if (!Number.isFinite(value)) { this.err('E219', p.span, { name: p.name, value: String(value) }); continue; }
+      if (dflt === undefined) this.err('E213', p.value.span, { name: p.name });
+      else if (!Number.isFinite(value)) this.err('E219', p.span, { name: p.name, value: String(value) });
+      if (value === undefined || !Number.isFinite(value) || dflt === undefined) { scope.set(p.name, undefined); continue; }
       params.push({ name: p.name, value, default: dflt });
       scope.set(p.name, B.K(value));
     }
@@ -305,7 +312,8 @@ export class Lowerer {
     const value = this.lowerBody(loss, scope);
     this.stack.pop();
     if (!value) return undefined;
-    if (value.axes.length) {
+    // After a syntax error the result may be cut short: its axes prove nothing.
+    if (value.axes.length && !this.quietUnknownNames) {
       return this.err('E302', loss.result.span, { have: value.axes.join(', ') });
     }
     verify([value], 'lower');

@@ -1,0 +1,56 @@
+// The simplifier on random formulas. Oracle: the float64 reference interpreter
+// on the graph before simplification. It must not change values, nor grow the graph.
+
+import fc from 'fast-check';
+import { expect, test } from 'vitest';
+import * as B from '../src/compiler/build.ts';
+import { frontend } from '../src/compiler/compile.ts';
+import { graphSize } from '../src/compiler/ir.ts';
+import { simplify } from '../src/compiler/simplify.ts';
+import { randomInputs } from '../src/runtime/check.ts';
+import { sizesOf } from '../src/runtime/layout.ts';
+import { evaluate } from '../src/runtime/reference.ts';
+import { lossSource, shape2d } from './arbitraries.ts';
+
+test('simplification keeps values and never grows the graph (random formulas)', () => {
+  let grew = 0;
+  fc.assert(
+    fc.property(lossSource, shape2d, fc.integer(), (src, shape, seed) => {
+      const { sizes, dims } = sizesOf(shape, 'nhwc');
+      const ir = frontend(src, 'random.loss', { dims }).ir!;
+      const before = ir.passes.diff;
+      const after = ir.passes.simplify;
+      grew = Math.max(grew, graphSize(after) - graphSize(before));
+      expect(graphSize(after)).toBeLessThanOrEqual(graphSize(before));
+      const inputs = randomInputs(ir.loss.inputs, sizes, dims, false, seed);
+      const want = evaluate(before, inputs, sizes);
+      const got = evaluate(after, inputs, sizes);
+      want.forEach((w, k) => {
+        const scale = Math.max(1e-300, ...w.data.map(Math.abs));
+        const err = Math.max(...w.data.map((x, i) => Math.abs(x - got[k]!.data[i]!)));
+        // Rewrites reassociate a few float64 operations: a few ulps of the largest value.
+        expect(err / scale, src).toBeLessThanOrEqual(1e-12);
+      });
+    }),
+    { numRuns: 300 },
+  );
+});
+
+// Each rule of simplify.ts, with the expected result (oracle: the rule's own math).
+const p = B.input('p', ['batch', 'y', 'x']);
+const q = B.input('q', ['batch', 'y', 'x']);
+const s = B.sum(p, ['y', 'x']);
+test.each([
+  ['x + 0 = x', B.add(p, B.ZERO), p],
+  ['0 · x = 0', B.mul(B.ZERO, p), B.expand(B.ZERO, p.axes)],
+  ['x − (−y) = x + y', B.sub(p, B.neg(q)), B.add(p, q)],
+  ['−(−x) = x', B.neg(B.neg(p)), p],
+  ['(−x)(−y) = xy', B.mul(B.neg(p), B.neg(q)), B.mul(p, q)],
+  ['x / 1 = x', B.div(p, B.ONE), p],
+  ['x¹ = x', B.bin('pow', p, B.ONE), p],
+  ['constants fold', B.add(B.K(2), B.K(3)), B.K(5)],
+  ['Σ over broadcast axes = x · |A|', B.sum(B.expand(s, ['batch', 'y', 'x']), ['y', 'x']), B.mul(s, B.size(['y', 'x']))],
+  ['f(expand a, expand b) = expand f(a, b)', B.mul(B.expand(s, p.axes), B.expand(s, p.axes)), B.expand(B.mul(s, s), p.axes)],
+])('rule: %s', (_name, input, want) => {
+  expect(simplify([input])[0]).toBe(want);
+});
