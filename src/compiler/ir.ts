@@ -75,8 +75,8 @@ export function intern(op: Op, src: readonly Node[], arg: Arg, axes: Axes): Node
   return n;
 }
 
-/** Nodes reachable from the roots, each once, every node after its sources. */
-export function toposort(roots: readonly Node[]): Node[] {
+/** Nodes reachable from the roots, each once, every node after its sources; `stop` nodes are not descended into. */
+export function toposort(roots: readonly Node[], stop?: (n: Node) => boolean): Node[] {
   const seen = new Set<number>();
   const out: Node[] = [];
   const stack: [Node, boolean][] = roots.map((r) => [r, false] as [Node, boolean]).reverse();
@@ -86,6 +86,7 @@ export function toposort(roots: readonly Node[]): Node[] {
     if (seen.has(n.id)) continue;
     seen.add(n.id);
     stack.push([n, true]);
+    if (stop?.(n)) continue;
     for (let i = n.src.length - 1; i >= 0; i--) if (!seen.has(n.src[i]!.id)) stack.push([n.src[i]!, false]);
   }
   return out;

@@ -7,7 +7,7 @@ import { record } from './registry.ts';
 
 export type PrintMode = 'text' | 'latex';
 
-export interface Printed { lets: { name: string; expr: string }[]; roots: string[] }
+export interface Printed { lets: { name: string; expr: string; node: Node }[]; roots: string[] }
 
 const ATOM = 6;
 
@@ -22,7 +22,7 @@ function axesText(axes: Axes): string {
 }
 
 /** Print several roots of one graph; shared subexpressions are named once. */
-export function printGraph(roots: readonly Node[], mode: PrintMode = 'text'): Printed {
+export function printGraph(roots: readonly Node[], mode: PrintMode = 'text', alwaysName: ReadonlySet<number> = new Set()): Printed {
   const order = toposort(roots);
   // Uses, with `expand` transparent: a use of expand(x) is a use of x.
   const uses = new Map<number, number>();
@@ -36,7 +36,7 @@ export function printGraph(roots: readonly Node[], mode: PrintMode = 'text'): Pr
 
   const named = new Map<number, string>();
   const rendered = new Map<number, { text: string; prec: number }>();
-  const lets: { name: string; expr: string }[] = [];
+  const lets: Printed['lets'] = [];
   const rootIds = new Set(roots.map((r) => r.id));
 
   const wrap = (s: { text: string; prec: number }, min: number) =>
@@ -88,10 +88,10 @@ export function printGraph(roots: readonly Node[], mode: PrintMode = 'text'): Pr
       }
     }
     const shared = (uses.get(n.id) ?? 0) > 1 && n.op !== 'expand' && record(n.op).kind !== 'leaf' && !(n.op === 'neg' && n.src[0]!.op !== 'sum');
-    if ((n.op === 'sum' || n.op === 'max' || shared) && !rootIds.has(n.id)) {
+    if ((n.op === 'sum' || n.op === 'max' || shared || alwaysName.has(n.id)) && !rootIds.has(n.id)) {
       const name = `t${named.size + 1}`;
       named.set(n.id, name);
-      lets.push({ name, expr: out.text });
+      lets.push({ name, expr: out.text, node: n });
       out = { text: mode === 'latex' ? `t_{${named.size}}` : name, prec: ATOM };
     }
     rendered.set(n.id, out);

@@ -20,6 +20,25 @@ export interface TfContext {
   noGrad(f: (...xs: TF.Tensor[]) => TF.Tensor, xs: TF.Tensor[]): TF.Tensor;
 }
 
+export interface EmitContext {
+  /** The value of each argument when it is a compile-time constant. */
+  consts: readonly (number | undefined)[];
+  /** Bind an expression to a fresh kernel variable; returns its name. */
+  bind(expr: string): string;
+  /** A number as a kernel literal. */
+  lit(v: number): string;
+}
+
+/**
+ * log(1 + x) accurate for small x on every backend: GLSL and WGSL compute
+ * log1p as log(1 + x). With u = 1 + x rounded, log(u)·x/(u − 1) cancels the
+ * rounding of u (Goldberg 1991, thm. 4).
+ */
+function emitLog1p(x: string, ctx: EmitContext): string {
+  const u = ctx.bind(`1.0 + ${x}`);
+  return `(${u} == 1.0 ? ${x} : Math.log(${u}) * ${x} / (${u} - 1.0))`;
+}
+
 export interface OpRecord {
   readonly op: Op;
   readonly arity: number;
@@ -35,8 +54,11 @@ export interface OpRecord {
    */
   readonly vjp?: (g: Node, out: Node) => (Node | undefined)[];
   readonly tf: (tf: typeof TF, xs: TF.Tensor[], node: Node, ctx: TfContext) => TF.Tensor;
-  /** gpu.js kernel JS (the subset gpu.js translates to GLSL/WGSL/wasm); backend overrides later. */
-  readonly emit?: (xs: string[]) => string;
+  /**
+   * gpu.js kernel JS (the subset gpu.js translates to GLSL, WGSL and wasm), one
+   * form for every backend: the numeric traps of GLSL/WGSL are avoided here.
+   */
+  readonly emit?: (xs: string[], ctx: EmitContext) => string;
   readonly print: { readonly infix?: string; readonly prefix?: string; readonly prec?: number; readonly fn?: string };
   readonly latex?: (xs: string[]) => string;
   readonly domain?: readonly Domain[];
@@ -129,7 +151,7 @@ const RECORDS: OpRecord[] = [
   }),
   unary('log1p', 'log1p', {
     f64: log1pStable, oracle: (x) => Math.log(1 + x),
-    vjp: (g, out) => [B.div(g, B.add(B.ONE, src(out, 0)))], tf: (t, [x]) => t.log1p(x!), emit: ([x]) => `Math.log1p(${x})`,
+    vjp: (g, out) => [B.div(g, B.add(B.ONE, src(out, 0)))], tf: (t, [x]) => t.log1p(x!), emit: ([x], c) => emitLog1p(x!, c),
     latex: ([x]) => `\\log(1 + ${x})`, domain: [[-0.8, 4]],
   }),
   unary('sqrt', 'sqrt', {
@@ -152,19 +174,23 @@ const RECORDS: OpRecord[] = [
     f64: sigmoid, oracle: (x) => 1 / (1 + Math.exp(-x)),
     // σ'(x) = σ(x)(1 − σ(x))
     vjp: (g, out) => [B.mul(g, B.mul(out, B.sub(B.ONE, out)))], tf: (t, [x]) => t.sigmoid(x!),
-    emit: ([x]) => `(1.0 / (1.0 + Math.exp(-${x})))`, latex: ([x]) => `\\sigma(${x})`, domain: [[-6, 6]],
+    // σ(x) from e = e^(−|x|): never overflows, exact in both tails.
+    emit: ([x], c) => { const e = c.bind(`Math.exp(-Math.abs(${x}))`); return `(${x} >= 0.0 ? 1.0 / (1.0 + ${e}) : ${e} / (1.0 + ${e}))`; },
+    latex: ([x]) => `\\sigma(${x})`, domain: [[-6, 6]],
   }),
   unary('softplus', 'softplus', {
     f64: softplus, oracle: (x) => Math.log(1 + Math.exp(x)),
     // softplus'(x) = σ(x)
     vjp: (g, out) => [B.mul(g, B.un('sigmoid', src(out, 0)))], tf: (t, [x]) => t.softplus(x!),
-    emit: ([x]) => `(Math.max(${x}, 0.0) + Math.log(1.0 + Math.exp(-Math.abs(${x}))))`,
+    emit: ([x], c) => `(Math.max(${x}, 0.0) + ${emitLog1p(c.bind(`Math.exp(-Math.abs(${x}))`), c)})`,
     latex: ([x]) => `\\operatorname{softplus}(${x})`, domain: [[-6, 6]],
   }),
   unary('tanh', 'tanh', {
     f64: Math.tanh, oracle: (x) => (Math.exp(2 * x) - 1) / (Math.exp(2 * x) + 1),
     // tanh'(x) = 1 − tanh²(x)
-    vjp: (g, out) => [B.mul(g, B.sub(B.ONE, B.mul(out, out)))], tf: (t, [x]) => t.tanh(x!), emit: ([x]) => `Math.tanh(${x})`,
+    vjp: (g, out) => [B.mul(g, B.sub(B.ONE, B.mul(out, out)))], tf: (t, [x]) => t.tanh(x!),
+    // tanh is NaN for |x| ≥ 50 on llvmpipe (100 on SwiftShader): from t = e^(−2|x|) instead.
+    emit: ([x], c) => { const t = c.bind(`Math.exp(-2.0 * Math.abs(${x}))`); return `(Math.sign(${x}) * (1.0 - ${t}) / (1.0 + ${t}))`; },
     latex: ([x]) => `\\tanh(${x})`, domain: [ANY],
   }),
   unary('detach', 'detach', {
@@ -191,7 +217,9 @@ const RECORDS: OpRecord[] = [
     f64: (a, b) => a / b, oracle: (a, b) => a * Math.pow(b, -1),
     // d(a/b) = da/b − a·db/b²
     vjp: (g, out) => [B.div(g, src(out, 1)), B.neg(B.div(B.mul(g, out), src(out, 1)))],
-    tf: (t, [a, b]) => t.div(a!, b!), emit: ([a, b]) => `(${a} / ${b})`,
+    tf: (t, [a, b]) => t.div(a!, b!),
+    // A literal 0 divisor gives 1 on headlessgl: multiply by the reciprocal constant instead.
+    emit: ([a, b], c) => (c.consts[1] !== undefined ? `(${a} * ${c.lit(1 / c.consts[1])})` : `(${a} / ${b})`),
     print: { infix: '/', prec: 3 }, latex: ([a, b]) => `\\frac{${a}}{${b}}`, domain: [ANY, POS],
   }),
   elementwise('pow', 2, {
@@ -201,7 +229,19 @@ const RECORDS: OpRecord[] = [
       B.mul(g, B.mul(src(out, 1), B.bin('pow', src(out, 0), B.sub(src(out, 1), B.ONE)))),
       B.mul(g, B.mul(B.un('log', src(out, 0)), out)),
     ],
-    tf: (t, [a, b]) => t.pow(a!, b!), emit: ([a, b]) => `Math.pow(${a}, ${b})`,
+    tf: (t, [a, b]) => t.pow(a!, b!),
+    // pow of a negative base is NaN on llvmpipe and |a|^b on SwiftShader: small
+    // integer powers become products, which every backend computes exactly.
+    emit: ([a, b], c) => {
+      const k = c.consts[1];
+      if (k !== undefined && Number.isInteger(k) && Math.abs(k) <= 8 && k !== 0) {
+        const base = c.bind(a!);
+        const prod = Array.from({ length: Math.abs(k) }, () => base).join(' * ');
+        return k > 0 ? `(${prod})` : `(1.0 / (${prod}))`;
+      }
+      if (k === 0.5) return `Math.sqrt(${a})`;
+      return `Math.pow(${a}, ${b})`;
+    },
     print: { infix: '^', prec: 5 }, latex: ([a, b]) => `{${a}}^{${b}}`, domain: [POS, [-2, 3]],
   }),
   elementwise('maximum', 2, {

@@ -9,10 +9,13 @@ import { type Sizes, count, indexMap } from './layout.ts';
 
 export interface Tensor64 { axes: Axes; data: Float64Array }
 
-/** Evaluate `roots` on canonical-order inputs (by input name). */
-export function evaluate(roots: readonly Node[], inputs: Readonly<Record<string, Float64Array>>, sizes: Sizes): Tensor64[] {
-  const vals = new Map<number, Float64Array>();
-  for (const n of toposort(roots)) vals.set(n.id, evalNode(n, n.src.map((s) => vals.get(s.id)!), inputs, sizes));
+/**
+ * Evaluate `roots` on canonical-order inputs (by input name). Nodes in `given`
+ * take their values from it instead (the runtime's epilogue passes reduction results).
+ */
+export function evaluate(roots: readonly Node[], inputs: Readonly<Record<string, Float64Array>>, sizes: Sizes, given?: ReadonlyMap<number, Float64Array>): Tensor64[] {
+  const vals = new Map<number, Float64Array>(given);
+  for (const n of toposort(roots, (x) => vals.has(x.id))) if (!vals.has(n.id)) vals.set(n.id, evalNode(n, n.src.map((s) => vals.get(s.id)!), inputs, sizes));
   return roots.map((r) => ({ axes: r.axes, data: vals.get(r.id)! }));
 }
 

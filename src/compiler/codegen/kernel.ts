@@ -1,0 +1,308 @@
+// Codegen: renders one pass of a plan, for one shape and layout, as gpu.js
+// kernel source (the JavaScript subset gpu.js translates to GLSL, WGSL and
+// wasm) through the registry's emits. Identifiers are generated and numbers
+// printed here: no text from a formula file reaches the kernel.
+
+import { type Axes, type Axis, type Node, toposort } from '../ir.ts';
+import type { Dims } from '../lower.ts';
+import { type Pass, type Plan, isLarge } from '../plan/plan.ts';
+import { record } from '../registry.ts';
+import { evaluate } from '../../runtime/reference.ts';
+import { type Layout, type Sizes, canonicalAxes, count, layoutAxes } from '../../runtime/layout.ts';
+
+/** The largest finite float32: stands in for ±∞, which no shading language can write. */
+const F32_MAX = 3.4028234663852886e38;
+
+/** A number as a literal every backend reads as a float. */
+export function lit(v: number): string {
+  if (Number.isNaN(v)) throw new Error('internal: NaN constant in a kernel');
+  const x = Math.max(-F32_MAX, Math.min(F32_MAX, v));
+  let s = Number.isInteger(x) && Math.abs(x) < 1e21 ? `${x}.0` : String(x);
+  if (!/[.e]/.test(s)) s += '.0';
+  return x < 0 ? `(${s})` : s;
+}
+
+export interface KernelSpec {
+  /** gpu.js kernel source: `function(a0, a1, ..., small) { ... }`. */
+  source: string;
+  /** The full-size inputs, in argument order, then the small-values buffer. */
+  inputs: string[];
+  output: number;
+  /** Values per thread: 1 (a number) or 2–4 (an array). */
+  width: number;
+  loopMaxIterations: number;
+  /** Threads [0, mapThreads) write the gradient; the rest accumulate. */
+  mapThreads: number;
+  reduce: ReduceLayout | undefined;
+}
+
+/** How reduce threads are laid out, for the host to sum their partials. */
+export interface ReduceLayout {
+  reductions: Node[];
+  /** Groups: every (batch, class) pair, canonical order. */
+  groups: number;
+  /** Chunks of the spatial range per group (threads per group). */
+  chunks: number;
+  /** Blocks of up to 4 accumulators (threads per group and chunk). */
+  parts: number;
+}
+
+export interface ShapeContext {
+  sizes: Sizes;
+  dims: Dims;
+  layout: Layout;
+  /** Offset of each small input in the small-values buffer. */
+  smallOffset: ReadonlyMap<number, number>;
+  /** Values of the plan's static nodes for this shape. */
+  statics: ReadonlyMap<number, number>;
+}
+
+/** Fold every static node (constants, sizes) to a number for this shape. */
+export function staticValues(plan: Plan, sizes: Sizes): Map<number, number> {
+  const nodes = toposort(plan.grad ? [plan.value, plan.grad] : [plan.value]).filter((n) => plan.static.has(n.id));
+  const vals = evaluate(nodes, {}, sizes);
+  return new Map(nodes.map((n, i) => [n.id, vals[i]!.data[0]!]));
+}
+
+/** Threads per reduce kernel to aim for: enough for a GPU and for webasm's worker pool (≥ 4096 cells). */
+const TARGET_THREADS = 4096;
+
+const SPATIAL: readonly Axis[] = ['z', 'y', 'x'];
+
+interface Scope {
+  parent: Scope | undefined;
+  lines: string[];
+  indent: string;
+  memo: Map<number, string>;
+  /** Coordinate expression of each axis bound here. */
+  coords: Map<Axis, string>;
+  /** The element's index in the input layout, when known directly. */
+  index: string | undefined;
+}
+
+class Emitter {
+  private n = 0;
+  constructor(private readonly ctx: ShapeContext, private readonly usesSmall: { used: boolean }) {}
+
+  fresh(prefix = 'v'): string {
+    return `${prefix}${this.n++}`;
+  }
+
+  private lookup(s: Scope, id: number): string | undefined {
+    for (let x: Scope | undefined = s; x; x = x.parent) { const v = x.memo.get(id); if (v !== undefined) return v; }
+    return undefined;
+  }
+
+  coord(s: Scope, a: Axis): string {
+    for (let x: Scope | undefined = s; x; x = x.parent) { const c = x.coords.get(a); if (c !== undefined) return c; }
+    // An absent axis (z in 2-D data) has the single coordinate 0.
+    if (this.ctx.sizes[a] === 1) return '0';
+    throw new Error(`internal: axis ${a} is not bound in this kernel scope`);
+  }
+
+  /** Index of the element at the scope's coordinates in a full input (the user's layout). */
+  inputIndex(s: Scope): string {
+    for (let x: Scope | undefined = s; x; x = x.parent) if (x.index !== undefined && x === s) return x.index;
+    const axes = layoutAxes(this.ctx.layout, this.ctx.dims);
+    let stride = 1;
+    const terms: string[] = [];
+    for (let i = axes.length - 1; i >= 0; i--) {
+      const a = axes[i]!;
+      if (this.ctx.sizes[a] > 1) terms.push(stride === 1 ? this.coord(s, a) : `${this.coord(s, a)} * ${stride}`);
+      stride *= this.ctx.sizes[a];
+    }
+    return terms.length ? terms.reverse().join(' + ') : '0';
+  }
+
+  private smallIndex(s: Scope, n: Node): string {
+    const off = this.ctx.smallOffset.get(n.id);
+    if (off === undefined) throw new Error(`internal: small node ${n.id} (${n.op}) has no buffer slot`);
+    this.usesSmall.used = true;
+    let stride = 1;
+    const terms: string[] = [];
+    for (let i = n.axes.length - 1; i >= 0; i--) {
+      const a = n.axes[i]!;
+      if (this.ctx.sizes[a] > 1) terms.push(stride === 1 ? this.coord(s, a) : `${this.coord(s, a)} * ${stride}`);
+      stride *= this.ctx.sizes[a];
+    }
+    return `small[${[String(off), ...terms.reverse()].join(' + ')}]`;
+  }
+
+  /** An expression for node `n` at the coordinates of scope `s`. */
+  value(s: Scope, n: Node): string {
+    const st = this.ctx.statics.get(n.id);
+    if (st !== undefined) return lit(st);
+    const memo = this.lookup(s, n.id);
+    if (memo !== undefined) return memo;
+    let out: string;
+    if (this.ctx.smallOffset.has(n.id)) out = this.smallIndex(s, n);
+    else if (n.op === 'input') out = this.bind(s, `${inputVar(n.arg as string)}[${this.inputIndex(s)}]`);
+    else if (n.op === 'expand') out = this.value(s, n.src[0]!);
+    else if (n.op === 'sum' || n.op === 'max') out = this.inlineReduce(s, n);
+    else {
+      const r = record(n.op);
+      if (!r.emit) throw new Error(`internal: op '${n.op}' has no kernel emit`);
+      const args = n.src.map((x) => this.value(s, x));
+      const consts = n.src.map((x) => this.ctx.statics.get(x.id));
+      const expr = r.emit(args, { consts, lit, bind: (e) => this.bind(s, e) });
+      out = this.bind(s, expr);
+    }
+    s.memo.set(n.id, out);
+    return out;
+  }
+
+  bind(s: Scope, expr: string): string {
+    if (/^[A-Za-z_]\w*$/.test(expr) || /^\(?-?[\d.]+(e-?\d+)?\)?$/.test(expr)) return expr;
+    const v = this.fresh();
+    s.lines.push(`${s.indent}const ${v} = ${expr};`);
+    return v;
+  }
+
+  /** A reduction inside a kernel (over class, or part of space): a loop per reduced axis. */
+  private inlineReduce(s: Scope, n: Node): string {
+    const acc = this.fresh('acc');
+    s.lines.push(`${s.indent}let ${acc} = ${n.op === 'sum' ? '0.0' : lit(-F32_MAX)};`);
+    let inner: Scope = s;
+    for (const a of n.arg as Axes) {
+      const v = this.fresh(a[0]);
+      inner.lines.push(`${inner.indent}for (let ${v} = 0; ${v} < ${this.ctx.sizes[a]}; ${v}++) {`);
+      inner = { parent: inner, lines: inner.lines, indent: `${inner.indent}  `, memo: new Map(), coords: new Map([[a, v]]), index: undefined };
+    }
+    const x = this.value(inner, n.src[0]!);
+    inner.lines.push(n.op === 'sum' ? `${inner.indent}${acc} += ${x};` : `${inner.indent}${acc} = Math.max(${acc}, ${x});`);
+    for (let k = (n.arg as Axes).length; k > 0; k--) s.lines.push(`${s.indent}${'  '.repeat(k - 1)}}`);
+    return acc;
+  }
+}
+
+/** `v * k`, without the `* 1`. */
+const term = (v: string, k: number) => (k === 1 ? v : `${v} * ${k}`);
+
+export const inputVar = (name: string) => `in_${[...name].map((c) => c.charCodeAt(0).toString(36)).join('')}`;
+
+/** Decode the coordinates of element `i` of a full tensor in the user's layout. */
+function decode(ctx: ShapeContext, i: string, lines: string[], indent: string): Map<Axis, string> {
+  const axes = layoutAxes(ctx.layout, ctx.dims);
+  const coords = new Map<Axis, string>();
+  let stride = 1;
+  for (let k = axes.length - 1; k >= 0; k--) {
+    const a = axes[k]!;
+    const size = ctx.sizes[a];
+    if (size > 1) {
+      const v = `c_${a}`;
+      const q = stride === 1 ? i : `Math.floor(${i} / ${stride})`;
+      lines.push(`${indent}const ${v} = ${k === 0 ? q : `${q} % ${size}`};`);
+      coords.set(a, v);
+    }
+    stride *= size;
+  }
+  return coords;
+}
+
+/** Choose chunks so that groups × chunks is about TARGET_THREADS. */
+export function reduceShape(sizes: Sizes): { groups: number; chunks: number; chunkLen: number; spatial: number } {
+  const groups = sizes.batch * sizes.class;
+  const spatial = count(SPATIAL, sizes);
+  const want = Math.max(1, Math.min(spatial, Math.ceil(TARGET_THREADS / groups)));
+  const chunkLen = Math.ceil(spatial / want);
+  return { groups, chunks: Math.ceil(spatial / chunkLen), chunkLen, spatial };
+}
+
+export function emitPass(plan: Plan, pass: Pass, ctx: ShapeContext): KernelSpec {
+  const inputs = plan.reads.get(pass)!;
+  const usesSmall = { used: false };
+  const em = new Emitter(ctx, usesSmall);
+  const N = count(canonicalAxes(ctx.dims), ctx.sizes);
+  const lines: string[] = ['const t = this.thread.x;'];
+  const mapThreads = pass.kind === 'map' ? N : 0;
+  const rs = pass.reductions;
+  const width = rs.length === 0 ? 1 : Math.min(4, rs.length);
+  if (pass.kind === 'map' && width > 1) throw new Error('internal: a map pass carries at most one accumulator');
+
+  if (pass.kind === 'map') {
+    const body: string[] = [];
+    const coords = new Map<Axis, string>();
+    const scope: Scope = { parent: undefined, lines: body, indent: '  ', memo: new Map(), coords, index: 't' };
+    // Coordinates are decoded only if some value needs them (per-class sums do, BCE does not).
+    const decodeLines: string[] = [];
+    for (const [a, v] of decode(ctx, 't', decodeLines, '  ')) coords.set(a, v);
+    const g = em.value(scope, pass.root);
+    const used = decodeLines.filter((l) => body.some((b) => b.includes(l.split(' ')[3]!)) || decodeLines.some((d) => d !== l && d.includes(l.split(' ')[3]!) && body.some((b) => b.includes(d.split(' ')[3]!))));
+    const mapBody = [...used, ...body, `  return ${g};`];
+    if (rs.length) lines.push(`if (t < ${N}) {`, ...mapBody, '}');
+    else lines.push(...mapBody.map((l) => l.slice(2)));
+  }
+
+  let reduce: ReduceLayout | undefined;
+  let loopMax = 0;
+  if (rs.length) {
+    const { groups, chunks, chunkLen, spatial } = reduceShape(ctx.sizes);
+    const parts = Math.ceil(rs.length / 4);
+    reduce = { reductions: rs, groups, chunks, parts };
+    const C = ctx.sizes.class;
+    const lay = layoutAxes(ctx.layout, ctx.dims);
+    // The spatial index r runs over (z, y, x) row-major; in either layout an
+    // element's index is base(b, c) + r · strideR.
+    const strideR = ctx.layout === 'nhwc' ? C : 1;
+    const stride = (a: Axis) => count(lay.slice(lay.indexOf(a) + 1), ctx.sizes);
+    lines.push(`const u = t - ${mapThreads};`);
+    lines.push(`const part = Math.floor(u / ${groups * chunks});`);
+    lines.push(`const w = u - part * ${groups * chunks};`);
+    lines.push(`const grp = Math.floor(w / ${chunks});`);
+    lines.push(`const chunk = w - grp * ${chunks};`);
+    lines.push(C === 1 ? 'const c_batch = grp;' : `const c_batch = Math.floor(grp / ${C});`);
+    lines.push(C === 1 ? 'const c_class = 0;' : `const c_class = grp - c_batch * ${C};`);
+    lines.push(`const base = ${term('c_batch', stride('batch'))} + ${term('c_class', stride('class'))};`);
+    for (let k = 0; k < parts; k++) {
+      const mine = rs.slice(4 * k, 4 * k + 4);
+      const body: string[] = [];
+      const acc = mine.map((r, j) => { body.push(`  let a${j} = ${r.op === 'sum' ? '0.0' : lit(-F32_MAX)};`); return `a${j}`; });
+      body.push(`  for (let j = 0; j < ${chunkLen}; j++) {`);
+      body.push(`    const r = chunk * ${chunkLen} + j;`);
+      body.push(`    if (r < ${spatial}) {`);
+      const inner: string[] = [];
+      const coords = new Map<Axis, string>([['batch', 'c_batch'], ['class', 'c_class']]);
+      const scope: Scope = { parent: undefined, lines: inner, indent: '      ', memo: new Map(), coords, index: `base + ${term('r', strideR)}` };
+      // Spatial coordinates from r, only when an expression needs them.
+      const sp = SPATIAL.filter((a) => ctx.sizes[a] > 1);
+      const spLines: string[] = [];
+      let sstride = 1;
+      for (let q = sp.length - 1; q >= 0; q--) {
+        const a = sp[q]!;
+        spLines.unshift(`      const c_${a} = ${sstride === 1 ? 'r' : `Math.floor(r / ${sstride})`}${q === 0 ? '' : ` % ${ctx.sizes[a]}`};`);
+        coords.set(a, `c_${a}`);
+        sstride *= ctx.sizes[a];
+      }
+      mine.forEach((r, j) => {
+        const x = em.value(scope, r.src[0]!);
+        // A source without an axis the threads run over counts once, at coordinate 0.
+        const missing = (['batch', 'class', ...SPATIAL] as Axis[]).filter((a) => ctx.sizes[a] > 1 && !r.src[0]!.axes.includes(a));
+        const guard = missing.map((a) => `${em.coord(scope, a)} == 0`).join(' && ');
+        const update = r.op === 'sum' ? `a${j} + ${x}` : `Math.max(a${j}, ${x})`;
+        inner.push(guard ? `      if (${guard}) { a${j} = ${update}; }` : `      a${j} = ${update};`);
+      });
+      const needed = spLines.filter((l) => inner.some((b) => b.includes(l.split(' ')[7]!)));
+      body.push(...needed, ...inner, '    }', '  }');
+      const ret = width === 1 ? acc[0]! : `[${Array.from({ length: width }, (_, j) => acc[j] ?? '0.0').join(', ')}]`;
+      body.push(`  return ${ret};`);
+      if (parts === 1) lines.push(...body.map((l) => l.slice(2)));
+      else lines.push(`if (part == ${k}) {`, ...body, '}');
+    }
+    if (parts > 1) lines.push(`return ${width === 1 ? '0.0' : `[${new Array(width).fill('0.0').join(', ')}]`};`);
+    loopMax = chunkLen + 1;
+  }
+  const args = [...inputs.map(inputVar), ...(usesSmall.used ? ['small'] : [])];
+  const source = `function(${args.join(', ')}) {\n${lines.map((l) => `  ${l}`).join('\n')}\n}`;
+  const output = mapThreads + (reduce ? reduce.groups * reduce.chunks * reduce.parts : 0);
+  return {
+    source,
+    inputs: [...inputs, ...(usesSmall.used ? ['small'] : [])],
+    output,
+    width,
+    loopMaxIterations: Math.max(1000, loopMax, ...[ctx.sizes.class, ctx.sizes.x, ctx.sizes.y, ctx.sizes.z].map((n) => n + 1)),
+    mapThreads,
+    reduce,
+  };
+}
+
+export { isLarge };

@@ -1,0 +1,140 @@
+// The planner: splits the value+gradient graph into passes over the full-size
+// tensors. Reductions that remove spatial axes ("pass reductions") end a pass;
+// all those at one dependency level share one reduce kernel (one read of the
+// inputs, many accumulators). Small per-sample/per-class values are finished on
+// the host between passes (the epilogue), and one map kernel writes the gradient.
+// The plan depends on axes only, not on sizes: codegen specializes it per shape.
+
+import { type Axis, type Node, toposort } from '../ir.ts';
+
+const SPATIAL: readonly Axis[] = ['z', 'y', 'x'];
+
+/** Has a spatial axis: lives only inside kernels (or is the gradient they write). */
+export const isLarge = (n: Node) => n.axes.some((a) => SPATIAL.includes(a));
+
+/** A reduction whose source is full-size and whose result is small: it needs a pass. */
+export const isPassReduction = (n: Node) => (n.op === 'sum' || n.op === 'max') && isLarge(n.src[0]!) && !isLarge(n);
+
+/**
+ * Static: depends on constants and sizes only, so codegen folds it to a literal
+ * for the shape at hand (1 / size[y, x] is a number once the shape is known).
+ */
+export function staticNodes(roots: readonly Node[]): Set<number> {
+  const out = new Set<number>();
+  for (const n of toposort(roots)) {
+    if (n.op === 'const' || n.op === 'size' || (n.op !== 'input' && n.src.length > 0 && n.src.every((s) => out.has(s.id)))) out.add(n.id);
+  }
+  return out;
+}
+
+export interface ReducePass {
+  kind: 'reduce';
+  level: number;
+  /** The pass reductions this pass computes, each one accumulator. */
+  reductions: Node[];
+}
+
+export interface MapPass {
+  kind: 'map';
+  level: number;
+  /** The full-size root this pass writes (the gradient). */
+  root: Node;
+  /** Pass reductions computed in the same launch, by extra threads (value sums the map does not need). */
+  reductions: Node[];
+}
+
+export type Pass = ReducePass | MapPass;
+
+export interface Plan {
+  value: Node;
+  /** Absent in a value-only plan. */
+  grad: Node | undefined;
+  passes: Pass[];
+  /** Small nodes the host computes after each level (index = level), in dependency order. */
+  epilogue: Node[][];
+  /** Small nodes the kernels read, computed by the epilogue or a reduce pass. */
+  smallInputs: Node[];
+  /** The full-size inputs each pass reads. */
+  reads: Map<Pass, string[]>;
+  /** Nodes that depend on constants and sizes only (literals once the shape is known). */
+  static: Set<number>;
+  /** The dependency level of each pass reduction. */
+  level: Map<number, number>;
+}
+
+export function plan(value: Node, grad: Node | undefined): Plan {
+  const roots = grad ? [value, grad] : [value];
+  const order = toposort(roots);
+  const stat = staticNodes(roots);
+  const isInlineSmall = (n: Node) => stat.has(n.id);
+  // level(n): how many passes must finish before n can be computed.
+  const level = new Map<number, number>();
+  for (const n of order) {
+    const l = Math.max(0, ...n.src.map((s) => level.get(s.id)!));
+    level.set(n.id, isPassReduction(n) ? l + 1 : l);
+  }
+  const lv = (n: Node) => level.get(n.id)!;
+  const reductions = order.filter(isPassReduction);
+  const maxLevel = Math.max(0, ...reductions.map(lv));
+
+  const passes: Pass[] = [];
+  const gradLevel = grad && isLarge(grad) ? lv(grad) : -1;
+  const mapPass: MapPass | undefined = grad && isLarge(grad) ? { kind: 'map', level: gradLevel, root: grad, reductions: [] } : undefined;
+  for (let l = 1; l <= maxLevel; l++) {
+    const rs = reductions.filter((r) => lv(r) === l);
+    // The map pass needs passes up to its own level; a reduce pass after it can
+    // ride in the same launch when it has a single accumulator (BCE's mean).
+    if (mapPass && l === gradLevel + 1 && rs.length === 1) {
+      mapPass.reductions = rs;
+      continue;
+    }
+    passes.push({ kind: 'reduce', level: l, reductions: rs });
+  }
+  if (mapPass && mapPass.reductions.length) {
+    // Before the passes that need the reductions it computes.
+    const idx = passes.findIndex((p) => p.level > gradLevel + 1);
+    passes.splice(idx === -1 ? passes.length : idx, 0, mapPass);
+  } else if (mapPass) {
+    passes.push(mapPass);
+  }
+
+  // Small nodes read by kernels: reached from a pass's roots through large nodes.
+  const smallInputs = new Set<Node>();
+  const reads = new Map<Pass, string[]>();
+  for (const p of passes) {
+    const roots = p.kind === 'map' ? [p.root, ...p.reductions.map((r) => r.src[0]!)] : p.reductions.map((r) => r.src[0]!);
+    const inputs = new Set<string>();
+    const seen = new Set<number>();
+    const walk = (n: Node) => {
+      if (seen.has(n.id)) return;
+      seen.add(n.id);
+      if (n.op === 'input') { inputs.add(n.arg as string); return; }
+      if (!isLarge(n) && !isInlineSmall(n) && n.op !== 'expand') { smallInputs.add(n); return; }
+      if (n.op === 'expand' && !isLarge(n.src[0]!) && !isInlineSmall(n.src[0]!)) { smallInputs.add(n.src[0]!); return; }
+      n.src.forEach(walk);
+    };
+    roots.forEach(walk);
+    reads.set(p, [...inputs].sort());
+  }
+
+  // The epilogue: small nodes that the value or a kernel needs, by level, not
+  // counting the pass reductions themselves (their passes produce them).
+  const needed = new Set<number>();
+  const need = (n: Node) => {
+    if (needed.has(n.id) || isLarge(n) || isInlineSmall(n)) return;
+    needed.add(n.id);
+    if (!isPassReduction(n)) n.src.forEach(need);
+  };
+  need(value);
+  smallInputs.forEach(need);
+  const epilogue: Node[][] = Array.from({ length: maxLevel + 1 }, () => []);
+  for (const n of order) if (needed.has(n.id) && !isPassReduction(n)) epilogue[lv(n)]!.push(n);
+
+  const levels = new Map(reductions.map((r) => [r.id, lv(r)]));
+  return { value, grad, passes, epilogue, smallInputs: order.filter((n) => smallInputs.has(n)), reads, static: stat, level: levels };
+}
+
+/** Passes over the full-size tensors (each reads the inputs once, one launch each). */
+export function passCount(p: Plan): number {
+  return p.passes.length;
+}

@@ -1,0 +1,40 @@
+// A plan as text: each pass with the sums it accumulates or the gradient it
+// writes, and the host epilogue between passes, all in one naming of t1, t2, ...
+
+import { printGraph } from '../print.ts';
+import { type Plan, isLarge, isPassReduction } from './plan.ts';
+
+export function printPlan(p: Plan, names: { loss: string; wrt: string }): string {
+  const printed = printGraph(p.grad ? [p.value, p.grad] : [p.value], 'text', new Set(p.smallInputs.map((n) => n.id)));
+  const letOf = new Map(printed.lets.map((l) => [l.node.id, l]));
+  const nameOf = (id: number) => letOf.get(id)?.name ?? '?';
+  const out: string[] = [`${names.loss}: ${p.passes.length} pass${p.passes.length === 1 ? '' : 'es'} over the full tensor`];
+  const line = (name: string, expr: string) => `    ${name} = ${expr}`;
+  const epilogue = (level: number) => {
+    const nodes = p.epilogue[level] ?? [];
+    const rows = nodes.filter((n) => letOf.has(n.id)).map((n) => line(nameOf(n.id), letOf.get(n.id)!.expr));
+    if (nodes.includes(p.value)) rows.push(line(names.loss, printed.roots[0]!));
+    if (rows.length) out.push(`  host: small values after level ${level}`, ...rows);
+  };
+  // A level's epilogue runs once every pass reduction of that level is computed.
+  const levels = p.epilogue.length - 1;
+  const pending = (l: number) => [...p.level].some(([id, rl]) => rl <= l && !done.has(id));
+  const done = new Set<number>();
+  let next = 0;
+  const flush = () => { while (next <= levels && !pending(next)) epilogue(next++); };
+  flush();
+  p.passes.forEach((pass, i) => {
+    const reads = p.reads.get(pass)!.join(', ') || 'nothing';
+    const kind = pass.kind === 'reduce' ? 'reduce' : pass.reductions.length ? 'map + reduce' : 'map';
+    const uses = pass.kind === 'map' && p.smallInputs.length ? `; uses ${p.smallInputs.map((n) => nameOf(n.id)).join(', ')}` : '';
+    out.push(`  pass ${i + 1}: ${kind}, reads ${reads}${uses}`);
+    for (const r of pass.reductions) { done.add(r.id); out.push(line(nameOf(r.id), letOf.get(r.id)!.expr)); }
+    if (pass.kind === 'map') {
+      // Large shared subexpressions are temporaries of the map kernel.
+      for (const l of printed.lets) if (isLarge(l.node) && !isPassReduction(l.node)) out.push(line(l.name, l.expr));
+      out.push(line(`d${names.loss}/d${names.wrt}`, printed.roots[1]!));
+    }
+    flush();
+  });
+  return out.join('\n');
+}

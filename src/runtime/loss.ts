@@ -1,0 +1,284 @@
+// The runtime: a compiled loss with value() and valueAndGrad() over Float32Arrays
+// in the user's layout. Per dimensionality it keeps the IR and the plan; per
+// shape, the generated gpu.js kernels (built once, cached); per call it runs the
+// passes, sums the partials, and finishes the small values on the host.
+
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { IKernelRunShortcut } from 'gpu.js';
+import { type KernelSpec, emitPass, staticValues } from '../compiler/codegen/kernel.ts';
+import { type FrontendOptions, type LossIR, frontend } from '../compiler/compile.ts';
+import { SeglossError } from '../compiler/diagnostics.ts';
+import { type Axis, toposort } from '../compiler/ir.ts';
+import type { Dims, Region } from '../compiler/lower.ts';
+import { type Plan, plan as makePlan } from '../compiler/plan/plan.ts';
+import { type GpuBackend, type GpuHandle, GPU_BACKENDS, kernelBackend, openGpu } from './gpu-env.ts';
+import { type Layout, type Sizes, count, fromCanonical, sizesOf, toCanonical } from './layout.ts';
+import { evaluate } from './reference.ts';
+
+export type Backend = GpuBackend | 'reference';
+export const BACKENDS: readonly Backend[] = [...GPU_BACKENDS, 'reference'];
+
+export interface CompileOptions {
+  /** For diagnostics and `use` paths. */
+  file?: string;
+  /** `auto` picks the fastest backend that starts here (see `pickBackend`). */
+  backend?: Backend | 'auto';
+  layout?: Layout;
+  region?: Region;
+  params?: Readonly<Record<string, number>>;
+  readFile?: FrontendOptions['readFile'];
+}
+
+export type Inputs = Readonly<Record<string, ArrayLike<number>>>;
+
+export interface ValueResult { value: number; backend: Backend }
+export interface GradResult extends ValueResult {
+  /** d loss / d prediction, same shape and layout as the prediction: float32, or float64 from `reference`. */
+  grad: Float32Array | Float64Array;
+}
+
+/** On this machine: webasm (f32 SIMD, threads) is the fastest CPU path; a GL or WebGPU device when present is not, on a software renderer. */
+export const AUTO_ORDER: readonly Backend[] = ['webasm', 'cpu', 'reference'];
+
+interface ShapeKernels {
+  sizes: Sizes;
+  statics: Map<number, number>;
+  staticAxes: Map<number, Axis[]>;
+  smallOffset: Map<number, number>;
+  smallSize: number;
+  specs: KernelSpec[];
+  kernels: IKernelRunShortcut[];
+}
+
+interface DimsState { ir: LossIR; plan: Plan; valuePlan: Plan; shapes: Map<string, ShapeKernels> }
+
+const SPATIAL: readonly Axis[] = ['z', 'y', 'x'];
+
+export class CompiledLoss {
+  private readonly byDims = new Map<Dims, DimsState>();
+  private gpu: GpuHandle | undefined;
+  private disposed = false;
+
+  private constructor(
+    private readonly source: string,
+    private readonly opts: CompileOptions & { file: string; layout: Layout },
+    readonly backend: Backend,
+    first: DimsState,
+    dims: Dims,
+  ) {
+    this.byDims.set(dims, first);
+  }
+
+  /** Compile a loss for a backend; formula errors throw a SeglossError with every diagnostic. */
+  static async create(source: string, options: CompileOptions = {}): Promise<CompiledLoss> {
+    const opts = { ...options, file: options.file ?? '<formula>', layout: options.layout ?? 'nhwc' };
+    const first = stateFor(source, opts, 2);
+    const backend = options.backend && options.backend !== 'auto' ? options.backend : await pickBackend();
+    const loss = new CompiledLoss(source, opts, backend, first, 2);
+    if (backend !== 'reference') loss.gpu = await openGpu(backend);
+    return loss;
+  }
+
+  get name(): string { return this.state(2).ir.loss.name; }
+  get inputs(): { name: string; role: string }[] { return this.state(2).ir.loss.inputs.map((i) => ({ name: i.name, role: i.role })); }
+  get params(): { name: string; value: number; default: number }[] { return this.state(2).ir.loss.params; }
+  /** The name of the input the gradient is taken with respect to. */
+  get wrt(): string { return this.state(2).ir.loss.wrt.name; }
+  get layout(): Layout { return this.opts.layout; }
+
+  private state(dims: Dims): DimsState {
+    let s = this.byDims.get(dims);
+    if (!s) { s = stateFor(this.source, this.opts, dims); this.byDims.set(dims, s); }
+    return s;
+  }
+
+  /** The plan (per dimensionality), for printing and tests. */
+  plan(dims: Dims = 2): Plan { return this.state(dims).plan; }
+  ir(dims: Dims = 2): LossIR { return this.state(dims).ir; }
+
+  /** The generated kernels for a shape (built if needed). */
+  kernelSpecs(shape: readonly number[]): KernelSpec[] {
+    const { sizes, dims } = sizesOf(shape, this.opts.layout);
+    return this.kernelsFor(this.state(dims).plan, sizes, dims, 'grad').specs;
+  }
+
+  async value(inputs: Inputs, shape: readonly number[]): Promise<ValueResult> {
+    const r = await this.run(inputs, shape, false);
+    return { value: r.value, backend: this.backend };
+  }
+
+  async valueAndGrad(inputs: Inputs, shape: readonly number[]): Promise<GradResult> {
+    const r = await this.run(inputs, shape, true);
+    return { value: r.value, grad: r.grad!, backend: this.backend };
+  }
+
+  /** Release kernels, textures and buffers. The loss cannot be called afterwards. */
+  dispose(): void {
+    this.disposed = true;
+    for (const s of this.byDims.values()) for (const k of s.shapes.values()) for (const kernel of k.kernels) (kernel as unknown as { destroy?: () => void }).destroy?.();
+    this.byDims.clear();
+    this.gpu?.close();
+    this.gpu = undefined;
+  }
+
+  private check(inputs: Inputs, shape: readonly number[], ir: LossIR): void {
+    const n = shape.reduce((a, b) => a * b, 1);
+    for (const inp of ir.loss.inputs) {
+      const v = inputs[inp.name];
+      if (!v) throw new RangeError(`loss '${ir.loss.name}' needs input '${inp.name}' (${inp.role}); got ${Object.keys(inputs).join(', ') || 'none'}`);
+      if (v.length !== n) throw new RangeError(`input '${inp.name}' has ${v.length} elements; shape [${shape.join(', ')}] needs ${n}`);
+    }
+  }
+
+  private async run(inputs: Inputs, shape: readonly number[], wantGrad: boolean): Promise<{ value: number; grad?: Float32Array | Float64Array }> {
+    if (this.disposed) throw new Error(`loss '${this.name}' was disposed`);
+    const { sizes, dims } = sizesOf(shape, this.opts.layout);
+    const st = this.state(dims);
+    this.check(inputs, shape, st.ir);
+    if (this.backend === 'reference') return this.runReference(st.ir, inputs, sizes, dims, wantGrad);
+    const plan = wantGrad ? st.plan : st.valuePlan;
+    const k = this.kernelsFor(plan, sizes, dims, wantGrad ? 'grad' : 'value');
+
+    const given = new Map<number, Float64Array>();
+    for (const [id, v] of k.statics) given.set(id, new Float64Array(count(k.staticAxes.get(id)!, sizes)).fill(v));
+    const small = new Float32Array(Math.max(1, k.smallSize));
+    let ranUpTo = -1;
+    const finish = (upTo: number) => {
+      for (let l = ranUpTo + 1; l <= upTo; l++) {
+        const nodes = plan.epilogue[l]!;
+        if (nodes.length) evaluate(nodes, {}, sizes, given).forEach((t, i) => given.set(nodes[i]!.id, t.data));
+      }
+      ranUpTo = Math.max(ranUpTo, upTo);
+      for (const n of plan.smallInputs) {
+        const v = given.get(n.id);
+        if (v) small.set(v, k.smallOffset.get(n.id)!);
+      }
+    };
+    finish(0);
+    let grad: Float32Array | undefined;
+    for (const i of plan.passes.keys()) {
+      const spec = k.specs[i]!;
+      const args = spec.inputs.map((name) => (name === 'small' ? small : toF32(inputs[name]!)));
+      const out = (await k.kernels[i]!(...args)) as Float32Array | Float32Array[];
+      if (spec.mapThreads) grad = (out as Float32Array).subarray(0, spec.mapThreads);
+      if (spec.reduce) gatherPartials(out, spec, sizes, given);
+      // A level is complete once every pass reduction at it or below is computed.
+      const pendingLevels = [...plan.level].filter(([id]) => !given.has(id)).map(([, l]) => l);
+      finish(Math.min(plan.epilogue.length, ...pendingLevels) - 1);
+    }
+    finish(plan.epilogue.length - 1);
+    const value = given.get(plan.value.id)?.[0];
+    if (value === undefined) throw new Error('internal: the plan did not compute the loss value');
+    return { value, grad: wantGrad ? (grad ?? new Float32Array(count(['batch', 'class', ...SPATIAL] as Axis[], sizes))) : undefined };
+  }
+
+  private runReference(ir: LossIR, inputs: Inputs, sizes: Sizes, dims: Dims, wantGrad: boolean) {
+    const canon: Record<string, Float64Array> = {};
+    for (const inp of ir.loss.inputs) canon[inp.name] = toCanonical(inputs[inp.name]!, this.opts.layout, sizes, dims);
+    const [v, g] = evaluate(wantGrad ? [ir.value, ir.grad] : [ir.value], canon, sizes);
+    return { value: v!.data[0]!, grad: g && fromCanonical(g.data, this.opts.layout, sizes, dims, (n) => new Float64Array(n)) };
+  }
+
+  private kernelsFor(plan: Plan, sizes: Sizes, dims: Dims, which: string): ShapeKernels {
+    const st = this.state(dims);
+    const key = `${which}:${(['batch', 'class', ...SPATIAL] as Axis[]).map((a) => sizes[a]).join('x')}`;
+    const hit = st.shapes.get(key);
+    if (hit) return hit;
+    const statics = staticValues(plan, sizes);
+    const smallOffset = new Map<number, number>();
+    let smallSize = 0;
+    for (const n of plan.smallInputs) { smallOffset.set(n.id, smallSize); smallSize += count(n.axes, sizes); }
+    const ctx = { sizes, dims, layout: this.opts.layout, smallOffset, statics };
+    const specs = plan.passes.map((p) => emitPass(plan, p, ctx));
+    const kernels = this.gpu ? specs.map((s) => this.build(s)) : [];
+    const staticAxes = new Map(toposort(plan.grad ? [plan.value, plan.grad] : [plan.value]).filter((n) => statics.has(n.id)).map((n) => [n.id, [...n.axes]]));
+    const entry = { sizes, statics, staticAxes, smallOffset, smallSize, specs, kernels };
+    st.shapes.set(key, entry);
+    return entry;
+  }
+
+  private build(spec: KernelSpec): IKernelRunShortcut {
+    const gpu = this.gpu!;
+    const kernel = gpu.gpu.createKernel(spec.source, {
+      output: [spec.output],
+      loopMaxIterations: spec.loopMaxIterations,
+      precision: 'single',
+      tactic: 'precision',
+      // webasm splits kernels of ≥ 4096 cells across its worker pool only under the async contract.
+      ...(this.backend === 'webasm' ? { asyncMode: true } : {}),
+    } as Parameters<typeof gpu.gpu.createKernel>[1]);
+    return kernel;
+  }
+
+  /** Which backend ran the last kernel built (guards against gpu.js's silent fallbacks). */
+  kernelBackends(): string[] {
+    return [...this.byDims.values()].flatMap((s) => [...s.shapes.values()].flatMap((k) => k.kernels.map((x) => kernelBackend(x))));
+  }
+}
+
+function stateFor(source: string, opts: CompileOptions & { file: string }, dims: Dims): DimsState {
+  const fe = frontend(source, opts.file, { dims, region: opts.region ?? 'sample', params: opts.params ?? {}, readFile: opts.readFile });
+  if (!fe.ir) throw new SeglossError(fe.diagnostics, fe.sources);
+  return { ir: fe.ir, plan: makePlan(fe.ir.value, fe.ir.grad), valuePlan: makePlan(fe.ir.value, undefined), shapes: new Map() };
+}
+
+function toF32(a: ArrayLike<number>): Float32Array {
+  return a instanceof Float32Array ? a : Float32Array.from(a);
+}
+
+/**
+ * Sum (or max) each reduction's partials over chunks, then over the (batch,
+ * class) group axes the reduction does not keep; store canonical-order results.
+ */
+function gatherPartials(out: Float32Array | Float32Array[], spec: KernelSpec, sizes: Sizes, given: Map<number, Float64Array>): void {
+  const { reductions, groups, chunks } = spec.reduce!;
+  const at = (t: number, j: number): number => {
+    const cell = (out as ArrayLike<number | ArrayLike<number>>)[spec.mapThreads + t]!;
+    return typeof cell === 'number' ? cell : cell[j]!;
+  };
+  const C = sizes.class;
+  reductions.forEach((r, k) => {
+    const part = Math.floor(k / 4);
+    const j = k % 4;
+    const isMax = r.op === 'max';
+    const keepB = r.axes.includes('batch');
+    const keepC = r.axes.includes('class');
+    const res = new Float64Array(count(r.axes, sizes)).fill(isMax ? -Infinity : 0);
+    for (let g = 0; g < groups; g++) {
+      let acc = isMax ? -Infinity : 0;
+      const base = part * groups * chunks + g * chunks;
+      for (let s = 0; s < chunks; s++) { const v = at(base + s, j); acc = isMax ? Math.max(acc, v) : acc + v; }
+      const b = Math.floor(g / C);
+      const c = g % C;
+      const idx = (keepB ? b * (keepC ? C : 1) : 0) + (keepC ? c : 0);
+      res[idx] = isMax ? Math.max(res[idx]!, acc) : res[idx]! + acc;
+    }
+    given.set(r.id, res);
+  });
+}
+
+/** The first backend of AUTO_ORDER that starts here. */
+export async function pickBackend(): Promise<Backend> {
+  for (const b of AUTO_ORDER) {
+    if (b === 'reference') return b;
+    try { (await openGpu(b)).close(); return b; } catch { /* try the next */ }
+  }
+  return 'reference';
+}
+
+export async function compile(source: string, options: CompileOptions = {}): Promise<CompiledLoss> {
+  return CompiledLoss.create(source, options);
+}
+
+/** The directory of the shared loss library (`losses/` at the package root). */
+export const LIBRARY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'losses');
+
+/** Load a library loss by name (`dice`), with parameter overrides. */
+export async function load(name: string, params: Readonly<Record<string, number>> = {}, options: Omit<CompileOptions, 'params' | 'file'> = {}): Promise<CompiledLoss> {
+  const file = join(LIBRARY_DIR, `${name}.loss`);
+  let source: string;
+  try { source = readFileSync(file, 'utf8'); } catch { throw new RangeError(`no loss named '${name}' in ${LIBRARY_DIR}`); }
+  return compile(source, { ...options, file, params });
+}
