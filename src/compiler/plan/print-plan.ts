@@ -19,6 +19,8 @@ export function printPlan(p: Plan, names: { loss: string; wrt: string }): string
   // A level's epilogue runs once every pass reduction of that level is computed.
   const levels = p.epilogue.length - 1;
   const pending = (l: number) => [...p.level].some(([id, rl]) => rl <= l && !done.has(id));
+  const statics = printed.lets.filter((l) => p.static.has(l.node.id));
+  if (statics.length) out.push('  constants, once the shape is known', ...statics.map((l) => line(l.name, l.expr)));
   const done = new Set<number>();
   let next = 0;
   const flush = () => { while (next <= levels && !pending(next)) epilogue(next++); };

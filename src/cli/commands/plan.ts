@@ -1,0 +1,32 @@
+// `segloss plan FILE`: the passes over the full tensor, the host epilogue, and
+// what each pass reads and accumulates.
+
+import type { Command } from 'commander';
+import { frontendFile } from '../../compiler/compile.ts';
+import { SeglossError } from '../../compiler/diagnostics.ts';
+import { plan } from '../../compiler/plan/plan.ts';
+import { printPlan } from '../../compiler/plan/print-plan.ts';
+import { collect, dims, parseParams, region } from '../options.ts';
+
+export function register(program: Command): void {
+  program
+    .command('plan')
+    .description('print the kernel plan: passes over the full tensor and the small values between them')
+    .argument('<file>', 'a .loss file')
+    .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
+    .option('--dims <n>', 'spatial dimensions: 2 or 3', '2')
+    .option('--param <name=value>', 'override a parameter default (repeatable)', collect, [])
+    .option('--json', 'print {loss, passes: [{kind, reads, accumulators}]}')
+    .addHelpText('after', '\nExamples:\n  segloss plan losses/dice.loss\n  segloss plan losses/bce.loss --json')
+    .action((file: string, o: { region: string; dims: string; param: string[]; json?: boolean }) => {
+      const r = frontendFile(file, { region: region(o.region), dims: dims(o.dims), params: parseParams(o.param) });
+      if (!r.ir) throw new SeglossError(r.diagnostics, r.sources);
+      const p = plan(r.ir.value, r.ir.grad);
+      if (o.json) {
+        const passes = p.passes.map((ps) => ({ kind: ps.kind === 'map' && ps.reductions.length ? 'map+reduce' : ps.kind, reads: p.reads.get(ps), accumulators: ps.reductions.length }));
+        process.stdout.write(`${JSON.stringify({ loss: r.ir.loss.name, passes }, null, 2)}\n`);
+      } else {
+        process.stdout.write(`${printPlan(p, { loss: r.ir.loss.name, wrt: r.ir.loss.wrt.name })}\n`);
+      }
+    });
+}

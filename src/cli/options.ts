@@ -1,0 +1,44 @@
+// Shared option parsing for the segloss commands: parameters, region, dims,
+// layout, backend; UsageError for bad flags (exit 2, no stack trace).
+
+import type { Dims, Region } from '../compiler/lower.ts';
+import type { Layout } from '../runtime/layout.ts';
+import { BACKENDS, type Backend } from '../runtime/loss.ts';
+
+export class UsageError extends Error {}
+
+export const collect = (v: string, prev: string[]) => [...prev, v];
+
+export function parseParams(list: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const kv of list) {
+    const m = /^([A-Za-z_]\w*)=(.+)$/.exec(kv);
+    if (!m || !Number.isFinite(Number(m[2]))) throw new UsageError(`--param takes name=number, got '${kv}'`);
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+export function region(s: string): Region {
+  if (s === 'sample' || s === 'batch' || s === 'global') return s;
+  throw new UsageError(`--region is sample, batch or global, got '${s}'`);
+}
+
+export function dims(s: string): Dims {
+  if (s === '2' || s === '3') return Number(s) as Dims;
+  throw new UsageError(`--dims is 2 or 3, got '${s}'`);
+}
+
+export function layout(s: string): Layout {
+  if (s === 'nhwc' || s === 'nchw') return s;
+  throw new UsageError(`--layout is nhwc or nchw, got '${s}'`);
+}
+
+export function backend(s: string): Backend | 'auto' {
+  if (s === 'auto' || (BACKENDS as readonly string[]).includes(s)) return s as Backend | 'auto';
+  throw new UsageError(`--backend is one of auto, ${BACKENDS.join(', ')}; got '${s}'`);
+}
+
+/** Whether stdout/stderr get colour: a terminal, and NO_COLOR unset. */
+export const colorOut = process.stdout.isTTY === true && !process.env.NO_COLOR;
+export const colorErr = process.stderr.isTTY === true && !process.env.NO_COLOR;
