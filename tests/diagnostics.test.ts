@@ -21,7 +21,8 @@ describe('diagnostics', () => {
     const text = readFileSync(path, 'utf8');
     const [, code, line, col] = /^# expect: (E\d+) at (\d+):(\d+)/.exec(text)!;
     const params = Object.fromEntries([...text.matchAll(/^# params: (\w+)=(\S+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
-    const r = frontendFile(path, { params });
+    const activation = /^# activation: (\w+)$/m.exec(text)?.[1] as 'sigmoid' | undefined;
+    const r = frontendFile(path, { params, activation });
     expect(r.ir).toBeUndefined();
     const d = r.diagnostics.find((x) => x.code === code);
     expect(d, `diagnostics: ${r.diagnostics.map((x) => x.code).join(', ')}`).toBeDefined();

@@ -8,7 +8,7 @@ import type * as A from './ast.ts';
 import { type Diagnostic, SeglossError, diag } from './diagnostics.ts';
 import { grad } from './diff.ts';
 import type { Node } from './ir.ts';
-import { type Dims, type LoweredLoss, Lowerer, type Region } from './lower.ts';
+import { type Activation, type Dims, type LoweredLoss, Lowerer, type Region } from './lower.ts';
 import { parse } from './parse.ts';
 import { simplify } from './simplify.ts';
 
@@ -16,6 +16,7 @@ export interface FrontendOptions {
   dims?: Dims;
   region?: Region;
   params?: Readonly<Record<string, number>>;
+  activation?: Activation;
   /** Reads a `use`d file; defaults to the file system. Returns undefined when absent. */
   readFile?: (path: string) => string | undefined;
 }
@@ -83,7 +84,7 @@ function load(source: string, file: string, read: (p: string) => string | undefi
 
 export function frontend(source: string, file: string, opts: FrontendOptions = {}): FrontendResult {
   const { program, diagnostics, sources } = load(source, file, opts.readFile ?? defaultRead);
-  const lowerer = new Lowerer(program, { dims: opts.dims ?? 2, region: opts.region ?? 'sample', params: opts.params ?? {} }, diagnostics.length > 0);
+  const lowerer = new Lowerer(program, { dims: opts.dims ?? 2, region: opts.region ?? 'sample', params: opts.params ?? {}, activation: opts.activation ?? 'none' }, diagnostics.length > 0);
   const loss = lowerer.lowerLoss();
   diagnostics.push(...lowerer.diagnostics);
   if (!loss || diagnostics.length) return { ir: undefined, diagnostics, sources };

@@ -33,6 +33,7 @@ export const CODES = {
   E217: { title: 'not a value', message: "'{name}' is a function; call it with arguments", hint: 'write {name}(...)' },
   E218: { title: 'two losses', message: "'{name}' is the second loss in this file", hint: 'one file holds one loss; put helpers in `def`s' },
   E219: { title: 'bad parameter value', message: "parameter '{name}' must be a finite number, got '{value}'" },
+  E220: { title: 'activation on logits', message: "'{name}' already takes logits; activation '{activation}' applies to a prob input", hint: 'drop the activation: this loss applies its own' },
   // Axes.
   E301: { title: 'reduction over a missing axis', message: "{op}[{axes}] reduces over {missing}, but the value has axes ({have})", hint: '{hint}' },
   E302: { title: 'loss is not a scalar', message: "the loss must reduce to a scalar, but it still has axes ({have})", hint: 'wrap it in mean(...) or sum(...)' },

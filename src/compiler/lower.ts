@@ -17,7 +17,14 @@ export interface LowerOptions {
   region: Region;
   /** Overrides of the loss's parameter defaults. */
   params?: Readonly<Record<string, number>>;
+  /**
+   * The prediction holds logits: the loss's `prob` input becomes σ(x) (or the
+   * softmax over `class`) of them, and the gradient is taken with respect to x.
+   */
+  activation?: Activation;
 }
+
+export type Activation = 'none' | 'sigmoid' | 'softmax';
 
 export interface LoweredInput { name: string; role: A.Role; node: Node }
 export interface LoweredParam { name: string; value: number; default: number }
@@ -278,6 +285,13 @@ export class Lowerer {
         continue;
       }
       const node = B.input(i.name, allAxes(this.opts.dims));
+      const act = this.opts.activation ?? 'none';
+      if (act !== 'none' && (i.role === 'prob' || i.role === 'logits')) {
+        if (i.role === 'logits') this.err('E220', i.roleSpan, { name: i.name, activation: act });
+        inputs.push({ name: i.name, role: 'logits', node });
+        scope.set(i.name, act === 'sigmoid' ? B.un('sigmoid', node) : this.builtins.get('softmax')!.lower([node], undefined, undefined as never));
+        continue;
+      }
       inputs.push({ name: i.name, role: i.role as A.Role, node });
       scope.set(i.name, node);
     }

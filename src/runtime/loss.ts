@@ -11,7 +11,7 @@ import { type KernelSpec, emitPass, staticValues } from '../compiler/codegen/ker
 import { type FrontendOptions, type LossIR, frontend } from '../compiler/compile.ts';
 import { SeglossError } from '../compiler/diagnostics.ts';
 import { type Axis, toposort } from '../compiler/ir.ts';
-import type { Dims, Region } from '../compiler/lower.ts';
+import type { Activation, Dims, Region } from '../compiler/lower.ts';
 import { type Plan, plan as makePlan } from '../compiler/plan/plan.ts';
 import { type GpuBackend, type GpuHandle, GPU_BACKENDS, kernelBackend, openGpu } from './gpu-env.ts';
 import { type Layout, type Sizes, count, fromCanonical, sizesOf, toCanonical } from './layout.ts';
@@ -28,6 +28,8 @@ export interface CompileOptions {
   layout?: Layout;
   region?: Region;
   params?: Readonly<Record<string, number>>;
+  /** The prediction holds logits; the loss applies this activation first. */
+  activation?: Activation;
   readFile?: FrontendOptions['readFile'];
 }
 
@@ -219,7 +221,7 @@ export class CompiledLoss {
 }
 
 function stateFor(source: string, opts: CompileOptions & { file: string }, dims: Dims): DimsState {
-  const fe = frontend(source, opts.file, { dims, region: opts.region ?? 'sample', params: opts.params ?? {}, readFile: opts.readFile });
+  const fe = frontend(source, opts.file, { dims, region: opts.region ?? 'sample', params: opts.params ?? {}, activation: opts.activation ?? 'none', readFile: opts.readFile });
   if (!fe.ir) throw new SeglossError(fe.diagnostics, fe.sources);
   return { ir: fe.ir, plan: makePlan(fe.ir.value, fe.ir.grad), valuePlan: makePlan(fe.ir.value, undefined), shapes: new Map() };
 }
