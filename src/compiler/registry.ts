@@ -93,7 +93,9 @@ function comparison(op: Op, sym: string, f: (a: number, b: number) => boolean, o
     oracle: (a, b) => bool(oracle(Math.sign(a - b))),
     vjp: zeroGrad,
     tf: (t, xs, ctx) => ctx.noGrad((a, b) => t.cast(t[tfop](a!, b!), 'float32'), xs),
-    emit: ([a, b]) => `(${a} ${sym} ${b} ? 1.0 : 0.0)`,
+    // Equality compares float32 values: gpu.js's cpu backend computes in float64
+    // but reads reduction results (a max's gradient compares with one) as float32.
+    emit: ([a, b]) => (sym === '==' || sym === '!=' ? `(Math.fround(${a}) ${sym} Math.fround(${b}) ? 1.0 : 0.0)` : `(${a} ${sym} ${b} ? 1.0 : 0.0)`),
     print: { infix: sym, prec: 1 },
     latex: ([a, b]) => `[${a} ${({ '<': '<', '<=': '\\le', '>': '>', '>=': '\\ge', '==': '=', '!=': '\\ne' } as Record<string, string>)[sym]} ${b}]`,
     domain: [ANY, ANY],

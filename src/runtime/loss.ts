@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { IKernelRunShortcut } from 'gpu.js';
+import type { IKernelRunShortcut, KernelVariable } from 'gpu.js';
 import { type KernelSpec, emitPass, staticValues } from '../compiler/codegen/kernel.ts';
 import { type FrontendOptions, type LossIR, frontend } from '../compiler/compile.ts';
 import { SeglossError } from '../compiler/diagnostics.ts';
@@ -14,7 +14,7 @@ import { type Axis, toposort } from '../compiler/ir.ts';
 import type { Activation, Dims, Region } from '../compiler/lower.ts';
 import { type Plan, plan as makePlan } from '../compiler/plan/plan.ts';
 import { type GpuBackend, type GpuHandle, GPU_BACKENDS, kernelBackend, openGpu } from './gpu-env.ts';
-import { type Layout, type Sizes, count, fromCanonical, sizesOf, toCanonical } from './layout.ts';
+import { type Layout, type Sizes, count, fromCanonical, indexMap, layoutAxes, sizesOf, toCanonical } from './layout.ts';
 import { evaluate } from './reference.ts';
 
 export type Backend = GpuBackend | 'reference';
@@ -53,6 +53,9 @@ interface ShapeKernels {
   specs: KernelSpec[];
   kernels: IKernelRunShortcut[];
 }
+
+interface KernelCall { kernel: IKernelRunShortcut; args: KernelVariable[] }
+interface RunResult { value: number; grad?: Float32Array | Float64Array }
 
 interface DimsState { ir: LossIR; plan: Plan; valuePlan: Plan; shapes: Map<string, ShapeKernels> }
 
@@ -103,7 +106,7 @@ export class CompiledLoss {
   /** The generated kernels for a shape (built if needed). */
   kernelSpecs(shape: readonly number[]): KernelSpec[] {
     const { sizes, dims } = sizesOf(shape, this.opts.layout);
-    return this.kernelsFor(this.state(dims).plan, sizes, dims, 'grad').specs;
+    return this.kernelsFor(this.state(dims).plan, sizes, dims, 'grad', false).specs;
   }
 
   async value(inputs: Inputs, shape: readonly number[]): Promise<ValueResult> {
@@ -134,17 +137,22 @@ export class CompiledLoss {
     }
   }
 
-  private async run(inputs: Inputs, shape: readonly number[], wantGrad: boolean): Promise<{ value: number; grad?: Float32Array | Float64Array }> {
+  /**
+   * One evaluation as a generator: it yields each kernel call and receives its
+   * output, so the same steps run synchronously or awaited (webgpu, threads).
+   */
+  private *steps(inputs: Inputs, shape: readonly number[], wantGrad: boolean, sync: boolean): Generator<KernelCall, RunResult, unknown> {
     if (this.disposed) throw new Error(`loss '${this.name}' was disposed`);
     const { sizes, dims } = sizesOf(shape, this.opts.layout);
     const st = this.state(dims);
     this.check(inputs, shape, st.ir);
     if (this.backend === 'reference') return this.runReference(st.ir, inputs, sizes, dims, wantGrad);
     const plan = wantGrad ? st.plan : st.valuePlan;
-    const k = this.kernelsFor(plan, sizes, dims, wantGrad ? 'grad' : 'value');
+    const k = this.kernelsFor(plan, sizes, dims, `${wantGrad ? 'grad' : 'value'}${sync ? ':sync' : ''}`, sync);
 
     const given = new Map<number, Float64Array>();
-    for (const [id, v] of k.statics) given.set(id, new Float64Array(count(k.staticAxes.get(id)!, sizes)).fill(v));
+    // Static values the host epilogue may read (small ones: full-size ones live in kernels only).
+    for (const [id, v] of k.statics) { const axes = k.staticAxes.get(id)!; if (!axes.some((a) => SPATIAL.includes(a))) given.set(id, new Float64Array(count(axes, sizes)).fill(v)); }
     const small = new Float32Array(Math.max(1, k.smallSize));
     let ranUpTo = -1;
     const finish = (upTo: number) => {
@@ -163,9 +171,10 @@ export class CompiledLoss {
     for (const i of plan.passes.keys()) {
       const spec = k.specs[i]!;
       const args = spec.inputs.map((name) => (name === 'small' ? small : toF32(inputs[name]!)));
-      const out = (await k.kernels[i]!(...args)) as Float32Array | Float32Array[];
+      const out = (yield { kernel: k.kernels[i]!, args }) as Float32Array | Float32Array[];
       if (spec.mapThreads) grad = (out as Float32Array).subarray(0, spec.mapThreads);
       if (spec.reduce) gatherPartials(out, spec, sizes, given);
+      if (spec.terms.length) gatherTerms(out as Float32Array, spec, sizes, dims, this.opts.layout, given);
       // A level is complete once every pass reduction at it or below is computed.
       const pendingLevels = [...plan.level].filter(([id]) => !given.has(id)).map(([, l]) => l);
       finish(Math.min(plan.epilogue.length, ...pendingLevels) - 1);
@@ -176,6 +185,25 @@ export class CompiledLoss {
     return { value, grad: wantGrad ? (grad ?? new Float32Array(count(['batch', 'class', ...SPATIAL] as Axis[], sizes))) : undefined };
   }
 
+  private async run(inputs: Inputs, shape: readonly number[], wantGrad: boolean): Promise<RunResult> {
+    const gen = this.steps(inputs, shape, wantGrad, false);
+    let step = gen.next();
+    while (!step.done) step = gen.next(await step.value.kernel(...step.value.args));
+    return step.value;
+  }
+
+  /**
+   * valueAndGrad without a Promise, for TensorFlow.js's synchronous customGrad.
+   * Every backend but webgpu (asynchronous by nature) can do it; webasm then runs single-threaded.
+   */
+  valueAndGradSync(inputs: Inputs, shape: readonly number[]): GradResult {
+    if (this.backend === 'webgpu') throw new Error('webgpu is asynchronous: use valueAndGrad, or a synchronous backend (cpu, webasm, headlessgl, reference)');
+    const gen = this.steps(inputs, shape, true, true);
+    let step = gen.next();
+    while (!step.done) step = gen.next(step.value.kernel(...step.value.args));
+    return { value: step.value.value, grad: step.value.grad!, backend: this.backend };
+  }
+
   private runReference(ir: LossIR, inputs: Inputs, sizes: Sizes, dims: Dims, wantGrad: boolean) {
     const canon: Record<string, Float64Array> = {};
     for (const inp of ir.loss.inputs) canon[inp.name] = toCanonical(inputs[inp.name]!, this.opts.layout, sizes, dims);
@@ -183,7 +211,7 @@ export class CompiledLoss {
     return { value: v!.data[0]!, grad: g && fromCanonical(g.data, this.opts.layout, sizes, dims, (n) => new Float64Array(n)) };
   }
 
-  private kernelsFor(plan: Plan, sizes: Sizes, dims: Dims, which: string): ShapeKernels {
+  private kernelsFor(plan: Plan, sizes: Sizes, dims: Dims, which: string, sync = false): ShapeKernels {
     const st = this.state(dims);
     const key = `${which}:${(['batch', 'class', ...SPATIAL] as Axis[]).map((a) => sizes[a]).join('x')}`;
     const hit = st.shapes.get(key);
@@ -194,14 +222,14 @@ export class CompiledLoss {
     for (const n of plan.smallInputs) { smallOffset.set(n.id, smallSize); smallSize += count(n.axes, sizes); }
     const ctx = { sizes, dims, layout: this.opts.layout, smallOffset, statics };
     const specs = plan.passes.map((p) => emitPass(plan, p, ctx));
-    const kernels = this.gpu ? specs.map((s) => this.build(s)) : [];
+    const kernels = this.gpu ? specs.map((s) => this.build(s, sync)) : [];
     const staticAxes = new Map(toposort(plan.grad ? [plan.value, plan.grad] : [plan.value]).filter((n) => statics.has(n.id)).map((n) => [n.id, [...n.axes]]));
     const entry = { sizes, statics, staticAxes, smallOffset, smallSize, specs, kernels };
     st.shapes.set(key, entry);
     return entry;
   }
 
-  private build(spec: KernelSpec): IKernelRunShortcut {
+  private build(spec: KernelSpec, sync: boolean): IKernelRunShortcut {
     const gpu = this.gpu!;
     const kernel = gpu.gpu.createKernel(spec.source, {
       output: [spec.output],
@@ -209,7 +237,7 @@ export class CompiledLoss {
       precision: 'single',
       tactic: 'precision',
       // webasm splits kernels of ≥ 4096 cells across its worker pool only under the async contract.
-      ...(this.backend === 'webasm' ? { asyncMode: true } : {}),
+      ...(this.backend === 'webasm' && !sync ? { asyncMode: true } : {}),
     } as Parameters<typeof gpu.gpu.createKernel>[1]);
     return kernel;
   }
@@ -259,6 +287,25 @@ function gatherPartials(out: Float32Array | Float32Array[], spec: KernelSpec, si
     }
     given.set(r.id, res);
   });
+}
+
+/** Add (or max) the per-element terms of a map pass's reduction by the (batch, class) axes it keeps. */
+function gatherTerms(out: Float32Array, spec: KernelSpec, sizes: Sizes, dims: Dims, layout: Layout, given: Map<number, Float64Array>): void {
+  const r = spec.terms[0]!;
+  const N = spec.mapThreads;
+  const isMax = r.op === 'max';
+  const res = new Float64Array(count(r.axes, sizes)).fill(isMax ? -Infinity : 0);
+  if (r.axes.length === 0) {
+    let acc = isMax ? -Infinity : 0;
+    if (isMax) for (let i = N; i < 2 * N; i++) acc = Math.max(acc, out[i]!);
+    else for (let i = N; i < 2 * N; i++) acc += out[i]!;
+    res[0] = acc;
+  } else {
+    // Index of each element's (batch, class) slot in the result, through the layout.
+    const map = indexMap(layoutAxes(layout, dims), r.axes, sizes);
+    for (let i = 0; i < N; i++) { const j = map[i]!; res[j] = isMax ? Math.max(res[j]!, out[N + i]!) : res[j]! + out[N + i]!; }
+  }
+  given.set(r.id, res);
 }
 
 /** The first backend of AUTO_ORDER that starts here. */

@@ -34,6 +34,8 @@ export interface KernelSpec {
   /** Threads [0, mapThreads) write the gradient; the rest accumulate. */
   mapThreads: number;
   reduce: ReduceLayout | undefined;
+  /** Reductions whose per-element terms threads [mapThreads, 2·mapThreads) write, for the host to add. */
+  terms: Node[];
 }
 
 /** How reduce threads are laid out, for the host to sum their partials. */
@@ -88,8 +90,13 @@ class Emitter {
     return `${prefix}${this.n++}`;
   }
 
-  private lookup(s: Scope, id: number): string | undefined {
-    for (let x: Scope | undefined = s; x; x = x.parent) { const v = x.memo.get(id); if (v !== undefined) return v; }
+  /** A value computed in this scope or an enclosing one, unless a loop in between rebinds one of its axes. */
+  private lookup(s: Scope, n: Node): string | undefined {
+    for (let x: Scope | undefined = s; x; x = x.parent) {
+      const v = x.memo.get(n.id);
+      if (v !== undefined) return v;
+      if (n.axes.some((a) => x!.coords.has(a))) return undefined;
+    }
     return undefined;
   }
 
@@ -132,7 +139,7 @@ class Emitter {
   value(s: Scope, n: Node): string {
     const st = this.ctx.statics.get(n.id);
     if (st !== undefined) return lit(st);
-    const memo = this.lookup(s, n.id);
+    const memo = this.lookup(s, n);
     if (memo !== undefined) return memo;
     let out: string;
     if (this.ctx.smallOffset.has(n.id)) out = this.smallIndex(s, n);
@@ -181,7 +188,7 @@ const term = (v: string, k: number) => (k === 1 ? v : `${v} * ${k}`);
 export const inputVar = (name: string) => `in_${[...name].map((c) => c.charCodeAt(0).toString(36)).join('')}`;
 
 /** Decode the coordinates of element `i` of a full tensor in the user's layout. */
-function decode(ctx: ShapeContext, i: string, lines: string[], indent: string): Map<Axis, string> {
+function decode(ctx: ShapeContext, i: string, lines: string[], indent: string, prefix: string): Map<Axis, string> {
   const axes = layoutAxes(ctx.layout, ctx.dims);
   const coords = new Map<Axis, string>();
   let stride = 1;
@@ -189,7 +196,7 @@ function decode(ctx: ShapeContext, i: string, lines: string[], indent: string): 
     const a = axes[k]!;
     const size = ctx.sizes[a];
     if (size > 1) {
-      const v = `c_${a}`;
+      const v = `${prefix}${a}`;
       const q = stride === 1 ? i : `Math.floor(${i} / ${stride})`;
       lines.push(`${indent}const ${v} = ${k === 0 ? q : `${q} % ${size}`};`);
       coords.set(a, v);
@@ -216,26 +223,37 @@ export function emitPass(plan: Plan, pass: Pass, ctx: ShapeContext): KernelSpec 
   const lines: string[] = ['const t = this.thread.x;'];
   const mapThreads = pass.kind === 'map' ? N : 0;
   const rs = pass.reductions;
-  const width = rs.length === 0 ? 1 : Math.min(4, rs.length);
-  if (pass.kind === 'map' && width > 1) throw new Error('internal: a map pass carries at most one accumulator');
+  const width = pass.kind === 'map' || rs.length === 0 ? 1 : Math.min(4, rs.length);
 
-  if (pass.kind === 'map') {
+  // One element per thread, in the user's layout: `t` is the element's index.
+  const element = (t: string, prefix: string, node: Node, guarded: boolean): string[] => {
     const body: string[] = [];
-    const coords = new Map<Axis, string>();
-    const scope: Scope = { parent: undefined, lines: body, indent: '  ', memo: new Map(), coords, index: 't' };
-    // Coordinates are decoded only if some value needs them (per-class sums do, BCE does not).
     const decodeLines: string[] = [];
-    for (const [a, v] of decode(ctx, 't', decodeLines, '  ')) coords.set(a, v);
-    const g = em.value(scope, pass.root);
-    const used = decodeLines.filter((l) => body.some((b) => b.includes(l.split(' ')[3]!)) || decodeLines.some((d) => d !== l && d.includes(l.split(' ')[3]!) && body.some((b) => b.includes(d.split(' ')[3]!))));
-    const mapBody = [...used, ...body, `  return ${g};`];
-    if (rs.length) lines.push(`if (t < ${N}) {`, ...mapBody, '}');
-    else lines.push(...mapBody.map((l) => l.slice(2)));
+    const coords = decode(ctx, t, decodeLines, '  ', prefix);
+    const scope: Scope = { parent: undefined, lines: body, indent: '  ', memo: new Map(), coords, index: t };
+    let x = em.value(scope, node);
+    // A term without an axis the elements run over counts once, at coordinate 0.
+    const missing = guarded ? [...coords.keys()].filter((a) => !node.axes.includes(a)) : [];
+    if (missing.length) x = `(${missing.map((a) => `${coords.get(a)} == 0`).join(' && ')} ? ${x} : 0.0)`;
+    // Coordinates are decoded only where a value needs them (per-class sums do, BCE does not).
+    const used = decodeLines.filter((l) => [...body, x].some((b) => b.includes(l.split(' ')[3]!)));
+    return [...used, ...body, `  return ${x};`];
+  };
+  if (pass.kind === 'map') {
+    if (rs.length > 1) throw new Error('internal: a map pass carries at most one accumulator');
+    const mapBody = element('t', 'c_', pass.root, false);
+    if (rs.length) {
+      // Threads N..2N-1 write each element's term of the value's sum; the host adds them.
+      // No loop in the kernel: webasm's SIMD lanes run both sides of a divergent branch.
+      lines.push(`if (t < ${N}) {`, ...mapBody, '}', `const u = t - ${N};`, ...element('u', 'e_', rs[0]!.src[0]!, true).map((l) => l.slice(2)));
+    } else {
+      lines.push(...mapBody.map((l) => l.slice(2)));
+    }
   }
 
   let reduce: ReduceLayout | undefined;
   let loopMax = 0;
-  if (rs.length) {
+  if (pass.kind === 'reduce') {
     const { groups, chunks, chunkLen, spatial } = reduceShape(ctx.sizes);
     const parts = Math.ceil(rs.length / 4);
     reduce = { reductions: rs, groups, chunks, parts };
@@ -293,7 +311,8 @@ export function emitPass(plan: Plan, pass: Pass, ctx: ShapeContext): KernelSpec 
   }
   const args = [...inputs.map(inputVar), ...(usesSmall.used ? ['small'] : [])];
   const source = `function(${args.join(', ')}) {\n${lines.map((l) => `  ${l}`).join('\n')}\n}`;
-  const output = mapThreads + (reduce ? reduce.groups * reduce.chunks * reduce.parts : 0);
+  const terms = pass.kind === 'map' ? rs : [];
+  const output = mapThreads + (reduce ? reduce.groups * reduce.chunks * reduce.parts : 0) + (terms.length ? N : 0);
   return {
     source,
     inputs: [...inputs, ...(usesSmall.used ? ['small'] : [])],
@@ -302,6 +321,7 @@ export function emitPass(plan: Plan, pass: Pass, ctx: ShapeContext): KernelSpec 
     loopMaxIterations: Math.max(1000, loopMax, ...[ctx.sizes.class, ctx.sizes.x, ctx.sizes.y, ctx.sizes.z].map((n) => n + 1)),
     mapThreads,
     reduce,
+    terms,
   };
 }
 
