@@ -109,6 +109,22 @@ export class CompiledLoss {
     return this.kernelsFor(this.state(dims).plan, sizes, dims, 'grad', false).specs;
   }
 
+  /**
+   * The kernels for a shape, built on this loss's backend by one run on zeros,
+   * with what gpu.js translated them to (GLSL on headlessgl, WGSL on webgpu).
+   */
+  async builtKernels(shape: readonly number[]): Promise<{ spec: KernelSpec; native: { glsl?: string; wgsl?: string } }[]> {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const zeros = Object.fromEntries(this.inputs.map((i) => [i.name, new Float32Array(n).fill(i.role === 'prob' ? 0.5 : 0)]));
+    await this.valueAndGrad(zeros, shape);
+    const { sizes, dims } = sizesOf(shape, this.opts.layout);
+    const k = this.kernelsFor(this.state(dims).plan, sizes, dims, 'grad', false);
+    return k.specs.map((spec, i) => {
+      const inner = (k.kernels[i] as unknown as { kernel?: { compiledFragmentShader?: string; compiledSource?: string } } | undefined)?.kernel;
+      return { spec, native: { glsl: inner?.compiledFragmentShader ?? undefined, wgsl: this.backend === 'webgpu' ? inner?.compiledSource ?? undefined : undefined } };
+    });
+  }
+
   async value(inputs: Inputs, shape: readonly number[]): Promise<ValueResult> {
     const r = await this.run(inputs, shape, false);
     return { value: r.value, backend: this.backend };
