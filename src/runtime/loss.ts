@@ -208,6 +208,11 @@ export class CompiledLoss {
     return step.value;
   }
 
+  /** Whether valueAndGradSync works here: every backend whose kernels return synchronously (not webgpu). */
+  get runsSync(): boolean {
+    return this.backend !== 'webgpu';
+  }
+
   /**
    * valueAndGrad without a Promise, for TensorFlow.js's synchronous customGrad.
    * Every backend but webgpu (asynchronous by nature) can do it; webasm then runs single-threaded.

@@ -1,0 +1,326 @@
+// The TensorFlow.js bridge (`toTfjs`): a compiled loss used as a tfjs loss function, its value and
+// gradient coming from the compiled kernels through tf.customGrad.
+//
+// Oracle everywhere: tfjs autodiff (tfjs-backend-cpu, float32) of an independent tfjs implementation
+// of the loss written below from its convention (MONAI Dice, Keras BCE), NOT from our IR.
+//
+// Two paths are under test:
+// - sync: `fn(yTrue, yPred)` inside tf.valueAndGrad / tf.variableGrads / optimizer.minimize. It needs
+//   a synchronous engine. Until `CompiledLoss.valueAndGradSync` exists in the runtime, the engine is
+//   the adapter below, which runs the loss's own IR on the float64 reference interpreter (the same
+//   code `reference` runs), so the sync path is tested on the reference backend only; with the
+//   runtime method, on the real CompiledLoss of every backend listed (the adapter is then unused).
+// - async: `await fn.valueAndGrad / variableGrads / trainStep`, on the real CompiledLoss of every
+//   backend listed, with the runtime as it is.
+
+import type { Optimizer, Scalar, Tensor, Tensor4D, Variable } from '@tensorflow/tfjs-core';
+import { afterAll, describe, expect, inject, test } from 'vitest';
+import { rng } from '../src/runtime/check.ts';
+import { requiredBackends } from '../src/runtime/gpu-env.ts';
+import { fromCanonical, sizesOf, toCanonical } from '../src/runtime/layout.ts';
+import { type Backend, CompiledLoss, load } from '../src/runtime/loss.ts';
+import { evaluate } from '../src/runtime/reference.ts';
+import { type SyncValueAndGrad, type TfjsLoss, toTfjs } from '../src/runtime/tfjs-bridge.ts';
+import { tfjs } from '../src/runtime/tfjs.ts';
+
+const tf = await tfjs('cpu');
+
+// The reference backend (float64) and two gpu.js CPU backends (cpu: f64 inside, f32 out; webasm: f32).
+const BACKENDS: readonly Backend[] = ['reference', 'cpu', 'webasm'];
+// The async path also runs on webgpu (every kernel call a Promise: no sync path there), when it starts.
+const ASYNC_BACKENDS: readonly Backend[] = [...BACKENDS, 'webgpu'];
+const probes = inject('seglossBackends');
+const required = requiredBackends();
+/** Skip a backend that cannot start here (saying why), unless SEGLOSS_REQUIRE_BACKENDS names it. */
+const unavailable = (b: Backend) => b !== 'reference' && !probes[b].ok && !required.has(b);
+const unavailableNote = (b: Backend) => { const p = b === 'reference' ? undefined : probes[b]; return p && !p.ok ? ` [${b} unavailable: ${p.why}]` : ''; };
+
+/** Whether the runtime has the synchronous method the bridge's sync path needs. */
+const RUNTIME_SYNC = typeof (CompiledLoss.prototype as Partial<SyncValueAndGrad>).valueAndGradSync === 'function';
+
+// Tolerances. The oracle is tfjs-cpu in float32; ours is float64 (reference), float64 rounded to
+// float32 (gpu.js cpu) or float32 with chunked partial sums (webasm). Inputs are float32 tensors, so
+// both sides see the same numbers. What remains is float32 rounding (ε ≈ 6e-8 per op) grown by sums
+// of at most 4·16·16 = 1024 terms (≤ √N·ε ≈ 2e-6 typically, N·ε = 6e-5 in the worst case, never
+// approached by sums of same-signed terms) and a few ops after. Observed on every backend here
+// (reference, cpu, webasm, webgpu/SwiftShader): value ≤ 1.0e-7, gradient ≤ 1.2e-7 (the log lines).
+// 1e-5 leaves about 80× margin; a wrong sign, a missing dy, a transposed layout or a gradient sent
+// to yTrue is off by 1e-1 or more.
+const TOL = 1e-5;
+// Through the model: the conv's weight gradient sums x·σ'·G over 1024 pixels, so G's float32 error
+// is summed again (by tfjs, identically on both sides), and it cancels as training nears the optimum
+// (a smaller gradient, the same absolute error). Checked norm-wise over [w, b]; observed ≤ 5.2e-7.
+// 1e-5 leaves about 20× margin; a wrong gradient is off by 1e-1 or more.
+const TOL_WEIGHTS = 1e-5;
+// Loss curves: same initial weights, same Adam, gradients equal to ~1e-7, so the trajectories agree
+// to float32 rounding; observed max|Δloss| / max loss ≤ 1.8e-7 over 30 steps. 1e-5 is 50× that.
+const TOL_CURVE = 1e-5;
+
+/** max|a − b| / max|b|: norm-wise, since gradient entries can be tiny (~1/N). */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let err = 0, scale = 0;
+  for (let i = 0; i < b.length; i++) { err = Math.max(err, Math.abs(a[i]! - b[i]!)); scale = Math.max(scale, Math.abs(b[i]!)); }
+  return err / Math.max(scale, 1e-30);
+}
+const relVal = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-30);
+
+// ---------------------------------------------------------------- the oracles (NHWC, written from the conventions)
+
+/** Spatial axes of an NHWC tensor of rank 4 (y, x) or 5 (z, y, x). */
+const space = (t: Tensor) => (t.rank === 5 ? [1, 2, 3] : [1, 2]);
+
+/** MONAI DiceLoss: per sample and class over space, (2·tp + 1e-5) / (Σp + Σg + 1e-5), 1 − that, mean. */
+function oracleDice(g: Tensor, p: Tensor): Scalar {
+  const ax = space(p);
+  const tp = tf.sum(tf.mul(p, g), ax);
+  const score = tf.div(tf.add(tf.mul(2, tp), 1e-5), tf.add(tf.add(tf.sum(p, ax), tf.sum(g, ax)), 1e-5));
+  return tf.mean(tf.sub(1, score));
+}
+/** Keras binary_crossentropy: clip to [1e-7, 1 − 1e-7], mean of −(g log q + (1 − g) log(1 − q)). */
+function oracleBce(g: Tensor, p: Tensor): Scalar {
+  const q = tf.clipByValue(p, 1e-7, 1 - 1e-7);
+  return tf.neg(tf.mean(tf.add(tf.mul(g, tf.log(q)), tf.mul(tf.sub(1, g), tf.log(tf.sub(1, q))))));
+}
+/** The library's bce_dice: (BCE + Dice) / 2. */
+const oracleBceDice = (g: Tensor, p: Tensor): Scalar => tf.div(tf.add(oracleBce(g, p), oracleDice(g, p)), 2);
+
+const ORACLES: Record<string, (g: Tensor, p: Tensor) => Scalar> = { dice: oracleDice, bce: oracleBce, bce_dice: oracleBceDice };
+
+// ---------------------------------------------------------------- the engines
+
+/**
+ * PENDING runtime patch: a synchronous engine on the float64 reference interpreter, from the loss's
+ * public IR (what CompiledLoss runs on `reference`). Used only while the runtime lacks
+ * valueAndGradSync.
+ */
+function referenceAdapter(loss: CompiledLoss): SyncValueAndGrad {
+  return {
+    valueAndGradSync(inputs, shape) {
+      const { sizes, dims } = sizesOf(shape, loss.layout);
+      const ir = loss.ir(dims);
+      const canon = Object.fromEntries(ir.loss.inputs.map((i) => [i.name, toCanonical(inputs[i.name]!, loss.layout, sizes, dims)]));
+      const [v, g] = evaluate([ir.value, ir.grad], canon, sizes);
+      return { value: v!.data[0]!, grad: fromCanonical(g!.data, loss.layout, sizes, dims, (n) => new Float64Array(n)) };
+    },
+  };
+}
+
+const losses: CompiledLoss[] = [];
+afterAll(() => { for (const l of losses) l.dispose(); });
+async function loadLoss(name: string, backend: Backend): Promise<CompiledLoss> {
+  const l = await load(name, {}, { backend });
+  losses.push(l);
+  return l;
+}
+
+/** The bridge on its sync path: the runtime's method when present, else the test adapter (reference only). */
+async function syncBridge(loss: CompiledLoss): Promise<TfjsLoss | undefined> {
+  if (RUNTIME_SYNC) return toTfjs(loss);
+  if (loss.backend === 'reference') return toTfjs(loss, { sync: referenceAdapter(loss) });
+  return undefined;
+}
+const syncEngineName = (b: Backend) => (RUNTIME_SYNC ? `runtime valueAndGradSync on ${b}` : `test adapter (reference interpreter)`);
+/** Sync-path cases that cannot run yet are skipped, and say why. */
+const syncPending = (b: Backend) => !RUNTIME_SYNC && b !== 'reference';
+const pendingNote = (b: Backend) => (syncPending(b) ? ' [PENDING CompiledLoss.valueAndGradSync]' : '');
+
+// ---------------------------------------------------------------- data
+
+function uniform(shape: number[], seed: number, lo = 0, hi = 1): Tensor {
+  const r = rng(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(Float32Array.from({ length: n }, () => lo + (hi - lo) * r()), shape);
+}
+function mask(shape: number[], seed: number, rate = 0.4): Tensor {
+  const r = rng(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(Float32Array.from({ length: n }, () => (r() < rate ? 1 : 0)), shape);
+}
+
+// ---------------------------------------------------------------- (1) value and gradient
+
+const SHAPES: readonly { name: string; shape: number[] }[] = [
+  { name: 'binary-2d', shape: [2, 8, 7, 1] },
+  { name: 'multiclass-2d', shape: [2, 6, 5, 3] },
+  { name: 'binary-3d', shape: [1, 4, 5, 6, 1] },
+];
+
+describe('toTfjs: value and gradient vs tfjs autodiff of an independent implementation', () => {
+  for (const name of ['dice', 'bce', 'bce_dice']) {
+    const oracle = ORACLES[name]!;
+    for (const backend of ASYNC_BACKENDS) {
+      for (const { name: caseName, shape } of SHAPES) {
+        const g = mask(shape, 11);
+        // away from BCE's clip points, where the clipped function has no gradient
+        const p = uniform(shape, 12, 0.02, 0.98);
+        const want = tf.valueAndGrad((x: Tensor) => oracle(g, x))(p);
+        const wantV = want.value.dataSync()[0]!;
+        const wantG = want.grad.dataSync();
+
+        if (BACKENDS.includes(backend)) test.skipIf(syncPending(backend) || unavailable(backend))(`${name} ${backend} ${caseName}: sync path in tf.valueAndGrad${pendingNote(backend)}`, async () => {
+          const fn = (await syncBridge(await loadLoss(name, backend)))!;
+          expect(fn.sync).toBe(true);
+          const got = tf.valueAndGrad((x: Tensor) => fn(g, x))(p);
+          const eV = relVal(got.value.dataSync()[0]!, wantV);
+          const eG = relErr(got.grad.dataSync(), wantG);
+          console.log(`[bridge sync] ${name} ${backend} ${caseName} (${syncEngineName(backend)}): value err ${eV.toExponential(1)}, grad err ${eG.toExponential(1)}`);
+          expect(eV).toBeLessThanOrEqual(TOL);
+          expect(eG).toBeLessThanOrEqual(TOL);
+
+          // the upstream dy scales the gradient: d(2.5·L)/dp = 2.5 · dL/dp
+          const scaled = tf.grad((x: Tensor) => tf.mul(2.5, fn(g, x)))(p).dataSync();
+          expect(relErr(scaled, Float32Array.from(wantG, (v) => 2.5 * v))).toBeLessThanOrEqual(TOL);
+          // ... and a sum with another loss: the bridged term adds its gradient to the other's
+          const both = tf.grad((x: Tensor) => tf.add(fn(g, x), oracle(g, x)))(p).dataSync();
+          expect(relErr(both, Float32Array.from(wantG, (v) => 2 * v))).toBeLessThanOrEqual(TOL);
+          // no gradient to yTrue
+          const [dT] = tf.grads((t: Tensor, x: Tensor) => fn(t, x))([g, p]);
+          expect(Math.max(...Array.from(dT!.dataSync(), Math.abs))).toBe(0);
+        });
+
+        test.skipIf(unavailable(backend))(`${name} ${backend} ${caseName}: async valueAndGrad${unavailableNote(backend)}`, async () => {
+          const fn = await toTfjs(await loadLoss(name, backend), { sync: false });
+          expect(fn.sync).toBe(false);
+          const got = await fn.valueAndGrad(g, p);
+          const eV = relVal((await got.value.data())[0]!, wantV);
+          const eG = relErr(await got.grad.data(), wantG);
+          console.log(`[bridge async] ${name} ${backend} ${caseName}: value err ${eV.toExponential(1)}, grad err ${eG.toExponential(1)}`);
+          expect(eV).toBeLessThanOrEqual(TOL);
+          expect(eG).toBeLessThanOrEqual(TOL);
+          // without a sync engine the sync call says what to use instead
+          expect(() => fn(g, p)).toThrow(/no synchronous path.*trainStep/);
+        });
+      }
+    }
+  }
+
+  test('shape and layout errors', async () => {
+    const loss = await loadLoss('dice', 'reference');
+    const fn = await toTfjs(loss, { sync: referenceAdapter(loss) });
+    expect(() => fn(mask([2, 4, 4, 1], 1), uniform([2, 4, 4, 2], 2))).toThrow(/yTrue has shape \[2, 4, 4, 1\], yPred \[2, 4, 4, 2\]/);
+    expect(() => fn(mask([4, 4], 1), uniform([4, 4], 2))).toThrow(/rank 4 \(2-D\) or 5 \(3-D\)/);
+    const nchw = await load('dice', {}, { backend: 'reference', layout: 'nchw' });
+    losses.push(nchw);
+    await expect(toTfjs(nchw)).rejects.toThrow(/compiled for layout nchw/);
+  });
+
+  test.skipIf(unavailable('webgpu'))(`webgpu has no sync path; the sync call says what to use${unavailableNote('webgpu')}`, async () => {
+    const fn = await toTfjs(await loadLoss('dice', 'webgpu'));
+    expect(fn.sync).toBe(false);
+    expect(() => fn(mask([1, 4, 4, 1], 1), uniform([1, 4, 4, 1], 2))).toThrow(/backend webgpu has no synchronous path.*trainStep/);
+  });
+});
+
+// ---------------------------------------------------------------- (2) training
+
+// Task: segment a random image (uniform in [−1, 1]) by the sign of its 3×3 box blur (about half the
+// pixels are foreground). Model: one 3×3 convolution and a bias, then a sigmoid; the exact solution
+// is W = k·box, b = 0, k → ∞. Adam (lr 0.1), 30 steps, from the same initial weights on every path.
+// (On [0, 1] images thresholded at 0.5 the per-sample Dice of this model stalls at 0.41 within 30
+// steps, for tfjs autodiff just as for the bridge: the bias has far to go.)
+const B = 4, H = 16, W = 16;
+const STEPS = 30;
+const LR = 0.1;
+const CHECK_AT = new Set([0, 10, 20, STEPS - 1]);
+
+const x = uniform([B, H, W, 1], 21, -1, 1);
+const yTrue = tf.tidy(() => tf.cast(tf.greater(tf.conv2d(x as Tensor4D, tf.fill([3, 3, 1, 1], 1 / 9) as Tensor4D, 1, 'same'), 0), 'float32'));
+const W0 = uniform([3, 3, 1, 1], 22, -0.3, 0.3);
+const B0 = tf.scalar(0);
+
+interface Model { w: Variable; b: Variable; predict: () => Tensor }
+function model(): Model {
+  // a variable shares its initial tensor's data until the first update replaces it
+  const w = tf.variable(W0);
+  const b = tf.variable(B0);
+  return { w, b, predict: () => tf.sigmoid(tf.add(tf.conv2d(x as Tensor4D, w as Tensor4D, 1, 'same'), b)) };
+}
+
+/** Gradient w.r.t. [w, b], flattened: tfjs autodiff of the oracle loss through the model. */
+function oracleWeightGrads(m: Model, oracle: (g: Tensor, p: Tensor) => Scalar): { value: number; grad: Float32Array } {
+  const { value, grads } = tf.variableGrads(() => oracle(yTrue, m.predict()), [m.w, m.b]);
+  const out = { value: value.dataSync()[0]!, grad: Float32Array.from([...grads[m.w.name]!.dataSync(), ...grads[m.b.name]!.dataSync()]) };
+  tf.dispose([value, ...Object.values(grads)]);
+  return out;
+}
+
+/** Train with `step` (returns the loss before the step); check gradients at CHECK_AT against the oracle. */
+async function train(label: string, oracle: (g: Tensor, p: Tensor) => Scalar, step: (m: Model, opt: Optimizer) => Promise<number>, grads?: (m: Model) => Promise<Float32Array>) {
+  const tensorsBefore = tf.memory().numTensors;
+  const m = model();
+  const opt = tf.train.adam(LR);
+  const curve: number[] = [];
+  const gradErrs: string[] = [];
+  for (let s = 0; s < STEPS; s++) {
+    if (grads && CHECK_AT.has(s)) {
+      const want = oracleWeightGrads(m, oracle);
+      const e = relErr(await grads(m), want.grad);
+      gradErrs.push(`step ${s}: ${e.toExponential(1)}`);
+      expect(e, `${label}: weight gradient at step ${s}`).toBeLessThanOrEqual(TOL_WEIGHTS);
+    }
+    curve.push(await step(m, opt));
+  }
+  const final = oracleWeightGrads(m, oracle).value;
+  console.log(`[train] ${label}: loss ${curve.filter((_, i) => i % 5 === 0).map((v) => v.toFixed(4)).join(' → ')} → ${final.toFixed(4)} (after ${STEPS} steps)` +
+    (gradErrs.length ? `; weight-gradient err vs oracle ${gradErrs.join(', ')}` : ''));
+  tf.dispose([m.w, m.b]);
+  opt.dispose();
+  // every tensor the bridge made along the way (values, gradients, surrogates) was released
+  expect(tf.memory().numTensors, `${label}: tensors leaked`).toBe(tensorsBefore);
+  return { curve, final };
+}
+
+describe('toTfjs: training a 3×3 conv with Adam', () => {
+  for (const name of ['dice', 'bce_dice']) {
+    const oracle = ORACLES[name]!;
+    // The reference trajectory: the same model trained on tfjs autodiff of the oracle loss.
+    let oracleRun: Promise<{ curve: number[]; final: number }> | undefined;
+    const baseline = () => (oracleRun ??= train(`${name} oracle (tfjs autodiff)`, oracle, async (m, opt) => {
+      const cost = opt.minimize(() => oracle(yTrue, m.predict()), true, [m.w, m.b])!;
+      const v = cost.dataSync()[0]!;
+      cost.dispose();
+      return v;
+    }));
+
+    /** Loss falls substantially, and the curve follows the oracle's step by step. */
+    async function expectTrained(run: { curve: number[]; final: number }) {
+      const base = await baseline();
+      expect(run.final).toBeLessThan(0.5 * run.curve[0]!);
+      expect(base.final).toBeLessThan(0.5 * base.curve[0]!);
+      // Same initial weights and optimizer: the bridged trajectory is the oracle's (TOL_CURVE).
+      const eCurve = relErr(run.curve, base.curve);
+      console.log(`[train] curve vs oracle's: max |Δloss| / max loss = ${eCurve.toExponential(1)}`);
+      expect(eCurve).toBeLessThanOrEqual(TOL_CURVE);
+    }
+
+    for (const backend of ASYNC_BACKENDS) {
+      if (BACKENDS.includes(backend)) test.skipIf(syncPending(backend) || unavailable(backend))(`${name} ${backend}: optimizer.minimize over the sync bridge${pendingNote(backend)}`, async () => {
+        const fn = (await syncBridge(await loadLoss(name, backend)))!;
+        const run = await train(`${name} ${backend} sync (${syncEngineName(backend)})`, oracle, async (m, opt) => {
+          const cost = opt.minimize(() => fn(yTrue, m.predict()), true, [m.w, m.b])!;
+          const v = cost.dataSync()[0]!;
+          cost.dispose();
+          return v;
+        }, async (m) => {
+          const { value, grads } = tf.variableGrads(() => fn(yTrue, m.predict()), [m.w, m.b]);
+          const g = Float32Array.from([...grads[m.w.name]!.dataSync(), ...grads[m.b.name]!.dataSync()]);
+          tf.dispose([value, ...Object.values(grads)]);
+          return g;
+        });
+        await expectTrained(run);
+      });
+
+      test.skipIf(unavailable(backend))(`${name} ${backend}: await trainStep (async path)${unavailableNote(backend)}`, async () => {
+        const fn = await toTfjs(await loadLoss(name, backend), { sync: false });
+        const run = await train(`${name} ${backend} async`, oracle, (m, opt) => fn.trainStep(opt, m.predict, yTrue, [m.w, m.b]), async (m) => {
+          const { grads } = await fn.variableGrads(m.predict, yTrue, [m.w, m.b]);
+          const g = Float32Array.from([...grads[m.w.name]!.dataSync(), ...grads[m.b.name]!.dataSync()]);
+          tf.dispose(Object.values(grads));
+          return g;
+        });
+        await expectTrained(run);
+      });
+    }
+  }
+});
