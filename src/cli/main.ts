@@ -4,6 +4,8 @@
 import { Command, CommanderError } from 'commander';
 import { SeglossError, formatDiagnostics } from '../compiler/diagnostics.ts';
 import * as check from './commands/check.ts';
+import * as compileCmd from './commands/compile.ts';
+import * as evalCmd from './commands/eval.ts';
 import * as grad from './commands/grad.ts';
 import * as plan from './commands/plan.ts';
 import { UsageError, colorErr } from './options.ts';
@@ -14,7 +16,7 @@ const program = new Command('segloss')
   .exitOverride()
   .addHelpText('after', '\nExit codes: 0 ok, 1 a check failed, 2 bad input (a formula, a file, a flag).');
 
-for (const command of [grad, check, plan]) command.register(program);
+for (const command of [grad, check, plan, compileCmd, evalCmd]) command.register(program);
 
 try {
   await program.parseAsync(process.argv);
