@@ -9,6 +9,8 @@ import * as evalCmd from './commands/eval.ts';
 import * as grad from './commands/grad.ts';
 import * as plan from './commands/plan.ts';
 import { UsageError, colorErr } from './options.ts';
+import { InputError } from '../runtime/errors.ts';
+import { BackendUnavailable } from '../runtime/gpu-env.ts';
 
 const program = new Command('segloss')
   .description('A compiler for segmentation losses: formulas in, exact gradients and fused kernels out, checked against TensorFlow.js.')
@@ -28,7 +30,7 @@ try {
     process.exitCode = 2;
   } else if (e instanceof CommanderError) {
     process.exitCode = e.exitCode === 0 ? 0 : 2;
-  } else if (e instanceof UsageError) {
+  } else if (e instanceof UsageError || e instanceof InputError || e instanceof BackendUnavailable) {
     process.stderr.write(`segloss: ${e.message}\n`);
     process.exitCode = 2;
   } else {

@@ -13,6 +13,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { dump as npyDump, parse as npyParse } from 'npyjs';
+import { InputError } from './errors.ts';
 
 /** The element type of the file, in NumPy's names ('float32', 'uint8', ...). */
 export type DType = 'float16' | 'float32' | 'float64' | 'bool' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32';
@@ -26,7 +27,7 @@ export interface ArrayData {
 }
 
 /** A file that cannot be read or written as an array; the message names the file and says why. */
-export class ArrayFileError extends Error {
+export class ArrayFileError extends InputError {
   override readonly name = 'ArrayFileError';
   constructor(
     readonly path: string,

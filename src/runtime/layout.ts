@@ -4,6 +4,7 @@
 
 import type { Axes, Axis } from '../compiler/ir.ts';
 import type { Dims } from '../compiler/lower.ts';
+import { InputError } from './errors.ts';
 
 export type Layout = 'nhwc' | 'nchw';
 export type Sizes = Readonly<Record<Axis, number>>;
@@ -21,13 +22,13 @@ export function canonicalAxes(dims: Dims): Axis[] {
 /** Axis sizes from a shape written in `layout`; absent axes (z in 2-D) have size 1. */
 export function sizesOf(shape: readonly number[], layout: Layout): { sizes: Sizes; dims: Dims } {
   if (shape.length !== 4 && shape.length !== 5) {
-    throw new RangeError(`a shape has 4 (2-D) or 5 (3-D) dimensions in layout ${layout}, got [${shape.join(', ')}]`);
+    throw new InputError(`a shape has 4 (2-D) or 5 (3-D) dimensions in layout ${layout}, got [${shape.join(', ')}]`);
   }
   const dims: Dims = shape.length === 5 ? 3 : 2;
   const sizes: Record<Axis, number> = { batch: 1, class: 1, z: 1, y: 1, x: 1 };
   layoutAxes(layout, dims).forEach((a, i) => {
     const n = shape[i]!;
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`dimension ${i} of [${shape.join(', ')}] must be a positive integer`);
+    if (!Number.isInteger(n) || n < 1) throw new InputError(`dimension ${i} of [${shape.join(', ')}] must be a positive integer`);
     sizes[a] = n;
   });
   return { sizes, dims };

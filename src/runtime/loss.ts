@@ -16,6 +16,7 @@ import { type Plan, plan as makePlan } from '../compiler/plan/plan.ts';
 import { type GpuBackend, type GpuHandle, GPU_BACKENDS, kernelBackend, openGpu } from './gpu-env.ts';
 import { type Layout, type Sizes, count, fromCanonical, indexMap, layoutAxes, sizesOf, toCanonical } from './layout.ts';
 import { evaluate } from './reference.ts';
+import { InputError } from './errors.ts';
 
 export type Backend = GpuBackend | 'reference';
 export const BACKENDS: readonly Backend[] = [...GPU_BACKENDS, 'reference'];
@@ -148,8 +149,8 @@ export class CompiledLoss {
     const n = shape.reduce((a, b) => a * b, 1);
     for (const inp of ir.loss.inputs) {
       const v = inputs[inp.name];
-      if (!v) throw new RangeError(`loss '${ir.loss.name}' needs input '${inp.name}' (${inp.role}); got ${Object.keys(inputs).join(', ') || 'none'}`);
-      if (v.length !== n) throw new RangeError(`input '${inp.name}' has ${v.length} elements; shape [${shape.join(', ')}] needs ${n}`);
+      if (!v) throw new InputError(`loss '${ir.loss.name}' needs input '${inp.name}' (${inp.role}); got ${Object.keys(inputs).join(', ') || 'none'}`);
+      if (v.length !== n) throw new InputError(`input '${inp.name}' has ${v.length} elements; shape [${shape.join(', ')}] needs ${n}`);
     }
   }
 
@@ -349,6 +350,6 @@ export const LIBRARY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '
 export async function load(name: string, params: Readonly<Record<string, number>> = {}, options: Omit<CompileOptions, 'params' | 'file'> = {}): Promise<CompiledLoss> {
   const file = join(LIBRARY_DIR, `${name}.loss`);
   let source: string;
-  try { source = readFileSync(file, 'utf8'); } catch { throw new RangeError(`no loss named '${name}' in ${LIBRARY_DIR}`); }
+  try { source = readFileSync(file, 'utf8'); } catch { throw new InputError(`no loss named '${name}' in ${LIBRARY_DIR}`); }
   return compile(source, { ...options, file, params });
 }
