@@ -14,7 +14,12 @@ const UNARY: ((s: string) => string)[] = [
   (s) => `logcosh(${s})`, (s) => `abs(${s})`, (s) => `exp(tanh(${s}))`, (s) => `log(1 + (${s})^2)`,
   (s) => `sqrt(1 + (${s})^2)`, (s) => `-(${s})`, (s) => `(${s})^2`,
   (s) => `clip(${s}, 0.1, 0.9)`, (s) => `relu(${s} - 0.5)`, (s) => `log1p(sigmoid(${s}))`,
+  // Spatial ops: a Gaussian window (zero padding), distance maps, the interior mask.
+  (s) => `window(${s}, gaussian(3, 1.0))`, (s) => `(${s}) * edt(g) / 4`, (s) => `(${s}) * interior(3)`,
 ];
+// Pools and box windows make exact ties on small images (two positions, one max), where
+// subgradient conventions differ from finite differences and tf.maxPool: backend tests only.
+const TIED: ((s: string) => string)[] = [(s) => `window(${s}, box(3))`, (s) => `maxpool(${s}, 3)`, (s) => `minpool(${s}, 3)`];
 const BINARY: ((a: string, b: string) => string)[] = [
   (a, b) => `${a} + ${b}`, (a, b) => `(${a}) - (${b})`, (a, b) => `(${a}) * (${b})`,
   (a, b) => `(${a}) / (1 + (${b})^2)`, (a, b) => `max(${a}, ${b})`, (a, b) => `min(${a}, ${b})`,
@@ -30,11 +35,12 @@ function exprArb(leaves: readonly E[], continuous: boolean): fc.Arbitrary<E> {
   // `where` jumps at its threshold: a float32 backend and the float64 reference may
   // land on opposite sides of a near-tie, so backend comparisons leave it out.
   const binary = continuous ? BINARY.filter((f) => !f('a', 'b').startsWith('where')) : BINARY;
+  const unary = continuous ? [...UNARY, ...TIED] : UNARY;
   const { e } = fc.letrec<{ e: E }>((tie) => ({
     e: fc.oneof(
       { depthSize: 'small', withCrossShrink: true },
       fc.oneof(fc.constantFrom(...leaves), fc.double({ min: -2, max: 2, noNaN: true }).map((v) => ({ text: v.toFixed(3), axes: [] as Ax[] }))),
-      fc.tuple(tie('e'), fc.nat(UNARY.length - 1)).map(([x, i]) => ({ text: UNARY[i]!(x.text), axes: x.axes })),
+      fc.tuple(tie('e'), fc.nat(unary.length - 1)).map(([x, i]) => ({ text: unary[i]!(x.text), axes: /^(window|maxpool|minpool)/.test(unary[i]!('s')) ? union(x.axes, ['y', 'x']) : x.axes })),
       fc.tuple(tie('e'), tie('e'), fc.nat(binary.length - 1)).map(([a, b, i]) => ({ text: `(${binary[i]!(a.text, b.text)})`, axes: union(a.axes, b.axes) })),
       fc.tuple(tie('e'), fc.constantFrom(...REDUCE), fc.array(fc.boolean(), { minLength: 4, maxLength: 4 })).map(([x, op, pick]) => {
         const over = x.axes.filter((_, i) => pick[i]);

@@ -57,6 +57,33 @@ export const div = (a: Node, b: Node) => bin('div', a, b);
 export const neg = (a: Node) => un('neg', a);
 export const mean = (x: Node, axes: Axes = x.axes): Node => div(sum(x, axes), size(sortAxes(axes)));
 
+/** A spatial op's source, broadcast over the spatial axes `space` if it lacks some. */
+const spatialSrc = (x: Node, space: Axes) => expand(x, unionAxes(x.axes, space));
+
+/** Separable symmetric window (zero padding, same size) along every spatial axis. */
+export function window(x: Node, weights: readonly number[], space: Axes): Node {
+  const s = spatialSrc(x, space);
+  return intern('window', [s], weights, s.axes);
+}
+/** Max over a k-wide window (stride 1, same size). */
+export function maxpool(x: Node, k: number, space: Axes): Node {
+  const s = spatialSrc(x, space);
+  return intern('maxpool', [s], k, s.axes);
+}
+/** The adjoint of maxpool(x, k) = m for the adjoint g of m. */
+export function poolgrad(g: Node, x: Node, m: Node, k: number): Node {
+  return intern('poolgrad', [g, x, m], k, x.axes);
+}
+/** 1 where a k-wide window fits inside the image, else 0. */
+export function interior(k: number, space: Axes): Node {
+  return intern('interior', [], k, sortAxes(space));
+}
+/** Euclidean distance transform of the mask m > 0.5 (no gradient). */
+export function edt(m: Node, space: Axes): Node {
+  const s = spatialSrc(m, space);
+  return intern('edt', [s], undefined, s.axes);
+}
+
 /** The node `n` with new sources (leaves are returned as they are). */
 export function rebuild(n: Node, src: readonly Node[]): Node {
   switch (n.op) {
@@ -65,6 +92,9 @@ export function rebuild(n: Node, src: readonly Node[]): Node {
     case 'sum': return sum(src[0]!, n.arg as Axes);
     case 'max': return rmax(src[0]!, n.arg as Axes);
     case 'where': return where(src[0]!, src[1]!, src[2]!);
+    case 'window': case 'maxpool': case 'edt': return intern(n.op, [expand(src[0]!, n.axes)], n.arg, n.axes);
+    case 'poolgrad': return intern(n.op, src.map((x) => expand(x, n.axes)), n.arg, n.axes);
+    case 'interior': return n;
     default: return src.length === 1 ? un(n.op, src[0]!) : bin(n.op, src[0]!, src[1]!);
   }
 }

@@ -37,14 +37,19 @@ export type Op =
   | 'detach'
   | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
   | 'lt' | 'le' | 'gt' | 'ge' | 'eq' | 'ne'
-  | 'where';
+  | 'where'
+  | 'window' | 'maxpool' | 'poolgrad' | 'interior' | 'edt';
 
 /**
  * `const`: arg = the value. `input`: arg = the input's name. `size`: arg = the
  * axes whose sizes it multiplies (known only at run time). `sum`/`max`: arg =
- * the axes removed. Other ops: no arg.
+ * the axes removed. `window`: the 1-D weights applied along each spatial axis.
+ * `maxpool`, `poolgrad`, `interior`: the window width. Other ops: no arg.
  */
-export type Arg = number | string | Axes | undefined;
+export type Arg = number | string | Axes | readonly number[] | undefined;
+
+export const SPATIAL: Axes = ['z', 'y', 'x'];
+export const isSpatial = (a: Axis) => a === 'z' || a === 'y' || a === 'x';
 
 export interface Node {
   readonly id: number;
@@ -101,4 +106,9 @@ export function rewrite(roots: readonly Node[], f: (n: Node, src: readonly Node[
 
 export function graphSize(roots: readonly Node[]): number {
   return toposort(roots).length;
+}
+
+/** Operations in a graph: nodes that compute (not leaves, not broadcasts, which are indexing). */
+export function opCount(roots: readonly Node[]): number {
+  return toposort(roots).filter((n) => n.src.length > 0 && n.op !== 'expand').length;
 }

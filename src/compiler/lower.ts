@@ -7,6 +7,8 @@ import type * as A from './ast.ts';
 import * as B from './build.ts';
 import { type Code, type Diagnostic, diag, suggest } from './diagnostics.ts';
 import { type Axes, type Axis, type Node, type Op, minusAxes, sortAxes } from './ir.ts';
+import { constOf } from './simplify.ts';
+import { boxWeights, gaussianWeights } from './spatial.ts';
 import { verify } from './verify.ts';
 
 export type Region = 'sample' | 'batch' | 'global';
@@ -120,8 +122,51 @@ export class Lowerer {
       // softmax over `class`, shifted by the (gradient-free) max: exact, and no overflow.
       ['softmax', { arity: [1], lower: ([x]) => { const e = B.un('exp', this.shifted(x!)); return B.div(e, B.sum(e, ['class'])); } }],
       ['logsoftmax', { arity: [1], lower: ([x]) => { const s = this.shifted(x!); return B.sub(s, B.un('log', B.sum(B.un('exp', s), ['class']))); } }],
+      // Spatial ops over every spatial axis (y, x, and z in 3-D), stride 1, same size.
+      ['window', { arity: [2], lower: ([x], _axes, call) => this.windowOf(x!, call) }],
+      ['maxpool', { arity: [2], lower: ([x, k], _a, call) => this.withWidth(k!, call, 1, (w) => B.maxpool(x!, w, this.space())) }],
+      // minpool(e) = −maxpool(−e)
+      ['minpool', { arity: [2], lower: ([x, k], _a, call) => this.withWidth(k!, call, 1, (w) => B.neg(B.maxpool(B.neg(x!), w, this.space()))) }],
+      ['interior', { arity: [1], lower: ([k], _a, call) => this.withWidth(k!, call, 0, (w) => B.interior(w, this.space())) }],
+      ['edt', { arity: [1], lower: ([m]) => B.edt(m!, this.space()) }],
     ]);
     return m;
+  }
+
+  private space(): Axes {
+    return this.opts.dims === 3 ? ['z', 'y', 'x'] : ['y', 'x'];
+  }
+
+  /** A window width argument: a constant odd integer ≥ 1 (E221 otherwise). */
+  private width(k: Node, call: A.Call, i: number): number | undefined {
+    const v = constOf(k);
+    if (v === undefined || !Number.isInteger(v) || v < 1 || v % 2 === 0) {
+      return this.err('E221', (call.args[i] ?? call).span, { name: call.callee, what: 'a window width', want: 'a constant odd integer' });
+    }
+    return v;
+  }
+
+  private withWidth(k: Node, call: A.Call, i: number, f: (w: number) => Node): Value {
+    const w = this.width(k, call, i);
+    return w === undefined ? undefined : f(w);
+  }
+
+  /** window(e, gaussian(size, sigma)) or window(e, box(size)): the kernel is a constant. */
+  private windowOf(x: Node, call: A.Call): Value {
+    const k = call.args[1]!;
+    if (k.kind !== 'call' || (k.callee !== 'gaussian' && k.callee !== 'box')) {
+      return this.err('E221', k.span, { name: 'window', what: 'its kernel', want: 'gaussian(size, sigma) or box(size)' });
+    }
+    const want = k.callee === 'gaussian' ? 2 : 1;
+    if (k.args.length !== want) return this.err('E203', k.span, { name: k.callee, expected: `${want} argument${want === 1 ? '' : 's'}`, got: k.args.length });
+    const vals = k.args.map((a) => this.lowerExpr(a, new Map()));
+    if (vals.some((v) => !v)) return undefined;
+    const size = this.width(vals[0]!, k, 0);
+    if (size === undefined) return undefined;
+    if (k.callee === 'box') return B.window(x, boxWeights(size), this.space());
+    const sigma = constOf(vals[1]!);
+    if (sigma === undefined || !(sigma > 0)) return this.err('E221', k.args[1]!.span, { name: 'gaussian', what: 'sigma', want: 'a positive constant' });
+    return B.window(x, gaussianWeights(size, sigma), this.space());
   }
 
   private shifted(x: Node): Node {
@@ -186,7 +231,8 @@ export class Lowerer {
       return this.err('E202', e.calleeSpan, { name: e.callee, hint: suggest(e.callee, [...this.builtins.keys(), ...this.defs.keys()]) });
     }
     if (e.axes && !builtin?.reduction) return this.err('E215', e.calleeSpan, { name: e.callee });
-    const args = e.args.map((a) => this.lowerExpr(a, scope));
+    // A window's kernel (gaussian/box) is read by the window itself, not lowered as a value.
+    const args = e.args.map((a, i) => (e.callee === 'window' && i === 1 ? B.ZERO : this.lowerExpr(a, scope)));
     if (builtin) {
       if (e.named.length) return this.err('E204', e.named[0]!.span, { name: e.callee, arg: e.named[0]!.name, hint: `'${e.callee}' takes only positional arguments` });
       if (!builtin.arity.includes(e.args.length)) {

@@ -83,7 +83,9 @@ export function printGraph(roots: readonly Node[], mode: PrintMode = 'text', alw
         } else if (p.prefix) {
           out = { text: `${p.prefix}${wrap(xs[0]!, p.prec!)}`, prec: p.prec! };
         } else {
-          out = { text: `${p.fn}(${xs.map((x) => x.text).join(', ')})`, prec: ATOM };
+          // Spatial ops show their window: window(x, 11 taps), maxpool(x, 3), interior(11).
+          const arg = n.op === 'window' ? [`${(n.arg as number[]).length} taps`] : n.op === 'maxpool' || n.op === 'poolgrad' || n.op === 'interior' ? [String(n.arg)] : [];
+          out = { text: `${p.fn}(${[...xs.map((x) => x.text), ...arg].join(', ')})`, prec: ATOM };
         }
       }
     }

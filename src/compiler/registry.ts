@@ -6,6 +6,7 @@
 import type * as TF from '@tensorflow/tfjs-core';
 import * as B from './build.ts';
 import type { Axes, Axis, Node, Op } from './ir.ts';
+import { edtRef, interiorRef, maxpoolRef, poolgradRef, windowRef } from './spatial.ts';
 
 export type Domain = readonly [number, number] | { readonly values: readonly number[] };
 
@@ -16,6 +17,8 @@ export interface TfContext {
   size(axes: Axes): number;
   /** The evaluator's fixed-rank shape of a value with `axes` (1 where an axis is absent). */
   shape(axes: Axes): number[];
+  /** Spatial axes of the data (['y', 'x'] or ['z', 'y', 'x']). */
+  space: Axes;
   /** Runs `f` with a zero gradient for every argument (comparisons, detach). */
   noGrad(f: (...xs: TF.Tensor[]) => TF.Tensor, xs: TF.Tensor[]): TF.Tensor;
 }
@@ -42,7 +45,12 @@ function emitLog1p(x: string, ctx: EmitContext): string {
 export interface OpRecord {
   readonly op: Op;
   readonly arity: number;
-  readonly kind: 'leaf' | 'elementwise' | 'reduce' | 'expand';
+  readonly kind: 'leaf' | 'elementwise' | 'reduce' | 'expand' | 'spatial';
+  /**
+   * Float64 semantics of a spatial op over canonical-order arrays: `outer`
+   * slices of the spatial `dims` (the reference interpreter runs exactly this).
+   */
+  readonly ref?: (xs: Float64Array[], node: Node, outer: number, dims: readonly number[]) => Float64Array;
   /** Elementwise float64 semantics: the reference interpreter runs exactly this. */
   readonly f64?: (...xs: number[]) => number;
   /** An independent textbook formula the tests compare `f64` with (defaults to `f64`'s Math twin). */
@@ -275,6 +283,76 @@ const RECORDS: OpRecord[] = [
     domain: [{ values: [0, 1] }, ANY, ANY],
   }),
 ];
+
+/** Spatial ops in tfjs: the evaluator's [b, c, (z), y, x] tensors as single-channel images. */
+function asImages(t: typeof TF, x: TF.Tensor, ctx: TfContext): [TF.Tensor, (y: TF.Tensor) => TF.Tensor] {
+  const shape = x.shape;
+  const sp = ctx.space.map((a) => shape[ctx.axis(a)]!);
+  const n = x.size / sp.reduce((a, b) => a * b, 1);
+  return [t.reshape(x, [n, ...sp, 1]), (y) => t.reshape(y, shape)];
+}
+
+function spatial(op: Op, arity: number, r: Omit<OpRecord, 'op' | 'arity' | 'kind'>): OpRecord {
+  return { op, arity, kind: 'spatial', ...r };
+}
+
+RECORDS.push(
+  spatial('window', 1, {
+    ref: ([x], n, outer, dims) => windowRef(x!, outer, dims, n.arg as number[]),
+    // Symmetric weights, zero padding: the window is its own adjoint.
+    vjp: (g, out) => [B.rebuild(out, [g])],
+    tf: (t, [x], n, ctx) => {
+      const w = n.arg as number[];
+      const [img, back] = asImages(t, x!, ctx);
+      if (ctx.space.length === 2) {
+        const f = t.tensor4d(w.flatMap((a) => w.map((b) => a * b)), [w.length, w.length, 1, 1]);
+        return back(t.conv2d(img as TF.Tensor4D, f, 1, 'same'));
+      }
+      const f = t.tensor5d(w.flatMap((a) => w.flatMap((b) => w.map((c) => a * b * c))), [w.length, w.length, w.length, 1, 1]);
+      return back(t.conv3d(img as TF.Tensor5D, f, 1, 'same'));
+    },
+    print: { fn: 'window' },
+    latex: ([x]) => `(K \ast ${x})`,
+  }),
+  spatial('maxpool', 1, {
+    ref: ([x], n, outer, dims) => maxpoolRef(x!, outer, dims, n.arg as number),
+    // Subgradient: every element equal to its window's max gets that window's adjoint.
+    vjp: (g, out) => [B.poolgrad(g, out.src[0]!, out, out.arg as number)],
+    tf: (t, [x], n, ctx) => {
+      const k = n.arg as number;
+      const [img, back] = asImages(t, x!, ctx);
+      return back(ctx.space.length === 2 ? t.maxPool(img as TF.Tensor4D, k, 1, 'same') : t.maxPool3d(img as TF.Tensor5D, k, 1, 'same'));
+    },
+    print: { fn: 'maxpool' },
+    latex: ([x]) => `\operatorname{maxpool}(${x})`,
+  }),
+  spatial('poolgrad', 3, {
+    ref: ([g, x, m], n, outer, dims) => poolgradRef(g!, x!, m!, outer, dims, n.arg as number),
+    tf: () => { throw new Error('internal: poolgrad appears only in gradients, which tfjs computes itself'); },
+    print: { fn: 'poolgrad' },
+  }),
+  spatial('interior', 0, {
+    ref: (_x, n, outer, dims) => interiorRef(outer, dims, n.arg as number),
+    tf: (t, _x, n, ctx) => {
+      const dims = ctx.space.map((a) => ctx.size([a]));
+      return t.reshape(t.tensor(Float32Array.from(interiorRef(1, dims, n.arg as number))), ctx.shape(n.axes));
+    },
+    print: { fn: 'interior' },
+    latex: () => '\mathbb{1}_{\mathrm{interior}}',
+  }),
+  spatial('edt', 1, {
+    ref: ([m], _n, outer, dims) => edtRef(m!, outer, dims),
+    // A distance map is a constant of the loss: no gradient flows through it.
+    vjp: () => [undefined],
+    tf: (t, xs, _n, ctx) => ctx.noGrad((x) => {
+      const dims = ctx.space.map((a) => x!.shape[ctx.axis(a)]!);
+      const outer = x!.size / dims.reduce((a, b) => a * b, 1);
+      return t.reshape(t.tensor(Float32Array.from(edtRef(Float64Array.from(x!.dataSync()), outer, dims))), x!.shape);
+    }, xs),
+    print: { fn: 'edt' },
+    latex: ([x]) => `\operatorname{edt}(${x})`,
+  }),
+);
 
 export const REGISTRY: ReadonlyMap<Op, OpRecord> = new Map(RECORDS.map((r) => [r.op, r]));
 

@@ -30,7 +30,9 @@ export function verify(roots: readonly Node[], pass: string): void {
         break;
       }
       case 'elementwise':
+      case 'spatial':
         for (const s of n.src) expectAxes(s, n.axes, pass);
+        if (r.kind === 'spatial' && !['z', 'y', 'x'].some((a) => n.axes.includes(a as never))) throw new VerifyError(`after ${pass}: spatial op ${n.op} node ${n.id} has no spatial axes`);
         break;
     }
   }

@@ -12,7 +12,8 @@ import { type FrontendOptions, type LossIR, frontend } from '../compiler/compile
 import { SeglossError } from '../compiler/diagnostics.ts';
 import { type Axis, toposort } from '../compiler/ir.ts';
 import type { Activation, Dims, Region } from '../compiler/lower.ts';
-import { type Plan, plan as makePlan } from '../compiler/plan/plan.ts';
+import { type Plan, bufferName, plan as makePlan } from '../compiler/plan/plan.ts';
+import { edtRef } from '../compiler/spatial.ts';
 import { type GpuBackend, type GpuHandle, GPU_BACKENDS, kernelBackend, openGpu } from './gpu-env.ts';
 import { type Layout, type Sizes, count, fromCanonical, indexMap, layoutAxes, sizesOf, toCanonical } from './layout.ts';
 import { evaluate } from './reference.ts';
@@ -51,8 +52,8 @@ interface ShapeKernels {
   staticAxes: Map<number, Axis[]>;
   smallOffset: Map<number, number>;
   smallSize: number;
-  specs: KernelSpec[];
-  kernels: IKernelRunShortcut[];
+  specs: (KernelSpec | undefined)[];
+  kernels: (IKernelRunShortcut | undefined)[];
 }
 
 interface KernelCall { kernel: IKernelRunShortcut; args: KernelVariable[] }
@@ -107,7 +108,7 @@ export class CompiledLoss {
   /** The generated kernels for a shape (built if needed). */
   kernelSpecs(shape: readonly number[]): KernelSpec[] {
     const { sizes, dims } = sizesOf(shape, this.opts.layout);
-    return this.kernelsFor(this.state(dims).plan, sizes, dims, 'grad', false).specs;
+    return this.kernelsFor(this.state(dims).plan, sizes, dims, 'grad', false).specs.filter((x): x is KernelSpec => x !== undefined);
   }
 
   /**
@@ -120,9 +121,10 @@ export class CompiledLoss {
     await this.valueAndGrad(zeros, shape);
     const { sizes, dims } = sizesOf(shape, this.opts.layout);
     const k = this.kernelsFor(this.state(dims).plan, sizes, dims, 'grad', false);
-    return k.specs.map((spec, i) => {
+    return k.specs.flatMap((spec, i) => {
+      if (!spec) return [];
       const inner = (k.kernels[i] as unknown as { kernel?: { compiledFragmentShader?: string; compiledSource?: string } } | undefined)?.kernel;
-      return { spec, native: { glsl: inner?.compiledFragmentShader ?? undefined, wgsl: this.backend === 'webgpu' ? inner?.compiledSource ?? undefined : undefined } };
+      return [{ spec, native: { glsl: inner?.compiledFragmentShader ?? undefined, wgsl: this.backend === 'webgpu' ? inner?.compiledSource ?? undefined : undefined } }];
     });
   }
 
@@ -139,7 +141,7 @@ export class CompiledLoss {
   /** Release kernels, textures and buffers. The loss cannot be called afterwards. */
   dispose(): void {
     this.disposed = true;
-    for (const s of this.byDims.values()) for (const k of s.shapes.values()) for (const kernel of k.kernels) (kernel as unknown as { destroy?: () => void }).destroy?.();
+    for (const s of this.byDims.values()) for (const k of s.shapes.values()) for (const kernel of k.kernels) (kernel as unknown as { destroy?: () => void } | undefined)?.destroy?.();
     this.byDims.clear();
     this.gpu?.close();
     this.gpu = undefined;
@@ -185,10 +187,25 @@ export class CompiledLoss {
     };
     finish(0);
     let grad: Float32Array | undefined;
-    for (const i of plan.passes.keys()) {
+    const memory = new Map<string, Float32Array>();
+    const N = count(['batch', 'class', ...SPATIAL] as Axis[], sizes);
+    const data = (name: string) => memory.get(name) ?? toF32(inputs[name]!);
+    for (const [i, pass] of plan.passes.entries()) {
+      if (pass.kind === 'host') {
+        // Exact distance transforms of masks in memory, per (batch, class) slice.
+        for (const n of pass.nodes) {
+          const src = n.src[0]!;
+          const mask = toCanonical(data(src.op === 'input' ? (src.arg as string) : bufferName(src)), this.opts.layout, sizes, dims);
+          const spatial = SPATIAL.filter((a) => dims === 3 || a !== 'z').map((a) => sizes[a]);
+          const d = edtRef(mask, N / spatial.reduce((a, b) => a * b, 1), spatial);
+          memory.set(bufferName(n), fromCanonical(d, this.opts.layout, sizes, dims, (m) => new Float32Array(m)));
+        }
+        continue;
+      }
       const spec = k.specs[i]!;
-      const args = spec.inputs.map((name) => (name === 'small' ? small : toF32(inputs[name]!)));
+      const args = spec.inputs.map((name) => (name === 'small' ? small : data(name)));
       const out = (yield { kernel: k.kernels[i]!, args }) as Float32Array | Float32Array[];
+      spec.buffers.forEach((b, j) => memory.set(bufferName(b), (out as Float32Array).subarray(j * N, (j + 1) * N)));
       if (spec.mapThreads) grad = (out as Float32Array).subarray(0, spec.mapThreads);
       if (spec.reduce) gatherPartials(out, spec, sizes, given);
       if (spec.terms.length) gatherTerms(out as Float32Array, spec, sizes, dims, this.opts.layout, given);
@@ -242,9 +259,10 @@ export class CompiledLoss {
     const smallOffset = new Map<number, number>();
     let smallSize = 0;
     for (const n of plan.smallInputs) { smallOffset.set(n.id, smallSize); smallSize += count(n.axes, sizes); }
-    const ctx = { sizes, dims, layout: this.opts.layout, smallOffset, statics };
-    const specs = plan.passes.map((p) => emitPass(plan, p, ctx));
-    const kernels = this.gpu ? specs.map((s) => this.build(s, sync)) : [];
+    const ctx = { sizes, dims, layout: this.opts.layout, smallOffset, statics, buffers: plan.buffers };
+    // Host steps (distance transforms) have no kernel.
+    const specs = plan.passes.map((p) => (p.kind === 'host' ? undefined : emitPass(plan, p, ctx)));
+    const kernels = this.gpu ? specs.map((s) => s && this.build(s, sync)) : [];
     const staticAxes = new Map(toposort(plan.grad ? [plan.value, plan.grad] : [plan.value]).filter((n) => statics.has(n.id)).map((n) => [n.id, [...n.axes]]));
     const entry = { sizes, statics, staticAxes, smallOffset, smallSize, specs, kernels };
     st.shapes.set(key, entry);
@@ -266,7 +284,7 @@ export class CompiledLoss {
 
   /** Which backend ran the last kernel built (guards against gpu.js's silent fallbacks). */
   kernelBackends(): string[] {
-    return [...this.byDims.values()].flatMap((s) => [...s.shapes.values()].flatMap((k) => k.kernels.map((x) => kernelBackend(x))));
+    return [...this.byDims.values()].flatMap((s) => [...s.shapes.values()].flatMap((k) => k.kernels.flatMap((x) => (x ? [kernelBackend(x)] : []))));
   }
 }
 

@@ -3,7 +3,7 @@
 // the registry's f64 function, reductions and broadcasts go through index maps.
 
 import type { Axes, Axis, Node } from '../compiler/ir.ts';
-import { toposort } from '../compiler/ir.ts';
+import { isSpatial, toposort } from '../compiler/ir.ts';
 import { record } from '../compiler/registry.ts';
 import { type Sizes, count, indexMap } from './layout.ts';
 
@@ -48,7 +48,13 @@ function evalNode(n: Node, xs: Float64Array[], inputs: Readonly<Record<string, F
       return out;
     }
     default: {
-      const f = record(n.op).f64;
+      const r = record(n.op);
+      if (r.ref) {
+        // Spatial axes are innermost in canonical order: `outer` slices of `dims`.
+        const dims = n.axes.filter(isSpatial).map((a) => sizes[a]);
+        return r.ref(xs, n, len / dims.reduce((a, b) => a * b, 1), dims);
+      }
+      const f = r.f64;
       if (!f) throw new Error(`internal: op '${n.op}' has no float64 semantics`);
       const out = new Float64Array(len);
       if (xs.length === 1) { const a = xs[0]!; for (let i = 0; i < len; i++) out[i] = f(a[i]!); }

@@ -3,7 +3,7 @@
 // absent). Its gradient is tfjs's own autodiff: an oracle independent of diff.ts.
 
 import type * as TF from '@tensorflow/tfjs-core';
-import { type Axes, type Axis, type Node, toposort } from '../compiler/ir.ts';
+import { type Axes, type Axis, type Node, isSpatial, toposort } from '../compiler/ir.ts';
 import type { Dims } from '../compiler/lower.ts';
 import { type TfContext, record } from '../compiler/registry.ts';
 import { type Sizes, canonicalAxes, count } from './layout.ts';
@@ -15,6 +15,7 @@ function context(tf: typeof TF, sizes: Sizes, dims: Dims): TfContext {
     axis: (a: Axis) => order.indexOf(a),
     size: (axes: Axes) => count(axes, sizes),
     shape: (axes: Axes) => order.map((a) => (axes.includes(a) ? sizes[a] : 1)),
+    space: order.filter(isSpatial),
     noGrad: (f, xs) =>
       tf.customGrad((...args: unknown[]) => {
         const ts = args.slice(0, xs.length) as TF.Tensor[];

@@ -5,7 +5,7 @@
 
 import { type Axes, type Axis, type Node, toposort } from '../ir.ts';
 import type { Dims } from '../lower.ts';
-import { type Pass, type Plan, isLarge } from '../plan/plan.ts';
+import { type Pass, type Plan, bufferName, isLarge } from '../plan/plan.ts';
 import { record } from '../registry.ts';
 import { evaluate } from '../../runtime/reference.ts';
 import { type Layout, type Sizes, canonicalAxes, count, layoutAxes } from '../../runtime/layout.ts';
@@ -36,6 +36,8 @@ export interface KernelSpec {
   reduce: ReduceLayout | undefined;
   /** Reductions whose per-element terms threads [mapThreads, 2·mapThreads) write, for the host to add. */
   terms: Node[];
+  /** Buffers this pass writes: node k in output elements [kN, (k+1)N). */
+  buffers: Node[];
 }
 
 /** How reduce threads are laid out, for the host to sum their partials. */
@@ -57,6 +59,8 @@ export interface ShapeContext {
   smallOffset: ReadonlyMap<number, number>;
   /** Values of the plan's static nodes for this shape. */
   statics: ReadonlyMap<number, number>;
+  /** Full-size nodes held in memory (read like inputs). */
+  buffers: ReadonlySet<number>;
 }
 
 /** Fold every static node (constants, sizes) to a number for this shape. */
@@ -135,8 +139,8 @@ class Emitter {
     return `small[${[String(off), ...terms.reverse()].join(' + ')}]`;
   }
 
-  /** An expression for node `n` at the coordinates of scope `s`. */
-  value(s: Scope, n: Node): string {
+  /** An expression for node `n` at the coordinates of scope `s`; `compute` ignores n's own buffer (to fill it). */
+  value(s: Scope, n: Node, compute = false): string {
     const st = this.ctx.statics.get(n.id);
     if (st !== undefined) return lit(st);
     const memo = this.lookup(s, n);
@@ -144,6 +148,10 @@ class Emitter {
     let out: string;
     if (this.ctx.smallOffset.has(n.id)) out = this.smallIndex(s, n);
     else if (n.op === 'input') out = this.bind(s, `${inputVar(n.arg as string)}[${this.inputIndex(s)}]`);
+    else if (this.ctx.buffers.has(n.id) && !compute) out = this.bind(s, `${inputVar(bufferName(n))}[${this.inputIndex(s)}]`);
+    else if (n.op === 'window' || n.op === 'maxpool' || n.op === 'poolgrad') out = this.stencil(s, n);
+    else if (n.op === 'interior') out = this.interior(s, n);
+    else if (n.op === 'edt') throw new Error('internal: a distance transform must be a buffer');
     else if (n.op === 'expand') out = this.value(s, n.src[0]!);
     else if (n.op === 'sum' || n.op === 'max') out = this.inlineReduce(s, n);
     else {
@@ -165,6 +173,60 @@ class Emitter {
     return v;
   }
 
+  /** 1 where a k-wide window fits inside the image. */
+  private interior(s: Scope, n: Node): string {
+    const h = ((n.arg as number) - 1) / 2;
+    const conds: string[] = [];
+    for (const a of n.axes) {
+      const size = this.ctx.sizes[a];
+      if (size - 2 * h < 1) return '0.0';
+      if (h > 0) conds.push(`${this.coord(s, a)} >= ${h} && ${this.coord(s, a)} < ${size - h}`);
+    }
+    return conds.length ? this.bind(s, `((${conds.join(' && ')}) ? 1.0 : 0.0)`) : '1.0';
+  }
+
+  /**
+   * window, maxpool, poolgrad: a loop per spatial axis over the k taps, the
+   * source read at shifted coordinates, skipping taps outside the image.
+   */
+  private stencil(s: Scope, n: Node): string {
+    const axes = n.axes.filter((a) => a === 'z' || a === 'y' || a === 'x');
+    const weights = n.op === 'window' ? (n.arg as number[]) : undefined;
+    const k = weights ? weights.length : (n.arg as number);
+    const h = (k - 1) / 2;
+    const acc = this.fresh('acc');
+    const center = n.op === 'poolgrad' ? this.value(s, n.src[1]!) : '';
+    s.lines.push(`${s.indent}let ${acc} = ${n.op === 'maxpool' ? lit(-F32_MAX) : '0.0'};`);
+    let inner: Scope = s;
+    const taps: string[] = [];
+    for (const a of axes) {
+      const d = this.fresh('d');
+      const c = this.fresh(`s${a}`);
+      taps.push(d);
+      inner.lines.push(`${inner.indent}for (let ${d} = 0; ${d} < ${k}; ${d}++) {`);
+      inner.lines.push(`${inner.indent}  const ${c} = ${this.coord(s, a)} + ${d} - ${h};`);
+      inner.lines.push(`${inner.indent}  if (${c} >= 0 && ${c} < ${this.ctx.sizes[a]}) {`);
+      inner = { parent: inner, lines: inner.lines, indent: `${inner.indent}    `, memo: new Map(), coords: new Map([[a, c]]), index: undefined };
+    }
+    const at = inner;
+    if (n.op === 'window') {
+      const w = taps.map((d) => weightExpr(weights!, d)).join(' * ');
+      at.lines.push(`${at.indent}${acc} += ${w} * ${this.value(at, n.src[0]!)};`);
+    } else if (n.op === 'maxpool') {
+      at.lines.push(`${at.indent}${acc} = Math.max(${acc}, ${this.value(at, n.src[0]!)});`);
+    } else {
+      // Element i gets g[j] from each window j it lies in where it is that window's max.
+      const m = this.value(at, n.src[2]!);
+      const g = this.value(at, n.src[0]!);
+      at.lines.push(`${at.indent}if (Math.fround(${center}) == Math.fround(${m})) { ${acc} += ${g}; }`);
+    }
+    for (let q = axes.length; q > 0; q--) {
+      const ind = `${s.indent}${'    '.repeat(q - 1)}`;
+      s.lines.push(`${ind}  }`, `${ind}}`);
+    }
+    return acc;
+  }
+
   /** A reduction inside a kernel (over class, or part of space): a loop per reduced axis. */
   private inlineReduce(s: Scope, n: Node): string {
     const acc = this.fresh('acc');
@@ -180,6 +242,21 @@ class Emitter {
     for (let k = (n.arg as Axes).length; k > 0; k--) s.lines.push(`${s.indent}${'  '.repeat(k - 1)}}`);
     return acc;
   }
+}
+
+/**
+ * The weight of tap `d` as an expression: a literal for a box, the closed form
+ * for a Gaussian (exp(−(d − h)²·a)·b), a chain of selects otherwise.
+ */
+function weightExpr(w: readonly number[], d: string): string {
+  if (w.every((x) => x === w[0])) return lit(w[0]!);
+  const h = (w.length - 1) / 2;
+  const ratio = w[h]! / w[h + 1]!;
+  const a = Math.log(ratio);
+  const b = w[h]!;
+  const gaussian = w.every((x, i) => Math.abs(x - b * Math.exp(-((i - h) ** 2) * a)) <= 1e-12 * b);
+  if (gaussian) return `(Math.exp(-(${d} - ${h}) * (${d} - ${h}) * ${lit(a)}) * ${lit(b)})`;
+  return w.slice(0, -1).reduceRight((rest, x, i) => `(${d} == ${i} ? ${lit(x)} : ${rest})`, lit(w[w.length - 1]!));
 }
 
 /** `v * k`, without the `* 1`. */
@@ -226,30 +303,42 @@ export function emitPass(plan: Plan, pass: Pass, ctx: ShapeContext): KernelSpec 
   const width = pass.kind === 'map' || rs.length === 0 ? 1 : Math.min(4, rs.length);
 
   // One element per thread, in the user's layout: `t` is the element's index.
-  const element = (t: string, prefix: string, node: Node, guarded: boolean): string[] => {
+  /** `guard`: the value of a term at an element it does not cover (0 for a sum, −max for a max); undefined: no guard. */
+  const element = (t: string, prefix: string, node: Node, guard: string | undefined, compute = false): string[] => {
     const body: string[] = [];
     const decodeLines: string[] = [];
     const coords = decode(ctx, t, decodeLines, '  ', prefix);
     const scope: Scope = { parent: undefined, lines: body, indent: '  ', memo: new Map(), coords, index: t };
-    let x = em.value(scope, node);
+    let x = em.value(scope, node, compute);
     // A term without an axis the elements run over counts once, at coordinate 0.
-    const missing = guarded ? [...coords.keys()].filter((a) => !node.axes.includes(a)) : [];
-    if (missing.length) x = `(${missing.map((a) => `${coords.get(a)} == 0`).join(' && ')} ? ${x} : 0.0)`;
+    const missing = guard !== undefined ? [...coords.keys()].filter((a) => !node.axes.includes(a)) : [];
+    if (missing.length) x = `(${missing.map((a) => `${coords.get(a)} == 0`).join(' && ')} ? ${x} : ${guard})`;
     // Coordinates are decoded only where a value needs them (per-class sums do, BCE does not).
     const used = decodeLines.filter((l) => [...body, x].some((b) => b.includes(l.split(' ')[3]!)));
     return [...used, ...body, `  return ${x};`];
   };
   if (pass.kind === 'map') {
     if (rs.length > 1) throw new Error('internal: a map pass carries at most one accumulator');
-    const mapBody = element('t', 'c_', pass.root, false);
+    const mapBody = element('t', 'c_', pass.root, undefined);
     if (rs.length) {
       // Threads N..2N-1 write each element's term of the value's sum; the host adds them.
       // No loop in the kernel: webasm's SIMD lanes run both sides of a divergent branch.
-      lines.push(`if (t < ${N}) {`, ...mapBody, '}', `const u = t - ${N};`, ...element('u', 'e_', rs[0]!.src[0]!, true).map((l) => l.slice(2)));
+      lines.push(`if (t < ${N}) {`, ...mapBody, '}', `const u = t - ${N};`, ...element('u', 'e_', rs[0]!.src[0]!, rs[0]!.op === 'max' ? lit(-F32_MAX) : '0.0').map((l) => l.slice(2)));
     } else {
       lines.push(...mapBody.map((l) => l.slice(2)));
     }
   }
+
+  if (pass.kind === 'materialize') {
+    // Buffer k of this pass is written by threads [kN, (k+1)N): one launch, one output.
+    pass.nodes.forEach((b, k) => {
+      const body = element(k === 0 ? 't' : `u${k}`, `c${k}_`, b, undefined, true);
+      if (k > 0) body.unshift(`  const u${k} = t - ${k * N};`);
+      if (k < pass.nodes.length - 1) lines.push(`if (t < ${(k + 1) * N}) {`, ...body, '}');
+      else lines.push(...body.map((l) => l.slice(2)));
+    });
+  }
+  if (pass.kind === 'host') throw new Error('internal: host steps have no kernel');
 
   let reduce: ReduceLayout | undefined;
   let loopMax = 0;
@@ -312,7 +401,8 @@ export function emitPass(plan: Plan, pass: Pass, ctx: ShapeContext): KernelSpec 
   const args = [...inputs.map(inputVar), ...(usesSmall.used ? ['small'] : [])];
   const source = `function(${args.join(', ')}) {\n${lines.map((l) => `  ${l}`).join('\n')}\n}`;
   const terms = pass.kind === 'map' ? rs : [];
-  const output = mapThreads + (reduce ? reduce.groups * reduce.chunks * reduce.parts : 0) + (terms.length ? N : 0);
+  const made = pass.kind === 'materialize' ? pass.nodes.length * N : 0;
+  const output = made + mapThreads + (reduce ? reduce.groups * reduce.chunks * reduce.parts : 0) + (terms.length ? N : 0);
   return {
     source,
     inputs: [...inputs, ...(usesSmall.used ? ['small'] : [])],
@@ -322,6 +412,7 @@ export function emitPass(plan: Plan, pass: Pass, ctx: ShapeContext): KernelSpec 
     mapThreads,
     reduce,
     terms,
+    buffers: pass.kind === 'materialize' ? pass.nodes : [],
   };
 }
 

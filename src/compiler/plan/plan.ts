@@ -3,6 +3,9 @@
 // all those at one dependency level share one reduce kernel (one read of the
 // inputs, many accumulators). Small per-sample/per-class values are finished on
 // the host between passes (the epilogue), and one map kernel writes the gradient.
+// Full-size values that a stencil reads at shifted positions (a window of a
+// window) or that the host needs (a distance transform's mask) are buffers:
+// a materialize pass writes them, later passes read them like inputs.
 // The plan depends on axes only, not on sizes: codegen specializes it per shape.
 
 import { type Axis, type Node, toposort } from '../ir.ts';
@@ -22,7 +25,9 @@ export const isPassReduction = (n: Node) => (n.op === 'sum' || n.op === 'max') &
 export function staticNodes(roots: readonly Node[]): Set<number> {
   const out = new Set<number>();
   for (const n of toposort(roots)) {
-    if (n.op === 'const' || n.op === 'size' || (n.op !== 'input' && n.src.length > 0 && n.src.every((s) => out.has(s.id)))) out.add(n.id);
+    // Spatial ops are never static: a window of a constant is not constant near the border.
+    const spatialOp = n.op === 'window' || n.op === 'maxpool' || n.op === 'poolgrad' || n.op === 'interior' || n.op === 'edt';
+    if (n.op === 'const' || n.op === 'size' || (!spatialOp && n.op !== 'input' && n.src.length > 0 && n.src.every((s) => out.has(s.id)))) out.add(n.id);
   }
   return out;
 }
@@ -43,7 +48,30 @@ export interface MapPass {
   reductions: Node[];
 }
 
-export type Pass = ReducePass | MapPass;
+/** Writes full-size buffers (all those of one level, one launch). */
+export interface MaterializePass {
+  kind: 'materialize';
+  level: number;
+  nodes: Node[];
+  reductions: Node[];
+}
+
+/** Host steps on buffers: exact distance transforms. */
+export interface HostPass {
+  kind: 'host';
+  level: number;
+  nodes: Node[];
+  reductions: Node[];
+}
+
+export type Pass = ReducePass | MapPass | MaterializePass | HostPass;
+
+/** Stencil ops read their sources at shifted positions: these sources (by index). */
+const SHIFTED: Partial<Record<Node['op'], number[]>> = { window: [0], maxpool: [0], poolgrad: [0, 2] };
+const isSpatialOp = (n: Node) => n.op === 'window' || n.op === 'maxpool' || n.op === 'poolgrad' || n.op === 'edt';
+
+/** Name of a buffer among a pass's reads (input names are identifiers: no clash). */
+export const bufferName = (n: Node) => `#${n.id}`;
 
 export interface Plan {
   value: Node;
@@ -60,6 +88,8 @@ export interface Plan {
   static: Set<number>;
   /** The dependency level of each pass reduction. */
   level: Map<number, number>;
+  /** Full-size nodes materialized in memory. */
+  buffers: Set<number>;
 }
 
 export function plan(value: Node, grad: Node | undefined): Plan {
@@ -67,21 +97,28 @@ export function plan(value: Node, grad: Node | undefined): Plan {
   const order = toposort(roots);
   const stat = staticNodes(roots);
   const isInlineSmall = (n: Node) => stat.has(n.id);
+  const buffers = findBuffers(order);
   // level(n): how many passes must finish before n can be computed.
   const level = new Map<number, number>();
   for (const n of order) {
     const l = Math.max(0, ...n.src.map((s) => level.get(s.id)!));
-    level.set(n.id, isPassReduction(n) ? l + 1 : l);
+    level.set(n.id, isPassReduction(n) || buffers.has(n.id) ? l + 1 : l);
   }
   const lv = (n: Node) => level.get(n.id)!;
   const reductions = order.filter(isPassReduction);
-  const maxLevel = Math.max(0, ...reductions.map(lv));
+  const bufferNodes = order.filter((n) => buffers.has(n.id));
+  const maxLevel = Math.max(0, ...reductions.map(lv), ...bufferNodes.map(lv));
 
   const passes: Pass[] = [];
   const gradLevel = grad && isLarge(grad) ? lv(grad) : -1;
   const mapPass: MapPass | undefined = grad && isLarge(grad) ? { kind: 'map', level: gradLevel, root: grad, reductions: [] } : undefined;
   for (let l = 1; l <= maxLevel; l++) {
+    const made = bufferNodes.filter((b) => lv(b) === l);
+    const kernelMade = made.filter((b) => b.op !== 'edt');
+    if (kernelMade.length) passes.push({ kind: 'materialize', level: l, nodes: kernelMade, reductions: [] });
+    if (made.length > kernelMade.length) passes.push({ kind: 'host', level: l, nodes: made.filter((b) => b.op === 'edt'), reductions: [] });
     const rs = reductions.filter((r) => lv(r) === l);
+    if (rs.length === 0) continue;
     // The map pass needs passes up to its own level; a reduce pass after it can
     // ride in the same launch when it has a single accumulator (BCE's mean).
     if (mapPass && l === gradLevel + 1 && rs.length === 1) {
@@ -92,7 +129,7 @@ export function plan(value: Node, grad: Node | undefined): Plan {
   }
   if (mapPass && mapPass.reductions.length) {
     // Before the passes that need the reductions it computes.
-    const idx = passes.findIndex((p) => p.level > gradLevel + 1);
+    const idx = passes.findIndex((p) => p.level > gradLevel + 1 || (p.level === gradLevel + 1 && p.kind === 'reduce'));
     passes.splice(idx === -1 ? passes.length : idx, 0, mapPass);
   } else if (mapPass) {
     passes.push(mapPass);
@@ -102,13 +139,19 @@ export function plan(value: Node, grad: Node | undefined): Plan {
   const smallInputs = new Set<Node>();
   const reads = new Map<Pass, string[]>();
   for (const p of passes) {
-    const roots = p.kind === 'map' ? [p.root, ...p.reductions.map((r) => r.src[0]!)] : p.reductions.map((r) => r.src[0]!);
+    const roots =
+      p.kind === 'map' ? [p.root, ...p.reductions.map((r) => r.src[0]!)]
+      : p.kind === 'reduce' ? p.reductions.map((r) => r.src[0]!)
+      : p.kind === 'materialize' ? p.nodes.flatMap((b) => b.src)
+      : p.nodes.map((b) => b.src[0]!);
     const inputs = new Set<string>();
     const seen = new Set<number>();
     const walk = (n: Node) => {
       if (seen.has(n.id)) return;
       seen.add(n.id);
       if (n.op === 'input') { inputs.add(n.arg as string); return; }
+      if (buffers.has(n.id)) { inputs.add(bufferName(n)); return; }
+      if (p.kind === 'host') throw new Error('internal: a host step reads a value that is not in memory');
       if (!isLarge(n) && !isInlineSmall(n) && n.op !== 'expand') { smallInputs.add(n); return; }
       if (n.op === 'expand' && !isLarge(n.src[0]!) && !isInlineSmall(n.src[0]!)) { smallInputs.add(n.src[0]!); return; }
       n.src.forEach(walk);
@@ -131,7 +174,35 @@ export function plan(value: Node, grad: Node | undefined): Plan {
   for (const n of order) if (needed.has(n.id) && !isPassReduction(n)) epilogue[lv(n)]!.push(n);
 
   const levels = new Map(reductions.map((r) => [r.id, lv(r)]));
-  return { value, grad, passes, epilogue, smallInputs: order.filter((n) => smallInputs.has(n)), reads, static: stat, level: levels };
+  return { value, grad, passes, epilogue, smallInputs: order.filter((n) => smallInputs.has(n)), reads, static: stat, level: levels, buffers };
+}
+
+/**
+ * Buffers: every distance transform and its mask (the host reads it), and every
+ * stencil result that another stencil reads at shifted positions (recomputing
+ * it per tap would multiply the work by the window's size).
+ */
+function findBuffers(order: readonly Node[]): Set<number> {
+  const buffers = new Set<number>();
+  for (const n of order) {
+    if (n.op === 'edt') {
+      buffers.add(n.id);
+      if (n.src[0]!.op !== 'input') buffers.add(n.src[0]!.id);
+    }
+  }
+  for (const n of order) {
+    for (const i of SHIFTED[n.op] ?? []) {
+      const seen = new Set<number>();
+      const walk = (m: Node) => {
+        if (seen.has(m.id) || m.op === 'input' || buffers.has(m.id) || !isLarge(m) || isPassReduction(m)) return;
+        seen.add(m.id);
+        if (isSpatialOp(m)) { buffers.add(m.id); return; }
+        m.src.forEach(walk);
+      };
+      walk(n.src[i]!);
+    }
+  }
+  return buffers;
 }
 
 /** Passes over the full-size tensors (each reads the inputs once, one launch each). */

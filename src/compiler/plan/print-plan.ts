@@ -5,7 +5,7 @@ import { printGraph } from '../print.ts';
 import { type Plan, isLarge, isPassReduction } from './plan.ts';
 
 export function printPlan(p: Plan, names: { loss: string; wrt: string }): string {
-  const printed = printGraph(p.grad ? [p.value, p.grad] : [p.value], 'text', new Set(p.smallInputs.map((n) => n.id)));
+  const printed = printGraph(p.grad ? [p.value, p.grad] : [p.value], 'text', new Set([...p.smallInputs.map((n) => n.id), ...p.buffers]));
   const letOf = new Map(printed.lets.map((l) => [l.node.id, l]));
   const nameOf = (id: number) => letOf.get(id)?.name ?? '?';
   const out: string[] = [`${names.loss}: ${p.passes.length} pass${p.passes.length === 1 ? '' : 'es'} over the full tensor`];
@@ -26,14 +26,15 @@ export function printPlan(p: Plan, names: { loss: string; wrt: string }): string
   const flush = () => { while (next <= levels && !pending(next)) epilogue(next++); };
   flush();
   p.passes.forEach((pass, i) => {
-    const reads = p.reads.get(pass)!.join(', ') || 'nothing';
-    const kind = pass.kind === 'reduce' ? 'reduce' : pass.reductions.length ? 'map + reduce' : 'map';
+    const reads = p.reads.get(pass)!.map((r) => (r.startsWith('#') ? nameOf(Number(r.slice(1))) : r)).join(', ') || 'nothing';
+    const kind = pass.kind === 'map' && pass.reductions.length ? 'map + reduce' : pass.kind === 'host' ? 'host (distance transforms)' : pass.kind;
     const uses = pass.kind === 'map' && p.smallInputs.length ? `; uses ${p.smallInputs.map((n) => nameOf(n.id)).join(', ')}` : '';
     out.push(`  pass ${i + 1}: ${kind}, reads ${reads}${uses}`);
     for (const r of pass.reductions) { done.add(r.id); out.push(line(nameOf(r.id), letOf.get(r.id)!.expr)); }
+    if (pass.kind === 'materialize' || pass.kind === 'host') for (const b of pass.nodes) out.push(line(nameOf(b.id), letOf.get(b.id)?.expr ?? '?'));
     if (pass.kind === 'map') {
       // Large shared subexpressions are temporaries of the map kernel.
-      for (const l of printed.lets) if (isLarge(l.node) && !isPassReduction(l.node)) out.push(line(l.name, l.expr));
+      for (const l of printed.lets) if (isLarge(l.node) && !isPassReduction(l.node) && !p.buffers.has(l.node.id)) out.push(line(l.name, l.expr));
       out.push(line(`d${names.loss}/d${names.wrt}`, printed.roots[1]!));
     }
     flush();

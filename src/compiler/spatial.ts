@@ -1,0 +1,177 @@
+// Float64 semantics of the spatial ops: windows (separable, symmetric, zero
+// padded), max pooling and its gradient, the interior mask of a window, and the
+// exact Euclidean distance transform. Each works on a canonical-order array
+// whose spatial axes are innermost: `outer` slices of `dims` (e.g. [Y, X]).
+
+/** Normalized 1-D Gaussian weights, as tf.image.ssim's _fspecial_gauss (its outer product sums to 1). */
+export function gaussianWeights(size: number, sigma: number): number[] {
+  const c = (size - 1) / 2;
+  const w = Array.from({ length: size }, (_, i) => Math.exp(-((i - c) ** 2) / (2 * sigma * sigma)));
+  const s = w.reduce((a, b) => a + b, 0);
+  return w.map((v) => v / s);
+}
+
+export function boxWeights(size: number): number[] {
+  return new Array<number>(size).fill(1 / size);
+}
+
+function strides(dims: readonly number[]): number[] {
+  const s = new Array<number>(dims.length).fill(1);
+  for (let i = dims.length - 2; i >= 0; i--) s[i] = s[i + 1]! * dims[i + 1]!;
+  return s;
+}
+
+/** Apply the 1-D symmetric weights along every spatial axis, zero outside the image. */
+export function windowRef(x: Float64Array, outer: number, dims: readonly number[], w: readonly number[]): Float64Array {
+  const sp = dims.reduce((a, b) => a * b, 1);
+  const st = strides(dims);
+  const h = (w.length - 1) / 2;
+  let cur = Float64Array.from(x);
+  for (let ax = 0; ax < dims.length; ax++) {
+    const n = dims[ax]!;
+    const s = st[ax]!;
+    const next = new Float64Array(cur.length);
+    for (let o = 0; o < outer; o++) {
+      const base = o * sp;
+      for (let i = 0; i < sp; i++) {
+        const c = Math.floor(i / s) % n;
+        let acc = 0;
+        for (let t = 0; t < w.length; t++) {
+          const cc = c + t - h;
+          if (cc >= 0 && cc < n) acc += w[t]! * cur[base + i + (t - h) * s]!;
+        }
+        next[base + i] = acc;
+      }
+    }
+    cur = next;
+  }
+  return cur;
+}
+
+/** Visit the in-image neighbours j of i within a k-wide cube (offsets −h..h on every axis). */
+function neighbours(i: number, dims: readonly number[], st: readonly number[], k: number, f: (j: number) => void): void {
+  const h = (k - 1) / 2;
+  const c = dims.map((n, a) => Math.floor(i / st[a]!) % n);
+  const off = new Array<number>(dims.length).fill(-h);
+  for (;;) {
+    let ok = true;
+    let j = i;
+    for (let a = 0; a < dims.length; a++) {
+      const cc = c[a]! + off[a]!;
+      if (cc < 0 || cc >= dims[a]!) { ok = false; break; }
+      j += off[a]! * st[a]!;
+    }
+    if (ok) f(j);
+    let a = dims.length - 1;
+    while (a >= 0 && off[a] === h) { off[a] = -h; a--; }
+    if (a < 0) return;
+    off[a]!++;
+  }
+}
+
+/** Max over the k-wide cube around each element (stride 1, same size; outside the image is ignored). */
+export function maxpoolRef(x: Float64Array, outer: number, dims: readonly number[], k: number): Float64Array {
+  const sp = dims.reduce((a, b) => a * b, 1);
+  const st = strides(dims);
+  const out = new Float64Array(x.length);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < sp; i++) {
+      let m = -Infinity;
+      neighbours(i, dims, st, k, (j) => { m = Math.max(m, x[o * sp + j]!); });
+      out[o * sp + i] = m;
+    }
+  }
+  return out;
+}
+
+/**
+ * The adjoint of maxpool: element i collects g[j] from every window j it lies in
+ * where it equals that window's max (every tied element gets it).
+ */
+export function poolgradRef(g: Float64Array, x: Float64Array, m: Float64Array, outer: number, dims: readonly number[], k: number): Float64Array {
+  const sp = dims.reduce((a, b) => a * b, 1);
+  const st = strides(dims);
+  const out = new Float64Array(x.length);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < sp; i++) {
+      let acc = 0;
+      const xi = x[o * sp + i]!;
+      neighbours(i, dims, st, k, (j) => { if (xi === m[o * sp + j]) acc += g[o * sp + j]!; });
+      out[o * sp + i] = acc;
+    }
+  }
+  return out;
+}
+
+/** 1 where a k-wide window around the element fits inside the image ('valid' positions), else 0. */
+export function interiorRef(outer: number, dims: readonly number[], k: number): Float64Array {
+  const sp = dims.reduce((a, b) => a * b, 1);
+  const st = strides(dims);
+  const h = (k - 1) / 2;
+  const out = new Float64Array(outer * sp);
+  for (let i = 0; i < sp; i++) {
+    const inside = dims.every((n, a) => { const c = Math.floor(i / st[a]!) % n; return c >= h && c < n - h; });
+    if (inside) for (let o = 0; o < outer; o++) out[o * sp + i] = 1;
+  }
+  return out;
+}
+
+/** Squared 1-D distance transform of f (Felzenszwalb & Huttenlocher 2012), in place through `d`. */
+function dt1(f: Float64Array, n: number, d: Float64Array, v: Int32Array, z: Float64Array): void {
+  let k = 0;
+  v[0] = 0;
+  z[0] = -Infinity;
+  z[1] = Infinity;
+  for (let q = 1; q < n; q++) {
+    if (f[q] === Infinity) continue;
+    if (f[v[k]!] === Infinity) { v[k] = q; continue; }
+    let s = (f[q]! + q * q - (f[v[k]!]! + v[k]! * v[k]!)) / (2 * q - 2 * v[k]!);
+    while (s <= z[k]!) {
+      k--;
+      s = (f[q]! + q * q - (f[v[k]!]! + v[k]! * v[k]!)) / (2 * q - 2 * v[k]!);
+    }
+    k++;
+    v[k] = q;
+    z[k] = s;
+    z[k + 1] = Infinity;
+  }
+  k = 0;
+  for (let q = 0; q < n; q++) {
+    while (z[k + 1]! < q) k++;
+    const dq = q - v[k]!;
+    d[q] = f[v[k]!] === Infinity ? Infinity : dq * dq + f[v[k]!]!;
+  }
+}
+
+/**
+ * Exact Euclidean distance transform, linear time: for each element with
+ * m > 0.5, the distance to the nearest element with m ≤ 0.5 in its slice; 0 on
+ * those elements, and 0 everywhere in a slice that has none (a full mask).
+ */
+export function edtRef(m: Float64Array, outer: number, dims: readonly number[]): Float64Array {
+  const sp = dims.reduce((a, b) => a * b, 1);
+  const st = strides(dims);
+  const out = new Float64Array(m.length);
+  const maxN = Math.max(...dims);
+  const f = new Float64Array(maxN), d = new Float64Array(maxN), z = new Float64Array(maxN + 1);
+  const v = new Int32Array(maxN);
+  for (let o = 0; o < outer; o++) {
+    const g = new Float64Array(sp);
+    let anyZero = false;
+    for (let i = 0; i < sp; i++) { const fg = m[o * sp + i]! > 0.5; g[i] = fg ? Infinity : 0; if (!fg) anyZero = true; }
+    if (!anyZero) continue;
+    for (let a = 0; a < dims.length; a++) {
+      const n = dims[a]!;
+      const s = st[a]!;
+      // Every line along axis a: start indices are those with coordinate 0 on a.
+      for (let i = 0; i < sp; i++) {
+        if (Math.floor(i / s) % n !== 0) continue;
+        for (let q = 0; q < n; q++) f[q] = g[i + q * s]!;
+        dt1(f, n, d, v, z);
+        for (let q = 0; q < n; q++) g[i + q * s] = d[q]!;
+      }
+    }
+    for (let i = 0; i < sp; i++) out[o * sp + i] = Math.sqrt(g[i]!);
+  }
+  return out;
+}
