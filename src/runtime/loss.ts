@@ -17,6 +17,9 @@ import { edtRef } from '../compiler/spatial.ts';
 import { type GpuBackend, type GpuHandle, GPU_BACKENDS, kernelBackend, openGpu } from './gpu-env.ts';
 import { type Layout, type Sizes, count, fromCanonical, indexMap, layoutAxes, sizesOf, toCanonical } from './layout.ts';
 import { evaluate } from './reference.ts';
+import { MIN_THREADED_OUTPUT, cpuPool, shared } from './threads.ts';
+
+let nextKernelId = 0;
 import { InputError } from './errors.ts';
 
 export type Backend = GpuBackend | 'reference';
@@ -32,6 +35,8 @@ export interface CompileOptions {
   params?: Readonly<Record<string, number>>;
   /** The prediction holds logits; the loss applies this activation first. */
   activation?: Activation;
+  /** Worker threads for the cpu backend (default: the machine's cores; 1 runs on the calling thread). */
+  threads?: number;
   readFile?: FrontendOptions['readFile'];
 }
 
@@ -53,10 +58,14 @@ interface ShapeKernels {
   smallOffset: Map<number, number>;
   smallSize: number;
   specs: (KernelSpec | undefined)[];
-  kernels: (IKernelRunShortcut | undefined)[];
+  /** What each pass calls: a gpu.js kernel, or the cpu pool over a kernel's threads. */
+  kernels: (Runner | undefined)[];
+  /** The gpu.js kernels built (for backend checks and release). */
+  built: IKernelRunShortcut[];
 }
 
-interface KernelCall { kernel: IKernelRunShortcut; args: KernelVariable[] }
+type Runner = (...args: KernelVariable[]) => unknown;
+interface KernelCall { kernel: Runner; args: KernelVariable[] }
 interface RunResult { value: number; grad?: Float32Array | Float64Array }
 
 interface DimsState { ir: LossIR; plan: Plan; valuePlan: Plan; shapes: Map<string, ShapeKernels> }
@@ -141,7 +150,7 @@ export class CompiledLoss {
   /** Release kernels, textures and buffers. The loss cannot be called afterwards. */
   dispose(): void {
     this.disposed = true;
-    for (const s of this.byDims.values()) for (const k of s.shapes.values()) for (const kernel of k.kernels) (kernel as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+    for (const s of this.byDims.values()) for (const k of s.shapes.values()) for (const kernel of k.built) (kernel as unknown as { destroy?: () => void }).destroy?.();
     this.byDims.clear();
     this.gpu?.close();
     this.gpu = undefined;
@@ -259,12 +268,24 @@ export class CompiledLoss {
     const smallOffset = new Map<number, number>();
     let smallSize = 0;
     for (const n of plan.smallInputs) { smallOffset.set(n.id, smallSize); smallSize += count(n.axes, sizes); }
-    const ctx = { sizes, dims, layout: this.opts.layout, smallOffset, statics, buffers: plan.buffers };
+    // The cpu backend runs big kernels on every core: each worker takes a slice of the threads.
+    const pool = this.backend === 'cpu' && !sync && this.opts.threads !== 1 ? cpuPool(this.opts.threads) : undefined;
+    const ctx = { sizes, dims, layout: this.opts.layout, smallOffset, statics, buffers: plan.buffers, offsetArg: pool !== undefined };
     // Host steps (distance transforms) have no kernel.
     const specs = plan.passes.map((p) => (p.kind === 'host' ? undefined : emitPass(plan, p, ctx)));
-    const kernels = this.gpu ? specs.map((s) => s && this.build(s, sync)) : [];
+    const built: IKernelRunShortcut[] = [];
+    const kernels = specs.map((spec): Runner | undefined => {
+      if (!spec || !this.gpu) return undefined;
+      const kernel = this.build(spec, sync);
+      built.push(kernel);
+      if (!pool) return kernel as unknown as Runner;
+      if (spec.output < MIN_THREADED_OUTPUT) return (...args) => kernel(...args, 0);
+      const job = { id: nextKernelId++, source: spec.source, output: spec.output, width: spec.width, loopMaxIterations: spec.loopMaxIterations };
+      const sharedArgs = new Map<string, Float32Array>();
+      return (...args) => pool.run(job, args.map((a, i) => ((a as Float32Array).length >= MIN_THREADED_OUTPUT ? shared(sharedArgs, String(i), a as Float32Array) : a)));
+    });
     const staticAxes = new Map(toposort(plan.grad ? [plan.value, plan.grad] : [plan.value]).filter((n) => statics.has(n.id)).map((n) => [n.id, [...n.axes]]));
-    const entry = { sizes, statics, staticAxes, smallOffset, smallSize, specs, kernels };
+    const entry = { sizes, statics, staticAxes, smallOffset, smallSize, specs, kernels, built };
     st.shapes.set(key, entry);
     return entry;
   }
@@ -284,7 +305,7 @@ export class CompiledLoss {
 
   /** Which backend ran the last kernel built (guards against gpu.js's silent fallbacks). */
   kernelBackends(): string[] {
-    return [...this.byDims.values()].flatMap((s) => [...s.shapes.values()].flatMap((k) => k.kernels.flatMap((x) => (x ? [kernelBackend(x)] : []))));
+    return [...this.byDims.values()].flatMap((s) => [...s.shapes.values()].flatMap((k) => k.built.map((x) => kernelBackend(x))));
   }
 }
 
@@ -304,7 +325,10 @@ function toF32(a: ArrayLike<number>): Float32Array {
  */
 function gatherPartials(out: Float32Array | Float32Array[], spec: KernelSpec, sizes: Sizes, given: Map<number, Float64Array>): void {
   const { reductions, groups, chunks } = spec.reduce!;
+  // gpu.js returns Array(k) cells as small arrays; the cpu pool returns them flattened.
+  const flat = out instanceof Float32Array && spec.width > 1;
   const at = (t: number, j: number): number => {
+    if (flat) return (out as Float32Array)[(spec.mapThreads + t) * spec.width + j]!;
     const cell = (out as ArrayLike<number | ArrayLike<number>>)[spec.mapThreads + t]!;
     return typeof cell === 'number' ? cell : cell[j]!;
   };

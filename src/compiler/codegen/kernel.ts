@@ -61,6 +61,8 @@ export interface ShapeContext {
   statics: ReadonlyMap<number, number>;
   /** Full-size nodes held in memory (read like inputs). */
   buffers: ReadonlySet<number>;
+  /** Take the first thread's index as a last argument `off` (a slice of the threads runs per worker). */
+  offsetArg?: boolean;
 }
 
 /** Fold every static node (constants, sizes) to a number for this shape. */
@@ -297,7 +299,7 @@ export function emitPass(plan: Plan, pass: Pass, ctx: ShapeContext): KernelSpec 
   const usesSmall = { used: false };
   const em = new Emitter(ctx, usesSmall);
   const N = count(canonicalAxes(ctx.dims), ctx.sizes);
-  const lines: string[] = ['const t = this.thread.x;'];
+  const lines: string[] = [ctx.offsetArg ? 'const t = this.thread.x + off;' : 'const t = this.thread.x;'];
   const mapThreads = pass.kind === 'map' ? N : 0;
   const rs = pass.reductions;
   const width = pass.kind === 'map' || rs.length === 0 ? 1 : Math.min(4, rs.length);
@@ -398,7 +400,7 @@ export function emitPass(plan: Plan, pass: Pass, ctx: ShapeContext): KernelSpec 
     if (parts > 1) lines.push(`return ${width === 1 ? '0.0' : `[${new Array(width).fill('0.0').join(', ')}]`};`);
     loopMax = chunkLen + 1;
   }
-  const args = [...inputs.map(inputVar), ...(usesSmall.used ? ['small'] : [])];
+  const args = [...inputs.map(inputVar), ...(usesSmall.used ? ['small'] : []), ...(ctx.offsetArg ? ['off'] : [])];
   const source = `function(${args.join(', ')}) {\n${lines.map((l) => `  ${l}`).join('\n')}\n}`;
   const terms = pass.kind === 'map' ? rs : [];
   const made = pass.kind === 'materialize' ? pass.nodes.length * N : 0;
