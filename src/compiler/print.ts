@@ -17,8 +17,17 @@ function formatNumber(v: number): string {
   return String(short === v ? short : v);
 }
 
-function axesText(axes: Axes): string {
-  return axes.join(', ');
+/** 1e-7 as 10^{-7}, 2.5e-5 as 2.5·10^{-5}: TeX would read `1e-7` as a product and a minus. */
+function latexNumber(v: number): string {
+  const t = formatNumber(v);
+  const m = /^(-?[\d.]+)e([+-]?\d+)$/.exec(t);
+  if (!m) return t;
+  const exp = `10^{${Number(m[2])}}`;
+  return m[1] === '1' ? exp : m[1] === '-1' ? `-${exp}` : `${m[1]} \\cdot ${exp}`;
+}
+
+function axesText(axes: Axes, mode: PrintMode = 'text'): string {
+  return mode === 'latex' ? axes.map((a) => `\\mathrm{${a}}`).join(', ') : axes.join(', ');
 }
 
 /** Print several roots of one graph; shared subexpressions are named once. */
@@ -48,13 +57,13 @@ export function printGraph(roots: readonly Node[], mode: PrintMode = 'text', alw
     const r = record(n.op);
     switch (n.op) {
       case 'const':
-        out = { text: formatNumber(n.arg as number), prec: (n.arg as number) < 0 ? 4 : ATOM };
+        out = { text: mode === 'latex' ? latexNumber(n.arg as number) : formatNumber(n.arg as number), prec: (n.arg as number) < 0 ? 4 : ATOM };
         break;
       case 'input':
         out = { text: n.arg as string, prec: ATOM };
         break;
       case 'size':
-        out = { text: mode === 'latex' ? `N_{${axesText(n.arg as Axes)}}` : `size[${axesText(n.arg as Axes)}]`, prec: ATOM };
+        out = { text: mode === 'latex' ? `N_{${axesText(n.arg as Axes, mode)}}` : `size[${axesText(n.arg as Axes)}]`, prec: ATOM };
         break;
       case 'expand':
         out = xs[0]!;
@@ -62,7 +71,7 @@ export function printGraph(roots: readonly Node[], mode: PrintMode = 'text', alw
       case 'sum':
       case 'max':
         out = mode === 'latex'
-          ? { text: `${n.op === 'sum' ? '\\sum' : '\\max'}_{${axesText(n.arg as Axes)}} ${wrap(xs[0]!, 3)}`, prec: 3 }
+          ? { text: `${n.op === 'sum' ? '\\sum' : '\\max'}_{${axesText(n.arg as Axes, mode)}} ${wrap(xs[0]!, 3)}`, prec: 3 }
           : { text: `${n.op}[${axesText(n.arg as Axes)}](${xs[0]!.text})`, prec: ATOM };
         break;
       default: {
