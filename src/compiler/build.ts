@@ -84,6 +84,21 @@ export function edt(m: Node, space: Axes): Node {
   return intern('edt', [s], undefined, s.axes);
 }
 
+/** x reordered along the flattened spatial axes so that `by` descends (stable), per (batch, class). */
+export function sorted(x: Node, by: Node, space: Axes): Node {
+  const u = unionAxes(x.axes, by.axes, space);
+  return intern('sorted', [expand(x, u), expand(by, u)], undefined, u);
+}
+/** The inverse of sorted(·, by): element k of x goes back to where the k-th largest of `by` was. */
+export function unsort(x: Node, by: Node): Node {
+  return intern('unsort', [x, by], undefined, x.axes);
+}
+/** Inclusive cumulative sum along the flattened spatial axes, per (batch, class). */
+export function cumsum(x: Node, space: Axes): Node {
+  const s = spatialSrc(x, space);
+  return intern('cumsum', [s], undefined, s.axes);
+}
+
 /** The node `n` with new sources (leaves are returned as they are). */
 export function rebuild(n: Node, src: readonly Node[]): Node {
   switch (n.op) {
@@ -93,7 +108,8 @@ export function rebuild(n: Node, src: readonly Node[]): Node {
     case 'max': return rmax(src[0]!, n.arg as Axes);
     case 'where': return where(src[0]!, src[1]!, src[2]!);
     case 'window': case 'maxpool': case 'edt': return intern(n.op, [expand(src[0]!, n.axes)], n.arg, n.axes);
-    case 'poolgrad': return intern(n.op, src.map((x) => expand(x, n.axes)), n.arg, n.axes);
+    case 'poolgrad': case 'sorted': case 'unsort': return intern(n.op, src.map((x) => expand(x, n.axes)), n.arg, n.axes);
+    case 'cumsum': return intern(n.op, [expand(src[0]!, n.axes)], n.arg, n.axes);
     case 'interior': return n;
     default: return src.length === 1 ? un(n.op, src[0]!) : bin(n.op, src[0]!, src[1]!);
   }

@@ -35,6 +35,7 @@ export const CODES = {
   E219: { title: 'bad parameter value', message: "parameter '{name}' must be a finite number, got '{value}'" },
   E220: { title: 'activation on logits', message: "'{name}' already takes logits; activation '{activation}' applies to a prob input", hint: 'drop the activation: this loss applies its own' },
   E221: { title: 'not a constant argument', message: "{what} of '{name}' must be {want}", hint: 'window widths and kernels are fixed when the loss is compiled' },
+  E222: { title: 'not along space', message: "'{name}' runs along all spatial axes, not ({axes})", hint: 'write {name}[space](...) or leave the axes out' },
   // Axes.
   E301: { title: 'reduction over a missing axis', message: "{op}[{axes}] reduces over {missing}, but the value has axes ({have})", hint: '{hint}' },
   E302: { title: 'loss is not a scalar', message: "the loss must reduce to a scalar, but it still has axes ({have})", hint: 'wrap it in mean(...) or sum(...)' },

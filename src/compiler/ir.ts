@@ -38,7 +38,8 @@ export type Op =
   | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
   | 'lt' | 'le' | 'gt' | 'ge' | 'eq' | 'ne'
   | 'where'
-  | 'window' | 'maxpool' | 'poolgrad' | 'interior' | 'edt';
+  | 'window' | 'maxpool' | 'poolgrad' | 'interior' | 'edt'
+  | 'sorted' | 'unsort' | 'cumsum';
 
 /**
  * `const`: arg = the value. `input`: arg = the input's name. `size`: arg = the

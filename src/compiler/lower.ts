@@ -52,6 +52,8 @@ interface Builtin {
   /** Accepted positional argument counts. */
   arity: readonly number[];
   reduction?: boolean;
+  /** Runs along the flattened spatial axes: takes `[space]` or no axes. */
+  alongSpace?: boolean;
   lower(args: Node[], axes: Axes | undefined, call: A.Call): Value;
 }
 
@@ -129,6 +131,9 @@ export class Lowerer {
       ['minpool', { arity: [2], lower: ([x, k], _a, call) => this.withWidth(k!, call, 1, (w) => B.neg(B.maxpool(B.neg(x!), w, this.space()))) }],
       ['interior', { arity: [1], lower: ([k], _a, call) => this.withWidth(k!, call, 0, (w) => B.interior(w, this.space())) }],
       ['edt', { arity: [1], lower: ([m]) => B.edt(m!, this.space()) }],
+      // Along the flattened spatial axes, per (batch, class): a stable descending sort by a key, and prefix sums.
+      ['sorted', { arity: [2], alongSpace: true, lower: ([x, by]) => B.sorted(x!, by!, this.space()) }],
+      ['cumsum', { arity: [1], alongSpace: true, lower: ([x]) => B.cumsum(x!, this.space()) }],
     ]);
     return m;
   }
@@ -230,7 +235,13 @@ export class Lowerer {
     if (!builtin && !def) {
       return this.err('E202', e.calleeSpan, { name: e.callee, hint: suggest(e.callee, [...this.builtins.keys(), ...this.defs.keys()]) });
     }
-    if (e.axes && !builtin?.reduction) return this.err('E215', e.calleeSpan, { name: e.callee });
+    if (e.axes && builtin?.alongSpace) {
+      const axes = this.resolveAxes(e.axes);
+      if (!axes) return undefined;
+      if (axes.join() !== this.space().join()) return this.err('E222', e.span, { name: e.callee, axes: axes.join(', ') });
+    } else if (e.axes && !builtin?.reduction) {
+      return this.err('E215', e.calleeSpan, { name: e.callee });
+    }
     // A window's kernel (gaussian/box) is read by the window itself, not lowered as a value.
     const args = e.args.map((a, i) => (e.callee === 'window' && i === 1 ? B.ZERO : this.lowerExpr(a, scope)));
     if (builtin) {
@@ -240,7 +251,7 @@ export class Lowerer {
       }
       if (args.some((a) => !a)) return undefined;
       let axes: Axes | undefined;
-      if (e.axes) {
+      if (e.axes && !builtin.alongSpace) {
         axes = this.resolveAxes(e.axes);
         if (!axes) return undefined;
         const x = args[0]!;

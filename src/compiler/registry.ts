@@ -6,7 +6,7 @@
 import type * as TF from '@tensorflow/tfjs-core';
 import * as B from './build.ts';
 import type { Axes, Axis, Node, Op } from './ir.ts';
-import { edtRef, interiorRef, maxpoolRef, poolgradRef, windowRef } from './spatial.ts';
+import { cumsumRef, edtRef, interiorRef, maxpoolRef, poolgradRef, sortedRef, unsortRef, windowRef } from './spatial.ts';
 
 export type Domain = readonly [number, number] | { readonly values: readonly number[] };
 
@@ -51,6 +51,8 @@ export interface OpRecord {
    * slices of the spatial `dims` (the reference interpreter runs exactly this).
    */
   readonly ref?: (xs: Float64Array[], node: Node, outer: number, dims: readonly number[]) => Float64Array;
+  /** Runs on the host over whole arrays between passes (its sources must be in memory), not in kernels. */
+  readonly host?: true;
   /** Elementwise float64 semantics: the reference interpreter runs exactly this. */
   readonly f64?: (...xs: number[]) => number;
   /** An independent textbook formula the tests compare `f64` with (defaults to `f64`'s Math twin). */
@@ -312,7 +314,7 @@ RECORDS.push(
       return back(t.conv3d(img as TF.Tensor5D, f, 1, 'same'));
     },
     print: { fn: 'window' },
-    latex: ([x]) => `(K \ast ${x})`,
+    latex: ([x]) => `(K \\ast ${x})`,
   }),
   spatial('maxpool', 1, {
     ref: ([x], n, outer, dims) => maxpoolRef(x!, outer, dims, n.arg as number),
@@ -324,7 +326,7 @@ RECORDS.push(
       return back(ctx.space.length === 2 ? t.maxPool(img as TF.Tensor4D, k, 1, 'same') : t.maxPool3d(img as TF.Tensor5D, k, 1, 'same'));
     },
     print: { fn: 'maxpool' },
-    latex: ([x]) => `\operatorname{maxpool}(${x})`,
+    latex: ([x]) => `\\operatorname{maxpool}(${x})`,
   }),
   spatial('poolgrad', 3, {
     ref: ([g, x, m], n, outer, dims) => poolgradRef(g!, x!, m!, outer, dims, n.arg as number),
@@ -338,9 +340,10 @@ RECORDS.push(
       return t.reshape(t.tensor(Float32Array.from(interiorRef(1, dims, n.arg as number))), ctx.shape(n.axes));
     },
     print: { fn: 'interior' },
-    latex: () => '\mathbb{1}_{\mathrm{interior}}',
+    latex: () => '\\mathbb{1}_{\\mathrm{interior}}',
   }),
   spatial('edt', 1, {
+    host: true,
     ref: ([m], _n, outer, dims) => edtRef(m!, outer, dims),
     // A distance map is a constant of the loss: no gradient flows through it.
     vjp: () => [undefined],
@@ -350,9 +353,53 @@ RECORDS.push(
       return t.reshape(t.tensor(Float32Array.from(edtRef(Float64Array.from(x!.dataSync()), outer, dims))), x!.shape);
     }, xs),
     print: { fn: 'edt' },
-    latex: ([x]) => `\operatorname{edt}(${x})`,
+    latex: ([x]) => `\\operatorname{edt}(${x})`,
+  }),
+  spatial('sorted', 2, {
+    host: true,
+    ref: ([x, k], _n, outer, dims) => sortedRef(x!, k!, outer, prod(dims)),
+    // The permutation is a constant of the loss: the adjoint goes back through its inverse.
+    vjp: (g, out) => [B.unsort(g, out.src[1]!), undefined],
+    tf: (t, [x, k], _n, ctx) => {
+      const [xs, back] = asRows(t, x!, ctx);
+      // The order is a constant: indices rebuilt from data, off tfjs's tape (its gather
+      // gradient rejects int32 indices that lie on a path to the differentiated input).
+      const [ks] = asRows(t, k!, ctx);
+      const { indices } = t.topk(ks, ks.shape[1]!, true);
+      const order = t.tensor(Int32Array.from(indices.dataSync()), indices.shape, 'int32');
+      return back(t.gather(xs, order, 1, 1));
+    },
+    print: { fn: 'sorted' },
+    latex: ([x, k]) => `\\operatorname{sort}_{${k}\\downarrow}(${x})`,
+  }),
+  spatial('unsort', 2, {
+    host: true,
+    ref: ([x, k], _n, outer, dims) => unsortRef(x!, k!, outer, prod(dims)),
+    vjp: (g, out) => [B.sorted(g, out.src[1]!, out.axes.filter((a) => a === 'z' || a === 'y' || a === 'x')), undefined],
+    tf: () => { throw new Error('internal: unsort appears only in gradients, which tfjs computes itself'); },
+    print: { fn: 'unsort' },
+  }),
+  spatial('cumsum', 1, {
+    host: true,
+    ref: ([x], _n, outer, dims) => cumsumRef(x!, outer, prod(dims)),
+    // The adjoint of an inclusive prefix sum is the suffix sum: Σ_{j≥i} g_j = Σ g − cumsum(g) + g.
+    vjp: (g, out) => {
+      const space = out.axes.filter((a) => a === 'z' || a === 'y' || a === 'x');
+      return [B.add(B.sub(B.expand(B.sum(g, space), g.axes), B.cumsum(g, space)), g)];
+    },
+    tf: (t, [x], _n, ctx) => { const [xs, back] = asRows(t, x!, ctx); return back(t.cumsum(xs, 1)); },
+    print: { fn: 'cumsum' },
+    latex: ([x]) => `\\operatorname{cumsum}(${x})`,
   }),
 );
+
+const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
+
+/** The evaluator's tensors as rows: one row per (batch, class) slice, the spatial axes flattened. */
+function asRows(t: typeof TF, x: TF.Tensor, ctx: TfContext): [TF.Tensor2D, (y: TF.Tensor) => TF.Tensor] {
+  const sp = ctx.space.map((a) => x.shape[ctx.axis(a)]!).reduce((a, b) => a * b, 1);
+  return [t.reshape(x, [x.size / sp, sp]), (y) => t.reshape(y, x.shape)];
+}
 
 export const REGISTRY: ReadonlyMap<Op, OpRecord> = new Map(RECORDS.map((r) => [r.op, r]));
 

@@ -116,6 +116,39 @@ export function interiorRef(outer: number, dims: readonly number[], k: number): 
   return out;
 }
 
+/** Per slice, the indices that sort `key` descending (ties keep their order). */
+function orders(key: Float64Array, outer: number, sp: number): Int32Array[] {
+  return Array.from({ length: outer }, (_, o) => {
+    const idx = Int32Array.from({ length: sp }, (_, i) => i);
+    const base = o * sp;
+    return idx.sort((a, b) => key[base + b]! - key[base + a]! || a - b);
+  });
+}
+
+/** x reordered so that `key` descends, per slice. */
+export function sortedRef(x: Float64Array, key: Float64Array, outer: number, sp: number): Float64Array {
+  const out = new Float64Array(x.length);
+  orders(key, outer, sp).forEach((ord, o) => { for (let k = 0; k < sp; k++) out[o * sp + k] = x[o * sp + ord[k]!]!; });
+  return out;
+}
+
+/** The inverse permutation of sortedRef: value k goes back to the position of the k-th largest key. */
+export function unsortRef(x: Float64Array, key: Float64Array, outer: number, sp: number): Float64Array {
+  const out = new Float64Array(x.length);
+  orders(key, outer, sp).forEach((ord, o) => { for (let k = 0; k < sp; k++) out[o * sp + ord[k]!] = x[o * sp + k]!; });
+  return out;
+}
+
+/** Inclusive cumulative sum, per slice. */
+export function cumsumRef(x: Float64Array, outer: number, sp: number): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let o = 0; o < outer; o++) {
+    let acc = 0;
+    for (let k = 0; k < sp; k++) { acc += x[o * sp + k]!; out[o * sp + k] = acc; }
+  }
+  return out;
+}
+
 /** Squared 1-D distance transform of f (Felzenszwalb & Huttenlocher 2012), in place through `d`. */
 function dt1(f: Float64Array, n: number, d: Float64Array, v: Int32Array, z: Float64Array): void {
   let k = 0;

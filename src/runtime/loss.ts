@@ -13,7 +13,7 @@ import { SeglossError } from '../compiler/diagnostics.ts';
 import { type Axis, toposort } from '../compiler/ir.ts';
 import type { Activation, Dims, Region } from '../compiler/lower.ts';
 import { type Plan, bufferName, plan as makePlan } from '../compiler/plan/plan.ts';
-import { edtRef } from '../compiler/spatial.ts';
+import { record } from '../compiler/registry.ts';
 import { type GpuBackend, type GpuHandle, GPU_BACKENDS, kernelBackend, openGpu } from './gpu-env.ts';
 import { type Layout, type Sizes, count, fromCanonical, indexMap, layoutAxes, sizesOf, toCanonical } from './layout.ts';
 import { evaluate } from './reference.ts';
@@ -201,12 +201,11 @@ export class CompiledLoss {
     const data = (name: string) => memory.get(name) ?? toF32(inputs[name]!);
     for (const [i, pass] of plan.passes.entries()) {
       if (pass.kind === 'host') {
-        // Exact distance transforms of masks in memory, per (batch, class) slice.
+        // Host ops (distance transforms, sorts, prefix sums) on arrays in memory, per (batch, class) slice.
         for (const n of pass.nodes) {
-          const src = n.src[0]!;
-          const mask = toCanonical(data(src.op === 'input' ? (src.arg as string) : bufferName(src)), this.opts.layout, sizes, dims);
+          const xs = n.src.map((s) => toCanonical(data(s.op === 'input' ? (s.arg as string) : bufferName(s)), this.opts.layout, sizes, dims));
           const spatial = SPATIAL.filter((a) => dims === 3 || a !== 'z').map((a) => sizes[a]);
-          const d = edtRef(mask, N / spatial.reduce((a, b) => a * b, 1), spatial);
+          const d = record(n.op).ref!(xs, n, N / spatial.reduce((a, b) => a * b, 1), spatial);
           memory.set(bufferName(n), fromCanonical(d, this.opts.layout, sizes, dims, (m) => new Float32Array(m)));
         }
         continue;

@@ -8,14 +8,21 @@ import { createRequire } from 'node:module';
 
 let ready: Promise<typeof tf> | undefined;
 
-async function registerGradients(): Promise<void> {
+/** Load one of tfjs-core's side-effect modules (gradients, chained ops) in either environment. */
+async function sideEffect(path: string): Promise<void> {
   try {
     // Under tsx, require() transpiles the ESM file and resolves its extensionless imports.
-    createRequire(import.meta.url)('@tensorflow/tfjs-core/dist/register_all_gradients.js');
+    createRequire(import.meta.url)(`${path}.js`);
   } catch {
     // Under vitest (vite's resolver) the ESM import itself works.
-    await import('@tensorflow/tfjs-core/dist/register_all_gradients' as string);
+    await import(path);
   }
+}
+
+async function registerGradients(): Promise<void> {
+  await sideEffect('@tensorflow/tfjs-core/dist/register_all_gradients');
+  // Some gradient functions (gather's) call chained ops such as x.split().
+  await sideEffect('@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops');
   if (!tf.getGradient('Sum')) throw new Error('TensorFlow.js gradients could not be registered');
 }
 

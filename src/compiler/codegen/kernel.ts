@@ -153,7 +153,7 @@ class Emitter {
     else if (this.ctx.buffers.has(n.id) && !compute) out = this.bind(s, `${inputVar(bufferName(n))}[${this.inputIndex(s)}]`);
     else if (n.op === 'window' || n.op === 'maxpool' || n.op === 'poolgrad') out = this.stencil(s, n);
     else if (n.op === 'interior') out = this.interior(s, n);
-    else if (n.op === 'edt') throw new Error('internal: a distance transform must be a buffer');
+    else if (record(n.op).host) throw new Error(`internal: host op '${n.op}' must be a buffer`);
     else if (n.op === 'expand') out = this.value(s, n.src[0]!);
     else if (n.op === 'sum' || n.op === 'max') out = this.inlineReduce(s, n);
     else {

@@ -9,6 +9,7 @@
 // The plan depends on axes only, not on sizes: codegen specializes it per shape.
 
 import { type Axis, type Node, toposort } from '../ir.ts';
+import { record } from '../registry.ts';
 
 const SPATIAL: readonly Axis[] = ['z', 'y', 'x'];
 
@@ -26,7 +27,7 @@ export function staticNodes(roots: readonly Node[]): Set<number> {
   const out = new Set<number>();
   for (const n of toposort(roots)) {
     // Spatial ops are never static: a window of a constant is not constant near the border.
-    const spatialOp = n.op === 'window' || n.op === 'maxpool' || n.op === 'poolgrad' || n.op === 'interior' || n.op === 'edt';
+    const spatialOp = record(n.op).kind === 'spatial';
     if (n.op === 'const' || n.op === 'size' || (!spatialOp && n.op !== 'input' && n.src.length > 0 && n.src.every((s) => out.has(s.id)))) out.add(n.id);
   }
   return out;
@@ -68,7 +69,9 @@ export type Pass = ReducePass | MapPass | MaterializePass | HostPass;
 
 /** Stencil ops read their sources at shifted positions: these sources (by index). */
 const SHIFTED: Partial<Record<Node['op'], number[]>> = { window: [0], maxpool: [0], poolgrad: [0, 2] };
-const isSpatialOp = (n: Node) => n.op === 'window' || n.op === 'maxpool' || n.op === 'poolgrad' || n.op === 'edt';
+const isSpatialOp = (n: Node) => record(n.op).kind === 'spatial' && n.op !== 'interior';
+/** Runs on the host over whole arrays (distance transforms, sorts, prefix sums). */
+export const isHostOp = (n: Node) => record(n.op).host === true;
 
 /** Name of a buffer among a pass's reads (input names are identifiers: no clash). */
 export const bufferName = (n: Node) => `#${n.id}`;
@@ -114,9 +117,9 @@ export function plan(value: Node, grad: Node | undefined): Plan {
   const mapPass: MapPass | undefined = grad && isLarge(grad) ? { kind: 'map', level: gradLevel, root: grad, reductions: [] } : undefined;
   for (let l = 1; l <= maxLevel; l++) {
     const made = bufferNodes.filter((b) => lv(b) === l);
-    const kernelMade = made.filter((b) => b.op !== 'edt');
+    const kernelMade = made.filter((b) => !isHostOp(b));
     if (kernelMade.length) passes.push({ kind: 'materialize', level: l, nodes: kernelMade, reductions: [] });
-    if (made.length > kernelMade.length) passes.push({ kind: 'host', level: l, nodes: made.filter((b) => b.op === 'edt'), reductions: [] });
+    if (made.length > kernelMade.length) passes.push({ kind: 'host', level: l, nodes: made.filter(isHostOp), reductions: [] });
     const rs = reductions.filter((r) => lv(r) === l);
     if (rs.length === 0) continue;
     // The map pass needs passes up to its own level; a reduce pass after it can
@@ -143,7 +146,7 @@ export function plan(value: Node, grad: Node | undefined): Plan {
       p.kind === 'map' ? [p.root, ...p.reductions.map((r) => r.src[0]!)]
       : p.kind === 'reduce' ? p.reductions.map((r) => r.src[0]!)
       : p.kind === 'materialize' ? p.nodes.flatMap((b) => b.src)
-      : p.nodes.map((b) => b.src[0]!);
+      : p.nodes.flatMap((b) => b.src);
     const inputs = new Set<string>();
     const seen = new Set<number>();
     const walk = (n: Node) => {
@@ -185,9 +188,9 @@ export function plan(value: Node, grad: Node | undefined): Plan {
 function findBuffers(order: readonly Node[]): Set<number> {
   const buffers = new Set<number>();
   for (const n of order) {
-    if (n.op === 'edt') {
+    if (isHostOp(n)) {
       buffers.add(n.id);
-      if (n.src[0]!.op !== 'input') buffers.add(n.src[0]!.id);
+      for (const s of n.src) if (s.op !== 'input') buffers.add(s.id);
     }
   }
   for (const n of order) {

@@ -27,7 +27,7 @@ export function printPlan(p: Plan, names: { loss: string; wrt: string }): string
   flush();
   p.passes.forEach((pass, i) => {
     const reads = p.reads.get(pass)!.map((r) => (r.startsWith('#') ? nameOf(Number(r.slice(1))) : r)).join(', ') || 'nothing';
-    const kind = pass.kind === 'map' && pass.reductions.length ? 'map + reduce' : pass.kind === 'host' ? 'host (distance transforms)' : pass.kind;
+    const kind = pass.kind === 'map' && pass.reductions.length ? 'map + reduce' : pass.kind === 'host' ? `host (${[...new Set(pass.nodes.map((n) => n.op))].join(', ')})` : pass.kind;
     const uses = pass.kind === 'map' && p.smallInputs.length ? `; uses ${p.smallInputs.map((n) => nameOf(n.id)).join(', ')}` : '';
     out.push(`  pass ${i + 1}: ${kind}, reads ${reads}${uses}`);
     for (const r of pass.reductions) { done.add(r.id); out.push(line(nameOf(r.id), letOf.get(r.id)!.expr)); }
