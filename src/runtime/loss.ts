@@ -10,9 +10,9 @@ import type { IKernelRunShortcut, KernelVariable } from 'gpu.js';
 import { type KernelSpec, emitPass, staticValues } from '../compiler/codegen/kernel.ts';
 import { type FrontendOptions, type LossIR, frontend } from '../compiler/compile.ts';
 import { SeglossError } from '../compiler/diagnostics.ts';
-import { type Axis, toposort } from '../compiler/ir.ts';
+import { type Axis, type Node, toposort } from '../compiler/ir.ts';
 import type { Activation, Dims, Region } from '../compiler/lower.ts';
-import { type Plan, bufferName, plan as makePlan } from '../compiler/plan/plan.ts';
+import { MEMORY, type Plan, plan as makePlan } from '../compiler/plan/plan.ts';
 import { record } from '../compiler/registry.ts';
 import { type GpuBackend, type GpuHandle, GPU_BACKENDS, kernelBackend, openGpu } from './gpu-env.ts';
 import { type Layout, type Sizes, count, fromCanonical, indexMap, layoutAxes, sizesOf, toCanonical } from './layout.ts';
@@ -199,21 +199,29 @@ export class CompiledLoss {
     const memory = new Map<string, Float32Array>();
     const N = count(['batch', 'class', ...SPATIAL] as Axis[], sizes);
     const data = (name: string) => memory.get(name) ?? toF32(inputs[name]!);
+    // Every buffer in one array (one kernel binding), allocated once per call.
+    const mem = plan.slots.size ? new Float32Array(plan.slots.size * N) : undefined;
+    if (mem) memory.set(MEMORY, mem);
+    const valueOf = (n: Node) => {
+      if (n.op === 'input') return toF32(inputs[n.arg as string]!);
+      const { slot } = plan.slots.get(n.id)!;
+      return mem!.subarray(slot * N, (slot + 1) * N);
+    };
     for (const [i, pass] of plan.passes.entries()) {
       if (pass.kind === 'host') {
         // Host ops (distance transforms, sorts, prefix sums) on arrays in memory, per (batch, class) slice.
         for (const n of pass.nodes) {
-          const xs = n.src.map((s) => toCanonical(data(s.op === 'input' ? (s.arg as string) : bufferName(s)), this.opts.layout, sizes, dims));
+          const xs = n.src.map((s) => toCanonical(valueOf(s), this.opts.layout, sizes, dims));
           const spatial = SPATIAL.filter((a) => dims === 3 || a !== 'z').map((a) => sizes[a]);
           const d = record(n.op).ref!(xs, n, N / spatial.reduce((a, b) => a * b, 1), spatial);
-          memory.set(bufferName(n), fromCanonical(d, this.opts.layout, sizes, dims, (m) => new Float32Array(m)));
+          mem!.set(fromCanonical(d, this.opts.layout, sizes, dims, (m) => new Float32Array(m)), plan.slots.get(n.id)!.slot * N);
         }
         continue;
       }
       const spec = k.specs[i]!;
       const args = spec.inputs.map((name) => (name === 'small' ? small : data(name)));
       const out = (yield { kernel: k.kernels[i]!, args }) as Float32Array | Float32Array[];
-      spec.buffers.forEach((b, j) => memory.set(bufferName(b), (out as Float32Array).subarray(j * N, (j + 1) * N)));
+      spec.buffers.forEach((b, j) => mem!.set((out as Float32Array).subarray(j * N, (j + 1) * N), plan.slots.get(b.id)!.slot * N));
       if (spec.mapThreads) grad = (out as Float32Array).subarray(0, spec.mapThreads);
       if (spec.reduce) gatherPartials(out, spec, sizes, given);
       if (spec.terms.length) gatherTerms(out as Float32Array, spec, sizes, dims, this.opts.layout, given);
@@ -269,7 +277,7 @@ export class CompiledLoss {
     for (const n of plan.smallInputs) { smallOffset.set(n.id, smallSize); smallSize += count(n.axes, sizes); }
     // The cpu backend runs big kernels on every core: each worker takes a slice of the threads.
     const pool = this.backend === 'cpu' && !sync && this.opts.threads !== 1 ? cpuPool(this.opts.threads) : undefined;
-    const ctx = { sizes, dims, layout: this.opts.layout, smallOffset, statics, buffers: plan.buffers, offsetArg: pool !== undefined };
+    const ctx = { sizes, dims, layout: this.opts.layout, smallOffset, statics, slots: plan.slots, offsetArg: pool !== undefined };
     // Host steps (distance transforms) have no kernel.
     const specs = plan.passes.map((p) => (p.kind === 'host' ? undefined : emitPass(plan, p, ctx)));
     const built: IKernelRunShortcut[] = [];

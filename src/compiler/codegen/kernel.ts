@@ -5,7 +5,7 @@
 
 import { type Axes, type Axis, type Node, toposort } from '../ir.ts';
 import type { Dims } from '../lower.ts';
-import { type Pass, type Plan, bufferName, isLarge } from '../plan/plan.ts';
+import { type BufferSlot, type Pass, type Plan, isLarge } from '../plan/plan.ts';
 import { record } from '../registry.ts';
 import { evaluate } from '../../runtime/reference.ts';
 import { type Layout, type Sizes, canonicalAxes, count, layoutAxes } from '../../runtime/layout.ts';
@@ -59,8 +59,8 @@ export interface ShapeContext {
   smallOffset: ReadonlyMap<number, number>;
   /** Values of the plan's static nodes for this shape. */
   statics: ReadonlyMap<number, number>;
-  /** Full-size nodes held in memory (read like inputs). */
-  buffers: ReadonlySet<number>;
+  /** Full-size nodes held in memory (read like inputs), and where. */
+  slots: ReadonlyMap<number, BufferSlot>;
   /** Take the first thread's index as a last argument `off` (a slice of the threads runs per worker). */
   offsetArg?: boolean;
 }
@@ -150,7 +150,11 @@ class Emitter {
     let out: string;
     if (this.ctx.smallOffset.has(n.id)) out = this.smallIndex(s, n);
     else if (n.op === 'input') out = this.bind(s, `${inputVar(n.arg as string)}[${this.inputIndex(s)}]`);
-    else if (this.ctx.buffers.has(n.id) && !compute) out = this.bind(s, `${inputVar(bufferName(n))}[${this.inputIndex(s)}]`);
+    else if (this.ctx.slots.has(n.id) && !compute) {
+      const { region, slot } = this.ctx.slots.get(n.id)!;
+      const n0 = count(canonicalAxes(this.ctx.dims), this.ctx.sizes);
+      out = this.bind(s, `${inputVar(region)}[${slot ? `${slot * n0} + ` : ''}${this.inputIndex(s)}]`);
+    }
     else if (n.op === 'window' || n.op === 'maxpool' || n.op === 'poolgrad') out = this.stencil(s, n);
     else if (n.op === 'interior') out = this.interior(s, n);
     else if (record(n.op).host) throw new Error(`internal: host op '${n.op}' must be a buffer`);

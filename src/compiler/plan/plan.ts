@@ -73,8 +73,14 @@ const isSpatialOp = (n: Node) => record(n.op).kind === 'spatial' && n.op !== 'in
 /** Runs on the host over whole arrays (distance transforms, sorts, prefix sums). */
 export const isHostOp = (n: Node) => record(n.op).host === true;
 
-/** Name of a buffer among a pass's reads (input names are identifiers: no clash). */
-export const bufferName = (n: Node) => `#${n.id}`;
+/**
+ * Where a buffer lives: every buffer has a slot in one memory array, elements
+ * [slot·N, (slot+1)·N), read through one binding `#mem` (input names are
+ * identifiers, so no clash): a kernel's bindings stay few however many
+ * buffers it reads (WebGPU allows 8 storage buffers per stage).
+ */
+export interface BufferSlot { region: string; slot: number }
+export const MEMORY = '#mem';
 
 export interface Plan {
   value: Node;
@@ -93,6 +99,7 @@ export interface Plan {
   level: Map<number, number>;
   /** Full-size nodes materialized in memory. */
   buffers: Set<number>;
+  slots: Map<number, BufferSlot>;
 }
 
 export function plan(value: Node, grad: Node | undefined): Plan {
@@ -138,6 +145,9 @@ export function plan(value: Node, grad: Node | undefined): Plan {
     passes.push(mapPass);
   }
 
+  const slots = new Map<number, BufferSlot>();
+  for (const p of passes) if (p.kind === 'materialize' || p.kind === 'host') for (const n of p.nodes) slots.set(n.id, { region: MEMORY, slot: slots.size });
+
   // Small nodes read by kernels: reached from a pass's roots through large nodes.
   const smallInputs = new Set<Node>();
   const reads = new Map<Pass, string[]>();
@@ -153,7 +163,7 @@ export function plan(value: Node, grad: Node | undefined): Plan {
       if (seen.has(n.id)) return;
       seen.add(n.id);
       if (n.op === 'input') { inputs.add(n.arg as string); return; }
-      if (buffers.has(n.id)) { inputs.add(bufferName(n)); return; }
+      if (buffers.has(n.id)) { inputs.add(slots.get(n.id)!.region); return; }
       if (p.kind === 'host') throw new Error('internal: a host step reads a value that is not in memory');
       if (!isLarge(n) && !isInlineSmall(n) && n.op !== 'expand') { smallInputs.add(n); return; }
       if (n.op === 'expand' && !isLarge(n.src[0]!) && !isInlineSmall(n.src[0]!)) { smallInputs.add(n.src[0]!); return; }
@@ -177,7 +187,7 @@ export function plan(value: Node, grad: Node | undefined): Plan {
   for (const n of order) if (needed.has(n.id) && !isPassReduction(n)) epilogue[lv(n)]!.push(n);
 
   const levels = new Map(reductions.map((r) => [r.id, lv(r)]));
-  return { value, grad, passes, epilogue, smallInputs: order.filter((n) => smallInputs.has(n)), reads, static: stat, level: levels, buffers };
+  return { value, grad, passes, epilogue, smallInputs: order.filter((n) => smallInputs.has(n)), reads, static: stat, level: levels, buffers, slots };
 }
 
 /**
