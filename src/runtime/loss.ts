@@ -17,13 +17,17 @@ import { record } from '../compiler/registry.ts';
 import { type GpuBackend, type GpuHandle, GPU_BACKENDS, kernelBackend, openGpu } from './gpu-env.ts';
 import { type Layout, type Sizes, count, fromCanonical, indexMap, layoutAxes, sizesOf, toCanonical } from './layout.ts';
 import { evaluate } from './reference.ts';
-import { MIN_THREADED_OUTPUT, cpuPool, shared } from './threads.ts';
+import { jsRunner } from './threads.ts';
 
 let nextKernelId = 0;
 import { InputError } from './errors.ts';
 
-export type Backend = GpuBackend | 'reference';
-export const BACKENDS: readonly Backend[] = [...GPU_BACKENDS, 'reference'];
+/**
+ * gpu.js's four, `js` (the same generated kernels as plain JavaScript loops,
+ * split across worker threads, one per core), and the float64 `reference`.
+ */
+export type Backend = GpuBackend | 'js' | 'reference';
+export const BACKENDS: readonly Backend[] = ['js', ...GPU_BACKENDS, 'reference'];
 
 export interface CompileOptions {
   /** For diagnostics and `use` paths. */
@@ -35,7 +39,7 @@ export interface CompileOptions {
   params?: Readonly<Record<string, number>>;
   /** The prediction holds logits; the loss applies this activation first. */
   activation?: Activation;
-  /** Worker threads for the cpu backend (default: the machine's cores; 1 runs on the calling thread). */
+  /** Worker threads for the js backend (default: the machine's cores; 1 runs on the calling thread). */
   threads?: number;
   readFile?: FrontendOptions['readFile'];
 }
@@ -49,7 +53,7 @@ export interface GradResult extends ValueResult {
 }
 
 /** On this machine: webasm (f32 SIMD, threads) is the fastest CPU path; a GL or WebGPU device when present is not, on a software renderer. */
-export const AUTO_ORDER: readonly Backend[] = ['webasm', 'cpu', 'reference'];
+export const AUTO_ORDER: readonly Backend[] = ['js', 'cpu', 'reference'];
 
 interface ShapeKernels {
   sizes: Sizes;
@@ -93,7 +97,7 @@ export class CompiledLoss {
     const first = stateFor(source, opts, 2);
     const backend = options.backend && options.backend !== 'auto' ? options.backend : await pickBackend();
     const loss = new CompiledLoss(source, opts, backend, first, 2);
-    if (backend !== 'reference') loss.gpu = await openGpu(backend);
+    if (backend !== 'reference' && backend !== 'js') loss.gpu = await openGpu(backend);
     return loss;
   }
 
@@ -275,21 +279,17 @@ export class CompiledLoss {
     const smallOffset = new Map<number, number>();
     let smallSize = 0;
     for (const n of plan.smallInputs) { smallOffset.set(n.id, smallSize); smallSize += count(n.axes, sizes); }
-    // The cpu backend runs big kernels on every core: each worker takes a slice of the threads.
-    const pool = this.backend === 'cpu' && !sync && this.opts.threads !== 1 ? cpuPool(this.opts.threads) : undefined;
-    const ctx = { sizes, dims, layout: this.opts.layout, smallOffset, statics, slots: plan.slots, offsetArg: pool !== undefined };
+    const ctx = { sizes, dims, layout: this.opts.layout, smallOffset, statics, slots: plan.slots };
     // Host steps (distance transforms) have no kernel.
     const specs = plan.passes.map((p) => (p.kind === 'host' ? undefined : emitPass(plan, p, ctx)));
     const built: IKernelRunShortcut[] = [];
     const kernels = specs.map((spec): Runner | undefined => {
-      if (!spec || !this.gpu) return undefined;
+      if (!spec) return undefined;
+      if (this.backend === 'js') return jsRunner({ id: nextKernelId++, source: spec.jsSource, output: spec.output, width: spec.width }, this.opts.threads, sync) as Runner;
+      if (!this.gpu) return undefined;
       const kernel = this.build(spec, sync);
       built.push(kernel);
-      if (!pool) return kernel as unknown as Runner;
-      if (spec.output < MIN_THREADED_OUTPUT) return (...args) => kernel(...args, 0);
-      const job = { id: nextKernelId++, source: spec.source, output: spec.output, width: spec.width, loopMaxIterations: spec.loopMaxIterations };
-      const sharedArgs = new Map<string, Float32Array>();
-      return (...args) => pool.run(job, args.map((a, i) => ((a as Float32Array).length >= MIN_THREADED_OUTPUT ? shared(sharedArgs, String(i), a as Float32Array) : a)));
+      return kernel as unknown as Runner;
     });
     const staticAxes = new Map(toposort(plan.grad ? [plan.value, plan.grad] : [plan.value]).filter((n) => statics.has(n.id)).map((n) => [n.id, [...n.axes]]));
     const entry = { sizes, statics, staticAxes, smallOffset, smallSize, specs, kernels, built };
@@ -312,7 +312,8 @@ export class CompiledLoss {
 
   /** Which backend ran the last kernel built (guards against gpu.js's silent fallbacks). */
   kernelBackends(): string[] {
-    return [...this.byDims.values()].flatMap((s) => [...s.shapes.values()].flatMap((k) => k.built.map((x) => kernelBackend(x))));
+    return [...this.byDims.values()].flatMap((s) => [...s.shapes.values()].flatMap((k) =>
+      this.backend === 'js' ? k.kernels.filter((x) => x).map(() => 'js') : k.built.map((x) => kernelBackend(x))));
   }
 }
 
@@ -382,7 +383,7 @@ function gatherTerms(out: Float32Array, spec: KernelSpec, sizes: Sizes, dims: Di
 /** The first backend of AUTO_ORDER that starts here. */
 export async function pickBackend(): Promise<Backend> {
   for (const b of AUTO_ORDER) {
-    if (b === 'reference') return b;
+    if (b === 'reference' || b === 'js') return b;
     try { (await openGpu(b)).close(); return b; } catch { /* try the next */ }
   }
   return 'reference';

@@ -25,6 +25,11 @@ export function lit(v: number): string {
 export interface KernelSpec {
   /** gpu.js kernel source: `function(a0, a1, ..., small) { ... }`. */
   source: string;
+  /**
+   * The same kernel as plain JavaScript over a range of threads:
+   * `function(a0, ..., small, out, start, end)` writing `width` values per thread into `out`.
+   */
+  jsSource: string;
   /** The full-size inputs, in argument order, then the small-values buffer. */
   inputs: string[];
   output: number;
@@ -61,8 +66,6 @@ export interface ShapeContext {
   statics: ReadonlyMap<number, number>;
   /** Full-size nodes held in memory (read like inputs), and where. */
   slots: ReadonlyMap<number, BufferSlot>;
-  /** Take the first thread's index as a last argument `off` (a slice of the threads runs per worker). */
-  offsetArg?: boolean;
 }
 
 /** Fold every static node (constants, sizes) to a number for this shape. */
@@ -265,6 +268,23 @@ function weightExpr(w: readonly number[], d: string): string {
   return w.slice(0, -1).reduceRight((rest, x, i) => `(${d} == ${i} ? ${lit(x)} : ${rest})`, lit(w[w.length - 1]!));
 }
 
+/**
+ * The kernel as a plain JavaScript loop over threads [start, end): each
+ * `return x;` (always one line, never inside a loop of the body) stores into
+ * `out` and goes on to the next thread.
+ */
+function asPlainJs(args: readonly string[], lines: readonly string[], width: number): string {
+  const body = lines.slice(1).map((l) => {
+    const m = /^(\s*)return (.*);$/.exec(l);
+    if (!m) return l;
+    const [, ind, x] = m as unknown as [string, string, string];
+    if (!x.startsWith('[')) return `${ind}out[t] = ${x}; continue thread;`;
+    const cells = x.slice(1, -1).split(', ');
+    return `${ind}${cells.map((c, j) => `out[t * ${width}${j ? ` + ${j}` : ''}] = ${c};`).join(' ')} continue thread;`;
+  });
+  return `function(${[...args, 'out', 'start', 'end'].join(', ')}) {\n  thread: for (let t = start; t < end; t++) {\n${body.map((l) => `    ${l}`).join('\n')}\n  }\n}`;
+}
+
 /** `v * k`, without the `* 1`. */
 const term = (v: string, k: number) => (k === 1 ? v : `${v} * ${k}`);
 
@@ -303,7 +323,7 @@ export function emitPass(plan: Plan, pass: Pass, ctx: ShapeContext): KernelSpec 
   const usesSmall = { used: false };
   const em = new Emitter(ctx, usesSmall);
   const N = count(canonicalAxes(ctx.dims), ctx.sizes);
-  const lines: string[] = [ctx.offsetArg ? 'const t = this.thread.x + off;' : 'const t = this.thread.x;'];
+  const lines: string[] = ['const t = this.thread.x;'];
   const mapThreads = pass.kind === 'map' ? N : 0;
   const rs = pass.reductions;
   const width = pass.kind === 'map' || rs.length === 0 ? 1 : Math.min(4, rs.length);
@@ -404,13 +424,14 @@ export function emitPass(plan: Plan, pass: Pass, ctx: ShapeContext): KernelSpec 
     if (parts > 1) lines.push(`return ${width === 1 ? '0.0' : `[${new Array(width).fill('0.0').join(', ')}]`};`);
     loopMax = chunkLen + 1;
   }
-  const args = [...inputs.map(inputVar), ...(usesSmall.used ? ['small'] : []), ...(ctx.offsetArg ? ['off'] : [])];
+  const args = [...inputs.map(inputVar), ...(usesSmall.used ? ['small'] : [])];
   const source = `function(${args.join(', ')}) {\n${lines.map((l) => `  ${l}`).join('\n')}\n}`;
   const terms = pass.kind === 'map' ? rs : [];
   const made = pass.kind === 'materialize' ? pass.nodes.length * N : 0;
   const output = made + mapThreads + (reduce ? reduce.groups * reduce.chunks * reduce.parts : 0) + (terms.length ? N : 0);
   return {
     source,
+    jsSource: asPlainJs(args, lines, width),
     inputs: [...inputs, ...(usesSmall.used ? ['small'] : [])],
     output,
     width,
