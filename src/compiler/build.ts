@@ -70,9 +70,13 @@ export function maxpool(x: Node, k: number, space: Axes): Node {
   const s = spatialSrc(x, space);
   return intern('maxpool', [s], k, s.axes);
 }
-/** The adjoint of maxpool(x, k) = m for the adjoint g of m. */
-export function poolgrad(g: Node, x: Node, m: Node, k: number): Node {
-  return intern('poolgrad', [g, x, m], k, x.axes);
+/** Per window, the tap (row-major over the spatial axes) holding its first maximum. */
+export function poolarg(x: Node, k: number): Node {
+  return intern('poolarg', [x], k, x.axes);
+}
+/** The adjoint of maxpool(x, k) for its adjoint g: each window's g goes to its first max (a = poolarg(x, k)). */
+export function poolgrad(g: Node, a: Node, k: number): Node {
+  return intern('poolgrad', [g, a], k, a.axes);
 }
 /** 1 where a k-wide window fits inside the image, else 0. */
 export function interior(k: number, space: Axes): Node {
@@ -107,7 +111,7 @@ export function rebuild(n: Node, src: readonly Node[]): Node {
     case 'sum': return sum(src[0]!, n.arg as Axes);
     case 'max': return rmax(src[0]!, n.arg as Axes);
     case 'where': return where(src[0]!, src[1]!, src[2]!);
-    case 'window': case 'maxpool': case 'edt': return intern(n.op, [expand(src[0]!, n.axes)], n.arg, n.axes);
+    case 'window': case 'maxpool': case 'poolarg': case 'edt': return intern(n.op, [expand(src[0]!, n.axes)], n.arg, n.axes);
     case 'poolgrad': case 'sorted': case 'unsort': return intern(n.op, src.map((x) => expand(x, n.axes)), n.arg, n.axes);
     case 'cumsum': return intern(n.op, [expand(src[0]!, n.axes)], n.arg, n.axes);
     case 'interior': return n;

@@ -38,14 +38,14 @@ export type Op =
   | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
   | 'lt' | 'le' | 'gt' | 'ge' | 'eq' | 'ne'
   | 'where'
-  | 'window' | 'maxpool' | 'poolgrad' | 'interior' | 'edt'
+  | 'window' | 'maxpool' | 'poolarg' | 'poolgrad' | 'interior' | 'edt'
   | 'sorted' | 'unsort' | 'cumsum';
 
 /**
  * `const`: arg = the value. `input`: arg = the input's name. `size`: arg = the
  * axes whose sizes it multiplies (known only at run time). `sum`/`max`: arg =
  * the axes removed. `window`: the 1-D weights applied along each spatial axis.
- * `maxpool`, `poolgrad`, `interior`: the window width. Other ops: no arg.
+ * `maxpool`, `poolarg`, `poolgrad`, `interior`: the window width. Other ops: no arg.
  */
 export type Arg = number | string | Axes | readonly number[] | undefined;
 

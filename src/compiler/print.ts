@@ -93,7 +93,7 @@ export function printGraph(roots: readonly Node[], mode: PrintMode = 'text', alw
           out = { text: `${p.prefix}${wrap(xs[0]!, p.prec!)}`, prec: p.prec! };
         } else {
           // Spatial ops show their window: window(x, 11 taps), maxpool(x, 3), interior(11).
-          const arg = n.op === 'window' ? [`${(n.arg as number[]).length} taps`] : n.op === 'maxpool' || n.op === 'poolgrad' || n.op === 'interior' ? [String(n.arg)] : [];
+          const arg = n.op === 'window' ? [`${(n.arg as number[]).length} taps`] : n.op === 'maxpool' || n.op === 'poolarg' || n.op === 'poolgrad' || n.op === 'interior' ? [String(n.arg)] : [];
           out = { text: `${p.fn}(${[...xs.map((x) => x.text), ...arg].join(', ')})`, prec: ATOM };
         }
       }

@@ -6,7 +6,7 @@
 import type * as TF from '@tensorflow/tfjs-core';
 import * as B from './build.ts';
 import type { Axes, Axis, Node, Op } from './ir.ts';
-import { cumsumRef, edtRef, interiorRef, maxpoolRef, poolgradRef, sortedRef, unsortRef, windowRef } from './spatial.ts';
+import { cumsumRef, edtRef, interiorRef, maxpoolRef, poolargRef, poolgradRef, sortedRef, unsortRef, windowRef } from './spatial.ts';
 
 export type Domain = readonly [number, number] | { readonly values: readonly number[] };
 
@@ -319,7 +319,7 @@ RECORDS.push(
   spatial('maxpool', 1, {
     ref: ([x], n, outer, dims) => maxpoolRef(x!, outer, dims, n.arg as number),
     // Subgradient: every element equal to its window's max gets that window's adjoint.
-    vjp: (g, out) => [B.poolgrad(g, out.src[0]!, out, out.arg as number)],
+    vjp: (g, out) => [B.poolgrad(g, B.poolarg(out.src[0]!, out.arg as number), out.arg as number)],
     tf: (t, [x], n, ctx) => {
       const k = n.arg as number;
       const [img, back] = asImages(t, x!, ctx);
@@ -328,8 +328,13 @@ RECORDS.push(
     print: { fn: 'maxpool' },
     latex: ([x]) => `\\operatorname{maxpool}(${x})`,
   }),
-  spatial('poolgrad', 3, {
-    ref: ([g, x, m], n, outer, dims) => poolgradRef(g!, x!, m!, outer, dims, n.arg as number),
+  spatial('poolarg', 1, {
+    ref: ([x], n, outer, dims) => poolargRef(x!, outer, dims, n.arg as number),
+    tf: () => { throw new Error('internal: poolarg appears only in gradients, which tfjs computes itself'); },
+    print: { fn: 'poolarg' },
+  }),
+  spatial('poolgrad', 2, {
+    ref: ([g, a], n, outer, dims) => poolgradRef(g!, a!, outer, dims, n.arg as number),
     tf: () => { throw new Error('internal: poolgrad appears only in gradients, which tfjs computes itself'); },
     print: { fn: 'poolgrad' },
   }),

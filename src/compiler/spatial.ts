@@ -84,19 +84,39 @@ export function maxpoolRef(x: Float64Array, outer: number, dims: readonly number
   return out;
 }
 
-/**
- * The adjoint of maxpool: element i collects g[j] from every window j it lies in
- * where it equals that window's max (every tied element gets it).
- */
-export function poolgradRef(g: Float64Array, x: Float64Array, m: Float64Array, outer: number, dims: readonly number[], k: number): Float64Array {
+/** The tap index (row-major over the spatial axes, k per axis) of element j in the window centred at i. */
+function tapIndex(i: number, j: number, dims: readonly number[], st: readonly number[], k: number): number {
+  const h = (k - 1) / 2;
+  let t = 0;
+  for (let a = 0; a < dims.length; a++) t = t * k + (Math.floor(j / st[a]!) % dims[a]! - (Math.floor(i / st[a]!) % dims[a]!) + h);
+  return t;
+}
+
+/** Per window, the tap of its first maximum in scan order (ties go to the first, as TensorFlow's max-pool gradient). */
+export function poolargRef(x: Float64Array, outer: number, dims: readonly number[], k: number): Float64Array {
   const sp = dims.reduce((a, b) => a * b, 1);
   const st = strides(dims);
   const out = new Float64Array(x.length);
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < sp; i++) {
+      let m = -Infinity;
+      let arg = 0;
+      neighbours(i, dims, st, k, (j) => { if (x[o * sp + j]! > m) { m = x[o * sp + j]!; arg = tapIndex(i, j, dims, st, k); } });
+      out[o * sp + i] = arg;
+    }
+  }
+  return out;
+}
+
+/** The adjoint of maxpool: element i collects g[j] from every window j whose first max it is. */
+export function poolgradRef(g: Float64Array, a: Float64Array, outer: number, dims: readonly number[], k: number): Float64Array {
+  const sp = dims.reduce((x, y) => x * y, 1);
+  const st = strides(dims);
+  const out = new Float64Array(g.length);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < sp; i++) {
       let acc = 0;
-      const xi = x[o * sp + i]!;
-      neighbours(i, dims, st, k, (j) => { if (xi === m[o * sp + j]) acc += g[o * sp + j]!; });
+      neighbours(i, dims, st, k, (j) => { if (a[o * sp + j] === tapIndex(j, i, dims, st, k)) acc += g[o * sp + j]!; });
       out[o * sp + i] = acc;
     }
   }

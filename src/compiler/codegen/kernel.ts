@@ -158,7 +158,7 @@ class Emitter {
       const n0 = count(canonicalAxes(this.ctx.dims), this.ctx.sizes);
       out = this.bind(s, `${inputVar(region)}[${slot ? `${slot * n0} + ` : ''}${this.inputIndex(s)}]`);
     }
-    else if (n.op === 'window' || n.op === 'maxpool' || n.op === 'poolgrad') out = this.stencil(s, n);
+    else if (n.op === 'window' || n.op === 'maxpool' || n.op === 'poolarg' || n.op === 'poolgrad') out = this.stencil(s, n);
     else if (n.op === 'interior') out = this.interior(s, n);
     else if (record(n.op).host) throw new Error(`internal: host op '${n.op}' must be a buffer`);
     else if (n.op === 'expand') out = this.value(s, n.src[0]!);
@@ -204,8 +204,9 @@ class Emitter {
     const k = weights ? weights.length : (n.arg as number);
     const h = (k - 1) / 2;
     const acc = this.fresh('acc');
-    const center = n.op === 'poolgrad' ? this.value(s, n.src[1]!) : '';
+    const best = n.op === 'poolarg' ? this.fresh('best') : '';
     s.lines.push(`${s.indent}let ${acc} = ${n.op === 'maxpool' ? lit(-F32_MAX) : '0.0'};`);
+    if (best) s.lines.push(`${s.indent}let ${best} = ${lit(-F32_MAX)};`);
     let inner: Scope = s;
     const taps: string[] = [];
     for (const a of axes) {
@@ -223,11 +224,17 @@ class Emitter {
       at.lines.push(`${at.indent}${acc} += ${w} * ${this.value(at, n.src[0]!)};`);
     } else if (n.op === 'maxpool') {
       at.lines.push(`${at.indent}${acc} = Math.max(${acc}, ${this.value(at, n.src[0]!)});`);
+    } else if (n.op === 'poolarg') {
+      // The first maximum in scan order: the tap index, row-major over the window's axes.
+      const tap = taps.reduce((e, d) => (e === '' ? d : `(${e}) * ${k} + ${d}`), '');
+      const v = this.value(at, n.src[0]!);
+      at.lines.push(`${at.indent}if (${v} > ${best}) { ${best} = ${v}; ${acc} = ${tap}; }`);
     } else {
-      // Element i gets g[j] from each window j it lies in where it is that window's max.
-      const m = this.value(at, n.src[2]!);
+      // Element i gets g[j] from each window j whose first max it is: its tap in window j is k − 1 − d per axis.
+      const mine = taps.reduce((e, d) => (e === '' ? `${k - 1} - ${d}` : `(${e}) * ${k} + ${k - 1} - ${d}`), '');
+      const a = this.value(at, n.src[1]!);
       const g = this.value(at, n.src[0]!);
-      at.lines.push(`${at.indent}if (Math.fround(${center}) == Math.fround(${m})) { ${acc} += ${g}; }`);
+      at.lines.push(`${at.indent}if (${a} == ${mine}) { ${acc} += ${g}; }`);
     }
     for (let q = axes.length; q > 0; q--) {
       const ind = `${s.indent}${'    '.repeat(q - 1)}`;

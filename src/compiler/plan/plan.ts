@@ -68,7 +68,7 @@ export interface HostPass {
 export type Pass = ReducePass | MapPass | MaterializePass | HostPass;
 
 /** Stencil ops read their sources at shifted positions: these sources (by index). */
-const SHIFTED: Partial<Record<Node['op'], number[]>> = { window: [0], maxpool: [0], poolgrad: [0, 2] };
+const SHIFTED: Partial<Record<Node['op'], number[]>> = { window: [0], maxpool: [0], poolarg: [0], poolgrad: [0, 1] };
 const isSpatialOp = (n: Node) => record(n.op).kind === 'spatial' && n.op !== 'interior';
 /** Runs on the host over whole arrays (distance transforms, sorts, prefix sums). */
 export const isHostOp = (n: Node) => record(n.op).host === true;
