@@ -16,7 +16,7 @@
 import type { Optimizer, Scalar, Tensor, Tensor4D, Variable } from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, inject, test } from 'vitest';
 import { rng } from '../src/runtime/check.ts';
-import { requiredBackends } from '../src/runtime/gpu-env.ts';
+import { type GpuBackend, requiredBackends } from '../src/runtime/gpu-env.ts';
 import { fromCanonical, sizesOf, toCanonical } from '../src/runtime/layout.ts';
 import { type Backend, CompiledLoss, load } from '../src/runtime/loss.ts';
 import { evaluate } from '../src/runtime/reference.ts';
@@ -32,8 +32,9 @@ const ASYNC_BACKENDS: readonly Backend[] = [...BACKENDS, 'webgpu'];
 const probes = inject('seglossBackends');
 const required = requiredBackends();
 /** Skip a backend that cannot start here (saying why), unless SEGLOSS_REQUIRE_BACKENDS names it. */
-const unavailable = (b: Backend) => b !== 'reference' && !probes[b].ok && !required.has(b);
-const unavailableNote = (b: Backend) => { const p = b === 'reference' ? undefined : probes[b]; return p && !p.ok ? ` [${b} unavailable: ${p.why}]` : ''; };
+const probe = (b: Backend) => (b === 'reference' || b === 'js' ? undefined : probes[b]);
+const unavailable = (b: Backend) => { const p = probe(b); return p !== undefined && !p.ok && !required.has(b as GpuBackend); };
+const unavailableNote = (b: Backend) => { const p = probe(b); return p && !p.ok ? ` [${b} unavailable: ${p.why}]` : ''; };
 
 /** Whether the runtime has the synchronous method the bridge's sync path needs. */
 const RUNTIME_SYNC = typeof (CompiledLoss.prototype as Partial<SyncValueAndGrad>).valueAndGradSync === 'function';

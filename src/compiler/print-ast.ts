@@ -1,6 +1,9 @@
 // Prints the AST back as .loss text: expressions with the fewest parentheses the
 // grammar needs, modules in canonical layout. parse(printModule(m)) equals m up to spans.
+// Comments after the header are not in the AST: printModule finds them in
+// `m.source` and puts each back next to the statement it was written at.
 
+import { lossLexer } from '../../grammar/lexer.ts';
 import type { BinaryOp, DefDecl, Expr, Item, LossDecl, Module } from './ast.ts';
 
 // Binding strength, as in grammar/parser.ts: comparison < additive < multiplicative < unary minus < ^ < primary.
@@ -44,30 +47,109 @@ export function printExpr(e: Expr): string {
   }
 }
 
-function printBody(head: string, item: DefDecl | LossDecl): string {
-  if (item.bindings.length === 0) return `${head} = ${printExpr(item.result)}`;
-  const lines = item.bindings.map((b) => `  ${b.name} = ${printExpr(b.value)}`);
-  return [head, ...lines, `  = ${printExpr(item.result)}`].join('\n');
+/**
+ * One printed line and the source range it stands for, [start, end) in
+ * `m.source`: comments are put back by where they were in that source.
+ */
+interface Line { text: string; indent: string; start: number; end: number; lead: string[]; trail: string[] }
+
+const line = (text: string, indent: string, start: number, end: number): Line => ({ text, indent, start, end, lead: [], trail: [] });
+
+/** A `def` without bindings on one line at most this long. */
+const ONE_LINE = 80;
+
+/** `split`: the result goes on a line of its own even without bindings (a loss; comments inside). */
+function bodyLines(head: string, headEnd: number, item: DefDecl | LossDecl, split: boolean): Line[] {
+  const one = `${head} = ${printExpr(item.result)}`;
+  if (item.bindings.length === 0 && !split && one.length <= ONE_LINE) return [line(one, '', item.span.start, item.span.end)];
+  return [
+    line(head, '', item.span.start, headEnd),
+    ...item.bindings.map((b) => line(`${b.name} = ${printExpr(b.value)}`, '  ', b.span.start, b.span.end)),
+    line(`= ${printExpr(item.result)}`, '  ', item.result.span.start, item.result.span.end),
+  ];
 }
 
-function printItem(item: Item): string {
+function itemLines(item: Item, comments: readonly Comment[]): Line[] {
+  const split = comments.some((c) => c.offset >= item.span.start && c.offset < item.span.end);
   switch (item.kind) {
     case 'use':
-      return `use "${item.path.replace(/[\\"]/g, '\\$&')}"`;
+      return [line(`use "${item.path.replace(/[\\"]/g, '\\$&')}"`, '', item.span.start, item.span.end)];
     case 'def': {
       const params = item.params.map((p) => (p.value ? `${p.name} = ${printExpr(p.value)}` : p.name));
-      return printBody(`def ${item.name}(${params.join(', ')})`, item);
+      const headEnd = Math.max(item.nameSpan.end, ...item.params.map((p) => p.span.end));
+      return bodyLines(`def ${item.name}(${params.join(', ')})`, headEnd, item, split);
     }
     case 'loss': {
       const inputs = item.inputs.map((i) => `${i.name}: ${i.role}`).join(', ');
       const params = item.params.map((p) => `${p.name} = ${printExpr(p.value)}`).join(', ');
-      return printBody(`loss ${item.name}(${inputs}${params ? `; ${params}` : ''})`, item);
+      const headEnd = Math.max(item.nameSpan.end, ...item.inputs.map((i) => i.span.end), ...item.params.map((p) => p.span.end));
+      return bodyLines(`loss ${item.name}(${inputs}${params ? `; ${params}` : ''})`, headEnd, item, true);
     }
   }
 }
 
-/** The header comment, then the items with one blank line between; a definition without bindings fits on one line. */
+interface Comment { offset: number; text: string; afterCode: boolean }
+
+/** The comments of `source` after its first token; whether the header is followed by a blank line. */
+function commentsOf(source: string): { comments: Comment[]; headerGap: boolean } {
+  if (!source.includes('#')) return { comments: [], headerGap: false };
+  const lexed = lossLexer.tokenize(source);
+  const tokens = lexed.tokens;
+  if (tokens.length === 0) return { comments: [], headerGap: false };
+  const first = tokens[0]!.startOffset;
+  const all = lexed.groups['comments'] ?? [];
+  const header = all.filter((c) => c.startOffset < first);
+  const headerGap = header.length > 0 && /\n[ \t\r]*\n/.test(source.slice(header.at(-1)!.endOffset! + 1, first));
+  const comments: Comment[] = [];
+  let t = 0;
+  for (const c of all) {
+    if (c.startOffset < first) continue;
+    while (t + 1 < tokens.length && tokens[t + 1]!.startOffset < c.startOffset) t++;
+    const afterCode = tokens[t]!.startOffset < c.startOffset && tokens[t]!.endLine === c.startLine;
+    comments.push({ offset: c.startOffset, text: c.image.trimEnd(), afterCode });
+  }
+  return { comments, headerGap };
+}
+
+/**
+ * Attaches comments to `lines` (in source order) and returns those after the
+ * last statement. A comment after code stays at the end of that statement's
+ * printed line; a comment on a line of its own goes before the statement it
+ * is in, or else the next one.
+ */
+function placeComments(comments: readonly Comment[], lines: Line[]): string[] {
+  const tail: string[] = [];
+  for (const c of comments) {
+    if (c.afterCode) {
+      let at: Line | undefined;
+      for (const l of lines) if (l.start <= c.offset) at = l;
+      if (at) { at.trail.push(c.text); continue; }
+    }
+    const next = lines.find((l) => l.end > c.offset);
+    if (next) next.lead.push(c.text);
+    else tail.push(c.text);
+  }
+  return tail;
+}
+
+/**
+ * The header comment, then the items with one blank line between (none between
+ * consecutive `use`s); a `def` without bindings goes on one line when that fits
+ * in 80 columns, a `loss` puts its result on a line of its own. Other comments
+ * (from `m.source`) stay next to their statements, and a blank line after the
+ * header is kept.
+ */
 export function printModule(m: Module): string {
-  const header = m.header.map((line) => (line ? `# ${line}\n` : '#\n')).join('');
-  return header + m.items.map((item) => `${printItem(item)}\n`).join('\n');
+  const { comments, headerGap } = commentsOf(m.source);
+  const header = m.header.map((h) => (h ? `# ${h}\n` : '#\n')).join('');
+  const items = m.items.map((item) => itemLines(item, comments));
+  const tail = placeComments(comments, items.flat());
+  const text = (l: Line) => [
+    ...l.lead.map((c) => `${l.indent}${c}\n`),
+    `${l.indent}${l.text}${l.trail.length ? `  ${l.trail.join('  ')}` : ''}\n`,
+  ].join('');
+  // one blank line between items, none between consecutive `use`s
+  const body = items.map((ls, i) => (i > 0 && !(m.items[i]!.kind === 'use' && m.items[i - 1]!.kind === 'use') ? '\n' : '') + ls.map(text).join('')).join('');
+  const end = tail.map((c) => `${c}\n`).join('');
+  return header + (header && headerGap && body ? '\n' : '') + body + (body && end ? '\n' : '') + end;
 }

@@ -1,14 +1,17 @@
 // `segloss eval FILE|NAME --pred P.npy --target G.npy`: run a loss on arrays
-// from files on one backend; print the value, optionally write the gradient
-// with respect to the prediction (same shape and layout as --pred).
+// from files (.npy, .png, .nii, .nii.gz) on one backend; print the value,
+// optionally write the gradient with respect to the prediction (same shape and
+// layout as --pred). --classes N one-hots a label-map target.
 
 import type { Command } from 'commander';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Activation } from '../../compiler/lower.ts';
+import { InputError } from '../../runtime/errors.ts';
 import { BackendUnavailable } from '../../runtime/gpu-env.ts';
-import { type ArrayData, ArrayFileError, arrayFormat, readArray, writeArray } from '../../runtime/io.ts';
-import { type CompiledLoss, LIBRARY_DIR, compile, load } from '../../runtime/loss.ts';
+import { type ArrayData, ArrayFileError, type Intensity, arrayFormat, isImageFile, oneHot, readArray, toNchw, writeArray } from '../../runtime/io.ts';
+import type { Layout } from '../../runtime/layout.ts';
+import { BACKENDS, type CompiledLoss, LIBRARY_DIR, compile, load } from '../../runtime/loss.ts';
 import { UsageError, backend, collect, layout, parseParams, region } from '../options.ts';
 
 interface EvalOptions {
@@ -22,6 +25,7 @@ interface EvalOptions {
   backend: string;
   grad?: string;
   json?: boolean;
+  classes?: string;
 }
 
 const EXAMPLES = `
@@ -32,18 +36,31 @@ each extra weight/map input comes from --input NAME=FILE.npy. Arrays are .npy
 batch, class, y, x in nchw) or 5-D for volumes (batch, z, y, x, class in nhwc).
 The gradient is float32, or float64 from the reference backend.
 
+Images and volumes (one sample each, any --layout):
+  .png          gray 8/16-bit, shape [1, H, W, 1]. --pred and --input values are
+                v/255 (8-bit) or v/65535 (16-bit); a --target mask saved as 0/1
+                stays 0/1, other targets scale the same way (0/255 gives 0/1).
+                Palette PNGs hold labels (their indices).
+  .nii .nii.gz  NIfTI volumes, shape [1, Z, Y, X, T] (NIfTI stores x fastest;
+                a 4th dimension T is the class axis), values as stored (times
+                scl_slope plus scl_inter when set).
+--classes N reads --target as a label map (one channel of integers 0..N-1; PNG
+values as stored) and one-hots it into N classes, to match an N-channel --pred.
+
 Exit code 2 for a bad file, shape, flag or formula, or a backend that cannot start here.
 
 Examples:
   segloss eval dice --pred pred.npy --target mask.npy
   segloss eval losses/tversky.loss --pred p.npy --target g.npy --param alpha=0.7 --backend cpu
   segloss eval bce --pred logits.npy --target mask.npy --activation sigmoid --grad dlogits.npy
-  segloss eval dice --pred p.npy --target g.npy --layout nchw --region batch --json`;
+  segloss eval dice --pred p.npy --target g.npy --layout nchw --region batch --json
+  segloss eval dice --pred prob.png --target mask.png
+  segloss eval dice --pred probs.nii.gz --target labels.nii.gz --classes 4`;
 
 export function register(program: Command): void {
   program
     .command('eval')
-    .description('run a loss on .npy arrays: print its value, write its gradient')
+    .description('run a loss on arrays (.npy, .png, .nii, .nii.gz): print its value, write its gradient')
     .argument('<loss>', 'a .loss file, or the name of a library loss (dice, bce, ...)')
     .requiredOption('--pred <file>', 'the prediction (probabilities, or logits with --activation)')
     .requiredOption('--target <file>', 'the target (masks, one-hot or soft labels), same shape as --pred')
@@ -52,8 +69,9 @@ export function register(program: Command): void {
     .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
     .option('--activation <act>', '--pred holds logits; the loss applies none | sigmoid | softmax first', 'none')
     .option('--param <name=value>', 'override a parameter default (repeatable)', collect, [])
-    .option('--backend <name>', 'auto | cpu | webasm | headlessgl | webgpu | reference', 'auto')
+    .option('--backend <name>', `auto | ${BACKENDS.join(' | ')}`, 'auto')
     .option('--grad <file>', 'write d loss / d pred here (.npy, same shape and layout as --pred)')
+    .option('--classes <n>', '--target is a label map of integers 0..n-1: one-hot it into n classes')
     .option('--json', 'print {loss, backend, value, shape}')
     .addHelpText('after', EXAMPLES)
     .action(async (lossArg: string, o: EvalOptions) => {
@@ -66,10 +84,15 @@ export function register(program: Command): void {
       };
       const params = parseParams(o.param);
       const extra = parseInputs(o.input);
+      const classes = o.classes === undefined ? undefined : classCount(o.classes);
       if (o.grad) { try { arrayFormat(o.grad, true); } catch (e) { throw toUsage(e); } }
 
-      const pred = read(o.pred, '--pred');
-      const target = read(o.target, '--target');
+      const pred = read(o.pred, '--pred', 'probability', opts.layout);
+      let target = read(o.target, '--target', classes ? 'labels' : 'mask', opts.layout);
+      if (classes) {
+        const axis = opts.layout === 'nhwc' ? target.shape.length - 1 : 1;
+        try { target = oneHot(target, classes, axis, `--target ${o.target}`); } catch (e) { throw toUsage(e); }
+      }
       if ((pred.shape.length !== 4 && pred.shape.length !== 5) || pred.shape.includes(0)) {
         throw new UsageError(`--pred ${o.pred} has shape ${fmtShape(pred.shape)}; expected 4-D (2-D images, batch first) or 5-D (volumes) in layout ${opts.layout}, no empty axis`);
       }
@@ -77,7 +100,7 @@ export function register(program: Command): void {
       noteWideMask(target, o.target);
       const extraData = new Map<string, ArrayData>();
       for (const [name, file] of extra) {
-        const a = read(file, `--input ${name}`);
+        const a = read(file, `--input ${name}`, 'probability', opts.layout);
         sameShape(a, pred, `--input ${name}=${file}`, o.pred);
         extraData.set(name, a);
       }
@@ -122,14 +145,22 @@ function parseInputs(list: readonly string[]): Map<string, string> {
   return out;
 }
 
+function classCount(s: string): number {
+  const n = Number(s);
+  if (!/^\d+$/.test(s.trim()) || n < 2) throw new UsageError(`--classes takes an integer of at least 2, got '${s}'`);
+  return n;
+}
+
 function toUsage(e: unknown): unknown {
-  if (e instanceof ArrayFileError) return new UsageError(e.message);
+  if (e instanceof InputError) return new UsageError(e.message);
   return e;
 }
 
-function read(file: string, flag: string): ArrayData {
+/** An array file; images and volumes (nhwc, one sample) are moved to `layout`. */
+function read(file: string, flag: string, intensity: Intensity, to: Layout): ArrayData {
   try {
-    return readArray(file);
+    const a = readArray(file, { intensity });
+    return to === 'nchw' && isImageFile(file) ? toNchw(a) : a;
   } catch (e) {
     if (e instanceof ArrayFileError) throw new UsageError(`${flag}: ${e.message}`);
     throw e;
