@@ -13,7 +13,7 @@ parentPort.on('message', (msg) => {
       fn = new Function(`return ${msg.source}`)();
       kernels.set(msg.id, fn);
     }
-    fn(...msg.args, msg.out, msg.start, msg.end);
+    for (const [start, end] of msg.ranges) fn(...msg.args, msg.out, start, end);
     parentPort.postMessage({ seq: msg.seq });
   } catch (e) {
     parentPort.postMessage({ seq: msg.seq, error: e instanceof Error ? e.message : String(e) });

@@ -47,6 +47,7 @@ export interface CompileOptions {
 export type Inputs = Readonly<Record<string, ArrayLike<number>>>;
 
 export interface ValueResult { value: number; backend: Backend }
+export interface GradOptions { out?: Float32Array }
 export interface GradResult extends ValueResult {
   /** d loss / d prediction, same shape and layout as the prediction: float32, or float64 from `reference`. */
   grad: Float32Array | Float64Array;
@@ -68,8 +69,9 @@ interface ShapeKernels {
   built: IKernelRunShortcut[];
 }
 
-type Runner = (...args: KernelVariable[]) => unknown;
-interface KernelCall { kernel: Runner; args: KernelVariable[] }
+/** A pass's kernel: its arguments, and where to write when the caller owns the output (else it may reuse scratch). */
+type Runner = (args: KernelVariable[], target?: Float32Array) => unknown;
+interface KernelCall { kernel: Runner; args: KernelVariable[]; target: Float32Array | undefined }
 interface RunResult { value: number; grad?: Float32Array | Float64Array }
 
 interface DimsState { ir: LossIR; plan: Plan; valuePlan: Plan; shapes: Map<string, ShapeKernels> }
@@ -146,8 +148,13 @@ export class CompiledLoss {
     return { value: r.value, backend: this.backend };
   }
 
-  async valueAndGrad(inputs: Inputs, shape: readonly number[]): Promise<GradResult> {
-    const r = await this.run(inputs, shape, true);
+  /**
+   * The value and d value / d prediction. `out` (a Float32Array of the
+   * prediction's size) receives the gradient instead of a new array, as a
+   * training loop reusing its buffers wants.
+   */
+  async valueAndGrad(inputs: Inputs, shape: readonly number[], options: GradOptions = {}): Promise<GradResult> {
+    const r = await this.run(inputs, shape, true, this.checkOut(options.out, shape));
     return { value: r.value, grad: r.grad!, backend: this.backend };
   }
 
@@ -158,6 +165,12 @@ export class CompiledLoss {
     this.byDims.clear();
     this.gpu?.close();
     this.gpu = undefined;
+  }
+
+  private checkOut(out: Float32Array | undefined, shape: readonly number[]): Float32Array | undefined {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (out && (!(out instanceof Float32Array) || out.length !== n)) throw new InputError(`out must be a Float32Array of ${n} elements for shape [${shape.join(', ')}]`);
+    return out;
   }
 
   private check(inputs: Inputs, shape: readonly number[], ir: LossIR): void {
@@ -173,12 +186,16 @@ export class CompiledLoss {
    * One evaluation as a generator: it yields each kernel call and receives its
    * output, so the same steps run synchronously or awaited (webgpu, threads).
    */
-  private *steps(inputs: Inputs, shape: readonly number[], wantGrad: boolean, sync: boolean): Generator<KernelCall, RunResult, unknown> {
+  private *steps(inputs: Inputs, shape: readonly number[], wantGrad: boolean, sync: boolean, into?: Float32Array): Generator<KernelCall, RunResult, unknown> {
     if (this.disposed) throw new Error(`loss '${this.name}' was disposed`);
     const { sizes, dims } = sizesOf(shape, this.opts.layout);
     const st = this.state(dims);
     this.check(inputs, shape, st.ir);
-    if (this.backend === 'reference') return this.runReference(st.ir, inputs, sizes, dims, wantGrad);
+    if (this.backend === 'reference') {
+      const r = this.runReference(st.ir, inputs, sizes, dims, wantGrad);
+      if (into && r.grad) into.set(r.grad);
+      return into && r.grad ? { value: r.value, grad: into } : r;
+    }
     const plan = wantGrad ? st.plan : st.valuePlan;
     const k = this.kernelsFor(plan, sizes, dims, `${wantGrad ? 'grad' : 'value'}${sync ? ':sync' : ''}`, sync);
 
@@ -224,9 +241,17 @@ export class CompiledLoss {
       }
       const spec = k.specs[i]!;
       const args = spec.inputs.map((name) => (name === 'small' ? small : data(name)));
-      const out = (yield { kernel: k.kernels[i]!, args }) as Float32Array | Float32Array[];
+      // The gradient goes straight to its destination when it is the pass's whole output.
+      const ownsOutput = spec.mapThreads === spec.output && spec.width === 1;
+      const target = ownsOutput ? (into ?? new Float32Array(N)) : undefined;
+      const out = (yield { kernel: k.kernels[i]!, args, target }) as Float32Array | Float32Array[];
       spec.buffers.forEach((b, j) => mem!.set((out as Float32Array).subarray(j * N, (j + 1) * N), plan.slots.get(b.id)!.slot * N));
-      if (spec.mapThreads) grad = (out as Float32Array).subarray(0, spec.mapThreads);
+      if (spec.mapThreads) {
+        // Otherwise the kernel's array may be reused scratch (js) or hold terms too: copy the gradient out.
+        const g = (out as Float32Array).subarray(0, spec.mapThreads);
+        grad = g === target ? g : (into ?? new Float32Array(N));
+        if (grad !== g) grad.set(g);
+      }
       if (spec.reduce) gatherPartials(out, spec, sizes, given);
       if (spec.terms.length) gatherTerms(out as Float32Array, spec, sizes, dims, this.opts.layout, given);
       // A level is complete once every pass reduction at it or below is computed.
@@ -236,13 +261,13 @@ export class CompiledLoss {
     finish(plan.epilogue.length - 1);
     const value = given.get(plan.value.id)?.[0];
     if (value === undefined) throw new Error('internal: the plan did not compute the loss value');
-    return { value, grad: wantGrad ? (grad ?? new Float32Array(count(['batch', 'class', ...SPATIAL] as Axis[], sizes))) : undefined };
+    return { value, grad: wantGrad ? (grad ?? into?.fill(0) ?? new Float32Array(N)) : undefined };
   }
 
-  private async run(inputs: Inputs, shape: readonly number[], wantGrad: boolean): Promise<RunResult> {
-    const gen = this.steps(inputs, shape, wantGrad, false);
+  private async run(inputs: Inputs, shape: readonly number[], wantGrad: boolean, into?: Float32Array): Promise<RunResult> {
+    const gen = this.steps(inputs, shape, wantGrad, false, into);
     let step = gen.next();
-    while (!step.done) step = gen.next(await step.value.kernel(...step.value.args));
+    while (!step.done) step = gen.next(await step.value.kernel(step.value.args, step.value.target));
     return step.value;
   }
 
@@ -255,11 +280,11 @@ export class CompiledLoss {
    * valueAndGrad without a Promise, for TensorFlow.js's synchronous customGrad.
    * Every backend but webgpu (asynchronous by nature) can do it; webasm then runs single-threaded.
    */
-  valueAndGradSync(inputs: Inputs, shape: readonly number[]): GradResult {
+  valueAndGradSync(inputs: Inputs, shape: readonly number[], options: GradOptions = {}): GradResult {
     if (this.backend === 'webgpu') throw new Error('webgpu is asynchronous: use valueAndGrad, or a synchronous backend (cpu, webasm, headlessgl, reference)');
-    const gen = this.steps(inputs, shape, true, true);
+    const gen = this.steps(inputs, shape, true, true, this.checkOut(options.out, shape));
     let step = gen.next();
-    while (!step.done) step = gen.next(step.value.kernel(...step.value.args));
+    while (!step.done) step = gen.next(step.value.kernel(step.value.args, step.value.target));
     return { value: step.value.value, grad: step.value.grad!, backend: this.backend };
   }
 
@@ -289,7 +314,8 @@ export class CompiledLoss {
       if (!this.gpu) return undefined;
       const kernel = this.build(spec, sync);
       built.push(kernel);
-      return kernel as unknown as Runner;
+      // gpu.js allocates each result itself.
+      return (args) => kernel(...args);
     });
     const staticAxes = new Map(toposort(plan.grad ? [plan.value, plan.grad] : [plan.value]).filter((n) => statics.has(n.id)).map((n) => [n.id, [...n.axes]]));
     const entry = { sizes, statics, staticAxes, smallOffset, smallSize, specs, kernels, built };

@@ -49,16 +49,24 @@ class Pool {
     return this.workers.length;
   }
 
-  /** Run all of `k`'s threads, split evenly across the workers, into `out` (shared memory). */
+  /**
+   * Run all of `k`'s threads into `out` (shared memory). Threads go to workers
+   * in interleaved chunks, not halves: a kernel's threads differ in cost (BCE's
+   * launch is cheap gradient threads, then log-heavy value terms).
+   */
   async run(k: JsKernel, args: unknown[], out: Float32Array): Promise<void> {
-    const slice = Math.ceil(k.output / this.workers.length);
+    const W = this.workers.length;
+    const chunk = Math.max(4096, Math.ceil(k.output / (W * 16)));
+    const ranges: [number, number][][] = Array.from({ length: W }, () => []);
+    for (let start = 0, c = 0; start < k.output; start += chunk, c++) ranges[c % W]!.push([start, Math.min(k.output, start + chunk)]);
     const parts: Promise<void>[] = [];
     if (this.inFlight++ === 0) this.workers.forEach((w) => w.ref());
     try {
-      for (let i = 0, start = 0; start < k.output; i++, start += slice) {
+      for (let i = 0; i < W; i++) {
+        if (ranges[i]!.length === 0) continue;
         const seq = this.seq++;
         parts.push(new Promise((resolve, reject) => this.pending.set(seq, { resolve, reject })));
-        this.workers[i]!.postMessage({ seq, id: k.id, source: k.source, args, out, start, end: Math.min(k.output, start + slice) });
+        this.workers[i]!.postMessage({ seq, id: k.id, source: k.source, args, out, ranges: ranges[i] });
       }
       await Promise.all(parts);
     } finally {
@@ -96,22 +104,32 @@ export function shared(cache: Map<string, Float32Array>, key: string, data: Arra
 }
 
 /** A kernel as a function that runs on the calling thread or the pool, returning its output. */
-export function jsRunner(k: JsKernel, threads: number | undefined, sync: boolean): (...args: unknown[]) => Float32Array | Promise<Float32Array> {
+/**
+ * A kernel as a function of its arguments that writes into `target`, or else
+ * into a scratch array it reuses from call to call (so a caller copies what it
+ * keeps): a fresh multi-megabyte array per call costs more in garbage
+ * collection than the kernel itself.
+ */
+export function jsRunner(k: JsKernel, threads: number | undefined, sync: boolean): (args: unknown[], target?: Float32Array) => Float32Array | Promise<Float32Array> {
   const fn = new Function(`return ${k.source}`)() as KernelFn;
+  const size = k.output * k.width;
   const p = sync || k.output < MIN_THREADED_OUTPUT ? undefined : jsPool(threads);
   if (!p) {
-    return (...args) => {
-      const out = new Float32Array(k.output * k.width);
+    let scratch: Float32Array | undefined;
+    return (args, target) => {
+      const out = target ?? (scratch ??= new Float32Array(size));
       fn(...args, out, 0, k.output);
       return out;
     };
   }
   const cache = new Map<string, Float32Array>();
-  return async (...args) => {
+  const scratch = new Float32Array(new SharedArrayBuffer(size * 4));
+  return async (args, target) => {
     // Big inputs go to shared memory once per call; small ones are copied with the message.
     const sharedArgs = args.map((a, i) => ((a as Float32Array).length >= MIN_THREADED_OUTPUT ? shared(cache, String(i), a as Float32Array) : a));
-    const out = new Float32Array(new SharedArrayBuffer(k.output * k.width * 4));
-    await p.run(k, sharedArgs, out);
-    return out;
+    await p.run(k, sharedArgs, scratch);
+    if (!target) return scratch;
+    target.set(scratch);
+    return target;
   };
 }
