@@ -7,7 +7,6 @@ import { type Axes, type Axis, type Node, toposort } from '../ir.ts';
 import type { Dims } from '../lower.ts';
 import { type BufferSlot, type Pass, type Plan, isLarge } from '../plan/plan.ts';
 import { record } from '../registry.ts';
-import { evaluate } from '../../runtime/reference.ts';
 import { type Layout, type Sizes, canonicalAxes, count, layoutAxes } from '../../runtime/layout.ts';
 
 /** The largest finite float32: stands in for ±∞, which no shading language can write. */
@@ -68,11 +67,29 @@ export interface ShapeContext {
   slots: ReadonlyMap<number, BufferSlot>;
 }
 
-/** Fold every static node (constants, sizes) to a number for this shape. */
+/**
+ * Fold every static node (constants, sizes) to a number for this shape. A
+ * static node holds one value everywhere, so it is computed once, as a scalar:
+ * evaluating broadcasts at full size cost more than compiling.
+ */
 export function staticValues(plan: Plan, sizes: Sizes): Map<number, number> {
-  const nodes = toposort(plan.grad ? [plan.value, plan.grad] : [plan.value]).filter((n) => plan.static.has(n.id));
-  const vals = evaluate(nodes, {}, sizes);
-  return new Map(nodes.map((n, i) => [n.id, vals[i]!.data[0]!]));
+  const vals = new Map<number, number>();
+  for (const n of toposort(plan.grad ? [plan.value, plan.grad] : [plan.value])) {
+    if (!plan.static.has(n.id)) continue;
+    const xs = n.src.map((x) => vals.get(x.id)!);
+    let v: number;
+    switch (n.op) {
+      case 'const': v = n.arg as number; break;
+      case 'size': v = count(n.arg as Axes, sizes); break;
+      case 'expand': v = xs[0]!; break;
+      // The sum of a constant over axes A is the constant times |A|; its max is itself.
+      case 'sum': v = xs[0]! * count(n.arg as Axes, sizes); break;
+      case 'max': v = xs[0]!; break;
+      default: v = record(n.op).f64!(...xs);
+    }
+    vals.set(n.id, v);
+  }
+  return vals;
 }
 
 /** Threads per reduce kernel to aim for: enough for a GPU and for webasm's worker pool (≥ 4096 cells). */
