@@ -3,11 +3,17 @@
 
 import { Command, CommanderError } from 'commander';
 import { SeglossError, formatDiagnostics } from '../compiler/diagnostics.ts';
+import * as bench from './commands/bench.ts';
 import * as check from './commands/check.ts';
 import * as compileCmd from './commands/compile.ts';
+import * as docs from './commands/docs.ts';
 import * as evalCmd from './commands/eval.ts';
+import * as fmt from './commands/fmt.ts';
 import * as grad from './commands/grad.ts';
+import * as list from './commands/list.ts';
+import * as newCmd from './commands/new.ts';
 import * as plan from './commands/plan.ts';
+import * as show from './commands/show.ts';
 import { UsageError, colorErr } from './options.ts';
 import { InputError } from '../runtime/errors.ts';
 import { BackendUnavailable } from '../runtime/gpu-env.ts';
@@ -18,7 +24,11 @@ const program = new Command('segloss')
   .exitOverride()
   .addHelpText('after', '\nExit codes: 0 ok, 1 a check failed, 2 bad input (a formula, a file, a flag).');
 
-for (const command of [grad, check, plan, compileCmd, evalCmd]) command.register(program);
+for (const command of [grad, check, plan, compileCmd, evalCmd, docs, bench]) command.register(program);
+list.register(program);
+show.register(program);
+newCmd.register(program);
+fmt.register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,116 @@
+// `segloss bench` (also `npm run bench`): median time of value + gradient per
+// backend, side by side with tfjs-cpu, tfjs-wasm, a hand-written JS loop and
+// PyTorch; ratios, compile time, memory; a table, or JSON. The harness is
+// bench/bench.ts; this file parses the flags and draws the progress bar.
+
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import { DEFAULT_LOSSES, DEFAULT_SHAPES, PEERS, type Peer, formatJson, formatReport, runBench, shapeName } from '../../../bench/bench.ts';
+import { BACKENDS, type Backend } from '../../runtime/loss.ts';
+import { UsageError, colorErr } from '../options.ts';
+
+interface BenchFlags {
+  losses: string;
+  shapes: string;
+  backends?: string;
+  peers: string;
+  runs: string;
+  warmup: string;
+  budget: string;
+  json?: boolean;
+}
+
+const EXAMPLES = `
+Shapes are nhwc: batch x y x x x class, or batch x z x y x x x class for volumes.
+By default the js backend and every gpu.js backend that starts here run
+(headlessgl needs an X display: run under \`xvfb-run -a\`); the skipped ones are
+listed with the reason. The float64 reference interpreter runs only when named.
+A row stops after --budget seconds of timed calls (at least 3 calls), so the
+software renderers (headlessgl on llvmpipe, webgpu on SwiftShader) get fewer
+runs on the big shapes: the runs column says how many.
+PyTorch runs through python3 (or Debian's /usr/bin/python3; SEGLOSS_PYTHON
+overrides) when \`import torch\` works there, and shows "not installed" otherwise.
+
+Examples:
+  segloss bench
+  segloss bench --losses dice --shapes 4x256x256x1 --runs 3
+  segloss bench --backends webasm,cpu --peers tfjs-cpu,js-loop --json > bench.json
+  xvfb-run -a segloss bench --backends headlessgl`;
+
+export function register(program: Command): void {
+  program
+    .command('bench')
+    .description('time value + gradient per backend against tfjs, a hand-written JS loop and PyTorch')
+    .option('--losses <list>', 'library losses, comma-separated', DEFAULT_LOSSES.join(','))
+    .option('--shapes <list>', 'nhwc shapes, comma-separated', DEFAULT_SHAPES.map(shapeName).join(','))
+    .option('--backends <list>', `segloss backends, comma-separated (${BACKENDS.join(', ')}); default: js and every gpu.js backend that starts here`)
+    .option('--peers <list>', `peers, comma-separated (${PEERS.join(', ')}); 'none' for none`, PEERS.join(','))
+    .option('--runs <n>', 'timed calls per row, after the first call and the warm-up', '15')
+    .option('--warmup <n>', 'untimed calls after the first call', '2')
+    .option('--budget <seconds>', 'stop a row after this many seconds of timed calls (at least 3 calls)', '3')
+    .option('--json', 'print the whole report as JSON (rows, compile times, targets, skipped)')
+    .addHelpText('after', EXAMPLES)
+    .action(async (o: BenchFlags) => {
+      const losses = list(o.losses);
+      if (losses.length === 0) throw new UsageError('--losses names no loss');
+      const shapes = list(o.shapes).map(parseShape);
+      const backends = o.backends === undefined ? undefined : list(o.backends).map(parseBackend);
+      const peers = o.peers === 'none' ? [] : list(o.peers).map(parsePeer);
+      const runs = int(o.runs, '--runs', 1);
+      const warmup = int(o.warmup, '--warmup', 0);
+      const budgetS = Number(o.budget);
+      if (!(budgetS > 0)) throw new UsageError(`--budget takes a positive number of seconds, got '${o.budget}'`);
+
+      const bar = process.stderr.isTTY
+        ? new cliProgress.SingleBar({ format: ' {bar} {value}/{total} {task}', hideCursor: true, clearOnComplete: true, stream: process.stderr }, cliProgress.Presets.shades_classic)
+        : undefined;
+      let lastGroup = '';
+      const report = await runBench({
+        losses, shapes, backends, peers, runs, warmup, budgetS,
+        onSkipped(skipped) {
+          for (const s of skipped) process.stderr.write(`bench: skipped ${s.name}: ${s.why}\n`);
+        },
+        onProgress(done, total, label) {
+          if (bar) {
+            if (done === 0) bar.start(total, 0, { task: label });
+            bar.update(done, { task: label });
+            return;
+          }
+          // Not a terminal: one line per (loss, shape), so a log shows where a long run is.
+          const group = label.split(':')[0]!;
+          if (group !== lastGroup && done < total) { lastGroup = group; process.stderr.write(`bench: ${group}\n`); }
+        },
+      }).finally(() => bar?.stop());
+
+      process.stdout.write(o.json ? formatJson(report) : formatReport(report));
+      if (colorErr && report.rows.some((r) => r.status === 'ok' && !r.ok)) process.stderr.write('bench: some rows disagree with tfjs-cpu (see the check column)\n');
+    });
+}
+
+function list(s: string): string[] {
+  return s.split(',').map((x) => x.trim()).filter(Boolean);
+}
+
+function parseShape(s: string): number[] {
+  const dims = s.split('x').map(Number);
+  if ((dims.length !== 4 && dims.length !== 5) || !dims.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new UsageError(`a shape is 4 or 5 positive integers joined by 'x' (nhwc: 4x256x256x1, 1x64x64x64x1), got '${s}'`);
+  }
+  return dims;
+}
+
+function parseBackend(s: string): Backend {
+  if ((BACKENDS as readonly string[]).includes(s)) return s as Backend;
+  throw new UsageError(`--backends takes ${BACKENDS.join(', ')}; got '${s}'`);
+}
+
+function parsePeer(s: string): Peer {
+  if ((PEERS as readonly string[]).includes(s)) return s as Peer;
+  throw new UsageError(`--peers takes ${PEERS.join(', ')} or none; got '${s}'`);
+}
+
+function int(s: string, flag: string, min: number): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag} takes an integer ≥ ${min}, got '${s}'`);
+  return n;
+}
