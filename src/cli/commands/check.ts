@@ -1,10 +1,15 @@
 // `segloss check FILE...`: value and gradient against TensorFlow.js autodiff and
 // finite differences on random inputs; a table, or JSON; exit 1 on a mismatch.
 
+import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { SeglossError } from '../../compiler/diagnostics.ts';
-import { type CheckResult, checkSource } from '../../runtime/check.ts';
+import { plan } from '../../compiler/plan/plan.ts';
+import { type CheckResult, checkSource, randomInputs } from '../../runtime/check.ts';
+import { sizesOf } from '../../runtime/layout.ts';
+import { compile } from '../../runtime/loss.ts';
+import { tfValueAndGrad } from '../../runtime/tfjs-eval.ts';
 import { UsageError, colorErr, region } from '../options.ts';
 
 export function register(program: Command): void {
@@ -14,22 +19,75 @@ export function register(program: Command): void {
     .argument('<files...>', '.loss files')
     .option('--json', 'print [{loss, case, oracle, maxAbsErr, maxRelErr, ok}]')
     .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
-    .addHelpText('after', '\nExit code 1 when any row is not ok, 2 when a file does not compile.\n\nExamples:\n  segloss check losses/*.loss\n  segloss check losses/dice.loss --json')
-    .action(async (files: string[], o: { json?: boolean; region: string }) => {
+    .option('--summary', 'one row per loss: passes, largest errors, and the speed-up over tfjs-cpu')
+    .addHelpText('after', '\nExit code 1 when any row is not ok, 2 when a file does not compile.\n--summary times value+gradient at 2x128x128x1 on the js backend against\nTensorFlow.js (cpu backend) autodiff of the same formula, median of a few runs.\n\nExamples:\n  segloss check losses/*.loss\n  segloss check losses/*.loss --summary\n  segloss check losses/dice.loss --json')
+    .action(async (files: string[], o: { json?: boolean; region: string; summary?: boolean }) => {
       const results: CheckResult[] = [];
-      for (const file of files) {
-        let source: string;
-        try { source = readFileSync(file, 'utf8'); } catch { throw new UsageError(`cannot read '${file}'`); }
-        const res = await checkSource(source, file, { region: region(o.region) });
-        if (res.diagnostics.length) throw new SeglossError(res.diagnostics, res.sources);
-        results.push(res);
-        if (!o.json && colorErr) process.stderr.write(`\r\x1b[2K checked ${results.length}/${files.length} ${file}`);
+      const summaries: Summary[] = [];
+      const bar = !o.json && colorErr ? new cliProgress.SingleBar({ format: ' {bar} {value}/{total} {file}', hideCursor: true, clearOnComplete: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
+      bar?.start(files.length, 0, { file: '' });
+      try {
+        for (const file of files) {
+          bar?.update({ file });
+          let source: string;
+          try { source = readFileSync(file, 'utf8'); } catch { throw new UsageError(`cannot read '${file}'`); }
+          const res = await checkSource(source, file, { region: region(o.region) });
+          if (res.diagnostics.length) throw new SeglossError(res.diagnostics, res.sources);
+          results.push(res);
+          if (o.summary) summaries.push(await summarize(source, file, res, region(o.region)));
+          bar?.increment();
+        }
+      } finally {
+        bar?.stop();
       }
-      if (!o.json && colorErr) process.stderr.write('\r\x1b[2K');
       const rows = results.flatMap((r) => r.rows);
-      process.stdout.write(o.json ? `${JSON.stringify(rows, null, 2)}\n` : checkTable(rows));
+      if (o.json) process.stdout.write(`${JSON.stringify(o.summary ? summaries : rows, null, 2)}\n`);
+      else process.stdout.write(o.summary ? summaryTable(summaries) : checkTable(rows));
       if (rows.some((r) => !r.ok)) process.exitCode = 1;
     });
+}
+
+interface Summary { loss: string; passes: number; tfjsErr: number; fdErr: number; speedup: number; ok: boolean }
+
+const SPEED_SHAPE = [2, 128, 128, 1];
+
+async function median(f: () => Promise<unknown>, runs: number): Promise<number> {
+  await f();
+  const ts: number[] = [];
+  for (let i = 0; i < runs; i++) { const t0 = performance.now(); await f(); ts.push(performance.now() - t0); }
+  return ts.sort((a, b) => a - b)[Math.floor(runs / 2)]!;
+}
+
+/** Passes, the largest errors of the check, and js-backend time against tfjs-cpu autodiff of the same IR. */
+async function summarize(source: string, file: string, res: CheckResult, reg: 'sample' | 'batch' | 'global'): Promise<Summary> {
+  const loss = await compile(source, { file, backend: 'js', region: reg });
+  try {
+    const ir = loss.ir(2);
+    const { sizes, dims } = sizesOf(SPEED_SHAPE, 'nhwc');
+    const canon = randomInputs(ir.loss.inputs, sizes, dims, false, 7);
+    // The runtime takes the user's layout; with one class, nhwc and canonical order coincide.
+    const inputs = Object.fromEntries(Object.entries(canon).map(([k, v]) => [k, Float32Array.from(v)]));
+    const out = new Float32Array(canon[ir.loss.wrt.name]!.length);
+    const ours = await median(() => loss.valueAndGrad(inputs, SPEED_SHAPE, { out }), 7);
+    const theirs = await median(() => tfValueAndGrad(ir.loss.value, ir.loss.wrt.name, canon, sizes, dims), 3);
+    const worst = (oracle: string) => Math.max(...res.rows.filter((r) => r.oracle === oracle).map((r) => r.maxRelErr));
+    return {
+      loss: ir.loss.name, passes: plan(ir.value, ir.grad).passes.length,
+      tfjsErr: worst('tfjs'), fdErr: worst('finite-diff'), speedup: theirs / ours, ok: res.rows.every((r) => r.ok),
+    };
+  } finally {
+    loss.dispose();
+  }
+}
+
+function summaryTable(rows: Summary[]): string {
+  const head = ['loss', 'passes', 'max rel err vs tfjs', 'vs finite diff', 'speed-up over tfjs-cpu', 'ok'];
+  const body = rows.map((r) => [r.loss, String(r.passes), r.tfjsErr.toExponential(2), r.fdErr.toExponential(2), `${r.speedup.toFixed(1)}x`, r.ok ? 'ok' : 'MISMATCH']);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  const bad = rows.filter((r) => !r.ok).length;
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line), '',
+    `${rows.length} losses: ${rows.length - bad} ok, ${bad} mismatched (speed at ${SPEED_SHAPE.join('x')}, js backend, value + gradient)`, ''].join('\n');
 }
 
 function checkTable(rows: CheckResult['rows']): string {
