@@ -2,9 +2,9 @@
 // float64 reference interpreter, vs a TensorFlow.js implementation written here from the paper's
 // formula (or the seed's Keras code), NOT from our IR. Value and gradient w.r.t. the prediction.
 
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Scalar, Tensor } from '@tensorflow/tfjs-core';
+import type { Scalar, Tensor, Tensor4D, Tensor5D } from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { type LossIR, frontendFile } from '../src/compiler/compile.ts';
 import type { Dims, Region } from '../src/compiler/lower.ts';
@@ -177,9 +177,323 @@ function combo(c: Ctx, p: Tensor, g: Tensor): Scalar {
 /** The seed's bce_dice_loss form, (BCE + Dice loss)/2, with Keras BCE and MONAI Dice (the file's header). */
 const bceDice: Impl = (c, p, g) => tf.div(tf.add(bce({ ...c, params: KERAS_EPS }, p, g), dice({ ...c, params: MONAI_DICE }, p, g)), 2);
 
+/** Sudre et al. as MONAI's GeneralizedDiceLoss (w_type square, batch = False, or batch = True for region
+ * 'batch'): w = 1/ground², infinite weights set to 0 and then to the max of the finite ones per sample
+ * (torch.isinf / torch.max as MONAI writes it); numer, denom summed over classes; mean over samples. */
+function generalizedDice(c: Ctx, p: Tensor, g: Tensor): Scalar {
+  const ax = regionAxes(c), snr = prm(c, 'smooth_nr'), sdr = prm(c, 'smooth_dr');
+  const intersection = tf.sum(tf.mul(g, p), ax);
+  const ground = tf.sum(g, ax), pred = tf.sum(p, ax);
+  const w0 = tf.reciprocal(tf.square(ground));
+  const infs = tf.isInf(w0);
+  const wFinite = tf.where(infs, tf.zerosLike(w0), w0);
+  const classAxis = intersection.rank - 1;
+  const w = tf.add(wFinite, tf.mul(tf.cast(infs, 'float32'), tf.max(wFinite, classAxis, true)));
+  const numer = tf.add(tf.mul(2, tf.sum(tf.mul(intersection, w), classAxis)), snr);
+  const denom = tf.add(tf.sum(tf.mul(tf.add(ground, pred), w), classAxis), sdr);
+  return tf.mean(tf.sub(1, tf.div(numer, denom)));
+}
+
+/** MONAI DiceCELoss with probabilities: λ_dice·(MONAI Dice loss) + λ_ce·(Keras BCE over every element). */
+const diceCe: Impl = (c, p, g) => tf.add(
+  tf.mul(prm(c, 'lambda_dice'), dice(c, p, g)),
+  tf.mul(prm(c, 'lambda_ce'), bce(c, p, g)));
+
+/** MONAI DiceFocalLoss: λ_dice·Dice + λ_focal·FocalLoss(gamma, alpha = None), the sigmoid focal loss
+ * as MONAI writes it: BCE(p, g)·(1 − p_t)^γ per element with p_t = g·p + (1 − g)(1 − p), no α; mean. */
+function diceFocal(c: Ctx, p: Tensor, g: Tensor): Scalar {
+  const eps = prm(c, 'eps'), gamma = prm(c, 'gamma');
+  const q = tf.clipByValue(p, eps, 1 - eps);
+  const ce = tf.neg(tf.add(tf.mul(g, tf.log(q)), tf.mul(tf.sub(1, g), tf.log(tf.sub(1, q)))));
+  const pt = tf.add(tf.mul(g, q), tf.mul(tf.sub(1, g), tf.sub(1, q)));
+  const fl = tf.mean(tf.mul(tf.pow(tf.sub(1, pt), gamma), ce));
+  return tf.add(tf.mul(prm(c, 'lambda_dice'), dice(c, p, g)), tf.mul(prm(c, 'lambda_focal'), fl));
+}
+
+/** smp / pytorch-toolbelt DiceLoss(log_loss = True): −log(clamp_min(score, eps)) per sample and class, mean. */
+const logDice: Impl = (c, p, g) =>
+  tf.mean(tf.neg(tf.log(tf.maximum(diceScore(c, p, g, prm(c, 'smooth_nr'), prm(c, 'smooth_dr')), prm(c, 'eps')))));
+
+/** Abhishek & Hamarneh: 1 − (TP·TN − FP·FN)/√((TP+FP)(TP+FN)(TN+FP)(TN+FN)) of soft counts per sample
+ * and class, each factor + smooth; mean. */
+function mcc(c: Ctx, p: Tensor, g: Tensor): Scalar {
+  const ax = regionAxes(c), s = prm(c, 'smooth');
+  const np = tf.sub(1, p), ng = tf.sub(1, g);
+  const tp = tf.sum(tf.mul(p, g), ax), tn = tf.sum(tf.mul(np, ng), ax);
+  const fp = tf.sum(tf.mul(p, ng), ax), fn = tf.sum(tf.mul(np, g), ax);
+  const f = (a: Tensor, b: Tensor) => tf.add(tf.add(a, b), s);
+  const den = tf.sqrt(tf.mul(tf.mul(f(tp, fp), f(tp, fn)), tf.mul(f(tn, fp), f(tn, fn))));
+  return tf.mean(tf.sub(1, tf.div(tf.sub(tf.mul(tp, tn), tf.mul(fp, fn)), den)));
+}
+
+/** Yeung et al., the authors' Keras code (asym_unified_focal_loss) on a two-channel [background,
+ * foreground] = [1 − p, p] stack per class channel: weight·aFTL + (1 − weight)·aFL. aFL: mean over pixels
+ * of (1 − δ)(1 − y_pred[0])^γ·CE[0] + δ·CE[1], CE = −y·log(clip(y_pred)); aFTL: per sample,
+ * TI = (tp + s)/(tp + δ·fn + (1 − δ)·fp + s) per channel, mean of [1 − TI[0], (1 − TI[1])·(1 − TI[1])^−γ]. */
+function asymUnifiedFocal(c: Ctx, p: Tensor, g: Tensor): Scalar {
+  const lambda = prm(c, 'lambda'), delta = prm(c, 'delta'), gamma = prm(c, 'gamma'), s = prm(c, 'smooth'), eps = prm(c, 'eps');
+  const last = p.rank;
+  const yPred = tf.clipByValue(tf.stack([tf.sub(1, p), p], last), eps, 1 - eps);
+  const yTrue = tf.stack([tf.sub(1, g), g], last);
+  const [pb] = tf.unstack(yPred, last) as [Tensor, Tensor];
+  const [ceb, cef] = tf.unstack(tf.neg(tf.mul(yTrue, tf.log(yPred))), last) as [Tensor, Tensor];
+  const afl = tf.mean(tf.add(tf.mul(1 - delta, tf.mul(tf.pow(tf.sub(1, pb), gamma), ceb)), tf.mul(delta, cef)));
+  const ax = regionAxes(c);
+  const tp = tf.sum(tf.mul(yTrue, yPred), ax);
+  const fn = tf.sum(tf.mul(yTrue, tf.sub(1, yPred)), ax);
+  const fp = tf.sum(tf.mul(tf.sub(1, yTrue), yPred), ax);
+  const ti = tf.div(tf.add(tp, s), tf.add(tf.add(tf.add(tp, tf.mul(delta, fn)), tf.mul(1 - delta, fp)), s));
+  const [tib, tif] = tf.unstack(ti, ti.rank - 1) as [Tensor, Tensor];
+  const back = tf.sub(1, tib);
+  const fore = tf.mul(tf.sub(1, tif), tf.pow(tf.sub(1, tif), -gamma));
+  const aftl = tf.mean(tf.stack([back, fore], -1));
+  return tf.add(tf.mul(lambda, aftl), tf.mul(1 - lambda, afl));
+}
+
+/** Wong et al.: w_dice·E_i[(−ln Dice_i)^γ_dice] + w_cross·E_x[w_l (−ln p_l(x))^γ_cross]. Dice_i MONAI's
+ * per sample and class; each class channel has the labels foreground (p, g) and background (1 − p, 1 − g);
+ * f_k = count of label k in the target over the region, w_k = ((Σ_k f_k)/f_k)^0.5 (0 for an absent label). */
+function expLog(c: Ctx, p: Tensor, g: Tensor): Scalar {
+  const eps = prm(c, 'eps');
+  const dsc = diceScore(c, p, g, prm(c, 'smooth_nr'), prm(c, 'smooth_dr'));
+  const lDice = tf.mean(tf.pow(tf.neg(tf.log(dsc)), prm(c, 'gamma_dice')));
+  const ax = regionAxes(c);
+  const fFg = tf.sum(g, ax, true), fBg = tf.sum(tf.sub(1, g), ax, true);
+  const total = tf.add(fFg, fBg);
+  const weight = (f: Tensor) => tf.where(tf.greater(f, 0), tf.sqrt(tf.div(total, tf.maximum(f, 1e-30))), tf.zerosLike(f));
+  const wl = tf.add(tf.mul(g, weight(fFg)), tf.mul(tf.sub(1, g), weight(fBg)));
+  const q = tf.clipByValue(p, eps, 1 - eps);
+  const pl = tf.add(tf.mul(g, q), tf.mul(tf.sub(1, g), tf.sub(1, q)));
+  const lCross = tf.mean(tf.mul(wl, tf.pow(tf.neg(tf.log(pl)), prm(c, 'gamma_cross'))));
+  return tf.add(tf.mul(prm(c, 'w_dice'), lDice), tf.mul(prm(c, 'w_cross'), lCross));
+}
+
+// ---------------------------------------------------------------- spatial losses (windows, pooling, distance maps)
+
+/** The spatial slices (one per sample and class) of an NHWC shape: flat indices and coordinates. */
+interface Slice { idx: number[]; coord: number[][] }
+function slicesOf(shape: readonly number[]): Slice[] {
+  const sp = shape.slice(1, -1), C = shape.at(-1)!, S = sp.reduce((a, b) => a * b, 1);
+  const coord = Array.from({ length: S }, (_, s) => {
+    const c: number[] = [];
+    for (let a = sp.length - 1, r = s; a >= 0; a--) { c.unshift(r % sp[a]!); r = Math.floor(r / sp[a]!); }
+    return c;
+  });
+  const out: Slice[] = [];
+  for (let b = 0; b < shape[0]!; b++) for (let k = 0; k < C; k++) out.push({ idx: coord.map((_, s) => (b * S + s) * C + k), coord });
+  return out;
+}
+const dist = (a: number[], b: number[]) => Math.sqrt(a.reduce((s, v, i) => s + (v - b[i]!) ** 2, 0));
+
+/** scipy.ndimage.distance_transform_edt of one slice, brute force O(n²): each true element's distance
+ * to the nearest false one, 0 on false elements. With no false element scipy's result is no distance
+ * (it measures from outside the array): null here, each reference states what the paper's code gets. */
+function edtBrute(m: readonly boolean[], coord: number[][]): Float64Array | null {
+  const zeros = coord.filter((_, i) => !m[i]);
+  if (zeros.length === 0) return null;
+  return Float64Array.from(coord, (c, i) => (m[i] ? Math.min(...zeros.map((z) => dist(c, z))) : 0));
+}
+
+/** A host-computed NHWC map (a constant of the loss: no gradient) from one function per slice. */
+function perSlice(x: Tensor, f: (vals: number[], coord: number[][], s: Slice) => ArrayLike<number>): Tensor {
+  const data = x.dataSync(), out = new Float32Array(data.length);
+  for (const s of slicesOf(x.shape)) {
+    const v = f(s.idx.map((i) => data[i]!), s.coord, s);
+    s.idx.forEach((i, j) => { out[i] = v[j]!; });
+  }
+  return tf.tensor(out, x.shape);
+}
+
+/** The file's CE: Keras binary cross-entropy per element, clipped to [eps, 1 − eps]. */
+function bceMap(p: Tensor, g: Tensor, eps: number): Tensor {
+  const q = tf.clipByValue(p, eps, 1 - eps);
+  return tf.neg(tf.add(tf.mul(g, tf.log(q)), tf.mul(tf.sub(1, g), tf.log(tf.sub(1, q)))));
+}
+
+/** Apply a single-channel filter/pool to every channel: [B, ...sp, C] → [B·C, ...sp, 1] and back. */
+function perChannel(x: Tensor, f: (img: Tensor) => Tensor): Tensor {
+  const r = x.rank, C = x.shape[r - 1]!;
+  const perm = [0, r - 1, ...Array.from({ length: r - 2 }, (_, i) => i + 1)];
+  const img = tf.reshape(tf.transpose(x, perm), [x.shape[0]! * C, ...x.shape.slice(1, -1), 1]);
+  const y = f(img);
+  const back = tf.reshape(y, [x.shape[0]!, C, ...y.shape.slice(1, -1)]);
+  return tf.transpose(back, [0, ...Array.from({ length: r - 2 }, (_, i) => i + 2), 1]);
+}
+
+/** tf.image.ssim's _fspecial_gauss: softmax over the size^d grid of −(Σ coord²)/(2σ²), [k, k(, k), 1, 1]. */
+function fspecialGauss(size: number, sigma: number, dims: Dims): Tensor {
+  const c = Array.from({ length: size }, (_, i) => (i - (size - 1) / 2) ** 2);
+  const grid = dims === 2 ? c.flatMap((a) => c.map((b) => a + b)) : c.flatMap((a) => c.flatMap((b) => c.map((d) => a + b + d)));
+  const k = tf.softmax(tf.mul(tf.tensor1d(grid), -0.5 / (sigma * sigma)));
+  return tf.reshape(k, [...new Array<number>(dims).fill(size), 1, 1]);
+}
+
+/** tf.image.ssim(img1, img2, max_val, filter_size 11, filter_sigma 1.5, k1, k2), as _ssim_per_channel and
+ * _ssim_helper write it: depthwise VALID Gaussian reducer, luminance · cs averaged over the valid map per
+ * image and channel, then over channels; loss 1 − ssim averaged over the batch. 3-D: the same with an
+ * 11³ kernel (conv3d per channel). Images under 11 along a spatial axis (tf.image.ssim rejects them):
+ * loss 0 with no gradient, the file's convention. */
+function ssimLoss(c: Ctx, p: Tensor, g: Tensor): Scalar {
+  const maxVal = prm(c, 'max_val'), k1 = prm(c, 'k1'), k2 = prm(c, 'k2');
+  const size = 11, sp = p.shape.slice(1, -1);
+  if (sp.some((n) => n < size)) return tf.mul(0, tf.sum(p)) as Scalar;
+  const kernel = fspecialGauss(size, 1.5, c.dims);
+  const reducer = c.dims === 2
+    ? (x: Tensor) => tf.depthwiseConv2d(x as Tensor4D, tf.tile(kernel, [1, 1, x.shape[3]!, 1]) as Tensor4D, 1, 'valid')
+    : (x: Tensor) => perChannel(x, (img) => tf.conv3d(img as Tensor5D, kernel as Tensor5D, 1, 'valid'));
+  const c1 = (k1 * maxVal) ** 2, c2 = (k2 * maxVal) ** 2;
+  const mean0 = reducer(g), mean1 = reducer(p);
+  const num0 = tf.mul(tf.mul(mean0, mean1), 2);
+  const den0 = tf.add(tf.square(mean0), tf.square(mean1));
+  const luminance = tf.div(tf.add(num0, c1), tf.add(den0, c1));
+  const num1 = tf.mul(reducer(tf.mul(g, p)), 2);
+  const den1 = reducer(tf.add(tf.square(g), tf.square(p)));
+  const cs = tf.div(tf.add(tf.sub(num1, num0), c2), tf.add(tf.sub(den1, den0), c2));
+  const perChannelSsim = tf.mean(tf.mul(luminance, cs), spaceAxes(c.dims));
+  return tf.mean(tf.sub(1, tf.mean(perChannelSsim, -1)));
+}
+
+/** MONAI HausdorffDTLoss.distance_field per sample and channel: if fg.any() and not fg.all(),
+ * edt(fg) + edt(~fg), else 0; fg = img > 0.5. */
+const distanceField = (x: Tensor) => perSlice(x, (v, coord) => {
+  const fg = v.map((a) => a > 0.5);
+  if (!fg.some(Boolean) || fg.every(Boolean)) return new Float64Array(v.length);
+  const a = edtBrute(fg, coord)!, b = edtBrute(fg.map((f) => !f), coord)!;
+  return a.map((d, i) => d + b[i]!);
+});
+/** Karimi & Salcudean (MONAI's form): mean((p − g)² · (d_p^α + d_g^α)), d from the thresholded maps. */
+function hausdorffDt(c: Ctx, p: Tensor, g: Tensor): Scalar {
+  const alpha = prm(c, 'alpha');
+  const d = tf.add(tf.pow(distanceField(p), alpha), tf.pow(distanceField(g), alpha));
+  return tf.mean(tf.mul(tf.square(tf.sub(p, g)), d));
+}
+/** MONAI LogHausdorffDTLoss: log(HD-DT + 1). */
+const logHausdorffDt: Impl = (c, p, g) => tf.log(tf.add(hausdorffDt(c, p, g), 1)) as Scalar;
+
+/** Caliva et al. as LOSSES.md: Φ = pos/max pos + neg/max neg per sample and class, pos = (max edt(fg) −
+ * edt(fg))·fg, neg the same on bg; a side with no distance map (full mask) or a zero max gives 0. */
+const caliva = (g: Tensor) => perSlice(g, (v, coord) => {
+  const fg = v.map((a) => a > 0.5);
+  const side = (m: boolean[]) => {
+    const d = edtBrute(m, coord);
+    if (!d) return new Float64Array(m.length);
+    const top = Math.max(...d);
+    const inv = d.map((x, i) => (m[i] ? top - x : 0));
+    const topInv = Math.max(...inv);
+    return topInv > 0 ? inv.map((x) => x / topInv) : new Float64Array(m.length);
+  };
+  const pos = side(fg), neg = side(fg.map((f) => !f));
+  return pos.map((x, i) => x + neg[i]!);
+});
+const distancePenaltyCe: Impl = (c, p, g) => tf.mean(tf.mul(tf.add(1, caliva(g)), bceMap(p, g, prm(c, 'eps'))));
+
+/** Contour of a slice: foreground elements with a background element among their 8 (26) neighbours. */
+function contourOf(m: boolean[], coord: number[][]): boolean[] {
+  return m.map((f, i) => f && coord.some((c, j) => !m[j] && Math.max(...c.map((v, a) => Math.abs(v - coord[i]![a]!))) === 1));
+}
+/** Al Arif et al.: mean(CE + E·CE), E per sample and class the average distance from the predicted
+ * contour's points to the nearest target contour point (0 with no predicted or no target contour). */
+function shapeAware(c: Ctx, p: Tensor, g: Tensor): Scalar {
+  const gv = g.dataSync();
+  const e = perSlice(p, (v, coord, s) => {
+    const cp = contourOf(v.map((a) => a > 0.5), coord);
+    const cg = contourOf(s.idx.map((i) => gv[i]! > 0.5), coord);
+    const gPts = coord.filter((_, i) => cg[i]);
+    const pPts = coord.filter((_, i) => cp[i]);
+    const avg = pPts.length && gPts.length ? pPts.reduce((a, x) => a + Math.min(...gPts.map((y) => dist(x, y))), 0) / pPts.length : 0;
+    return new Float64Array(v.length).fill(avg);
+  });
+  const ce = bceMap(p, g, prm(c, 'eps'));
+  return tf.mean(tf.add(ce, tf.mul(e, ce)));
+}
+
+/** Kervadec et al.'s one_hot2dist per sample and class: if posmask.any(): edt(neg)·neg − (edt(pos) − 1)·pos;
+ * a full posmask (no background for scipy to measure from) gives 0, the file's convention. */
+const oneHot2Dist = (g: Tensor) => perSlice(g, (v, coord) => {
+  const pos = v.map((a) => a > 0.5), neg = pos.map((x) => !x);
+  if (!pos.some(Boolean) || pos.every(Boolean)) return new Float64Array(v.length);
+  const dNeg = edtBrute(neg, coord)!, dPos = edtBrute(pos, coord)!;
+  return pos.map((x, i) => (x ? -(dPos[i]! - 1) : dNeg[i]!));
+});
+/** Kervadec et al.'s SurfaceLoss: mean(p · φ_G) over every element. */
+const boundary: Impl = (_c, p, g) => tf.mean(tf.mul(p, oneHot2Dist(g)));
+
+/** Zero-padded 3×3 (3×3×3) box mean per channel: a conv with weights 1/9 (1/27), 'same'. */
+function boxMean(x: Tensor, dims: Dims): Tensor {
+  if (dims === 2) return tf.depthwiseConv2d(x as Tensor4D, tf.fill([3, 3, x.shape[3]!, 1], 1 / 9) as Tensor4D, 1, 'same');
+  return perChannel(x, (img) => tf.conv3d(img as Tensor5D, tf.fill([3, 3, 3, 1, 1], 1 / 27) as Tensor5D, 1, 'same'));
+}
+/** Zhao et al.: λ1·CE + λ2·L_ssl, L_ssl = Σ f·e·CE / Σ f per region (0 when nothing is selected), e the
+ * absolute difference of the locally standardized maps ((x − μ)/(σ + C4), box 3, σ = sqrt(max(var, 1e-12))),
+ * f = 1[e > β·max e] computed on the host (no gradient). */
+function cmssl(c: Ctx, p: Tensor, g: Tensor): Scalar {
+  const c4 = prm(c, 'c4'), beta = prm(c, 'beta'), ax = regionAxes(c);
+  const standardized = (x: Tensor) => {
+    const mu = boxMean(x, c.dims);
+    const sigma = tf.sqrt(tf.maximum(tf.sub(boxMean(tf.square(x), c.dims), tf.square(mu)), 1e-12));
+    return tf.div(tf.sub(x, mu), tf.add(sigma, c4));
+  };
+  const e = tf.abs(tf.sub(standardized(g), standardized(p)));
+  const f = tf.tensor(tf.greater(e, tf.mul(beta, tf.max(e, ax, true))).dataSync(), e.shape, 'float32');
+  const ce = bceMap(p, g, prm(c, 'eps'));
+  const selected = tf.sum(f, ax);
+  const has = tf.greater(selected, 0);
+  const ssl = tf.where(has, tf.div(tf.sum(tf.mul(tf.mul(f, e), ce), ax), tf.maximum(selected, 1)), tf.zerosLike(selected));
+  return tf.add(tf.mul(prm(c, 'lambda1'), tf.mean(ce)), tf.mul(prm(c, 'lambda2'), tf.mean(ssl)));
+}
+
+/** The authors' soft_skel (clDice repo, soft_skeleton.py), 3 iterations: dilation = 3×3(×3) max pool as
+ * theirs; erosion = −maxpool(−x) over the same cube window, the file's convention (the authors erode with
+ * the min of axis-wise 3-wide pools). tf.maxPool ignores out-of-image positions, as torch's −inf padding. */
+function softSkel(x: Tensor, dims: Dims, iters = 3): Tensor {
+  const pool = (t: Tensor) => (dims === 2 ? tf.maxPool(t as Tensor4D, 3, 1, 'same') : tf.maxPool3d(t as Tensor5D, 3, 1, 'same'));
+  const erode = (t: Tensor) => tf.neg(pool(tf.neg(t)));
+  const open = (t: Tensor) => pool(erode(t));
+  let img = x;
+  let skel = tf.relu(tf.sub(img, open(img)));
+  for (let j = 0; j < iters; j++) {
+    img = erode(img);
+    const delta = tf.relu(tf.sub(img, open(img)));
+    skel = tf.add(skel, tf.relu(tf.sub(delta, tf.mul(skel, delta))));
+  }
+  return skel;
+}
+/** The authors' soft_cldice: 1 − 2·tprec·tsens/(tprec + tsens), sums over the region (theirs: global). */
+function clDiceTerms(c: Ctx, p: Tensor, g: Tensor, s: number): Tensor {
+  const ax = regionAxes(c);
+  const skelPred = softSkel(p, c.dims), skelTrue = softSkel(g, c.dims);
+  const tprec = tf.div(tf.add(tf.sum(tf.mul(skelPred, g), ax), s), tf.add(tf.sum(skelPred, ax), s));
+  const tsens = tf.div(tf.add(tf.sum(tf.mul(skelTrue, p), ax), s), tf.add(tf.sum(skelTrue, ax), s));
+  return tf.sub(1, tf.div(tf.mul(2, tf.mul(tprec, tsens)), tf.add(tprec, tsens)));
+}
+const clDice: Impl = (c, p, g) => tf.mean(clDiceTerms(c, p, g, prm(c, 'smooth')));
+/** The authors' soft_dice_cldice: (1 − α)·soft_dice + α·cldice, smooth on both. */
+function diceClDice(c: Ctx, p: Tensor, g: Tensor): Scalar {
+  const a = prm(c, 'alpha'), s = prm(c, 'smooth');
+  return tf.add(tf.mul(1 - a, dice({ ...c, params: { smooth_nr: s, smooth_dr: s } }, p, g)), tf.mul(a, clDice(c, p, g))) as Scalar;
+}
+
+/** The seed's unet3p_hybrid_loss: focal + (1 − SSIM) + (1 − IoU) (this library's focal and IoU). */
+const SSIM_TF = { max_val: 1, k1: 0.01, k2: 0.03 };
+const unet3pHybrid: Impl = (c, p, g) => tf.add(tf.add(
+  focal({ ...c, params: { alpha: prm(c, 'alpha'), gamma: prm(c, 'gamma'), ...KERAS_EPS } }, p, g),
+  ssimLoss({ ...c, params: SSIM_TF }, p, g)),
+jaccard({ ...c, params: { smooth: prm(c, 'smooth') } }, p, g)) as Scalar;
+/** BASNet: BCE + (1 − SSIM) + (1 − IoU). */
+const basnetHybrid: Impl = (c, p, g) => tf.add(tf.add(
+  bce({ ...c, params: KERAS_EPS }, p, g),
+  ssimLoss({ ...c, params: SSIM_TF }, p, g)),
+jaccard({ ...c, params: { smooth: prm(c, 'smooth') } }, p, g)) as Scalar;
+
 // ---------------------------------------------------------------- cases
 
-interface Case { name: string; shape: number[]; target: 'bernoulli' | 'onehot' | 'empty-sample0' | 'full' }
+interface Case {
+  name: string; shape: number[]; target: 'bernoulli' | 'onehot' | 'empty-sample0' | 'full' | 'onehot-absent' | 'blobs' | 'voronoi';
+  /** Predictions: uniform on [0.02, 0.98] (default), or mostly agreeing with the target. */
+  pred?: 'near-target';
+  /** Run only for the entries that list it (not in ALL). */
+  optIn?: true;
+}
 const CASES: readonly Case[] = [
   { name: 'binary-2d', shape: [2, 8, 7, 1], target: 'bernoulli' },
   { name: 'multiclass-2d', shape: [2, 6, 5, 3], target: 'onehot' },
@@ -188,8 +502,31 @@ const CASES: readonly Case[] = [
   { name: 'empty-2d', shape: [2, 8, 7, 1], target: 'empty-sample0' },
   // Every pixel of every sample is foreground: Σ(1 − g) = 0 in every region, β = 0 in balanced CE.
   { name: 'full-2d', shape: [2, 8, 7, 1], target: 'full' },
+  // Multi-class, class 0 absent from sample 0 only: an empty class next to present ones (generalized
+  // Dice's infinite weight, per-class label frequencies of 0).
+  { name: 'absent-class-2d', shape: [2, 6, 5, 3], target: 'onehot-absent', optIn: true },
+  // Spatial losses (windows, pooling, distance maps): at least 11 along every spatial axis (SSIM's valid
+  // window), blob-shaped targets so distances reach past 1, predictions mostly agreeing with the target.
+  { name: 'blobs-2d', shape: [2, 16, 17, 1], target: 'blobs', pred: 'near-target', optIn: true },
+  { name: 'bernoulli-2d-16', shape: [2, 16, 16, 1], target: 'bernoulli', optIn: true },
+  { name: 'voronoi-2d', shape: [2, 16, 16, 3], target: 'voronoi', pred: 'near-target', optIn: true },
+  { name: 'blobs-3d', shape: [1, 12, 11, 13, 1], target: 'blobs', pred: 'near-target', optIn: true },
+  { name: 'empty-2d-16', shape: [2, 16, 17, 1], target: 'empty-sample0', optIn: true },
+  { name: 'full-2d-16', shape: [2, 16, 17, 1], target: 'full', optIn: true },
 ];
-const ALL = CASES.map((c) => c.name);
+const ALL = CASES.filter((c) => !c.optIn).map((c) => c.name);
+const WITH_ABSENT = [...ALL, 'absent-class-2d'];
+const SPATIAL = ['blobs-2d', 'bernoulli-2d-16', 'voronoi-2d', 'blobs-3d', 'empty-2d-16', 'full-2d-16'];
+/** SSIM: the large cases, and one under 11 pixels (no valid position: the file's loss 0). */
+const SSIM_CASES = ['binary-2d', ...SPATIAL];
+// ssim.loss alone leaves out the constant target: there σ_g² = W(1) − W(1)² and the covariance cancel next
+// to C2 = 9e-4, and tfjs's float32 rounding alone moves the gradient by 1.9e-5 (a float64 replica of
+// tf.image.ssim agrees with ours to 6e-8). The hybrids keep the case, their SSIM term diluted.
+const SSIM_ALONE = SSIM_CASES.filter((n) => n !== 'full-2d-16');
+const DIST_CASES = [...WITH_ABSENT, ...SPATIAL];
+// cldice.loss alone leaves out the full targets: there tprec = tsens = 1 identically, our gradient is exactly
+// 0 and tfjs's is float32 noise (~3e-9), which the norm-wise error divides by 0. dice_cldice keeps them.
+const CLDICE_CASES = DIST_CASES.filter((n) => !n.startsWith('full-'));
 
 /** NHWC inputs, already rounded to float32 so both sides see the same numbers. */
 function makeInputs(c: Case, seed: number): { p: Float64Array; g: Float64Array } {
@@ -203,11 +540,75 @@ function makeInputs(c: Case, seed: number): { p: Float64Array; g: Float64Array }
     case 'empty-sample0': for (let i = perSample; i < n; i++) g[i] = r() < 0.4 ? 1 : 0; break;
     case 'full': g.fill(1); break;
     case 'onehot': for (let px = 0; px < n / C; px++) g[px * C + Math.floor(r() * C)] = 1; break;
+    case 'onehot-absent':
+      for (let px = 0; px < n / C; px++) g[px * C + (px < perSample / C ? 1 + Math.floor(r() * (C - 1)) : Math.floor(r() * C))] = 1;
+      break;
+    case 'blobs':
+      // Per sample and class, the union of two balls of random centre and radius.
+      for (const sl of slicesOf(c.shape)) {
+        const balls = [0, 1].map(() => ({ at: sl.coord[Math.floor(r() * sl.coord.length)]!, rad: 1.5 + r() * Math.min(...c.shape.slice(1, -1)) / 4 }));
+        sl.idx.forEach((i, j) => { g[i] = balls.some((b) => dist(sl.coord[j]!, b.at) <= b.rad) ? 1 : 0; });
+      }
+      break;
+    case 'voronoi': {
+      // One-hot: each pixel takes the class of its nearest seed (one random seed per class and sample).
+      const coord = slicesOf(c.shape)[0]!.coord;
+      for (let b = 0; b < c.shape[0]!; b++) {
+        const seeds = Array.from({ length: C }, () => coord[Math.floor(r() * coord.length)]!);
+        coord.forEach((x, s) => {
+          const k = seeds.reduce((best, y, j) => (dist(x, y) < dist(x, seeds[best]!) ? j : best), 0);
+          g[(b * coord.length + s) * C + k] = 1;
+        });
+      }
+      break;
+    }
   }
+  // p > 0.5 on ~71% of the target's foreground and ~29% of its background.
+  if (c.pred === 'near-target') for (let i = 0; i < n; i++) p[i] = Math.fround(0.02 + 0.96 * (g[i] ? 0.3 + 0.7 * r() : 0.7 * r()));
   return { p, g };
 }
 
 // ---------------------------------------------------------------- the table
+
+/** Rows of (batch, class) slices over the flattened spatial axes: NHWC [B, ...space, C] → [B·C, space]. */
+function sliceRows(c: Ctx, t: Tensor): Tensor {
+  const perm = [0, c.dims + 1, ...spaceAxes(c.dims)];
+  const tt = tf.transpose(t, perm);
+  return tf.reshape(tt, [tt.shape[0]! * tt.shape[1]!, -1]);
+}
+
+/** Each row of x in the order that sorts `key`'s row descending; the order is a constant (indices off the tape). */
+function sortRows(key: Tensor, x: Tensor): Tensor {
+  const { indices } = tf.topk(key, key.shape[1]!, true);
+  const order = tf.tensor(Int32Array.from(indices.dataSync()), indices.shape, 'int32');
+  return tf.gather(x, order, 1, 1);
+}
+
+/** Berman et al.'s lovasz_grad of sorted ground truth, row by row: J_i − J_{i−1}, J_i = 1 − inter_i/union_i. */
+function lovaszGrad(gs: Tensor): Tensor {
+  const gts = tf.sum(gs, 1, true);
+  const jac = tf.sub(1, tf.div(tf.sub(gts, tf.cumsum(gs, 1)), tf.add(gts, tf.cumsum(tf.sub(1, gs), 1))));
+  const n = jac.shape[1]!;
+  const prev = tf.concat([tf.zeros([jac.shape[0]!, 1]), tf.slice(jac, [0, 0], [-1, n - 1])], 1);
+  return tf.sub(jac, prev);
+}
+
+/** lovasz_hinge(per_image = True) on logits: per (image, class) row, dot(relu(sorted errors), lovasz_grad); mean. */
+function lovaszHinge(c: Ctx, x: Tensor, g: Tensor): Scalar {
+  const xr = sliceRows(c, x), gr = sliceRows(c, g);
+  const e = tf.sub(1, tf.mul(xr, tf.sub(tf.mul(2, gr), 1)));
+  return tf.mean(tf.sum(tf.mul(tf.relu(sortRows(e, e)), lovaszGrad(sortRows(e, gr))), 1));
+}
+
+/** lovasz_softmax per image over present classes: errors |g − p|; mean over images of the mean over present classes. */
+function lovaszSoftmax(c: Ctx, p: Tensor, g: Tensor): Scalar {
+  const pr = sliceRows(c, p), gr = sliceRows(c, g);
+  const e = tf.abs(tf.sub(gr, pr));
+  const B = p.shape[0]!;
+  const lc = tf.reshape(tf.sum(tf.mul(sortRows(e, e), lovaszGrad(sortRows(e, gr))), 1), [B, -1]);
+  const present = tf.cast(tf.greater(tf.reshape(tf.sum(gr, 1), [B, -1]), 0), 'float32');
+  return tf.mean(tf.div(tf.sum(tf.mul(lc, present), 1), tf.maximum(tf.sum(present, 1), 1)));
+}
 
 interface Entry {
   file: string;
@@ -239,6 +640,29 @@ const TABLE: readonly Entry[] = [
   { file: 'sensitivity_specificity.loss', impl: sensSpec, defaults: { r: 0.05, eps: 1e-5 }, cases: ALL, region: true, params: [{ r: 0.5 }, { r: 0.1, eps: 1 }] },
   { file: 'combo.loss', impl: combo, defaults: { alpha: 0.5, beta: 0.5, ...KERAS_EPS }, cases: ALL, region: true, params: [{ alpha: 0.3, beta: 0.7 }, { alpha: 0.9, beta: 0.2, eps: 0.05 }] },
   { file: 'bce_dice.loss', impl: bceDice, defaults: {}, cases: ALL, region: true, params: [] },
+  // region false: its class weights need the class axis, so `global` is an error; sample is MONAI's default.
+  { file: 'generalized_dice.loss', impl: generalizedDice, defaults: MONAI_DICE, cases: WITH_ABSENT, region: false, params: [{ smooth_nr: 1, smooth_dr: 1 }, { smooth_nr: 0, smooth_dr: 1e-3 }] },
+  { file: 'dice_ce.loss', impl: diceCe, defaults: { lambda_dice: 1, lambda_ce: 1, ...MONAI_DICE, ...KERAS_EPS }, cases: WITH_ABSENT, region: true, params: [{ lambda_dice: 0.3, lambda_ce: 2 }, { lambda_ce: 0.5, smooth_nr: 1, smooth_dr: 1, eps: 0.05 }] },
+  { file: 'dice_focal.loss', impl: diceFocal, defaults: { lambda_dice: 1, lambda_focal: 1, gamma: 2, ...MONAI_DICE, ...KERAS_EPS }, cases: WITH_ABSENT, region: true, params: [{ lambda_dice: 0.5, lambda_focal: 2, gamma: 3 }, { gamma: 0.5, smooth_nr: 1, smooth_dr: 1, eps: 0.05 }] },
+  { file: 'log_dice.loss', impl: logDice, defaults: { ...MONAI_DICE, ...KERAS_EPS }, cases: WITH_ABSENT, region: true, params: [{ smooth_nr: 1, smooth_dr: 1 }, { smooth_nr: 0, smooth_dr: 0, eps: 1e-2 }] },
+  { file: 'mcc.loss', impl: mcc, defaults: { smooth: 1e-5 }, cases: WITH_ABSENT, region: true, params: [{ smooth: 1 }, { smooth: 0.1 }] },
+  { file: 'asym_unified_focal.loss', impl: asymUnifiedFocal, defaults: { lambda: 0.5, delta: 0.6, gamma: 0.5, smooth: 1e-5, ...KERAS_EPS }, cases: WITH_ABSENT, region: true, params: [{ lambda: 0.2, delta: 0.7, gamma: 0.2 }, { lambda: 1, delta: 0.5, gamma: 0, smooth: 1e-7, eps: 0.05 }, { lambda: 0 }] },
+  { file: 'exp_log.loss', impl: expLog, defaults: { w_dice: 0.8, w_cross: 0.2, gamma_dice: 0.3, gamma_cross: 0.3, ...MONAI_DICE, ...KERAS_EPS }, cases: WITH_ABSENT, region: true, params: [{ w_dice: 0.5, w_cross: 0.5, gamma_dice: 1, gamma_cross: 1 }, { gamma_dice: 0.5, gamma_cross: 2, smooth_nr: 1, smooth_dr: 1, eps: 0.05 }] },
+  // Spatial losses: distance maps as host constants (brute-force transforms), windows and pooling in tfjs.
+  { file: 'ssim.loss', impl: ssimLoss, defaults: SSIM_TF, cases: SSIM_ALONE, region: false, params: [{ k1: 0.05, k2: 0.1 }, { max_val: 2 }] },
+  { file: 'hausdorff_dt.loss', impl: hausdorffDt, defaults: { alpha: 2 }, cases: DIST_CASES, region: false, params: [{ alpha: 1 }, { alpha: 1.5 }] },
+  { file: 'log_hausdorff_dt.loss', impl: logHausdorffDt, defaults: { alpha: 2 }, cases: DIST_CASES, region: false, params: [{ alpha: 1 }] },
+  { file: 'distance_penalty_ce.loss', impl: distancePenaltyCe, defaults: KERAS_EPS, cases: DIST_CASES, region: false, params: [{ eps: 0.05 }] },
+  { file: 'shape_aware.loss', impl: shapeAware, defaults: KERAS_EPS, cases: DIST_CASES, region: false, params: [{ eps: 0.05 }] },
+  { file: 'boundary.loss', impl: boundary, defaults: {}, cases: DIST_CASES, region: false, params: [] },
+  { file: 'cmssl.loss', impl: cmssl, defaults: { lambda1: 1, lambda2: 1, beta: 0.1, c4: 0.01, ...KERAS_EPS }, cases: DIST_CASES, region: true, params: [{ lambda1: 0.5, lambda2: 2, beta: 0.3 }, { c4: 0.1, eps: 0.05 }] },
+  // A pool of a pool (every soft opening) ties copies of one input value: tf.maxPool's first-max gradient, as ours.
+  { file: 'lovasz_hinge.loss', impl: lovaszHinge, defaults: {}, cases: ALL, region: false, params: [] },
+  { file: 'lovasz_softmax.loss', impl: lovaszSoftmax, defaults: {}, cases: ALL, region: false, params: [] },
+  { file: 'cldice.loss', impl: clDice, defaults: { smooth: 1 }, cases: CLDICE_CASES, region: true, params: [{ smooth: 1e-3 }] },
+  { file: 'dice_cldice.loss', impl: diceClDice, defaults: { alpha: 0.5, smooth: 1 }, cases: DIST_CASES, region: true, params: [{ alpha: 0.2, smooth: 0.1 }] },
+  { file: 'unet3p_hybrid.loss', impl: unet3pHybrid, defaults: { alpha: 0.25, gamma: 2, smooth: 1e-5 }, cases: SSIM_CASES, region: true, params: [{ alpha: 0.5, gamma: 1, smooth: 1 }] },
+  { file: 'basnet_hybrid.loss', impl: basnetHybrid, defaults: { smooth: 1e-5 }, cases: SSIM_CASES, region: true, params: [{ smooth: 1 }] },
 ];
 
 // ---------------------------------------------------------------- the comparison
@@ -267,8 +691,8 @@ function compile(file: string, dims: Dims, region: Region, params: Params): Loss
 function ours(ir: LossIR, shape: number[], p: Float64Array, g: Float64Array): { value: number; grad: Float64Array } {
   const { sizes, dims } = sizesOf(shape, 'nhwc');
   const byRole = (role: string) => ir.loss.inputs.find((i) => i.role === role)!.name;
-  expect(ir.loss.wrt.name).toBe(byRole('prob'));
-  const inputs = { [byRole('prob')]: toCanonical(p, 'nhwc', sizes, dims), [byRole('target')]: toCanonical(g, 'nhwc', sizes, dims) };
+  // The prediction: probabilities, or logits (Lovász hinge) drawn the same way.
+  const inputs = { [ir.loss.wrt.name]: toCanonical(p, 'nhwc', sizes, dims), [byRole('target')]: toCanonical(g, 'nhwc', sizes, dims) };
   const [v, dp] = evaluate([ir.value, ir.grad], inputs, sizes);
   // A gradient that is constant along some axis may come back without it: broadcast to full canonical.
   const full = canonicalAxes(dims);
@@ -310,9 +734,11 @@ function run(e: Entry, c: Case, region: Region, params: Params, seed: number) {
 
 const files = readdirSync(LOSSES_DIR).filter((f) => f.endsWith('.loss')).sort();
 
-test('every loss in losses/ has a table entry, and every entry a file', () => {
+test('every loss in losses/ has a table entry (or its own test from segloss new), and every entry a file', () => {
   const listed = TABLE.map((e) => e.file);
-  expect(files.filter((f) => !listed.includes(f)), 'losses with no tfjs reference').toEqual([]);
+  // A loss started with `segloss new` brings its own reference: tests/losses/NAME.test.ts.
+  const ownTest = (f: string) => existsSync(join('tests', 'losses', f.replace(/\.loss$/, '.test.ts')));
+  expect(files.filter((f) => !listed.includes(f) && !ownTest(f)), 'losses with no tfjs reference').toEqual([]);
   expect(listed.filter((f) => !files.includes(f)), 'entries with no file').toEqual([]);
   expect(new Set(listed).size).toBe(listed.length);
 });

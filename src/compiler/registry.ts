@@ -125,7 +125,9 @@ const RECORDS: OpRecord[] = [
     // The transpose of broadcasting is summing over the broadcast axes.
     vjp: (g, out) => [B.sum(g, out.axes.filter((a) => !src(out, 0).axes.includes(a)))],
     // Evaluator tensors keep every axis (size 1 where absent): broadcasting is implicit there.
-    tf: (t, [x], n, ctx) => t.broadcastTo(t.reshape(x!, ctx.shape(n.src[0]!.axes)), ctx.shape(n.axes)),
+    // x + zeros rather than broadcastTo: broadcastTo is a Tile, and tfjs has no Tile
+    // gradient at rank 5 (3-D data); Add's gradient sums at any rank.
+    tf: (t, [x], n, ctx) => t.add(t.reshape(x!, ctx.shape(n.src[0]!.axes)), t.zeros(ctx.shape(n.axes))),
     print: {},
   },
   {
