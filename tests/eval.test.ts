@@ -219,7 +219,7 @@ describe('segloss eval: errors are exit 2 with a clear message and no stack trac
   test('an unknown --backend', () => {
     const r = segloss(['dice', '--pred', pFile, '--target', gFile, '--backend', 'cuda']);
     expect(r.code).toBe(2);
-    expect(r.err).toContain("--backend is one of auto, cpu, webasm, headlessgl, webgpu, reference; got 'cuda'");
+    expect(r.err).toContain("--backend is one of auto, js, cpu, webasm, headlessgl, webgpu, reference; got 'cuda'");
     noStack(r.err);
   });
 
