@@ -1,6 +1,7 @@
 // Shared option parsing for the segloss commands: parameters, region, dims,
 // layout, backend; UsageError for bad flags (exit 2, no stack trace).
 
+import type { Command } from 'commander';
 import type { Dims, Region } from '../compiler/lower.ts';
 import type { Layout } from '../runtime/layout.ts';
 import { BACKENDS, type Backend } from '../runtime/loss.ts';
@@ -42,3 +43,10 @@ export function backend(s: string): Backend | 'auto' {
 /** Whether stdout/stderr get colour: a terminal, and NO_COLOR unset. */
 export const colorOut = process.stdout.isTTY === true && !process.env.NO_COLOR;
 export const colorErr = process.stderr.isTTY === true && !process.env.NO_COLOR;
+
+/** The options every command that compiles a formula takes: --region and repeatable --param. */
+export function formulaOptions(cmd: Command): Command {
+  return cmd
+    .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
+    .option('--param <name=value>', 'override a parameter default (repeatable)', collect, []);
+}

@@ -69,19 +69,22 @@ function neighbours(i: number, dims: readonly number[], st: readonly number[], k
   }
 }
 
-/** Max over the k-wide cube around each element (stride 1, same size; outside the image is ignored). */
-export function maxpoolRef(x: Float64Array, outer: number, dims: readonly number[], k: number): Float64Array {
+/** out[o·sp + i] = f(o·sp, i) for each slice o and element i of the slice. */
+function perElement(outer: number, dims: readonly number[], f: (base: number, i: number, st: readonly number[]) => number): Float64Array {
   const sp = dims.reduce((a, b) => a * b, 1);
   const st = strides(dims);
-  const out = new Float64Array(x.length);
-  for (let o = 0; o < outer; o++) {
-    for (let i = 0; i < sp; i++) {
-      let m = -Infinity;
-      neighbours(i, dims, st, k, (j) => { m = Math.max(m, x[o * sp + j]!); });
-      out[o * sp + i] = m;
-    }
-  }
+  const out = new Float64Array(outer * sp);
+  for (let o = 0; o < outer; o++) for (let i = 0; i < sp; i++) out[o * sp + i] = f(o * sp, i, st);
   return out;
+}
+
+/** Max over the k-wide cube around each element (stride 1, same size; outside the image is ignored). */
+export function maxpoolRef(x: Float64Array, outer: number, dims: readonly number[], k: number): Float64Array {
+  return perElement(outer, dims, (base, i, st) => {
+    let m = -Infinity;
+    neighbours(i, dims, st, k, (j) => { m = Math.max(m, x[base + j]!); });
+    return m;
+  });
 }
 
 /** The tap index (row-major over the spatial axes, k per axis) of element j in the window centred at i. */
@@ -94,33 +97,21 @@ function tapIndex(i: number, j: number, dims: readonly number[], st: readonly nu
 
 /** Per window, the tap of its first maximum in scan order (ties go to the first, as TensorFlow's max-pool gradient). */
 export function poolargRef(x: Float64Array, outer: number, dims: readonly number[], k: number): Float64Array {
-  const sp = dims.reduce((a, b) => a * b, 1);
-  const st = strides(dims);
-  const out = new Float64Array(x.length);
-  for (let o = 0; o < outer; o++) {
-    for (let i = 0; i < sp; i++) {
-      let m = -Infinity;
-      let arg = 0;
-      neighbours(i, dims, st, k, (j) => { if (x[o * sp + j]! > m) { m = x[o * sp + j]!; arg = tapIndex(i, j, dims, st, k); } });
-      out[o * sp + i] = arg;
-    }
-  }
-  return out;
+  return perElement(outer, dims, (base, i, st) => {
+    let m = -Infinity;
+    let arg = 0;
+    neighbours(i, dims, st, k, (j) => { if (x[base + j]! > m) { m = x[base + j]!; arg = tapIndex(i, j, dims, st, k); } });
+    return arg;
+  });
 }
 
 /** The adjoint of maxpool: element i collects g[j] from every window j whose first max it is. */
 export function poolgradRef(g: Float64Array, a: Float64Array, outer: number, dims: readonly number[], k: number): Float64Array {
-  const sp = dims.reduce((x, y) => x * y, 1);
-  const st = strides(dims);
-  const out = new Float64Array(g.length);
-  for (let o = 0; o < outer; o++) {
-    for (let i = 0; i < sp; i++) {
-      let acc = 0;
-      neighbours(i, dims, st, k, (j) => { if (a[o * sp + j] === tapIndex(j, i, dims, st, k)) acc += g[o * sp + j]!; });
-      out[o * sp + i] = acc;
-    }
-  }
-  return out;
+  return perElement(outer, dims, (base, i, st) => {
+    let acc = 0;
+    neighbours(i, dims, st, k, (j) => { if (a[base + j] === tapIndex(j, i, dims, st, k)) acc += g[base + j]!; });
+    return acc;
+  });
 }
 
 /** 1 where a k-wide window around the element fits inside the image ('valid' positions), else 0. */

@@ -5,20 +5,18 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { type Backend, compile } from '../../runtime/loss.ts';
-import { UsageError, collect, layout, parseParams, region } from '../options.ts';
+import { UsageError, formulaOptions, layout, parseParams, region } from '../options.ts';
 
 const TARGETS: Record<string, Backend> = { js: 'cpu', glsl: 'headlessgl', wgsl: 'webgpu' };
 
 export function register(program: Command): void {
-  program
+  formulaOptions(program
     .command('compile')
     .description('print the kernels a backend runs for one shape')
-    .argument('<file>', 'a .loss file')
+    .argument('<file>', 'a .loss file'))
     .option('--target <target>', 'js (gpu.js kernel source) | glsl (headlessgl) | wgsl (webgpu)', 'js')
     .option('--shape <dims>', 'tensor shape in the layout, comma-separated', '1,64,64,1')
     .option('--layout <layout>', 'nhwc | nchw', 'nhwc')
-    .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
-    .option('--param <name=value>', 'override a parameter default (repeatable)', collect, [])
     .addHelpText('after', '\nglsl needs headlessgl (the gl package and an X display: run under xvfb-run -a);\nwgsl needs WebGPU through Dawn (see docs/backends.md).\n\nExamples:\n  segloss compile losses/dice.loss\n  segloss compile losses/bce.loss --target wgsl --shape 2,128,128,4')
     .action(async (file: string, o: { target: string; shape: string; layout: string; region: string; param: string[] }) => {
       const backend = TARGETS[o.target];

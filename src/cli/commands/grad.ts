@@ -4,17 +4,15 @@ import type { Command } from 'commander';
 import { frontendFile } from '../../compiler/compile.ts';
 import { SeglossError } from '../../compiler/diagnostics.ts';
 import { printRoots } from '../../compiler/print.ts';
-import { collect, dims, parseParams, region } from '../options.ts';
+import { dims, formulaOptions, parseParams, region } from '../options.ts';
 
 export function register(program: Command): void {
-  program
+  formulaOptions(program
     .command('grad')
     .description('print a loss and its simplified gradient as math')
-    .argument('<file>', 'a .loss file')
+    .argument('<file>', 'a .loss file'))
     .option('--latex', 'print LaTeX instead of text')
-    .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
     .option('--dims <n>', 'spatial dimensions: 2 or 3', '2')
-    .option('--param <name=value>', 'override a parameter default (repeatable)', collect, [])
     .addHelpText('after', '\nExamples:\n  segloss grad losses/dice.loss\n  segloss grad losses/tversky.loss --param alpha=0.7 --latex')
     .action((file: string, o: { latex?: boolean; region: string; dims: string; param: string[] }) => {
       const r = frontendFile(file, { region: region(o.region), dims: dims(o.dims), params: parseParams(o.param) });

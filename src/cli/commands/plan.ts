@@ -6,16 +6,14 @@ import { frontendFile } from '../../compiler/compile.ts';
 import { SeglossError } from '../../compiler/diagnostics.ts';
 import { plan } from '../../compiler/plan/plan.ts';
 import { printPlan } from '../../compiler/plan/print-plan.ts';
-import { collect, dims, parseParams, region } from '../options.ts';
+import { dims, formulaOptions, parseParams, region } from '../options.ts';
 
 export function register(program: Command): void {
-  program
+  formulaOptions(program
     .command('plan')
     .description('print the kernel plan: passes over the full tensor and the small values between them')
-    .argument('<file>', 'a .loss file')
-    .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
+    .argument('<file>', 'a .loss file'))
     .option('--dims <n>', 'spatial dimensions: 2 or 3', '2')
-    .option('--param <name=value>', 'override a parameter default (repeatable)', collect, [])
     .option('--json', 'print {loss, passes: [{kind, reads, accumulators}]}')
     .addHelpText('after', '\nExamples:\n  segloss plan losses/dice.loss\n  segloss plan losses/bce.loss --json')
     .action((file: string, o: { region: string; dims: string; param: string[]; json?: boolean }) => {
