@@ -27,7 +27,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump } from 'npyjs';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, inject, test } from 'vitest';
+import { requiredBackends } from '../src/runtime/gpu-env.ts';
 import { ArrayFileError, readArray, writeArray } from '../src/runtime/io.ts';
 import { load } from '../src/runtime/loss.ts';
 
@@ -117,6 +118,21 @@ describe('segloss eval: values and gradients against the float64 reference', () 
     expect(grad.shape).toEqual(shape);
     expectClose(grad.data, ref.grad, GRAD_TOL);
   });
+
+  // js, and the GPU paths (headlessgl under Xvfb, webgpu through Dawn): skipped with the reason when
+  // they cannot start here, unless SEGLOSS_REQUIRE_BACKENDS names them (then the eval's exit 2 fails).
+  for (const backend of ['js', 'headlessgl', 'webgpu'] as const) {
+    const probe = backend === 'js' ? { ok: true as const } : inject('seglossBackends')[backend];
+    const skip = !probe.ok && backend !== 'js' && !requiredBackends().has(backend);
+    test.skipIf(skip)(`tversky on ${backend}${probe.ok ? '' : ` (${probe.why})`}: the in-process reference`, async () => {
+      const out = join(dir, `tversky-${backend}.npy`);
+      const r = json(segloss(['tversky', '--pred', pFile, '--target', gFile, '--backend', backend, '--grad', out, '--json']));
+      const ref = await reference('tversky', p, g, shape);
+      expect(r).toMatchObject({ loss: 'tversky', backend, shape });
+      expect(Math.abs(r.value - ref.value) / Math.abs(ref.value)).toBeLessThanOrEqual(VALUE_TOL);
+      expectClose(readArray(out).data, ref.grad, GRAD_TOL);
+    });
+  }
 
   test('dice, webasm, nchw: same numbers as the nhwc reference, gradient in nchw', async () => {
     const pc = toNchw(p, shape);
