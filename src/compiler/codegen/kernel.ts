@@ -173,7 +173,10 @@ class Emitter {
     else if (this.ctx.slots.has(n.id) && !compute) {
       const { region, slot } = this.ctx.slots.get(n.id)!;
       const n0 = count(canonicalAxes(this.ctx.dims), this.ctx.sizes);
-      out = this.bind(s, `${inputVar(region)}[${slot ? `${slot * n0} + ` : ''}${this.inputIndex(s)}]`);
+      // No `+ 0`: gpu.js types a sum of two literals as a float, and GLSL then finds no texture lookup for it.
+      const idx = this.inputIndex(s);
+      const at = slot === 0 ? idx : idx === '0' ? String(slot * n0) : `${slot * n0} + ${idx}`;
+      out = this.bind(s, `${inputVar(region)}[${at}]`);
     }
     else if (n.op === 'window' || n.op === 'maxpool' || n.op === 'poolarg' || n.op === 'poolgrad') out = this.stencil(s, n);
     else if (n.op === 'interior') out = this.interior(s, n);
