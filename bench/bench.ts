@@ -37,7 +37,7 @@ import { type GpuBackend, GPU_BACKENDS, probeBackends } from '../src/runtime/gpu
 import { count, sizesOf } from '../src/runtime/layout.ts';
 import { BACKENDS, type Backend, type CompiledLoss, LIBRARY_DIR, load } from '../src/runtime/loss.ts';
 import { tfjs } from '../src/runtime/tfjs.ts';
-import { JS_LOOPS, PEER_LOSSES, type PeerLoss, type Problem, TorchPeer, type TorchInfo, tfRunner } from './peers.ts';
+import { JS_LOOPS, PEER_LOSSES, type PeerLoss, type Problem, TORCH_LOSSES, TorchPeer, type TorchInfo, tfRunner } from './peers.ts';
 
 export const PEERS = ['tfjs-cpu', 'tfjs-wasm', 'js-loop', 'torch'] as const;
 export type Peer = (typeof PEERS)[number];
@@ -411,6 +411,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
           }
           // torch
           if (!torch) { group.push(errorRow(loss, sname, 'torch', 'peer', 'not installed', 'unavailable')); continue; }
+          if (!TORCH_LOSSES.includes(peerLoss)) { group.push(errorRow(loss, sname, 'torch', 'peer', 'no torch formula', 'unavailable')); continue; }
           const gradOut = join(tmp, 'torch-grad.f32');
           const r = await torch.run({ loss: peerLoss, shape, p: inputsFile.p, g: inputsFile.g, gradOut, runs: o.runs, warmup: o.warmup, budgetS: o.budgetS });
           if (!r.ok || !r.timesMs) { group.push(errorRow(loss, sname, 'torch', 'peer', r.why ?? 'failed')); continue; }
@@ -461,12 +462,12 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   };
 }
 
-/** The problem's arrays under the loss's input names: its target input gets g, its prob input p. */
+/** The problem's arrays under the loss's input names: its target input gets g, its prediction p (logits take p's values as they are, as the tfjs peer does). */
 function inputsFor(c: CompiledLoss, prob: Problem): Record<string, Float32Array> {
   return Object.fromEntries(c.inputs.map((i) => {
     if (i.role === 'target') return [i.name, prob.g];
-    if (i.role === 'prob') return [i.name, prob.p];
-    throw new Error(`bench inputs cover prob and target only; '${i.name}' is a ${i.role} input`);
+    if (i.role === 'prob' || i.role === 'logits') return [i.name, prob.p];
+    throw new Error(`bench inputs cover the prediction and the target only; '${i.name}' is a ${i.role} input`);
   }));
 }
 

@@ -12,13 +12,16 @@
 //   focal   mean(α(1-q)^γ·g·(-log q) + (1-α)q^γ·(1-g)·(-log(1-q))), α = .25, γ = 2, q as bce
 //   tversky mean over (batch, class) of 1 - (tp + s) / (tp + α·fp + β·fn + s), α = β = .5, s = 1e-5
 
+import { edtRef } from '../src/compiler/spatial.ts';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type * as TF from '@tensorflow/tfjs-core';
 
-export const PEER_LOSSES = ['dice', 'bce', 'focal', 'tversky'] as const;
+export const PEER_LOSSES = ['dice', 'bce', 'focal', 'tversky', 'ssim', 'hausdorff_dt', 'lovasz_hinge'] as const;
+/** The losses bench/torch_peer.py implements. */
+export const TORCH_LOSSES: readonly string[] = ['dice', 'bce', 'focal', 'tversky'];
 export type PeerLoss = (typeof PEER_LOSSES)[number];
 
 /** A benchmark problem: nhwc shape, prediction p in (0, 1), target g. */
@@ -172,6 +175,75 @@ export function tfLoss(tf: Tf, loss: PeerLoss, g: TF.Tensor, rank: number): (p: 
         const pos = tf.mul(tf.mul(tf.mul(alpha, tf.pow(tf.sub(1, q), gamma)), g), tf.neg(tf.log(q)));
         const neg = tf.mul(tf.mul(tf.mul(1 - alpha, tf.pow(q, gamma)), tf.sub(1, g)), tf.neg(tf.log(tf.sub(1, q))));
         return tf.mean(tf.add(pos, neg));
+      };
+    }
+    case 'ssim': {
+      // tf.image.ssim's definition (max_val 1): 11x11 Gaussian σ 1.5, valid window, biased variances; 2-D only.
+      if (rank !== 4) throw new Error('the ssim peer is 2-D (tf.image.ssim)');
+      const w = Array.from({ length: 11 }, (_, i) => Math.exp(-((i - 5) ** 2) / (2 * 1.5 * 1.5)));
+      const sw = w.reduce((a, b) => a + b, 0);
+      const k = tf.tensor4d(w.flatMap((a) => w.map((b) => (a * b) / (sw * sw))), [11, 11, 1, 1]);
+      const C = g.shape[3]!;
+      const win = (x: TF.Tensor) => {
+        // Each channel alone: channels to the batch axis, one-channel valid convolution, back.
+        const [B, H, W] = x.shape as number[];
+        const xs = tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [B! * C, H!, W!, 1]) as TF.Tensor4D;
+        return tf.conv2d(xs, k, 1, 'valid');
+      };
+      const c1 = 0.01 ** 2, c2 = 0.03 ** 2;
+      return (p) => {
+        const mp = win(p), mg = win(g);
+        const vp = tf.sub(win(tf.mul(p, p)), tf.mul(mp, mp));
+        const vg = tf.sub(win(tf.mul(g, g)), tf.mul(mg, mg));
+        const cov = tf.sub(win(tf.mul(p, g)), tf.mul(mp, mg));
+        const num = tf.mul(tf.add(tf.mul(2, tf.mul(mp, mg)), c1), tf.add(tf.mul(2, cov), c2));
+        const den = tf.mul(tf.add(tf.add(tf.mul(mp, mp), tf.mul(mg, mg)), c1), tf.add(tf.add(vp, vg), c2));
+        return tf.sub(1, tf.mean(tf.div(num, den)));
+      };
+    }
+    case 'hausdorff_dt': {
+      // Karimi & Salcudean: mean((p − g)²·(d_p² + d_g²)), d = edt(m) + edt(¬m) of the masks at 0.5, recomputed per call (no gradient).
+      const dist = (m: Float32Array) => {
+        const shape = g.shape as number[];
+        const C = shape[shape.length - 1]!;
+        const sp = shape.slice(1, -1);
+        const n = m.length / C;
+        const out = new Float32Array(m.length);
+        // Per (batch, class): gather the slice, exact EDT of the mask and of its complement.
+        for (let b = 0; b < shape[0]!; b++) for (let c = 0; c < C; c++) {
+          const per = n / shape[0]!;
+          const slice = new Float64Array(per);
+          for (let i = 0; i < per; i++) slice[i] = m[(b * per + i) * C + c]!;
+          const inv = slice.map((v) => 1 - v);
+          const d1 = edtRef(slice, 1, sp), d2 = edtRef(inv, 1, sp);
+          for (let i = 0; i < per; i++) out[(b * per + i) * C + c] = d1[i]! + d2[i]!;
+        }
+        return out;
+      };
+      const gm = g.dataSync() as Float32Array;
+      const dg = tf.tensor(dist(gm.map((v) => (v > 0.5 ? 1 : 0))), g.shape);
+      return (p) => {
+        const pm = (p.dataSync() as Float32Array).map((v) => (v > 0.5 ? 1 : 0));
+        const dp = tf.tensor(dist(pm), g.shape);
+        const e = tf.square(tf.sub(p, g));
+        return tf.mean(tf.mul(e, tf.add(tf.square(dp), tf.square(dg))));
+      };
+    }
+    case 'lovasz_hinge': {
+      // Berman et al., per image and class, on logits: relu(sorted hinge errors) · lovasz_grad(sorted truth).
+      const C = g.shape[rank - 1]!;
+      const rows = (t: TF.Tensor) => tf.reshape(tf.transpose(t, [0, rank - 1, ...space]), [g.shape[0]! * C, -1]);
+      const gr = rows(g);
+      return (x) => {
+        const e = tf.sub(1, tf.mul(rows(x), tf.sub(tf.mul(2, gr), 1)));
+        const { indices } = tf.topk(e, e.shape[1]!, true);
+        const order = tf.tensor(Int32Array.from(indices.dataSync()), indices.shape, 'int32');
+        const es = tf.gather(e, order, 1, 1), gs = tf.gather(gr, order, 1, 1);
+        const gts = tf.sum(gs, 1, true);
+        const jac = tf.sub(1, tf.div(tf.sub(gts, tf.cumsum(gs, 1)), tf.add(gts, tf.cumsum(tf.sub(1, gs), 1))));
+        const n = jac.shape[1]!;
+        const w = tf.sub(jac, tf.concat([tf.zeros([jac.shape[0]!, 1]), tf.slice(jac, [0, 0], [-1, n - 1])], 1));
+        return tf.mean(tf.sum(tf.mul(tf.relu(es), w), 1));
       };
     }
     case 'tversky': {
