@@ -16,7 +16,6 @@ import * as plan from './commands/plan.ts';
 import * as show from './commands/show.ts';
 import { UsageError, colorErr } from './options.ts';
 import { InputError } from '../runtime/errors.ts';
-import { BackendUnavailable } from '../runtime/gpu-env.ts';
 
 const program = new Command('segloss')
   .description('A compiler for segmentation losses: formulas in, exact gradients and fused kernels out, checked against TensorFlow.js.')
@@ -40,7 +39,7 @@ try {
     process.exitCode = 2;
   } else if (e instanceof CommanderError) {
     process.exitCode = e.exitCode === 0 ? 0 : 2;
-  } else if (e instanceof UsageError || e instanceof InputError || e instanceof BackendUnavailable) {
+  } else if (e instanceof UsageError || e instanceof InputError) {
     process.stderr.write(`segloss: ${e.message}\n`);
     process.exitCode = 2;
   } else {

@@ -105,10 +105,6 @@ export function rewrite(roots: readonly Node[], f: (n: Node, src: readonly Node[
   return roots.map((r) => memo.get(r.id)!);
 }
 
-export function graphSize(roots: readonly Node[]): number {
-  return toposort(roots).length;
-}
-
 /** Operations in a graph: nodes that compute (not leaves, not broadcasts, which are indexing). */
 export function opCount(roots: readonly Node[]): number {
   return toposort(roots).filter((n) => n.src.length > 0 && n.op !== 'expand').length;

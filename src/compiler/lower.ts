@@ -57,8 +57,6 @@ interface Builtin {
   lower(args: Node[], axes: Axes | undefined, call: A.Call): Value;
 }
 
-export const AXIS_GROUPS = ['batch', 'class', 'z', 'y', 'x', 'space', 'region'] as const;
-
 const unary = (op: Op) => ({ arity: [1], lower: ([x]: Node[]) => B.un(op, x!) });
 const LOG2 = Math.LN2;
 

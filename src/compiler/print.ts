@@ -123,7 +123,3 @@ export function printRoots(roots: readonly { name: string; node: Node }[], mode:
     ...roots.map((r, i) => `${r.name.padEnd(width)} = ${p.roots[i]}`),
   ].join('\n');
 }
-
-export function printNode(n: Node): string {
-  return printRoots([{ name: 'out', node: n }]);
-}

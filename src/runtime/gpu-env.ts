@@ -22,6 +22,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as gpujs from 'gpu.js';
+import { InputError } from './errors.ts';
 import type { GPU as GPUType, IKernelRunShortcut } from 'gpu.js';
 
 export type GpuBackend = 'cpu' | 'webasm' | 'headlessgl' | 'webgpu';
@@ -43,7 +44,7 @@ export interface GpuHandle {
 export type BackendProbe = { ok: true } | { ok: false; why: string };
 
 /** A backend cannot start here. `message` names what is missing and how to get it. */
-export class BackendUnavailable extends Error {
+export class BackendUnavailable extends InputError {
   override readonly name = 'BackendUnavailable';
   constructor(
     readonly backend: GpuBackend,

@@ -120,12 +120,6 @@ export class CompiledLoss {
   plan(dims: Dims = 2): Plan { return this.state(dims).plan; }
   ir(dims: Dims = 2): LossIR { return this.state(dims).ir; }
 
-  /** The generated kernels for a shape (built if needed). */
-  kernelSpecs(shape: readonly number[]): KernelSpec[] {
-    const { sizes, dims } = sizesOf(shape, this.opts.layout);
-    return this.kernelsFor(this.state(dims).plan, sizes, dims, 'grad', false).specs.filter((x): x is KernelSpec => x !== undefined);
-  }
-
   /**
    * The kernels for a shape, built on this loss's backend by one run on zeros,
    * with what gpu.js translated them to (GLSL on headlessgl, WGSL on webgpu).
@@ -217,12 +211,10 @@ export class CompiledLoss {
     };
     finish(0);
     let grad: Float32Array | undefined;
-    const memory = new Map<string, Float32Array>();
     const N = count(['batch', 'class', ...SPATIAL] as Axis[], sizes);
-    const data = (name: string) => memory.get(name) ?? toF32(inputs[name]!);
+    const data = (name: string) => (name === MEMORY ? mem! : toF32(inputs[name]!));
     // Every buffer in one array (one kernel binding), allocated once per call.
     const mem = plan.slots.size ? new Float32Array(plan.slots.size * N) : undefined;
-    if (mem) memory.set(MEMORY, mem);
     const valueOf = (n: Node) => {
       if (n.op === 'input') return toF32(inputs[n.arg as string]!);
       const { slot } = plan.slots.get(n.id)!;
