@@ -14,6 +14,7 @@ export const BindingName = createToken({ name: 'BindingName', pattern: Lexer.NA,
 export const Loss = createToken({ name: 'Loss', pattern: /loss/, longer_alt: Identifier, label: "'loss'" });
 export const Def = createToken({ name: 'Def', pattern: /def/, longer_alt: Identifier, label: "'def'" });
 export const Use = createToken({ name: 'Use', pattern: /use/, longer_alt: Identifier, label: "'use'" });
+export const Repeat = createToken({ name: 'Repeat', pattern: /repeat/, longer_alt: Identifier, label: "'repeat'" });
 
 // `1`, `0.5`, `1e-5`, `.5`, `2.`
 export const NumberLit = createToken({ name: 'NumberLit', pattern: /(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/, label: 'a number' });
@@ -47,6 +48,8 @@ export const LParen = createToken({ name: 'LParen', pattern: '(', label: "'('" }
 export const RParen = createToken({ name: 'RParen', pattern: ')', label: "')'" });
 export const LBracket = createToken({ name: 'LBracket', pattern: '[', label: "'['" });
 export const RBracket = createToken({ name: 'RBracket', pattern: ']', label: "']'" });
+export const LBrace = createToken({ name: 'LBrace', pattern: '{', label: "'{'" });
+export const RBrace = createToken({ name: 'RBrace', pattern: '}', label: "'}'" });
 export const Comma = createToken({ name: 'Comma', pattern: ',', label: "','" });
 export const Colon = createToken({ name: 'Colon', pattern: ':', label: "':'" });
 export const Semicolon = createToken({ name: 'Semicolon', pattern: ';', label: "';'" });
@@ -54,12 +57,12 @@ export const Semicolon = createToken({ name: 'Semicolon', pattern: ';', label: "
 /** In match order: the lexer tries them first to last. */
 export const allTokens: TokenType[] = [
   Whitespace, Comment,
-  Loss, Def, Use, Identifier, BindingName,
+  Loss, Def, Use, Repeat, Identifier, BindingName,
   NumberLit, StringLit, UnterminatedString,
   AddOp, MulOp, CompareOp,
   Plus, Minus, Star, Slash, Caret,
   LessEq, GreaterEq, EqEq, NotEq, Less, Greater, Equals,
-  LParen, RParen, LBracket, RBracket, Comma, Colon, Semicolon,
+  LParen, RParen, LBracket, RBracket, LBrace, RBrace, Comma, Colon, Semicolon,
 ];
 
 export const lossLexer = new Lexer(allTokens, { ensureOptimizations: true });
@@ -75,7 +78,8 @@ export function markBindingNames(tokens: IToken[]): IToken[] {
   let line = 0;
   tokens.forEach((t, i) => {
     const type = t.tokenType;
-    if (type === Loss || type === Def || type === Use) depth = 0;
+    // Items and blocks never sit inside brackets: one of them closes any left open.
+    if (type === Loss || type === Def || type === Use || type === Repeat || type === LBrace || type === RBrace) depth = 0;
     else if (type === LParen || type === LBracket) depth++;
     else if (type === RParen || type === RBracket) depth = Math.max(0, depth - 1);
     else if (type === Identifier && tokens[i + 1]?.tokenType === Equals && (depth === 0 || t.startLine !== line)) {

@@ -4,8 +4,8 @@
 
 import { CstParser, tokenLabel, type IParserErrorMessageProvider, type TokenType } from 'chevrotain';
 import {
-  AddOp, allTokens, BindingName, Caret, Colon, Comma, CompareOp, Def, Equals, Identifier, LBracket, Loss, LParen,
-  Minus, MulOp, NumberLit, RBracket, RParen, Semicolon, StringLit, Use,
+  AddOp, allTokens, BindingName, Caret, Colon, Comma, CompareOp, Def, Equals, Identifier, LBrace, LBracket, Loss, LParen,
+  Minus, MulOp, NumberLit, RBrace, RBracket, Repeat, RParen, Semicolon, StringLit, Use,
 } from './lexer.ts';
 
 /** The labels of `tokens`, without repeats, as `a, b or c`. */
@@ -87,9 +87,25 @@ export class LossParser extends CstParser {
 
   // Newlines are whitespace: a binding is told from the result by its leading name.
   body = this.RULE('body', () => {
-    this.MANY(() => this.SUBRULE(this.binding, { LABEL: 'bindings' }));
+    this.MANY(() => this.SUBRULE(this.statement, { LABEL: 'bindings' }));
     this.CONSUME(Equals);
     this.SUBRULE(this.expression, { LABEL: 'result' });
+  });
+
+  statement = this.RULE('statement', () => {
+    this.OR([
+      { ALT: () => this.SUBRULE(this.binding) },
+      { ALT: () => this.SUBRULE(this.repeatBlock) },
+    ]);
+  });
+
+  // repeat n { statements }: a fixed-count loop, unrolled when lowered; blocks nest.
+  repeatBlock = this.RULE('repeatBlock', () => {
+    this.CONSUME(Repeat);
+    this.SUBRULE(this.expression, { LABEL: 'count' });
+    this.CONSUME(LBrace);
+    this.MANY(() => this.SUBRULE(this.statement, { LABEL: 'body' }));
+    this.CONSUME(RBrace);
   });
 
   binding = this.RULE('binding', () => {

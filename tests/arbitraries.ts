@@ -16,7 +16,16 @@ const UNARY: ((s: string) => string)[] = [
   (s) => `clip(${s}, 0.1, 0.9)`, (s) => `relu(${s} - 0.5)`, (s) => `log1p(sigmoid(${s}))`,
   // Spatial ops: a Gaussian window (zero padding), distance maps, the interior mask.
   (s) => `window(${s}, gaussian(3, 1.0))`, (s) => `(${s}) * edt(g) / 4`, (s) => `(${s}) * interior(3)`,
+  // Scale levels: 2x average pooling (one and two levels down), a window at the coarser level (taps
+  // 2 apart), summed over the level's lattice (interior(1, s) selects it): no spatial axis is left.
+  (s) => `sum[space](interior(1, 1) * sigmoid(window(avgpool2(${s}), gaussian(3, 1.0))))`,
+  (s) => `sum[space](interior(1, 2) * avgpool2(avgpool2(${s}))^2)`,
 ];
+/** The axes of a unary form's result, from its argument's. */
+function unaryAxes(form: string, axes: readonly Ax[]): Ax[] {
+  if (form.startsWith('sum[space]')) return axes.filter((a) => a !== 'y' && a !== 'x');
+  return /^(window|maxpool|minpool)/.test(form) ? union(axes, ['y', 'x']) : [...axes];
+}
 // Pools and box windows make exact ties on small images (two positions, one max), where
 // subgradient conventions differ from finite differences and tf.maxPool: backend tests only.
 const TIED: ((s: string) => string)[] = [(s) => `window(${s}, box(3))`, (s) => `maxpool(${s}, 3)`, (s) => `minpool(${s}, 3)`];
@@ -40,7 +49,7 @@ function exprArb(leaves: readonly E[], continuous: boolean): fc.Arbitrary<E> {
     e: fc.oneof(
       { depthSize: 'small', withCrossShrink: true },
       fc.oneof(fc.constantFrom(...leaves), fc.double({ min: -2, max: 2, noNaN: true }).map((v) => ({ text: v.toFixed(3), axes: [] as Ax[] }))),
-      fc.tuple(tie('e'), fc.nat(unary.length - 1)).map(([x, i]) => ({ text: unary[i]!(x.text), axes: /^(window|maxpool|minpool)/.test(unary[i]!('s')) ? union(x.axes, ['y', 'x']) : x.axes })),
+      fc.tuple(tie('e'), fc.nat(unary.length - 1)).map(([x, i]) => ({ text: unary[i]!(x.text), axes: unaryAxes(unary[i]!('s'), x.axes) })),
       fc.tuple(tie('e'), tie('e'), fc.nat(binary.length - 1)).map(([a, b, i]) => ({ text: `(${binary[i]!(a.text, b.text)})`, axes: union(a.axes, b.axes) })),
       fc.tuple(tie('e'), fc.constantFrom(...REDUCE), fc.array(fc.boolean(), { minLength: 4, maxLength: 4 })).map(([x, op, pick]) => {
         const over = x.axes.filter((_, i) => pick[i]);

@@ -208,6 +208,9 @@ describe('segloss fmt', () => {
       'loss ugly(p:prob,g:target;k=2,eps=-1e-3)   # the head',
       '   # the overlap',
       '   tp=sum[region]((p*g))',
+      'repeat k{tp=tp*(tp)   # squared',
+      '      # each time',
+      '  }',
       '  =mean( (1-tp) ^ k )+((eps))',
       '',
     ].join('\n'));
@@ -221,6 +224,10 @@ describe('segloss fmt', () => {
       'loss ugly(p: prob, g: target; k = 2, eps = -1e-3)  # the head',
       '  # the overlap',
       '  tp = sum[region](p * g)',
+      '  repeat k {',
+      '    tp = tp * tp  # squared',
+      '    # each time',
+      '  }',
       '  = mean((1 - tp)^k) + eps',
       '',
     ].join('\n');
@@ -310,7 +317,7 @@ async function reference(name: string, pred: ArrayLike<number>, target: ArrayLik
 function evalJson(args: string[]) {
   const r = segloss(['eval', ...args, '--backend', 'reference', '--json']);
   expect(r.code, r.err).toBe(0);
-  return JSON.parse(r.out) as { loss: string; backend: string; value: number; shape: number[] };
+  return JSON.parse(r.out) as { loss: string; backend: string; value: number; values?: number[]; shape: number[] };
 }
 
 describe('segloss eval on .png and .nii.gz', () => {
@@ -385,6 +392,34 @@ describe('segloss eval on .png and .nii.gz', () => {
     const r = segloss(['eval', 'tversky', '--pred', join(dir, 'p3.npy'), '--target', join(dir, 'labels.png'), '--classes', '2', '--backend', 'reference']);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/--target .*labels\.png: element \d+ is 2, not a class number 0\.\.1/);
+  });
+
+  test('--param ignore_index=255 with --classes: pixels labelled 255 are left out (the loss equals the loss on the rest); knobs by --param', async () => {
+    const H = 6, W = 7, C = 3, n = H * W;
+    // A PNG label map where some pixels say 255 (unlabelled).
+    const labels = Uint8Array.from({ length: n }, (_, i) => (i % 5 === 0 ? 255 : Math.floor(rand() * C)));
+    const p = Float32Array.from({ length: n * C }, () => 0.05 + 0.9 * rand());
+    writeFileSync(join(dir, 'ign.png'), pngEncode({ width: W, height: H, data: labels, depth: 8, channels: 1 }));
+    writeFileSync(join(dir, 'pign.npy'), new Uint8Array(dump(p, [1, H, W, C])));
+    const j = evalJson(['dice', '--pred', join(dir, 'pign.npy'), '--target', join(dir, 'ign.png'), '--classes', '3', '--param', 'ignore_index=255', '--param', 'include_background=false', '--param', 'reduction=none']);
+    // Oracle: MONAI's masked Dice by hand: only kept pixels, classes 1 and 2, one value per class.
+    const kept = [...labels.keys()].filter((i) => labels[i] !== 255);
+    const want = [1, 2].map((c) => {
+      let tp = 0, sp = 0, sg = 0;
+      for (const i of kept) { const gv = labels[i] === c ? 1 : 0; tp += p[i * C + c]! * gv; sp += p[i * C + c]!; sg += gv; }
+      return 1 - (2 * tp + 1e-5) / (sp + sg + 1e-5);
+    });
+    expect(j.values!.length).toBe(3);
+    expect(j.values![0]).toBe(0);
+    for (const c of [1, 2]) expect(Math.abs(j.values![c]! - want[c - 1]!)).toBeLessThan(1e-6);
+    expect(Math.abs(j.value - (want[0]! + want[1]!))).toBeLessThan(1e-6);
+
+    const bad = segloss(['eval', 'dice', '--pred', join(dir, 'pign.npy'), '--target', join(dir, 'ign.png'), '--classes', '3']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/element 0 is 255, not a class number 0\.\.2/);
+    const knob = segloss(['eval', 'bce', '--pred', join(dir, 'pign.npy'), '--target', join(dir, 'ign.png'), '--classes', '3', '--param', 'reduction=median', '--param', 'ignore_index=255']);
+    expect(knob.code).toBe(2);
+    expect(knob.err).toMatch(/error\[E225\]: knob 'reduction' must be mean, sum or none, got 'median'/);
   });
 });
 

@@ -20,7 +20,8 @@ describe('diagnostics', () => {
     const path = join(DIR, f);
     const text = readFileSync(path, 'utf8');
     const [, code, line, col] = /^# expect: (E\d+) at (\d+):(\d+)/.exec(text)!;
-    const params = Object.fromEntries([...text.matchAll(/^# params: (\w+)=(\S+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+    // Values as the CLI passes them: text, read by the compiler (knobs take words and lists).
+    const params = Object.fromEntries([...text.matchAll(/^# params: (\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
     const activation = /^# activation: (\w+)$/m.exec(text)?.[1] as 'sigmoid' | undefined;
     const r = frontendFile(path, { params, activation });
     expect(r.ir).toBeUndefined();

@@ -4,7 +4,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { BinaryOp, Expr, LossDecl, Span } from '../src/compiler/ast.ts';
+import type { BinaryOp, DefDecl, Expr, LossDecl, Module, Span, Statement } from '../src/compiler/ast.ts';
 import { parse } from '../src/compiler/parse.ts';
 import { printExpr, printModule } from '../src/compiler/print-ast.ts';
 
@@ -109,9 +109,9 @@ describe('printExpr', () => {
   });
 });
 
-describe('print → parse round trip of random expressions', () => {
+describe('print → parse round trip of random expressions and bodies', () => {
   const OPS: BinaryOp[] = ['+', '-', '*', '/', '^', '<', '<=', '>', '>=', '==', '!='];
-  const KEYWORDS = new Set(['loss', 'def', 'use']);
+  const KEYWORDS = new Set(['loss', 'def', 'use', 'repeat']);
   const name = fc.oneof(
     fc.constantFrom('p', 'g', 'tp', 'alpha', 'lossy', 'user', 'define', '_x1'),
     fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,4}$/).filter((s) => !KEYWORDS.has(s)),
@@ -142,6 +142,28 @@ describe('print → parse round trip of random expressions', () => {
       expect(stripSpans(expr(printExpr(e)))).toEqual(stripSpans(e));
     }), { numRuns: 400 });
   });
+
+  // Bodies: bindings and repeat blocks, nested, empty ones included.
+  const { statements } = fc.letrec<{ statement: Statement; statements: Statement[] }>((tie) => ({
+    statement: fc.oneof(
+      { depthSize: 'small', maxDepth: 3 },
+      fc.tuple(name, tree).map(([k, value]): Statement => ({ kind: 'bind', name: k, nameSpan: at, value, span: at })),
+      fc.tuple(tree, tie('statements')).map(([count, body]): Statement => ({ kind: 'repeat', count, body, span: at })),
+    ),
+    statements: fc.array(tie('statement'), { maxLength: 3 }),
+  }));
+
+  it('printModule of a def with random statements parses back to it, and prints again the same', () => {
+    fc.assert(fc.property(statements, tree, (bindings, result) => {
+      const def: DefDecl = { kind: 'def', name: 'f', nameSpan: at, params: [], bindings, result, span: at };
+      const m: Module = { file: 'a.loss', source: '', header: [], items: [def] };
+      const printed = printModule(m);
+      const back = parse(printed, 'a.loss');
+      expect(back.diagnostics).toEqual([]);
+      expect(stripSpans(back.module.items)).toEqual(stripSpans(m.items));
+      expect(printModule(back.module)).toBe(printed);
+    }), { numRuns: 300 });
+  });
 });
 
 const TVERSKY = `# Tversky loss. Salehi et al. 2017, arXiv:1706.05721
@@ -167,6 +189,21 @@ loss focal(x: logits, g: target, w: weight)   # comments after code are dropped
   = mean[batch](-w * (1 - q)^2 * log(q), keep = 1)
 `;
 
+// Canonical form: a block's statements two spaces further in, comments inside it kept inside.
+const SKEL = `def soft_skel(x, iterations = 3)
+  s = relu(x - maxpool(minpool(x, 3), 3))
+  repeat iterations {  # the loop
+    x = minpool(x, 3)
+    # an erosion, then its opening
+    d = relu(x - maxpool(minpool(x, 3), 3))
+    repeat 2 {
+      s = s + relu(d - s * d)
+    }
+    # last in the block
+  }
+  = s
+`;
+
 describe('modules', () => {
   it('parses the DESIGN.md Tversky loss', () => {
     const { module, diagnostics } = parse(TVERSKY, 'tversky.loss');
@@ -176,7 +213,7 @@ describe('modules', () => {
     expect(loss).toMatchObject({ kind: 'loss', name: 'tversky', nameSpan: { line: 3, col: 6 } });
     expect(loss.inputs.map((i) => `${i.name}: ${i.role}`)).toEqual(['p: prob', 'g: target']);
     expect(loss.params.map((p) => `${p.name} = ${printExpr(p.value)}`)).toEqual(['alpha = 0.5', 'beta = 0.5', 'smooth = 1e-5']);
-    expect(loss.bindings.map((b) => `${b.name} = ${sexp(b.value)}`)).toEqual([
+    expect(loss.bindings.map((b) => (b.kind === 'bind' ? `${b.name} = ${sexp(b.value)}` : 'repeat'))).toEqual([
       'tp = (sum[region] (* p g))',
       'fp = (sum[region] (* p (- 1 g)))',
       'fn = (sum[region] (* (- 1 p) g))',
@@ -196,6 +233,8 @@ describe('modules', () => {
     ['empty', ''],
     ['header only', '# just a title\n'],
     ['no params after ;', 'loss f(p: prob; ) = p'],
+    ['repeat blocks', SKEL],
+    ['empty block, one line', 'loss f(p: prob; n = 2) s = p repeat n - 1 {} repeat 0 { } = s'],
   ])('printModule round trip: %s', (_, src) => {
     const first = parse(src, 'a.loss');
     expect(first.diagnostics).toEqual([]);
@@ -204,6 +243,25 @@ describe('modules', () => {
     expect(second.diagnostics).toEqual([]);
     expect(stripSpans(second.module)).toEqual(stripSpans(first.module));
     expect(printModule(second.module)).toBe(printed);
+  });
+
+  it('parses a repeat block: its count, then its statements in order, nested blocks as statements', () => {
+    const { module, diagnostics } = parse(SKEL, 'skel.loss');
+    expect(diagnostics).toEqual([]);
+    const show = (st: Statement): string => (st.kind === 'bind' ? `${st.name} = ${sexp(st.value)}` : `repeat ${sexp(st.count)} { ${st.body.map(show).join('; ')} }`);
+    const def = module.items[0] as DefDecl;
+    expect(def.bindings.map(show)).toEqual([
+      's = (relu (- x (maxpool (minpool x 3) 3)))',
+      'repeat iterations { x = (minpool x 3); d = (relu (- x (maxpool (minpool x 3) 3))); repeat 2 { s = (+ s (relu (- d (* s d)))) } }',
+    ]);
+    // From `repeat` through `}`.
+    expect(def.bindings[1]!.span).toMatchObject({ line: 3, col: 3, start: SKEL.indexOf('repeat'), end: SKEL.lastIndexOf('}') + 1 });
+  });
+
+  it('prints repeat blocks in canonical form, comments inside them kept, which is their source', () => {
+    expect(printModule(parse(SKEL, 'skel.loss').module)).toBe(SKEL);
+    const ugly = 'def f(x)\nrepeat 2{x=x*2   # double\n# more\n}\n= x';
+    expect(printModule(parse(ugly, 'f.loss').module)).toBe('def f(x)\n  repeat 2 {\n    x = x * 2  # double\n    # more\n  }\n  = x\n');
   });
 
   it('reads names that start with a keyword as names', () => {
@@ -223,6 +281,10 @@ describe('parse diagnostics', () => {
     ['E103 positional after named', 'def f(x) = g(k = 1, x)', 'E103', 1, 21],
     ['E103 chained comparison', 'def f(x) = 0 < x < 1', 'E103', 1, 18],
     ['E104 unterminated string', 'use "other.loss\ndef f(x) = x', 'E104', 1, 5],
+    ['E102 a block not closed', 'loss f(p: prob)\n  repeat 3 { a = p\n  = a', 'E102', 3, 3],
+    ['E102 a block not opened', 'loss f(p: prob)\n  repeat 3\n    a = p\n  }\n  = p', 'E102', 3, 5],
+    ['E103 repeat without a count', 'loss f(p: prob)\n  repeat { a = p }\n  = p', 'E103', 2, 10],
+    ['E103 inside a block', 'loss f(p: prob)\n  repeat 3 {\n    a = * p\n  }\n  = p', 'E103', 3, 9],
   ];
   it.each(cases)('%s', (_, src, code, line, col) => {
     const { diagnostics } = parse(src, 'e.loss');
@@ -249,6 +311,27 @@ def ok(v) = clip(v, 0, 1)
     const { module, diagnostics } = parse(src, 'e.loss');
     expect(diagnostics.map((d) => [d.code, d.span?.line, d.span?.col])).toEqual([['E102', 3, 3], ['E103', 5, 12]]);
     expect(module.items.map((i) => i.kind)).toContain('def');
+  });
+
+  it('says where an unclosed block was opened', () => {
+    const [d] = parse('loss f(p: prob)\n  repeat 3 { a = p\n  = a', 'e.loss').diagnostics;
+    expect(d).toMatchObject({ message: "expected '}' but found '='", hint: "a '{' opened at line 2 col 12 is never closed" });
+  });
+
+  it('recovers inside a block: reports an error there and one after the block, keeps the next item', () => {
+    const src = `loss f(p: prob)
+  s = p
+  repeat 3 {
+    d = (s + 1
+    s = s * d
+  }
+  t = s * * 2
+  = mean(t)
+def ok(v) = clip(v, 0, 1)
+`;
+    const { module, diagnostics } = parse(src, 'e.loss');
+    expect(diagnostics.map((d) => [d.code, d.span?.line, d.span?.col])).toEqual([['E102', 5, 5], ['E103', 7, 11]]);
+    expect(module.items.map((i) => (i.kind === 'use' ? i.path : i.name))).toContain('ok');
   });
 
   it('keeps later items after a broken one', () => {

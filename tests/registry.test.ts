@@ -1,6 +1,7 @@
 // Per-op table tests over the registry. Oracles: each record's textbook formula
-// (Math) for the float64 semantics, and central finite differences of those
-// semantics for the VJP rule. Adding an op to the registry adds its rows here.
+// (Math) for the float64 semantics (spatial ops: their TensorFlow.js rule), and
+// central finite differences of those semantics for the VJP rule. Adding an op
+// to the registry adds its rows here.
 
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
@@ -8,7 +9,10 @@ import * as B from '../src/compiler/build.ts';
 import { grad } from '../src/compiler/diff.ts';
 import { REGISTRY, type Domain } from '../src/compiler/registry.ts';
 import { rng } from '../src/runtime/check.ts';
+import { intern } from '../src/compiler/ir.ts';
+import { type Sizes, canonicalAxes, count } from '../src/runtime/layout.ts';
 import { evaluate } from '../src/runtime/reference.ts';
+import { tfEvaluate } from '../src/runtime/tfjs-eval.ts';
 
 const elementwise = [...REGISTRY.values()].filter((r) => r.kind === 'elementwise');
 const SIZES = { batch: 1, class: 1, z: 1, y: 1, x: 8 } as const;
@@ -72,6 +76,50 @@ describe('VJP equals central finite differences of the semantics, on the op doma
         });
       }),
       { numRuns: 25 },
+    );
+  });
+});
+
+// Spatial ops with `examples` (windows, 2x average pooling and its adjoint): the float64 semantics
+// against the op's TensorFlow.js rule (tensor ops: convolutions, pads, reshapes; not the loops of
+// spatial.ts), and the VJP against central finite differences of the semantics. Odd and even extents
+// at every scale level, 2-D and 3-D.
+const spatialOps = [...REGISTRY.values()].filter((r) => r.kind === 'spatial' && r.examples);
+const SPATIAL_CASES: { name: string; dims: 2 | 3; sizes: Sizes }[] = [
+  { name: '2-D 9x6, two classes', dims: 2, sizes: { batch: 1, class: 2, z: 1, y: 9, x: 6 } },
+  { name: '3-D 5x3x6', dims: 3, sizes: { batch: 1, class: 1, z: 5, y: 3, x: 6 } },
+];
+
+describe('spatial ops: float64 semantics = the TensorFlow.js rule; VJP = central finite differences', () => {
+  test('the linear spatial ops have examples', () => {
+    expect(spatialOps.map((r) => r.op).sort()).toEqual(expect.arrayContaining(['avgpool2', 'unpool2', 'window']));
+  });
+  const rows = spatialOps.flatMap((r) => r.examples!.flatMap((arg) => SPATIAL_CASES.map((c) => [r.op, JSON.stringify(arg), c.name, r, arg, c] as const)));
+  test.each(rows)('%s %s, %s', async (_op, _a, _c, r, arg, c) => {
+    expect(r.arity).toBe(1);
+    const axes = canonicalAxes(c.dims);
+    const n = count(axes, c.sizes);
+    const x = B.input('x', axes);
+    const node = intern(r.op, [x], arg, axes);
+    await fc.assert(
+      fc.asyncProperty(fc.integer(), async (seed) => {
+        const u = rng(seed);
+        const data = { x: Float64Array.from({ length: n }, () => Math.fround(2 * u() - 1)), w: Float64Array.from({ length: n }, () => 2 * u() - 1) };
+        const ours = evaluate([node], data, c.sizes)[0]!.data;
+        const theirs = (await tfEvaluate([node], data, c.sizes, c.dims))[0]!;
+        // tfjs runs float32: sums of ≤ 125 terms of magnitude ≤ 1 stay within 1e-6.
+        for (let i = 0; i < n; i++) expect(Math.abs(ours[i]! - theirs[i]!)).toBeLessThanOrEqual(1e-5);
+        // L = Σ w · op(x): its gradient is the op's adjoint applied to w.
+        const L = B.sum(B.mul(B.input('w', axes), node));
+        const g = evaluate([grad(L, x)], data, c.sizes)[0]!.data;
+        for (let k = 0; k < n; k++) {
+          const at = (v: number) => { const a = Float64Array.from(data.x); a[k] = v; return evaluate([L], { ...data, x: a }, c.sizes)[0]!.data[0]!; };
+          const h = 1e-3;
+          // L is linear in x: central differences are exact up to rounding (~1e-13 / h).
+          expect(Math.abs(g[k]! - (at(data.x[k]! + h) - at(data.x[k]! - h)) / (2 * h))).toBeLessThanOrEqual(1e-9);
+        }
+      }),
+      { numRuns: 3 },
     );
   });
 });

@@ -15,7 +15,11 @@ import { backendCases } from './backends.ts';
 
 const LOSSES = readdirSync('losses').filter((f) => f.endsWith('.loss')).sort();
 
-interface Shape { name: string; shape: number[]; layout: 'nhwc' | 'nchw'; target: 'random' | 'empty' | 'full' | 'onehot' }
+interface Shape {
+  name: string; shape: number[]; layout: 'nhwc' | 'nchw'; target: 'random' | 'empty' | 'full' | 'onehot';
+  /** Predictions that mostly agree with the target (else uniform, unrelated to it). */
+  pred?: 'near-target';
+}
 const SHAPES: Shape[] = [
   { name: 'binary 2-D, odd sizes', shape: [2, 7, 5, 1], layout: 'nhwc', target: 'random' },
   { name: 'multi-class 2-D', shape: [2, 5, 6, 3], layout: 'nhwc', target: 'onehot' },
@@ -25,6 +29,14 @@ const SHAPES: Shape[] = [
   { name: 'empty mask', shape: [2, 4, 4, 1], layout: 'nhwc', target: 'empty' },
   { name: 'full mask', shape: [2, 4, 4, 1], layout: 'nhwc', target: 'full' },
 ];
+/**
+ * Losses whose windows need bigger images than SHAPES has. MS-SSIM: all five scales of an 11-wide valid
+ * window from 161 per axis (161 → 81 → 41 → 21 → 11: odd, so padded, at every scale), predictions that
+ * follow the target (MS-SSIM of unrelated images is 0, with no gradient).
+ */
+const MORE_SHAPES: Readonly<Record<string, Shape[]>> = {
+  'ms_ssim.loss': [{ name: 'five scales, 161x163', shape: [1, 161, 163, 1], layout: 'nhwc', target: 'random', pred: 'near-target' }],
+};
 
 function inputsFor(loss: CompiledLoss, s: Shape, seed: number): Record<string, Float32Array> {
   const r = rng(seed);
@@ -48,6 +60,11 @@ function inputsFor(loss: CompiledLoss, s: Shape, seed: number): Record<string, F
       }
     } else for (let i = 0; i < n; i++) a[i] = 0.5 + 1.5 * r();
     out[inp.name] = a;
+  }
+  const prob = loss.inputs.find((i) => i.role === 'prob'), target = loss.inputs.find((i) => i.role === 'target');
+  if (s.pred === 'near-target' && prob && target) {
+    const g = out[target.name]!;
+    out[prob.name] = Float32Array.from(g, (v) => 0.02 + 0.96 * (v > 0.5 ? 0.3 + 0.7 * r() : 0.7 * r()));
   }
   return out;
 }
@@ -75,7 +92,7 @@ for (const bc of backendCases()) {
   describe.skipIf(bc.skip)(`backend ${bc.backend}${bc.skip ? ` (skipped: ${bc.why})` : ''}`, () => {
     test.each(LOSSES)('%s on every shape equals the float64 reference', async (file) => {
       const source = readFileSync(`losses/${file}`, 'utf8');
-      for (const s of SHAPES) {
+      for (const s of [...SHAPES, ...(MORE_SHAPES[file] ?? [])]) {
         const opts = { file: `losses/${file}`, layout: s.layout };
         const loss = await compile(source, { ...opts, backend: bc.backend });
         const ref = await compile(source, { ...opts, backend: 'reference' });

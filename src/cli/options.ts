@@ -2,7 +2,8 @@
 // layout, backend; UsageError for bad flags (exit 2, no stack trace).
 
 import type { Command } from 'commander';
-import type { Dims, Region } from '../compiler/lower.ts';
+import type { ParamValue, Params } from '../compiler/knobs.ts';
+import type { Activation, Dims, Region } from '../compiler/lower.ts';
 import type { Layout } from '../runtime/layout.ts';
 import { BACKENDS, type Backend } from '../runtime/loss.ts';
 
@@ -10,12 +11,18 @@ export class UsageError extends Error {}
 
 export const collect = (v: string, prev: string[]) => [...prev, v];
 
-export function parseParams(list: readonly string[]): Record<string, number> {
-  const out: Record<string, number> = {};
+/**
+ * `--param name=value`: a loss parameter (a number) or a knob (words and lists:
+ * reduction=sum, include_background=false, class_weights=1,2,0.5); the compiler
+ * checks each value and reports a bad one (E219, E225).
+ */
+export function parseParams(list: readonly string[]): Params {
+  const out: Record<string, ParamValue> = {};
   for (const kv of list) {
     const m = /^([A-Za-z_]\w*)=(.+)$/.exec(kv);
-    if (!m || !Number.isFinite(Number(m[2]))) throw new UsageError(`--param takes name=number, got '${kv}'`);
-    out[m[1]!] = Number(m[2]);
+    if (!m) throw new UsageError(`--param takes name=value, got '${kv}'`);
+    const v = m[2]!.trim();
+    out[m[1]!] = v !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
   }
   return out;
 }
@@ -23,6 +30,11 @@ export function parseParams(list: readonly string[]): Record<string, number> {
 export function region(s: string): Region {
   if (s === 'sample' || s === 'batch' || s === 'global') return s;
   throw new UsageError(`--region is sample, batch or global, got '${s}'`);
+}
+
+export function activation(s: string): Activation {
+  if (s === 'none' || s === 'sigmoid' || s === 'softmax') return s;
+  throw new UsageError(`--activation is none, sigmoid or softmax, got '${s}'`);
 }
 
 export function dims(s: string): Dims {
@@ -48,5 +60,5 @@ export const colorErr = process.stderr.isTTY === true && !process.env.NO_COLOR;
 export function formulaOptions(cmd: Command): Command {
   return cmd
     .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
-    .option('--param <name=value>', 'override a parameter default (repeatable)', collect, []);
+    .option('--param <name=value>', 'override a parameter default, or set a knob: reduction=sum, include_background=false, class_weights=1,2, mask=true, ignore_index=255 (repeatable)', collect, []);
 }

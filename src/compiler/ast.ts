@@ -34,7 +34,13 @@ export interface Call {
 }
 export type Expr = NumberLit | NameRef | Unary | Binary | Call;
 
-export interface Binding { name: string; nameSpan: Span; value: Expr; span: Span }
+export interface Binding { kind: 'bind'; name: string; nameSpan: Span; value: Expr; span: Span }
+/**
+ * `repeat count { statements }`: the statements `count` times in order, `count`
+ * a constant (lower.ts unrolls it). `span` runs from `repeat` through `}`.
+ */
+export interface Repeat { kind: 'repeat'; count: Expr; body: Statement[]; span: Span }
+export type Statement = Binding | Repeat;
 
 export type Role = 'prob' | 'logits' | 'target' | 'weight' | 'map';
 export const ROLES: readonly Role[] = ['prob', 'logits', 'target', 'weight', 'map'];
@@ -43,7 +49,8 @@ export interface InputDecl { name: string; role: string; span: Span; roleSpan: S
 /** A parameter with a default: a number, possibly negated (`-1`). */
 export interface ParamDecl { name: string; value: Expr; span: Span }
 
-export interface Body { bindings: Binding[]; result: Expr }
+/** `bindings`: the statements before the result, bindings and repeat blocks, in order. */
+export interface Body { bindings: Statement[]; result: Expr }
 
 export interface LossDecl extends Body {
   kind: 'loss';

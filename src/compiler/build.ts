@@ -16,6 +16,9 @@ export function size(axes: Axes): Node {
   return axes.length === 0 ? ONE : intern('size', [], sortAxes(axes), []);
 }
 
+/** The class index c, along `class`. */
+export const classIndex = (): Node => intern('classindex', [], undefined, ['class']);
+
 /** Broadcast `x` to `axes` (a superset of its own). */
 export function expand(x: Node, axes: Axes): Node {
   const to = sortAxes(axes);
@@ -60,10 +63,10 @@ export const mean = (x: Node, axes: Axes = x.axes): Node => div(sum(x, axes), si
 /** A spatial op's source, broadcast over the spatial axes `space` if it lacks some. */
 const spatialSrc = (x: Node, space: Axes) => expand(x, unionAxes(x.axes, space));
 
-/** Separable symmetric window (zero padding, same size) along every spatial axis. */
-export function window(x: Node, weights: readonly number[], space: Axes): Node {
+/** Separable symmetric window (zero padding, same size) along every spatial axis; taps `dilation` apart (2^level of x). */
+export function window(x: Node, weights: readonly number[], space: Axes, dilation = 1): Node {
   const s = spatialSrc(x, space);
-  return intern('window', [s], weights, s.axes);
+  return intern('window', [s], { weights, dilation }, s.axes);
 }
 /** Max over a k-wide window (stride 1, same size). */
 export function maxpool(x: Node, k: number, space: Axes): Node {
@@ -78,9 +81,18 @@ export function poolarg(x: Node, k: number): Node {
 export function poolgrad(g: Node, a: Node, k: number): Node {
   return intern('poolgrad', [g, a], k, a.axes);
 }
-/** 1 where a k-wide window fits inside the image, else 0. */
-export function interior(k: number, space: Axes): Node {
-  return intern('interior', [], k, sortAxes(space));
+/** 1 where a k-wide window fits inside the image (of scale level `level`, at its lattice points), else 0. */
+export function interior(k: number, space: Axes, level = 0): Node {
+  return intern('interior', [], [k, level], sortAxes(space));
+}
+/** 2x average pooling of x, at scale level `level`, to level + 1 (tf.image.ssim_multiscale's downsampling). */
+export function avgpool2(x: Node, level: number, space: Axes): Node {
+  const s = spatialSrc(x, space);
+  return intern('avgpool2', [s], level, s.axes);
+}
+/** The adjoint of avgpool2(·, level) applied to g (a level + 1 value): back to level `level`. */
+export function unpool2(g: Node, level: number): Node {
+  return intern('unpool2', [g], level, g.axes);
 }
 /** Euclidean distance transform of the mask m > 0.5 (no gradient). */
 export function edt(m: Node, space: Axes): Node {
@@ -106,12 +118,12 @@ export function cumsum(x: Node, space: Axes): Node {
 /** The node `n` with new sources (leaves are returned as they are). */
 export function rebuild(n: Node, src: readonly Node[]): Node {
   switch (n.op) {
-    case 'const': case 'input': case 'size': return n;
+    case 'const': case 'input': case 'size': case 'classindex': return n;
     case 'expand': return expand(src[0]!, n.axes);
     case 'sum': return sum(src[0]!, n.arg as Axes);
     case 'max': return rmax(src[0]!, n.arg as Axes);
     case 'where': return where(src[0]!, src[1]!, src[2]!);
-    case 'window': case 'maxpool': case 'poolarg': case 'edt': return intern(n.op, [expand(src[0]!, n.axes)], n.arg, n.axes);
+    case 'window': case 'maxpool': case 'poolarg': case 'avgpool2': case 'unpool2': case 'edt': return intern(n.op, [expand(src[0]!, n.axes)], n.arg, n.axes);
     case 'poolgrad': case 'sorted': case 'unsort': return intern(n.op, src.map((x) => expand(x, n.axes)), n.arg, n.axes);
     case 'cumsum': return intern(n.op, [expand(src[0]!, n.axes)], n.arg, n.axes);
     case 'interior': return n;

@@ -11,11 +11,14 @@ import type { Node } from './ir.ts';
 import { type Activation, type Dims, type LoweredLoss, Lowerer, type Region } from './lower.ts';
 import { parse } from './parse.ts';
 import { simplify } from './simplify.ts';
+import { sum } from './build.ts';
+import type { Params } from './knobs.ts';
 
 export interface FrontendOptions {
   dims?: Dims;
   region?: Region;
-  params?: Readonly<Record<string, number>>;
+  /** Parameter overrides and knobs (knobs.ts). */
+  params?: Params;
   activation?: Activation;
   /** Reads a `use`d file; defaults to the file system. Returns undefined when absent. */
   readFile?: (path: string) => string | undefined;
@@ -26,6 +29,13 @@ export interface LossIR {
   /** The loss value and its gradient with respect to `loss.wrt`, simplified. */
   value: Node;
   grad: Node;
+  /**
+   * Under reduction 'none': the per-sample, per-class values; `value` is then
+   * their sum, the quantity `grad` differentiates.
+   */
+  values?: Node;
+  /** The lowered, unsimplified scalar that `grad` differentiates (the oracles' input). */
+  objective: Node;
   /** Each pass's roots, for `show --dump`. */
   passes: { lower: Node[]; diff: Node[]; simplify: Node[] };
 }
@@ -88,10 +98,12 @@ export function frontend(source: string, file: string, opts: FrontendOptions = {
   const loss = lowerer.lowerLoss();
   diagnostics.push(...lowerer.diagnostics);
   if (!loss || diagnostics.length) return { ir: undefined, diagnostics, sources };
-  const g = grad(loss.value, loss.wrt.node);
-  const [value, gradient] = simplify([loss.value, g]) as [Node, Node];
+  const unreduced = loss.value.axes.length > 0 ? loss.value : undefined;
+  const objective = unreduced ? sum(unreduced) : loss.value;
+  const g = grad(objective, loss.wrt.node);
+  const [value, gradient, values] = simplify(unreduced ? [objective, g, unreduced] : [objective, g]) as [Node, Node, Node | undefined];
   return {
-    ir: { loss, value, grad: gradient, passes: { lower: [loss.value], diff: [loss.value, g], simplify: [value, gradient] } },
+    ir: { loss, value, grad: gradient, ...(values ? { values } : {}), objective, passes: { lower: [loss.value], diff: [objective, g], simplify: [value, gradient] } },
     diagnostics,
     sources,
   };

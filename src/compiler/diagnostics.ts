@@ -36,6 +36,11 @@ export const CODES = {
   E220: { title: 'activation on logits', message: "'{name}' already takes logits; activation '{activation}' applies to a prob input", hint: 'drop the activation: this loss applies its own' },
   E221: { title: 'not a constant argument', message: "{what} of '{name}' must be {want}", hint: 'window widths and kernels are fixed when the loss is compiled' },
   E222: { title: 'not along space', message: "'{name}' runs along all spatial axes, not ({axes})", hint: 'write {name}[space](...) or leave the axes out' },
+  E223: { title: 'scale levels differ', message: "'{name}' combines values at scale levels {a} and {b}", hint: '{hint}' },
+  E225: { title: 'bad knob value', message: "knob '{name}' must be {want}, got '{value}'", hint: 'knobs: activation, region, include_background, class_weights, mask, ignore_index, reduction' },
+  E226: { title: 'reduction does not apply', message: "reduction '{reduction}' does not apply to '{name}': {why}", hint: "use reduction 'mean' (the default) for this loss" },
+  E227: { title: 'repeat count not a constant', message: 'the count of a repeat must be a constant', hint: 'write a number or a parameter: the loop is unrolled when the loss is compiled' },
+  E228: { title: 'bad repeat count', message: 'a repeat count must be a whole number from 0 to {max}, got {value}', hint: '{hint}' },
   // Axes.
   E301: { title: 'reduction over a missing axis', message: "{op}[{axes}] reduces over {missing}, but the value has axes ({have})", hint: '{hint}' },
   E302: { title: 'loss is not a scalar', message: "the loss must reduce to a scalar, but it still has axes ({have})", hint: 'wrap it in mean(...) or sum(...)' },

@@ -31,23 +31,33 @@ export function hasAxes(a: Axes, sub: Axes): boolean {
 
 /** Every op of the IR. Semantics, gradients and emits live in registry.ts. */
 export type Op =
-  | 'const' | 'input' | 'size'
+  | 'const' | 'input' | 'size' | 'classindex'
   | 'expand' | 'sum' | 'max'
   | 'neg' | 'recip' | 'exp' | 'log' | 'log1p' | 'sqrt' | 'abs' | 'sign' | 'sigmoid' | 'softplus' | 'tanh'
   | 'detach'
   | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
   | 'lt' | 'le' | 'gt' | 'ge' | 'eq' | 'ne'
   | 'where'
-  | 'window' | 'maxpool' | 'poolarg' | 'poolgrad' | 'interior' | 'edt'
+  | 'window' | 'maxpool' | 'poolarg' | 'poolgrad' | 'interior' | 'avgpool2' | 'unpool2' | 'edt'
   | 'sorted' | 'unsort' | 'cumsum';
 
 /**
  * `const`: arg = the value. `input`: arg = the input's name. `size`: arg = the
  * axes whose sizes it multiplies (known only at run time). `sum`/`max`: arg =
- * the axes removed. `window`: the 1-D weights applied along each spatial axis.
- * `maxpool`, `poolarg`, `poolgrad`, `interior`: the window width. Other ops: no arg.
+ * the axes removed. `window`: the 1-D weights applied along each spatial axis
+ * and their spacing (WindowArg). `maxpool`, `poolarg`, `poolgrad`: the window
+ * width. `interior`: [width, scale level]. `avgpool2`: the scale level of its
+ * source; `unpool2` (its adjoint): the scale level of its result. Other ops: no arg.
+ *
+ * Scale levels: a value at level s lives on the full grid but means something
+ * only at the points whose spatial coordinates are multiples of 2^s (image
+ * index k ↔ coordinate k·2^s, k < ceil(n/2^s) per axis); the spatial ops that
+ * make level-s values give 0 elsewhere.
  */
-export type Arg = number | string | Axes | readonly number[] | undefined;
+export type Arg = number | string | Axes | readonly number[] | WindowArg | undefined;
+
+/** A separable symmetric window: taps at offsets (t − h)·dilation, dilation = 2^level of its source. */
+export interface WindowArg { readonly weights: readonly number[]; readonly dilation: number }
 
 export const SPATIAL: Axes = ['z', 'y', 'x'];
 export const isSpatial = (a: Axis) => a === 'z' || a === 'y' || a === 'x';
@@ -67,6 +77,7 @@ function argKey(arg: Arg): string {
   if (arg === undefined) return '';
   if (typeof arg === 'number') return Object.is(arg, -0) ? 'n-0' : `n${arg}`;
   if (typeof arg === 'string') return `s${arg}`;
+  if ('weights' in arg) return `w${arg.dilation}:${arg.weights.join(',')}`;
   return `a${arg.join(',')}`;
 }
 

@@ -6,10 +6,11 @@
 import type * as A from './ast.ts';
 import * as B from './build.ts';
 import { type Code, type Diagnostic, diag, suggest } from './diagnostics.ts';
-import { type Axes, type Axis, type Node, type Op, minusAxes, sortAxes } from './ir.ts';
-import { constOf } from './simplify.ts';
+import { type Axes, type Axis, type Node, type Op, isSpatial, minusAxes, sortAxes, toposort } from './ir.ts';
+import { constOf, simplify } from './simplify.ts';
 import { boxWeights, gaussianWeights } from './spatial.ts';
 import { verify } from './verify.ts';
+import { KNOB_NAMES, type Knobs, type Params, splitParams } from './knobs.ts';
 
 export type Region = 'sample' | 'batch' | 'global';
 export type Dims = 2 | 3;
@@ -17,8 +18,8 @@ export type Dims = 2 | 3;
 export interface LowerOptions {
   dims: Dims;
   region: Region;
-  /** Overrides of the loss's parameter defaults. */
-  params?: Readonly<Record<string, number>>;
+  /** Overrides of the loss's parameter defaults, and the knobs (knobs.ts). */
+  params?: Params;
   /**
    * The prediction holds logits: the loss's `prob` input becomes σ(x) (or the
    * softmax over `class`) of them, and the gradient is taken with respect to x.
@@ -41,6 +42,8 @@ export interface LoweredLoss {
   wrt: LoweredInput;
   value: Node;
   options: LowerOptions;
+  /** The knobs in force (region and activation resolved into `options`). */
+  knobs: Knobs;
 }
 
 /** Every module a compilation sees: the main one first, then what it `use`s. */
@@ -74,9 +77,25 @@ export class Lowerer {
    * be cut short: unknown names, a missing loss and a non-scalar result would be noise.
    */
   private readonly quietUnknownNames: boolean;
+  private readonly opts: LowerOptions;
+  private readonly knobs: Knobs;
+  private readonly params: Record<string, number>;
+  private readonly knobErrors: { name: string; want: string; got: string }[];
+  /** Per-pixel weight (the ignore mask, axes batch and space) every spatial reduction applies. */
+  private pixelMask: Node | undefined;
+  /** Per-class weight (class weights times the background mask) every reduction over class applies, and the mask alone (for counts). */
+  private classWeight: Node | undefined;
+  private classMask: Node | undefined;
+  /** Final reductions lowered under reduction = sum | none (the loss's value comes from them). */
+  private finals: { call: A.Call; node: Node }[] = [];
 
-  constructor(private readonly program: Program, private readonly opts: LowerOptions, hadParseErrors: boolean) {
+  constructor(private readonly program: Program, options: LowerOptions, hadParseErrors: boolean) {
     this.quietUnknownNames = hadParseErrors;
+    const split = splitParams(options.params ?? {});
+    this.knobs = split.knobs;
+    this.params = split.params;
+    this.knobErrors = split.errors;
+    this.opts = { ...options, region: split.knobs.region ?? options.region, activation: split.knobs.activation ?? options.activation };
     this.builtins = this.makeBuiltins();
     for (const m of program.modules) {
       for (const item of m.items) {
@@ -113,22 +132,38 @@ export class Lowerer {
       ['pow', { arity: [2], lower: ([a, b]) => B.bin('pow', a!, b!) }],
       ['clip', { arity: [3], lower: ([x, lo, hi]) => B.bin('minimum', B.bin('maximum', x!, lo!), hi!) }],
       ['where', { arity: [3], lower: ([c, a, b]) => B.where(c!, a!, b!) }],
-      ['sum', { arity: [1], reduction: true, lower: ([x], axes) => B.sum(x!, axes ?? x!.axes) }],
-      ['mean', { arity: [1], reduction: true, lower: ([x], axes) => B.mean(x!, axes ?? x!.axes) }],
+      ['sum', { arity: [1], reduction: true, lower: ([x], axes) => this.reduce(x!, axes ?? x!.axes, false) }],
+      ['mean', { arity: [1], reduction: true, lower: ([x], axes) => this.reduce(x!, axes ?? x!.axes, true) }],
       // max(e) reduces; max(a, b) is elementwise.
       ['max', { arity: [1, 2], reduction: true, lower: ([a, b], axes) => (b ? B.bin('maximum', a!, b) : B.rmax(a!, axes ?? a!.axes)) }],
       // min over axes = −max(−e)
       ['min', { arity: [1, 2], reduction: true, lower: ([a, b], axes) => (b ? B.bin('minimum', a!, b) : B.neg(B.rmax(B.neg(a!), axes ?? a!.axes))) }],
       // softmax over `class`, shifted by the (gradient-free) max: exact, and no overflow.
       ['softmax', { arity: [1], lower: ([x]) => { const e = B.un('exp', this.shifted(x!)); return B.div(e, B.sum(e, ['class'])); } }],
+      // e at class k (a constant): the class axis removed. With a one-hot g, sum[class](g * e) gathers e by label.
+      ['at', { arity: [2], lower: ([x, k], _a, call) => this.atClass(x!, k!, call) }],
+      // Per pixel, the Wasserstein distance between p and the label distribution g over the class distances M (knob class_distances).
+      ['wasserstein', { arity: [2], lower: ([p, g]) => this.wasserstein(p!, g!) }],
       ['logsoftmax', { arity: [1], lower: ([x]) => { const s = this.shifted(x!); return B.sub(s, B.un('log', B.sum(B.un('exp', s), ['class']))); } }],
       // Spatial ops over every spatial axis (y, x, and z in 3-D), stride 1, same size.
       ['window', { arity: [2], lower: ([x], _axes, call) => this.windowOf(x!, call) }],
       ['maxpool', { arity: [2], lower: ([x, k], _a, call) => this.withWidth(k!, call, 1, (w) => B.maxpool(x!, w, this.space())) }],
       // minpool(e) = −maxpool(−e)
       ['minpool', { arity: [2], lower: ([x, k], _a, call) => this.withWidth(k!, call, 1, (w) => B.neg(B.maxpool(B.neg(x!), w, this.space()))) }],
-      ['interior', { arity: [1], lower: ([k], _a, call) => this.withWidth(k!, call, 0, (w) => B.interior(w, this.space())) }],
+      // interior(k, s): the valid positions of a k-wide window at scale level s (a constant, default 0).
+      ['interior', { arity: [1, 2], lower: ([k, l], _a, call) => { const w = this.width(k!, call, 0); return w === undefined ? undefined : this.withLevel(l, call, (s) => B.interior(w, this.space(), s)); } }],
+      // 2x average pooling: one scale level down (tf.image.ssim_multiscale's downsampling).
+      ['avgpool2', { arity: [1], lower: ([x]) => B.avgpool2(x!, this.levelOf(x!) ?? 0, this.space()) }],
       ['edt', { arity: [1], lower: ([m]) => B.edt(m!, this.space()) }],
+      // The signed distance of the mask m > 0.5 (Kervadec's one_hot2dist): the distance to it outside, minus the
+      // distance to its outside plus 1 inside (0 on its inner boundary); 0 for an empty or a full mask. No gradient.
+      ['sdt', { arity: [1], lower: ([m]) => {
+        const fg = B.bin('gt', m!, B.K(0.5));
+        const bg = B.sub(B.ONE, fg);
+        const full = B.neg(B.rmax(B.neg(fg), this.space()));
+        const inside = B.mul(B.sub(B.edt(fg, this.space()), B.ONE), fg);
+        return B.mul(B.sub(B.mul(B.edt(bg, this.space()), bg), inside), B.sub(B.ONE, full));
+      } }],
       // Along the flattened spatial axes, per (batch, class): a stable descending sort by a key, and prefix sums.
       ['sorted', { arity: [2], alongSpace: true, lower: ([x, by]) => B.sorted(x!, by!, this.space()) }],
       ['cumsum', { arity: [1], alongSpace: true, lower: ([x]) => B.cumsum(x!, this.space()) }],
@@ -166,11 +201,124 @@ export class Lowerer {
     if (vals.some((v) => !v)) return undefined;
     const size = this.width(vals[0]!, k, 0);
     if (size === undefined) return undefined;
-    if (k.callee === 'box') return B.window(x, boxWeights(size), this.space());
+    // At scale level s the taps are 2^s apart: the window of the level's image.
+    const dilation = 2 ** (this.levelOf(x) ?? 0);
+    if (k.callee === 'box') return B.window(x, boxWeights(size), this.space(), dilation);
     const sigma = constOf(vals[1]!);
     if (sigma === undefined || !(sigma > 0)) return this.err('E221', k.args[1]!.span, { name: 'gaussian', what: 'sigma', want: 'a positive constant' });
-    return B.window(x, gaussianWeights(size, sigma), this.space());
+    return B.window(x, gaussianWeights(size, sigma), this.space(), dilation);
   }
+
+  /** An optional scale level argument: a constant integer ≥ 0 (E221 otherwise). */
+  private withLevel(l: Node | undefined, call: A.Call, f: (level: number) => Node): Value {
+    const v = l === undefined ? 0 : constOf(l);
+    if (v === undefined || !Number.isInteger(v) || v < 0) {
+      return this.err('E221', (call.args[1] ?? call).span, { name: call.callee, what: 'the scale level', want: 'a constant integer ≥ 0' });
+    }
+    return f(v);
+  }
+
+  /** Scale levels of the values lowered so far (see ir.ts); undefined: constant over space. */
+  private readonly levels = new Map<number, number | undefined>();
+
+  /**
+   * The scale level of n: 0 for the inputs, one more after each avgpool2, else
+   * the level of its sources; undefined for a value constant over space (a
+   * scalar, a per-class value), which fits every level. A clash when two
+   * sources have different levels, or when an op that runs at full resolution
+   * (pools, distance maps, sorts) gets a coarser value.
+   */
+  private levelOf(n: Node): number | undefined {
+    const l = this.levelOrClash(n);
+    if (typeof l === 'object') throw new Error(`internal: node ${n.id} (${n.op}) mixes scale levels ${l.a} and ${l.b}`);
+    return l;
+  }
+
+  private levelOrClash(n: Node): number | undefined | { a: number; b: number; fullResolution: boolean } {
+    if (this.levels.has(n.id)) return this.levels.get(n.id);
+    let l: number | undefined;
+    for (const src of n.src) {
+      const ls = this.levelOrClash(src);
+      if (typeof ls === 'object') return ls;
+      if (ls === undefined) continue;
+      if (l !== undefined && l !== ls) return { a: l, b: ls, fullResolution: false };
+      l = ls;
+    }
+    if (l && FULL_RESOLUTION.has(n.op)) return { a: l, b: 0, fullResolution: true };
+    if (!n.axes.some(isSpatial)) l = undefined;
+    else if (n.op === 'input') l = 0;
+    else if (n.op === 'interior') l = (n.arg as number[])[1];
+    else if (n.op === 'avgpool2') l = (n.arg as number) + 1;
+    else if (n.op === 'unpool2') l = n.arg as number;
+    this.levels.set(n.id, l);
+    return l;
+  }
+
+  /** `v`, or E223 at `e` when it mixes scale levels (no cascade: undefined then). */
+  private leveled(v: Value, e: A.Expr, name: string): Value {
+    const l = v && this.levelOrClash(v);
+    if (!v || typeof l !== 'object') return v;
+    const hint = l.fullResolution
+      ? 'maxpool, minpool, edt, sdt, sorted and cumsum run at full resolution (level 0), before any avgpool2'
+      : this.pixelMask && e.kind === 'call' && (e.callee === 'sum' || e.callee === 'mean')
+        ? 'the mask knob weighs every sum over space by a full-resolution (level 0) mask, which does not apply to a scaled value'
+        : 'each avgpool2 moves a value one level down; combine values of one level (scalars and values reduced over space fit every level)';
+    return this.err('E223', e.span, { name, a: l.a, b: l.b, hint });
+  }
+
+  /**
+   * A `sum` or `mean` of the formula, with the knobs' weights: over spatial axes
+   * the ignore mask m, over `class` the class weight w (and background mask M).
+   * sum[A](e) = Σ_A W·e; mean[A](e) = Σ_A W·e / Σ_A Q, Q = m and M where they apply
+   * (the count of what is not ignored; 1 when nothing is left, as 0/1 = 0).
+   */
+  private reduce(x: Node, axes: Axes, mean: boolean): Node {
+    const space = axes.some((a) => a === 'y' || a === 'x' || a === 'z') ? this.pixelMask : undefined;
+    const cls = axes.includes('class') ? this.classWeight : undefined;
+    const w = space && cls ? B.mul(space, cls) : space ?? cls;
+    if (!w) return mean ? B.mean(x, axes) : B.sum(x, axes);
+    const num = B.sum(B.mul(w, x), axes);
+    if (!mean) return num;
+    const q = [space, axes.includes('class') ? this.classMask : undefined].filter((n): n is Node => n !== undefined).reduce<Node | undefined>((a, b) => (a ? B.mul(a, b) : b), undefined);
+    if (!q) return B.div(num, B.size(axes));
+    const cnt = B.sum(B.expand(q, sortAxes([...new Set([...q.axes, ...axes])])), axes);
+    return B.div(num, B.where(B.bin('gt', cnt, B.ZERO), cnt, B.ONE));
+  }
+
+  private atClass(x: Node, k: Node, call: A.Call): Value {
+    const v = constOf(k);
+    if (v === undefined || !Number.isInteger(v) || v < 0) return this.err('E221', call.args[1]!.span, { name: 'at', what: 'the class', want: 'a constant class number (0, 1, ...)' });
+    if (!x.axes.includes('class')) return this.err('E301', call.span, { op: 'at', axes: 'class', missing: 'class', have: x.axes.join(', '), hint: '' });
+    return B.sum(B.mul(x, B.bin('eq', B.classIndex(), B.K(v))), ['class']);
+  }
+
+  /**
+   * W(p, g) = Σ_l g_l Σ_c M_lc p_c (Fidon 2017, eq. 6, for a label distribution
+   * g). Without a matrix every two classes are at distance 1 (M = 1 − I), and
+   * W = Σ_l g_l · Σ_c p_c − Σ_c g_c p_c. A matrix is divided by its max (MONAI).
+   */
+  private wasserstein(p: Node, g: Node): Node {
+    const m = this.knobs.classDistances;
+    const classes = (x: Node) => (x.axes.includes('class') ? x : B.expand(x, [...x.axes, 'class']));
+    const [pc, gc] = [classes(p), classes(g)];
+    if (!m) return B.sub(B.mul(B.sum(gc, ['class']), B.sum(pc, ['class'])), B.sum(B.mul(gc, pc), ['class']));
+    this.usedDistances = true;
+    const top = Math.max(...m.flat());
+    const c = B.classIndex();
+    // h_l = Σ_c M_lc p_c per pixel; W = Σ_l g_l h_l.
+    let w: Node | undefined;
+    m.forEach((row, l) => {
+      let ml: Node = B.K(row[row.length - 1]! / top);
+      for (let i = row.length - 2; i >= 0; i--) ml = B.where(B.bin('eq', c, B.K(i)), B.K(row[i]! / top), ml);
+      const h = B.sum(B.mul(pc, ml), ['class']);
+      const gl = B.sum(B.mul(gc, B.bin('eq', c, B.K(l))), ['class']);
+      const t = B.mul(gl, h);
+      w = w ? B.add(w, t) : t;
+    });
+    return w!;
+  }
+
+  private usedDistances = false;
 
   private shifted(x: Node): Node {
     return B.sub(x, B.un('detach', B.rmax(x, ['class'])));
@@ -210,7 +358,8 @@ export class Lowerer {
         if (scope.has(e.name)) return scope.get(e.name);
         if (this.builtins.has(e.name) || this.defs.has(e.name)) return this.err('E217', e.span, { name: e.name });
         if (this.quietUnknownNames) return undefined;
-        return this.err('E201', e.span, { name: e.name, hint: suggest(e.name, scope.keys()) });
+        const ended = this.endedIn.get(scope)?.has(e.name);
+        return this.err('E201', e.span, { name: e.name, hint: ended ? `'${e.name}' is bound in a repeat block and ends with it; bind it before the block to keep its last value` : suggest(e.name, scope.keys()) });
       }
       case 'neg': {
         const x = this.lowerExpr(e.arg, scope);
@@ -221,7 +370,7 @@ export class Lowerer {
         const b = this.lowerExpr(e.rhs, scope);
         if (!a || !b) return undefined;
         const op = ({ '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', '^': 'pow', '<': 'lt', '<=': 'le', '>': 'gt', '>=': 'ge', '==': 'eq', '!=': 'ne' } as const)[e.op];
-        return B.bin(op, a, b);
+        return this.leveled(B.bin(op, a, b), e, e.op);
       }
       case 'call': return this.lowerCall(e, scope);
     }
@@ -263,13 +412,13 @@ export class Lowerer {
         }
         if (args.length === 2) return this.err('E203', e.span, { name: `${e.callee}[...]`, expected: '1 argument', got: 2 });
       }
-      return builtin.lower(args as Node[], axes, e);
+      return this.leveled(builtin.lower(args as Node[], axes, e), e, e.callee);
     }
     return this.inline(def!, e, args, scope);
   }
 
   /** Inline a `def` (or a `use`d loss called as a function) at a call site. */
-  private inline(def: A.DefDecl | A.LossDecl, call: A.Call, args: Value[], scope: Map<string, Value>): Value {
+  private inline(def: A.DefDecl | A.LossDecl, call: A.Call, args: Value[], scope: Map<string, Value>, final = false): Value {
     if (this.stack.includes(def.name)) {
       return this.err('E216', call.calleeSpan, { name: def.name, chain: [...this.stack.slice(this.stack.indexOf(def.name)), def.name].join(' -> ') });
     }
@@ -305,19 +454,89 @@ export class Lowerer {
     }
     if (!ok) return undefined;
     this.stack.push(def.name);
-    const out = this.lowerBody(def, local);
+    const out = this.lowerBody(def, local, final);
     this.stack.pop();
     return out;
   }
 
-  lowerBody(body: A.Body, scope: Map<string, Value>): Value {
+  lowerBody(body: A.Body, scope: Map<string, Value>, final = false): Value {
     const local = new Map(scope);
+    const bound = new Map<string, { expr: A.Expr; scope: Map<string, Value> }>();
     for (const b of body.bindings) {
+      if (b.kind === 'repeat') {
+        // A name a loop rebinds holds the loop's last value: not traced as final.
+        for (const name of this.lowerRepeat(b, local)) bound.delete(name);
+        continue;
+      }
       if (local.has(b.name) && !scope.has(b.name)) this.err('E205', b.nameSpan, { name: b.name });
+      // A binding the result uses may hold a final reduction (combo's wce = −mean(…)).
+      if (final) bound.set(b.name, { expr: b.value, scope: new Map(local) });
       local.set(b.name, this.lowerExpr(b.value, local));
     }
-    return this.lowerExpr(body.result, local);
+    if (!final) return this.lowerExpr(body.result, local);
+    const saved = this.finalBindings;
+    this.finalBindings = bound;
+    try { return this.lowerFinal(body.result, local); } finally { this.finalBindings = saved; }
   }
+
+  /**
+   * `repeat n { … }` unrolled into `local`: its statements n times in order. In
+   * the block a binding may rebind a name (the loop's state, carried from one
+   * iteration to the next and out of the block); a name first bound in the block
+   * ends with each iteration. The block is lowered once even when it runs zero
+   * times or its count is wrong, so its mistakes are reported. Returns the names
+   * of `local` it rebinds.
+   */
+  private lowerRepeat(r: A.Repeat, local: Map<string, Value>): string[] {
+    const n = this.repeatCount(r.count, local);
+    const names = boundIn(r.body);
+    const rebound = [...names].filter((name) => local.has(name));
+    const outer = this.unrolled;
+    this.unrolled = outer * Math.max(n ?? 0, 1);
+    try {
+      for (let i = 0; i < Math.max(n ?? 0, 1); i++) {
+        const inner = new Map(local);
+        for (const s of r.body) {
+          if (s.kind === 'repeat') this.lowerRepeat(s, inner);
+          else inner.set(s.name, this.lowerExpr(s.value, inner));
+        }
+        if (i < (n ?? 0)) for (const name of rebound) local.set(name, inner.get(name));
+      }
+    } finally { this.unrolled = outer; }
+    // A wrong count leaves the loop's state unknown: undefined, so no errors cascade from it.
+    if (n === undefined) for (const name of rebound) local.set(name, undefined);
+    const ended = [...names].filter((name) => !local.has(name));
+    if (ended.length) this.endedIn.set(local, new Set([...(this.endedIn.get(local) ?? []), ...ended]));
+    return rebound;
+  }
+
+  /** The product of the counts of the repeat blocks being lowered (nested blocks multiply). */
+  private unrolled = 1;
+  /** Per scope, the names that were first bound in a repeat block and ended with it (for E201's hint). */
+  private readonly endedIn = new WeakMap<Map<string, Value>, Set<string>>();
+
+  /**
+   * A repeat count: a constant whole number from 0 to MAX_REPEAT, divided by the
+   * counts of the blocks around it (E227, E228 otherwise).
+   */
+  private repeatCount(e: A.Expr, scope: Map<string, Value>): number | undefined {
+    const v = this.lowerExpr(e, scope);
+    if (!v) return undefined;
+    // Folded, so that `iterations - 1` counts; nothing that depends on an input does.
+    const inputFree = v.axes.length === 0 && !toposort([v]).some((x) => x.op === 'input' || x.op === 'classindex');
+    const c = inputFree ? constOf(simplify([v])[0]!) : undefined;
+    if (c === undefined) return this.err('E227', e.span);
+    const max = Math.floor(MAX_REPEAT / this.unrolled);
+    if (!Number.isInteger(c) || c < 0 || c > max) {
+      const hint = c <= max ? '' : this.unrolled > 1 ? `nested repeats multiply: at most ${MAX_REPEAT} iterations in all` : 'each iteration is unrolled into the compiled formula';
+      return this.err('E228', e.span, { max, value: String(c), hint });
+    }
+    return c;
+  }
+
+  private finalBindings = new Map<string, { expr: A.Expr; scope: Map<string, Value> }>();
+  /** Terms of a final result that depend on the inputs but hold no final reduction (E226 under sum and none). */
+  private opaque = 0;
 
   /** Lower the main module's loss. */
   lowerLoss(): LoweredLoss | undefined {
@@ -354,7 +573,11 @@ export class Lowerer {
     if (preds.length === 0 && inputs.length === loss.inputs.length) this.err('E208', loss.nameSpan, { name: loss.name });
     if (preds.length > 1) this.err('E209', loss.nameSpan, { name: loss.name, names: preds.map((p) => p.name).join(', ') });
 
-    const overrides = this.opts.params ?? {};
+    for (const e of this.knobErrors) {
+      this.err(KNOB_SET.has(e.name) ? 'E225' : 'E219', loss.nameSpan, { name: e.name, value: e.got, want: e.want });
+    }
+    this.setKnobs(loss, names);
+    const overrides = this.params;
     for (const k of Object.keys(overrides)) {
       if (!loss.params.some((p) => p.name === k)) {
         this.err('E214', loss.nameSpan, { loss: loss.name, name: k, hint: suggest(k, loss.params.map((p) => p.name)) || `parameters: ${loss.params.map((p) => p.name).join(', ') || 'none'}` });
@@ -378,17 +601,116 @@ export class Lowerer {
       return undefined;
     }
     this.stack.push(loss.name);
-    const value = this.lowerBody(loss, scope);
+    const value = this.lowerBody(loss, scope, this.knobs.reduction !== 'mean');
     this.stack.pop();
     if (!value) return undefined;
+    if (this.knobs.reduction !== 'mean') {
+      const why = this.finals.length === 0 || this.opaque > 0 ? 'its result is not a mean or sum of the formula (or a sum of losses, each times a constant)'
+        : this.knobs.reduction === 'none' && this.finals.length > 1 ? `it adds ${this.finals.length} final reductions (one per loss it combines); 'none' needs one`
+        : this.knobs.reduction === 'none' && this.finals[0]!.node.axes.some((a) => a !== 'batch' && a !== 'class') ? `its final mean is over pixels (${this.finals[0]!.node.axes.join(', ')}); 'none' keeps per-sample, per-class values only`
+        : undefined;
+      if (why) return this.err('E226', loss.result.span, { name: loss.name, reduction: this.knobs.reduction, why });
+    }
     // After a syntax error the result may be cut short: its axes prove nothing.
-    if (value.axes.length && !this.quietUnknownNames) {
+    if (value.axes.length && !this.quietUnknownNames && this.knobs.reduction !== 'none') {
       return this.err('E302', loss.result.span, { have: value.axes.join(', ') });
     }
+    if (this.knobs.classDistances && !this.usedDistances) {
+      return this.err('E225', loss.nameSpan, { name: 'class_distances', want: `used by a loss that calls wasserstein(p, g), which '${loss.name}' does not`, value: JSON.stringify(this.knobs.classDistances) });
+    }
+    if (this.pixelMask) inputs.push(this.maskInput!);
     verify([value], 'lower');
-    return { name: loss.name, file: main.file, header: main.header, inputs, params, wrt: preds[0]!, value, options: this.opts };
+    return { name: loss.name, file: main.file, header: main.header, inputs, params, wrt: preds[0]!, value, options: this.opts, knobs: this.knobs };
+  }
+
+  private maskInput: LoweredInput | undefined;
+
+  /** The knobs' weights: the ignore mask input, the class weights and the background mask. */
+  private setKnobs(loss: A.LossDecl, names: Set<string>): void {
+    const k = this.knobs;
+    if (k.mask) {
+      if (names.has('mask')) this.err('E205', loss.nameSpan, { name: 'mask' });
+      const node = B.input('mask', allAxes(this.opts.dims));
+      this.maskInput = { name: 'mask', role: 'weight', node };
+      // The runtime repeats a per-pixel mask along class; its mean over class is the mask itself.
+      this.pixelMask = B.mean(node, ['class']);
+    }
+    const c = B.classIndex();
+    if (!k.includeBackground) this.classMask = B.bin('gt', c, B.ZERO);
+    if (k.classWeights) {
+      const ws = k.classWeights;
+      // w_c by the class index; the runtime checks there are as many weights as classes.
+      let w: Node = B.K(ws[ws.length - 1]!);
+      for (let i = ws.length - 2; i >= 0; i--) w = B.where(B.bin('eq', c, B.K(i)), B.K(ws[i]!), w);
+      this.classWeight = this.classMask ? B.mul(this.classMask, w) : w;
+    } else {
+      this.classWeight = this.classMask;
+    }
+  }
+
+  /**
+   * The loss's result under reduction = sum | none: its final reductions (a
+   * `mean`/`sum` call, reached through + and −, constant factors, and the
+   * results of called losses and defs) become sums, or their arguments.
+   */
+  private lowerFinal(e: A.Expr, scope: Map<string, Value>): Value {
+    if (e.kind === 'binary' && (e.op === '+' || e.op === '-')) {
+      const a = this.lowerFinal(e.lhs, scope);
+      const b = this.lowerFinal(e.rhs, scope);
+      return a && b && B.bin(e.op === '+' ? 'add' : 'sub', a, b);
+    }
+    if (e.kind === 'neg') { const x = this.lowerFinal(e.arg, scope); return x && B.neg(x); }
+    if (e.kind === 'binary' && (e.op === '*' || e.op === '/')) {
+      // A constant factor (a parameter, a number) keeps the other side final.
+      const lc = e.op === '*' && this.isConstant(e.lhs, scope);
+      const rc = this.isConstant(e.rhs, scope);
+      if (lc || rc) {
+        const a = lc ? this.lowerExpr(e.lhs, scope) : this.lowerFinal(e.lhs, scope);
+        const b = lc ? this.lowerFinal(e.rhs, scope) : this.lowerExpr(e.rhs, scope);
+        return a && b && B.bin(e.op === '*' ? 'mul' : 'div', a, b);
+      }
+    }
+    const b = e.kind === 'name' ? this.finalBindings.get(e.name) : undefined;
+    if (b) return this.lowerFinal(b.expr, b.scope);
+    if (e.kind === 'call' && (e.callee === 'mean' || e.callee === 'sum') && e.args.length === 1 && !this.defs.has(e.callee)) {
+      const x = this.lowerExpr(e.args[0]!, scope);
+      const axes = e.axes ? this.resolveAxes(e.axes) : x?.axes;
+      if (!x || !axes) return this.lowerExpr(e, scope);
+      const missing = minusAxes(axes, x.axes);
+      if (missing.length) return this.lowerExpr(e, scope);
+      // none keeps the values a mean would weigh: with their class weights (0 for an excluded background).
+      const w = axes.includes('class') ? this.classWeight : undefined;
+      const node = this.knobs.reduction === 'none' ? (w ? B.mul(w, x) : x) : this.reduce(x, axes, false);
+      this.finals.push({ call: e, node });
+      return node;
+    }
+    if (e.kind === 'call' && this.defs.has(e.callee) && !this.builtins.has(e.callee)) {
+      const args = e.args.map((a) => this.lowerExpr(a, scope));
+      return this.inline(this.defs.get(e.callee)!, e, args, scope, true);
+    }
+    if (!this.isConstant(e, scope)) this.opaque++;
+    return this.lowerExpr(e, scope);
+  }
+
+  /** Whether `e` depends on no input (numbers, parameters, sizes). */
+  private isConstant(e: A.Expr, scope: Map<string, Value>): boolean {
+    const v = this.lowerExpr(e, scope);
+    return v !== undefined && v.axes.length === 0 && !toposort([v]).some((n) => n.op === 'input' || n.op === 'classindex');
   }
 }
+
+const KNOB_SET: ReadonlySet<string> = new Set(KNOB_NAMES);
+
+/** The most iterations a `repeat` may have: each one is unrolled into the IR. */
+const MAX_REPEAT = 1000;
+
+/** The names bound in `stmts`, nested repeat blocks included. */
+function boundIn(stmts: readonly A.Statement[]): Set<string> {
+  return new Set(stmts.flatMap((s) => (s.kind === 'repeat' ? [...boundIn(s.body)] : [s.name])));
+}
+
+/** Ops that read whole images at full resolution: their sources must be at scale level 0. */
+const FULL_RESOLUTION: ReadonlySet<Op> = new Set<Op>(['maxpool', 'poolarg', 'poolgrad', 'edt', 'sorted', 'unsort', 'cumsum']);
 
 function arityText(arity: readonly number[]): string {
   const n = arity.join(' or ');

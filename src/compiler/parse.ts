@@ -4,11 +4,11 @@
 
 import { EOF, tokenMatcher, type CstElement, type CstNode, type ILexingError, type IRecognitionException, type IToken } from 'chevrotain';
 import {
-  BindingName, Comma, CompareOp, Def, Equals, Identifier, LBracket, LParen, Loss, lossLexer, markBindingNames,
-  RBracket, RParen, UnterminatedString, Use,
+  BindingName, Comma, CompareOp, Def, Equals, Identifier, LBrace, LBracket, LParen, Loss, lossLexer, markBindingNames,
+  RBrace, RBracket, Repeat, RParen, UnterminatedString, Use,
 } from '../../grammar/lexer.ts';
 import { parser } from '../../grammar/parser.ts';
-import type { BinaryOp, Body, Call, DefDecl, Expr, InputDecl, Item, LossDecl, Module, NamedArg, ParamDecl, Span, UseDecl } from './ast.ts';
+import type { BinaryOp, Binding, Body, Call, DefDecl, Expr, InputDecl, Item, LossDecl, Module, NamedArg, ParamDecl, Repeat as RepeatBlock, Span, Statement, UseDecl } from './ast.ts';
 import { diag, type Diagnostic } from './diagnostics.ts';
 
 export function parse(source: string, file: string): { module: Module; diagnostics: Diagnostic[] } {
@@ -71,7 +71,7 @@ const indexOf = (t: IToken, tokens: IToken[]) => (t.tokenType === EOF ? tokens.l
  */
 function firstPerStatement(errors: IRecognitionException[], tokens: IToken[]): IRecognitionException[] {
   const startsStatement = (t: IToken, i: number) =>
-    [BindingName, Loss, Def, Use].includes(t.tokenType) || (t.tokenType === Equals && !(i > 0 && tokenMatcher(tokens[i - 1]!, Identifier)));
+    [BindingName, Repeat, Loss, Def, Use].includes(t.tokenType) || (t.tokenType === Equals && !(i > 0 && tokenMatcher(tokens[i - 1]!, Identifier)));
   let last = -1;
   return errors.filter((e) => {
     const at = indexOf(e.token, tokens);
@@ -81,9 +81,10 @@ function firstPerStatement(errors: IRecognitionException[], tokens: IToken[]): I
   });
 }
 
-/** "a '(' opened at line 3 col 12 is never closed", when that is why `)` is missing. */
+/** "a '(' opened at line 3 col 12 is never closed", when that is why `)` (or `]`, `}`) is missing. */
 function unclosedHint(tokens: IToken[], at: number, expected: string): string {
-  const [open, close] = expected === "')'" ? [LParen, RParen] : expected === "']'" ? [LBracket, RBracket] : [];
+  const pairs = { "')'": [LParen, RParen], "']'": [LBracket, RBracket], "'}'": [LBrace, RBrace] } as const;
+  const [open, close] = pairs[expected as keyof typeof pairs] ?? [];
   if (!open) return '';
   const isItemStart = (t: IToken) => t.tokenType === Loss || t.tokenType === Def || t.tokenType === Use;
   // The innermost opener still open at the error...
@@ -110,7 +111,7 @@ function chainedComparison(tokens: IToken[], at: number): boolean {
     const type = tokens[i]!.tokenType;
     if (type === RParen || type === RBracket) depth++;
     else if (type === LParen || type === LBracket) { if (depth-- === 0) return false; }
-    else if (depth === 0 && (type === Equals || type === Comma || type === BindingName)) return false;
+    else if (depth === 0 && (type === Equals || type === Comma || type === BindingName || type === Repeat || type === LBrace || type === RBrace)) return false;
     else if (depth === 0 && tokenMatcher(tokens[i]!, CompareOp)) return true;
   }
   return false;
@@ -246,15 +247,24 @@ class AstBuilder extends parser.getBaseCstVisitorConstructor() {
 
   body(ctx: Ctx): Body {
     return {
-      bindings: nodesAt(ctx, 'bindings').map((n) => this.visit(n) as Body['bindings'][number]),
+      bindings: nodesAt(ctx, 'bindings').map((n) => this.visit(n) as Statement),
       result: this.expr(one(nodesAt(ctx, 'result'))),
     };
   }
 
-  binding(ctx: Ctx): Body['bindings'][number] {
+  statement(ctx: Ctx): Statement {
+    return this.visit(one([...nodesAt(ctx, 'binding'), ...nodesAt(ctx, 'repeatBlock')])) as Statement;
+  }
+
+  repeatBlock(ctx: Ctx): RepeatBlock {
+    const body = nodesAt(ctx, 'body').map((n) => this.visit(n) as Statement);
+    return { kind: 'repeat', count: this.expr(one(nodesAt(ctx, 'count'))), body, span: this.span(one(tokensAt(ctx, 'Repeat')), one(tokensAt(ctx, 'RBrace'))) };
+  }
+
+  binding(ctx: Ctx): Binding {
     const name = one(tokensAt(ctx, 'name'));
     const value = one(nodesAt(ctx, 'value'));
-    return { name: nameOf(name), nameSpan: this.span(name), value: this.expr(value), span: this.span(name, value) };
+    return { kind: 'bind', name: nameOf(name), nameSpan: this.span(name), value: this.expr(value), span: this.span(name, value) };
   }
 
   expression(ctx: Ctx): Expr {

@@ -4,7 +4,7 @@
 // `m.source` and puts each back next to the statement it was written at.
 
 import { lossLexer } from '../../grammar/lexer.ts';
-import type { BinaryOp, DefDecl, Expr, Item, LossDecl, Module } from './ast.ts';
+import type { BinaryOp, DefDecl, Expr, Item, LossDecl, Module, Statement } from './ast.ts';
 
 // Binding strength, as in grammar/parser.ts: comparison < additive < multiplicative < unary minus < ^ < primary.
 const PRIMARY = 6;
@@ -50,8 +50,10 @@ export function printExpr(e: Expr): string {
 /**
  * One printed line and the source range it stands for, [start, end) in
  * `m.source`: comments are put back by where they were in that source.
+ * `leadIndent`: the indent of the comments before it, when not its own (a
+ * block's `}`: those comments are inside the block).
  */
-interface Line { text: string; indent: string; start: number; end: number; lead: string[]; trail: string[] }
+interface Line { text: string; indent: string; leadIndent?: string; start: number; end: number; lead: string[]; trail: string[] }
 
 const line = (text: string, indent: string, start: number, end: number): Line => ({ text, indent, start, end, lead: [], trail: [] });
 
@@ -64,9 +66,18 @@ function bodyLines(head: string, headEnd: number, item: DefDecl | LossDecl, spli
   if (item.bindings.length === 0 && !split && one.length <= ONE_LINE) return [line(one, '', item.span.start, item.span.end)];
   return [
     line(head, '', item.span.start, headEnd),
-    ...item.bindings.map((b) => line(`${b.name} = ${printExpr(b.value)}`, '  ', b.span.start, b.span.end)),
+    ...item.bindings.flatMap((s) => statementLines(s, '  ')),
     line(`= ${printExpr(item.result)}`, '  ', item.result.span.start, item.result.span.end),
   ];
+}
+
+/** A binding on one line; a repeat block as `repeat n {`, its statements indented two more spaces, `}`. */
+function statementLines(s: Statement, indent: string): Line[] {
+  if (s.kind === 'bind') return [line(`${s.name} = ${printExpr(s.value)}`, indent, s.span.start, s.span.end)];
+  const inner = `${indent}  `;
+  // The span ends with the `}`; the head line stands for `repeat n` only, so comments inside go to the statements.
+  const close = { ...line('}', indent, s.span.end - 1, s.span.end), leadIndent: inner };
+  return [line(`repeat ${printExpr(s.count)} {`, indent, s.span.start, s.count.span.end), ...s.body.flatMap((b) => statementLines(b, inner)), close];
 }
 
 function itemLines(item: Item, comments: readonly Comment[]): Line[] {
@@ -145,7 +156,7 @@ export function printModule(m: Module): string {
   const items = m.items.map((item) => itemLines(item, comments));
   const tail = placeComments(comments, items.flat());
   const text = (l: Line) => [
-    ...l.lead.map((c) => `${l.indent}${c}\n`),
+    ...l.lead.map((c) => `${l.leadIndent ?? l.indent}${c}\n`),
     `${l.indent}${l.text}${l.trail.length ? `  ${l.trail.join('  ')}` : ''}\n`,
   ].join('');
   // one blank line between items, none between consecutive `use`s

@@ -2,7 +2,7 @@
 // Broadcasting is invisible in math, so `expand` prints as its source; every
 // reduction and every shared subexpression gets a name (t1, t2, ...).
 
-import { type Axes, type Node, toposort } from './ir.ts';
+import { type Axes, type Node, type WindowArg, toposort } from './ir.ts';
 import { record } from './registry.ts';
 
 export type PrintMode = 'text' | 'latex';
@@ -28,6 +28,19 @@ function latexNumber(v: number): string {
 
 function axesText(axes: Axes, mode: PrintMode = 'text'): string {
   return mode === 'latex' ? axes.map((a) => `\\mathrm{${a}}`).join(', ') : axes.join(', ');
+}
+
+function spatialArgText(n: Node): string[] {
+  switch (n.op) {
+    case 'window': {
+      const { weights, dilation } = n.arg as WindowArg;
+      return [`${weights.length} taps`, ...(dilation > 1 ? [`dilation ${dilation}`] : [])];
+    }
+    case 'interior': { const [k, level] = n.arg as number[]; return level ? [String(k), String(level)] : [String(k)]; }
+    case 'maxpool': case 'poolarg': case 'poolgrad': return [String(n.arg)];
+    case 'unpool2': return [String(n.arg)];
+    default: return [];
+  }
 }
 
 /** Print several roots of one graph; shared subexpressions are named once. */
@@ -92,8 +105,9 @@ export function printGraph(roots: readonly Node[], mode: PrintMode = 'text', alw
         } else if (p.prefix) {
           out = { text: `${p.prefix}${wrap(xs[0]!, p.prec!)}`, prec: p.prec! };
         } else {
-          // Spatial ops show their window: window(x, 11 taps), maxpool(x, 3), interior(11).
-          const arg = n.op === 'window' ? [`${(n.arg as number[]).length} taps`] : n.op === 'maxpool' || n.op === 'poolarg' || n.op === 'poolgrad' || n.op === 'interior' ? [String(n.arg)] : [];
+          // Spatial ops show their window: window(x, 11 taps), maxpool(x, 3), interior(11); at a
+          // coarser scale level its spacing or level: window(x, 11 taps, dilation 4), interior(11, 2), unpool2(g, 1).
+          const arg = spatialArgText(n);
           out = { text: `${p.fn}(${[...xs.map((x) => x.text), ...arg].join(', ')})`, prec: ATOM };
         }
       }

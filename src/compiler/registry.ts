@@ -5,8 +5,11 @@
 
 import type * as TF from '@tensorflow/tfjs-core';
 import * as B from './build.ts';
-import type { Axes, Axis, Node, Op } from './ir.ts';
-import { cumsumRef, edtRef, interiorRef, maxpoolRef, poolargRef, poolgradRef, sortedRef, unsortRef, windowRef } from './spatial.ts';
+import type { Arg, Axes, Axis, Node, Op, WindowArg } from './ir.ts';
+import {
+  avgpool2Ref, boxWeights, cumsumRef, edtRef, gaussianWeights, interiorRef, levelExtent, maxpoolRef, poolargRef, poolgradRef, sortedRef,
+  unpool2Ref, unsortRef, windowRef,
+} from './spatial.ts';
 
 export type Domain = readonly [number, number] | { readonly values: readonly number[] };
 
@@ -74,6 +77,11 @@ export interface OpRecord {
   readonly domain?: readonly Domain[];
   /** The gradient is zero by definition, not by calculus (detach): finite differences do not apply. */
   readonly stopsGradient?: true;
+  /**
+   * Spatial ops: the args the table tests build the op with, each run on random
+   * images against the TensorFlow.js rule and finite differences of `ref`.
+   */
+  readonly examples?: readonly Arg[];
 }
 
 const log1pStable = (x: number) => Math.log1p(x);
@@ -120,6 +128,14 @@ const RECORDS: OpRecord[] = [
   { op: 'const', arity: 0, kind: 'leaf', tf: (t, _x, n) => t.scalar(n.arg as number), print: {} },
   { op: 'input', arity: 0, kind: 'leaf', tf: () => { throw new Error('internal: inputs are bound by the evaluator'); }, print: {} },
   { op: 'size', arity: 0, kind: 'leaf', tf: (t, _x, n, ctx) => t.scalar(ctx.size(n.arg as Axes)), print: {} },
+  {
+    // c along `class`: what class weights and include_background select by. Small, so the host computes it.
+    op: 'classindex', arity: 0, kind: 'leaf',
+    ref: (_x, _n, outer) => Float64Array.from({ length: outer }, (_, i) => i),
+    tf: (t, _x, n, ctx) => t.reshape(t.range(0, ctx.size(['class']), 1, 'float32'), ctx.shape(n.axes)),
+    print: { fn: 'classindex' },
+    latex: () => 'c',
+  },
   {
     op: 'expand', arity: 1, kind: 'expand',
     // The transpose of broadcasting is summing over the broadcast axes.
@@ -302,21 +318,36 @@ function spatial(op: Op, arity: number, r: Omit<OpRecord, 'op' | 'arity' | 'kind
 
 RECORDS.push(
   spatial('window', 1, {
-    ref: ([x], n, outer, dims) => windowRef(x!, outer, dims, n.arg as number[]),
-    // Symmetric weights, zero padding: the window is its own adjoint.
+    ref: ([x], n, outer, dims) => { const a = n.arg as WindowArg; return windowRef(x!, outer, dims, a.weights, a.dilation); },
+    // Symmetric weights, zero padding: the window is its own adjoint (also dilated and
+    // masked to its lattice: at a lattice point it reads lattice points only).
     vjp: (g, out) => [B.rebuild(out, [g])],
     tf: (t, [x], n, ctx) => {
-      const w = n.arg as number[];
-      const [img, back] = asImages(t, x!, ctx);
-      if (ctx.space.length === 2) {
-        const f = t.tensor4d(w.flatMap((a) => w.map((b) => a * b)), [w.length, w.length, 1, 1]);
-        return back(t.conv2d(img as TF.Tensor4D, f, 1, 'same'));
-      }
-      const f = t.tensor5d(w.flatMap((a) => w.flatMap((b) => w.map((c) => a * b * c))), [w.length, w.length, w.length, 1, 1]);
-      return back(t.conv3d(img as TF.Tensor5D, f, 1, 'same'));
+      const { weights: w, dilation: q } = n.arg as WindowArg;
+      const conv = (v: TF.Tensor) => {
+        const [img, back] = asImages(t, v, ctx);
+        if (ctx.space.length === 2) {
+          const f = t.tensor4d(w.flatMap((a) => w.map((b) => a * b)), [w.length, w.length, 1, 1]);
+          return back(t.conv2d(img as TF.Tensor4D, f, 1, 'same'));
+        }
+        const f = t.tensor5d(w.flatMap((a) => w.flatMap((b) => w.map((c) => a * b * c))), [w.length, w.length, w.length, 1, 1]);
+        return back(t.conv3d(img as TF.Tensor5D, f, 1, 'same'));
+      };
+      if (q === 1) return conv(x!);
+      // A coarser level: the window of the level's image (its lattice), put back on the full grid.
+      // (tfjs has no gradient for dilated convolutions.)
+      const dims = ctx.space.map((a) => x!.shape[ctx.axis(a)]!);
+      let y = ctx.space.reduce((v, a) => alongAxis(t, v, ctx.axis(a), (l) => lattice(t, l, q)), x!);
+      y = conv(y);
+      return ctx.space.reduce((v, a, i) => alongAxis(t, v, ctx.axis(a), (l) => spread(t, l, q, dims[i]!)), y);
     },
     print: { fn: 'window' },
     latex: ([x]) => `(K \\ast ${x})`,
+    examples: [
+      { weights: gaussianWeights(3, 1), dilation: 1 },
+      { weights: gaussianWeights(5, 1.5), dilation: 2 },
+      { weights: boxWeights(3), dilation: 4 },
+    ],
   }),
   spatial('maxpool', 1, {
     ref: ([x], n, outer, dims) => maxpoolRef(x!, outer, dims, n.arg as number),
@@ -341,13 +372,54 @@ RECORDS.push(
     print: { fn: 'poolgrad' },
   }),
   spatial('interior', 0, {
-    ref: (_x, n, outer, dims) => interiorRef(outer, dims, n.arg as number),
+    ref: (_x, n, outer, dims) => { const [k, level] = n.arg as number[]; return interiorRef(outer, dims, k!, level); },
     tf: (t, _x, n, ctx) => {
       const dims = ctx.space.map((a) => ctx.size([a]));
-      return t.reshape(t.tensor(Float32Array.from(interiorRef(1, dims, n.arg as number))), ctx.shape(n.axes));
+      const [k, level] = n.arg as number[];
+      return t.reshape(t.tensor(Float32Array.from(interiorRef(1, dims, k!, level))), ctx.shape(n.axes));
     },
     print: { fn: 'interior' },
     latex: () => '\\mathbb{1}_{\\mathrm{interior}}',
+  }),
+  spatial('avgpool2', 1, {
+    ref: ([x], n, outer, dims) => avgpool2Ref(x!, outer, dims, n.arg as number),
+    vjp: (g, out) => [B.unpool2(g, out.arg as number)],
+    // Per axis: the level's lattice, SYMMETRIC pad of an odd extent, means of pairs, back on the full grid.
+    tf: (t, [x], n, ctx) => {
+      const q = 2 ** (n.arg as number);
+      return ctx.space.reduce((v, a) => alongAxis(t, v, ctx.axis(a), (l) => {
+        let img = lattice(t, l, q);
+        const [pre, m, post] = img.shape;
+        if (m % 2 === 1) img = t.concat([img, t.slice(img, [0, m - 1, 0], [pre, 1, post])], 1);
+        const pooled = t.mean(t.reshape(img, [pre, (m + (m % 2)) / 2, 2, post]), 2) as TF.Tensor3D;
+        return spread(t, pooled, 2 * q, l.shape[1]);
+      }), x!);
+    },
+    print: { fn: 'avgpool2' },
+    latex: ([x]) => `\\operatorname{avgpool}_2(${x})`,
+    examples: [0, 1, 2],
+  }),
+  spatial('unpool2', 1, {
+    ref: ([g], n, outer, dims) => unpool2Ref(g!, outer, dims, n.arg as number),
+    // The adjoint of the adjoint is avgpool2 itself.
+    vjp: (g, out) => [B.avgpool2(g, out.arg as number, out.axes.filter((a) => a === 'z' || a === 'y' || a === 'x'))],
+    // Per axis: the coarser lattice, each value twice (half each; the padded end's whole), on the level's lattice.
+    tf: (t, [g], n, ctx) => {
+      const level = n.arg as number;
+      const q = 2 ** level;
+      return ctx.space.reduce((v, a) => alongAxis(t, v, ctx.axis(a), (l) => {
+        const ns = levelExtent(l.shape[1], level);
+        const c = lattice(t, l, 2 * q);
+        const [pre, m, post] = c.shape;
+        const col = t.reshape(c, [pre, m, 1, post]);
+        const twice = t.slice(t.reshape(t.concat([col, col], 2), [pre, 2 * m, post]), [0, 0, 0], [pre, ns, post]);
+        const w = t.tensor3d(Float32Array.from({ length: ns }, (_, j) => (j === ns - 1 && ns % 2 === 1 ? 1 : 0.5)), [1, ns, 1]);
+        return spread(t, t.mul(twice, w), q, l.shape[1]);
+      }), g!);
+    },
+    print: { fn: 'unpool2' },
+    latex: ([x]) => `\\operatorname{avgpool}_2^{\\top}(${x})`,
+    examples: [0, 1, 2],
   }),
   spatial('edt', 1, {
     host: true,
@@ -401,6 +473,29 @@ RECORDS.push(
 );
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
+
+/** f on x seen as [before, axis ax, after]; back at x's rank, axis ax as long as f made it. */
+function alongAxis(t: typeof TF, x: TF.Tensor, ax: number, f: (x3: TF.Tensor3D) => TF.Tensor3D): TF.Tensor {
+  const sh = x.shape;
+  const y = f(t.reshape(x, [prod(sh.slice(0, ax)), sh[ax]!, prod(sh.slice(ax + 1))]));
+  return t.reshape(y, [...sh.slice(0, ax), y.shape[1], ...sh.slice(ax + 1)]);
+}
+
+/** Every q-th element along the middle axis (a scale level's lattice): [a, n, b] → [a, ceil(n/q), b]. */
+function lattice(t: typeof TF, x: TF.Tensor3D, q: number): TF.Tensor3D {
+  if (q === 1) return x;
+  const [a, n, b] = x.shape;
+  const m = Math.ceil(n / q);
+  const rows = t.reshape(t.pad(x, [[0, 0], [0, m * q - n], [0, 0]]), [a, m, q, b]);
+  return t.reshape(t.slice(rows, [0, 0, 0, 0], [a, m, 1, b]), [a, m, b]);
+}
+
+/** The inverse placement: element k at k·q along the middle axis, zeros between, n long. */
+function spread(t: typeof TF, y: TF.Tensor3D, q: number, n: number): TF.Tensor3D {
+  const [a, m, b] = y.shape;
+  const z = t.reshape(t.pad(t.reshape(y, [a, m, 1, b]), [[0, 0], [0, 0], [0, q - 1], [0, 0]]), [a, m * q, b]);
+  return t.slice(z, [0, 0, 0], [a, n, b]) as TF.Tensor3D;
+}
 
 /** The evaluator's tensors as rows: one row per (batch, class) slice, the spatial axes flattened. */
 function asRows(t: typeof TF, x: TF.Tensor, ctx: TfContext): [TF.Tensor2D, (y: TF.Tensor) => TF.Tensor] {

@@ -2,6 +2,8 @@
 // padded), max pooling and its gradient, the interior mask of a window, and the
 // exact Euclidean distance transform. Each works on a canonical-order array
 // whose spatial axes are innermost: `outer` slices of `dims` (e.g. [Y, X]).
+// Every function is exported and the file imports nothing: `segloss compile
+// --out` copies the host steps into its standalone modules by their text.
 
 /** Normalized 1-D Gaussian weights, as tf.image.ssim's _fspecial_gauss (its outer product sums to 1). */
 export function gaussianWeights(size: number, sigma: number): number[] {
@@ -15,32 +17,54 @@ export function boxWeights(size: number): number[] {
   return new Array<number>(size).fill(1 / size);
 }
 
-function strides(dims: readonly number[]): number[] {
+export function strides(dims: readonly number[]): number[] {
   const s = new Array<number>(dims.length).fill(1);
   for (let i = dims.length - 2; i >= 0; i--) s[i] = s[i + 1]! * dims[i + 1]!;
   return s;
 }
 
-/** Apply the 1-D symmetric weights along every spatial axis, zero outside the image. */
-export function windowRef(x: Float64Array, outer: number, dims: readonly number[], w: readonly number[]): Float64Array {
+/**
+ * Apply the 1-D symmetric weights along every spatial axis, zero outside the
+ * image. With dilation D = 2^s (a scale-level-s source) the taps are D apart
+ * and the result is 0 off the level's lattice (coordinates not multiples of D):
+ * the window of the level-s image, zero padded, at its lattice points.
+ */
+export function windowRef(x: Float64Array, outer: number, dims: readonly number[], w: readonly number[], dilation = 1): Float64Array {
+  const h = (w.length - 1) / 2;
+  return alongAxes(x, outer, dims, (line, out, n) => {
+    for (let c = 0; c < n; c += dilation) {
+      let acc = 0;
+      for (let t = 0; t < w.length; t++) {
+        const cc = c + (t - h) * dilation;
+        if (cc >= 0 && cc < n) acc += w[t]! * line(cc);
+      }
+      out[c] = acc;
+    }
+  });
+}
+
+/**
+ * Apply a 1-D map along each spatial axis in turn: `f(line, out, n)` reads the
+ * line through `line(c)` and writes every element of `out` it defines (the
+ * rest stay 0). Separable ops (windows, 2x pooling) are products of these.
+ */
+export function alongAxes(x: Float64Array, outer: number, dims: readonly number[], f: (line: (c: number) => number, out: Float64Array, n: number) => void): Float64Array {
   const sp = dims.reduce((a, b) => a * b, 1);
   const st = strides(dims);
-  const h = (w.length - 1) / 2;
   let cur = Float64Array.from(x);
   for (let ax = 0; ax < dims.length; ax++) {
     const n = dims[ax]!;
     const s = st[ax]!;
     const next = new Float64Array(cur.length);
+    const out = new Float64Array(n);
     for (let o = 0; o < outer; o++) {
-      const base = o * sp;
+      // Every line along axis ax: start indices are those with coordinate 0 on it.
       for (let i = 0; i < sp; i++) {
-        const c = Math.floor(i / s) % n;
-        let acc = 0;
-        for (let t = 0; t < w.length; t++) {
-          const cc = c + t - h;
-          if (cc >= 0 && cc < n) acc += w[t]! * cur[base + i + (t - h) * s]!;
-        }
-        next[base + i] = acc;
+        if (Math.floor(i / s) % n !== 0) continue;
+        const base = o * sp + i;
+        out.fill(0);
+        f((c) => cur[base + c * s]!, out, n);
+        for (let c = 0; c < n; c++) next[base + c * s] = out[c]!;
       }
     }
     cur = next;
@@ -48,8 +72,42 @@ export function windowRef(x: Float64Array, outer: number, dims: readonly number[
   return cur;
 }
 
+/** The extent of the level-s image of an n-long axis: ceil(n / 2^s). */
+export function levelExtent(n: number, level: number): number {
+  return Math.ceil(n / 2 ** level);
+}
+
+/**
+ * 2x average pooling, level s → s + 1, as tf.image.ssim_multiscale downsamples:
+ * an odd level-s extent is padded by repeating its last element (SYMMETRIC),
+ * then 2-wide blocks are averaged (stride 2, VALID). At the level-(s+1) point
+ * of index k per axis: the mean over level-s indices {2k, min(2k + 1, n_s − 1)}
+ * per axis; 0 off that lattice.
+ */
+export function avgpool2Ref(x: Float64Array, outer: number, dims: readonly number[], level: number): Float64Array {
+  const q = 2 ** level;
+  return alongAxes(x, outer, dims, (line, out, n) => {
+    const last = (levelExtent(n, level) - 1) * q;
+    for (let c = 0; c < n; c += 2 * q) out[c] = 0.5 * (line(c) + line(Math.min(c + q, last)));
+  });
+}
+
+/**
+ * The adjoint of avgpool2Ref (its transpose): the level-s point of index j per
+ * axis gets half the level-(s+1) value of its block ⌊j/2⌋, twice that at the
+ * padded end (an odd n_s: both taps of the last block read it); 0 off the level-s lattice.
+ */
+export function unpool2Ref(g: Float64Array, outer: number, dims: readonly number[], level: number): Float64Array {
+  const q = 2 ** level;
+  return alongAxes(g, outer, dims, (line, out, n) => {
+    const ns = levelExtent(n, level);
+    const last = (ns - 1) * q;
+    for (let c = 0; c < n; c += q) out[c] = (c === last && ns % 2 === 1 ? 1 : 0.5) * line(Math.floor(c / (2 * q)) * 2 * q);
+  });
+}
+
 /** Visit the in-image neighbours j of i within a k-wide cube (offsets −h..h on every axis). */
-function neighbours(i: number, dims: readonly number[], st: readonly number[], k: number, f: (j: number) => void): void {
+export function neighbours(i: number, dims: readonly number[], st: readonly number[], k: number, f: (j: number) => void): void {
   const h = (k - 1) / 2;
   const c = dims.map((n, a) => Math.floor(i / st[a]!) % n);
   const off = new Array<number>(dims.length).fill(-h);
@@ -70,7 +128,7 @@ function neighbours(i: number, dims: readonly number[], st: readonly number[], k
 }
 
 /** out[o·sp + i] = f(o·sp, i) for each slice o and element i of the slice. */
-function perElement(outer: number, dims: readonly number[], f: (base: number, i: number, st: readonly number[]) => number): Float64Array {
+export function perElement(outer: number, dims: readonly number[], f: (base: number, i: number, st: readonly number[]) => number): Float64Array {
   const sp = dims.reduce((a, b) => a * b, 1);
   const st = strides(dims);
   const out = new Float64Array(outer * sp);
@@ -88,7 +146,7 @@ export function maxpoolRef(x: Float64Array, outer: number, dims: readonly number
 }
 
 /** The tap index (row-major over the spatial axes, k per axis) of element j in the window centred at i. */
-function tapIndex(i: number, j: number, dims: readonly number[], st: readonly number[], k: number): number {
+export function tapIndex(i: number, j: number, dims: readonly number[], st: readonly number[], k: number): number {
   const h = (k - 1) / 2;
   let t = 0;
   for (let a = 0; a < dims.length; a++) t = t * k + (Math.floor(j / st[a]!) % dims[a]! - (Math.floor(i / st[a]!) % dims[a]!) + h);
@@ -114,21 +172,29 @@ export function poolgradRef(g: Float64Array, a: Float64Array, outer: number, dim
   });
 }
 
-/** 1 where a k-wide window around the element fits inside the image ('valid' positions), else 0. */
-export function interiorRef(outer: number, dims: readonly number[], k: number): Float64Array {
+/**
+ * 1 where a k-wide window around the element fits inside the image ('valid'
+ * positions), else 0. At scale level s: 1 at the level-s lattice points (index
+ * j = c / 2^s per axis) where the window fits inside the level-s image, h ≤ j < n_s − h.
+ */
+export function interiorRef(outer: number, dims: readonly number[], k: number, level = 0): Float64Array {
   const sp = dims.reduce((a, b) => a * b, 1);
   const st = strides(dims);
   const h = (k - 1) / 2;
+  const q = 2 ** level;
   const out = new Float64Array(outer * sp);
   for (let i = 0; i < sp; i++) {
-    const inside = dims.every((n, a) => { const c = Math.floor(i / st[a]!) % n; return c >= h && c < n - h; });
+    const inside = dims.every((n, a) => {
+      const c = Math.floor(i / st[a]!) % n;
+      return c % q === 0 && c / q >= h && c / q < Math.ceil(n / q) - h;
+    });
     if (inside) for (let o = 0; o < outer; o++) out[o * sp + i] = 1;
   }
   return out;
 }
 
 /** Per slice, the indices that sort `key` descending (ties keep their order). */
-function orders(key: Float64Array, outer: number, sp: number): Int32Array[] {
+export function orders(key: Float64Array, outer: number, sp: number): Int32Array[] {
   return Array.from({ length: outer }, (_, o) => {
     const idx = Int32Array.from({ length: sp }, (_, i) => i);
     const base = o * sp;
@@ -161,7 +227,7 @@ export function cumsumRef(x: Float64Array, outer: number, sp: number): Float64Ar
 }
 
 /** Squared 1-D distance transform of f (Felzenszwalb & Huttenlocher 2012), in place through `d`. */
-function dt1(f: Float64Array, n: number, d: Float64Array, v: Int32Array, z: Float64Array): void {
+export function dt1(f: Float64Array, n: number, d: Float64Array, v: Int32Array, z: Float64Array): void {
   let k = 0;
   v[0] = 0;
   z[0] = -Infinity;

@@ -11,7 +11,11 @@ import { evaluate } from './reference.ts';
 import { toposort } from '../compiler/ir.ts';
 import { tfValueAndGrad } from './tfjs-eval.ts';
 
-export interface CheckCase { name: string; shape: number[]; layout: Layout; multiclass: boolean }
+export interface CheckCase {
+  name: string; shape: number[]; layout: Layout; multiclass: boolean;
+  /** Predictions that mostly agree with the target (MS-SSIM of unrelated images is 0, with no gradient). */
+  nearTarget?: true;
+}
 
 /** Binary 2-D, multi-class 2-D, binary 3-D: small, so finite differences take every element. */
 export const CHECK_CASES: readonly CheckCase[] = [
@@ -28,6 +32,17 @@ export const SPATIAL_CHECK_CASES: readonly CheckCase[] = [
   { name: 'binary-2d', shape: [2, 16, 15, 1], layout: 'nhwc', multiclass: false },
   { name: 'multiclass-2d', shape: [1, 14, 13, 3], layout: 'nhwc', multiclass: true },
   { name: 'binary-3d', shape: [1, 12, 12, 11, 1], layout: 'nhwc', multiclass: false },
+];
+
+/**
+ * For losses over scale levels (avgpool2): one 2-D image large enough for five
+ * levels of an 11-wide valid window (161 per axis), with odd sizes at several
+ * levels; smaller ones where the coarser levels have no valid position.
+ */
+export const MULTISCALE_CHECK_CASES: readonly CheckCase[] = [
+  { name: 'binary-2d', shape: [1, 165, 170, 1], layout: 'nhwc', multiclass: false, nearTarget: true },
+  { name: 'multiclass-2d', shape: [1, 44, 37, 2], layout: 'nhwc', multiclass: true, nearTarget: true },
+  { name: 'binary-3d', shape: [1, 24, 23, 22, 1], layout: 'nhwc', multiclass: false, nearTarget: true },
 ];
 
 export interface CheckRow {
@@ -90,6 +105,15 @@ export function randomInputs(inputs: readonly { name: string; role: Role }[], si
   return out;
 }
 
+/** The prob input redrawn to agree with the target: on [0.3, 1) where it is 1, [0, 0.7) elsewhere (scaled into [0.02, 0.98]). */
+function nearTarget(inputs: readonly { name: string; role: Role }[], data: Record<string, Float64Array>, seed: number): void {
+  const p = inputs.find((i) => i.role === 'prob'), g = inputs.find((i) => i.role === 'target');
+  if (!p || !g) return;
+  const r = rng(seed);
+  const t = data[g.name]!;
+  data[p.name] = Float64Array.from(t, (v) => 0.02 + 0.96 * (v > 0.5 ? 0.3 + 0.7 * r() : 0.7 * r()));
+}
+
 function errors(ours: ArrayLike<number>, ref: ArrayLike<number>): { abs: number; rel: number } {
   let abs = 0;
   let scale = 0;
@@ -104,7 +128,7 @@ function errors(ours: ArrayLike<number>, ref: ArrayLike<number>): { abs: number;
 /** Central finite differences of the reference value with respect to `wrt`, every element. */
 export function finiteDiff(ir: LossIR, inputs: Record<string, Float64Array>, sizes: Sizes): Float64Array {
   const x = Float64Array.from(inputs[ir.loss.wrt.name]!);
-  const at = (xs: Float64Array) => evaluate([ir.loss.value], { ...inputs, [ir.loss.wrt.name]: xs }, sizes)[0]!.data[0]!;
+  const at = (xs: Float64Array) => evaluate([ir.objective], { ...inputs, [ir.loss.wrt.name]: xs }, sizes)[0]!.data[0]!;
   const g = new Float64Array(x.length);
   for (let i = 0; i < x.length; i++) {
     const h = 1e-6 * Math.max(1, Math.abs(x[i]!));
@@ -127,7 +151,7 @@ export function directionalFd(ir: LossIR, inputs: Record<string, Float64Array>, 
   const x = inputs[ir.loss.wrt.name]!;
   const ours: number[] = [];
   const fd: number[] = [];
-  const at = (xs: Float64Array) => evaluate([ir.loss.value], { ...inputs, [ir.loss.wrt.name]: xs }, sizes)[0]!.data[0]!;
+  const at = (xs: Float64Array) => evaluate([ir.objective], { ...inputs, [ir.loss.wrt.name]: xs }, sizes)[0]!.data[0]!;
   for (let d = 0; d < directions; d++) {
     const v = Float64Array.from(x, () => 2 * r() - 1);
     const h = 1e-6;
@@ -142,8 +166,9 @@ export async function checkSource(source: string, file: string, opts: FrontendOp
   const allSources = new Map<string, string>();
   // Windows need images wider than themselves: such losses get the bigger cases.
   const probe = frontend(source, file, { ...opts, dims: 2 }).ir;
-  const spatial = probe !== undefined && toposort([probe.loss.value]).some((n) => n.op === 'window' || n.op === 'interior' || n.op === 'maxpool');
-  cases ??= spatial ? SPATIAL_CHECK_CASES : CHECK_CASES;
+  const spatial = probe !== undefined && toposort([probe.objective]).some((n) => n.op === 'window' || n.op === 'interior' || n.op === 'maxpool');
+  const multiscale = probe !== undefined && toposort([probe.objective]).some((n) => n.op === 'avgpool2');
+  cases ??= multiscale ? MULTISCALE_CHECK_CASES : spatial ? SPATIAL_CHECK_CASES : CHECK_CASES;
   for (const [k, c] of cases.entries()) {
     const { sizes, dims } = sizesOf(c.shape, c.layout);
     const fe = frontend(source, file, { ...opts, dims });
@@ -151,12 +176,13 @@ export async function checkSource(source: string, file: string, opts: FrontendOp
     if (!fe.ir) return { file, rows, diagnostics: fe.diagnostics, sources: allSources };
     const ir = fe.ir;
     const inputs = randomInputs(ir.loss.inputs, sizes, dims, c.multiclass, 1234 + k);
+    if (c.nearTarget) nearTarget(ir.loss.inputs, inputs, 4321 + k);
     const [v, g] = evaluate([ir.value, ir.grad], inputs, sizes);
     const ours = [v!.data[0]!, ...g!.data];
 
-    const tf = await tfValueAndGrad(ir.loss.value, ir.loss.wrt.name, inputs, sizes, dims);
+    const tf = await tfValueAndGrad(ir.objective, ir.loss.wrt.name, inputs, sizes, dims);
     const eTf = errors(ours, [tf.value, ...tf.grad]);
-    const fdValue = evaluate([ir.loss.value], inputs, sizes)[0]!.data[0]!;
+    const fdValue = evaluate([ir.objective], inputs, sizes)[0]!.data[0]!;
     const n = g!.data.length;
     let eFd: { abs: number; rel: number };
     if (n <= 512) {

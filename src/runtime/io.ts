@@ -365,7 +365,12 @@ export function toNchw(a: ArrayData): ArrayData {
  * scaled back to its integers first. Throws InputError naming `what` for a value
  * that is not such a label.
  */
-export function oneHot(labels: ArrayData, classes: number, classAxis: number, what = 'the label map'): ArrayData {
+/**
+ * With `ignoreIndex`, pixels holding that label are all-zero in the one-hot
+ * target and 0 in `mask` (1 elsewhere, one value per pixel): the loss's ignore
+ * mask (knob ignore_index).
+ */
+export function oneHot(labels: ArrayData, classes: number, classAxis: number, what = 'the label map', ignoreIndex?: number): ArrayData & { mask?: Float32Array } {
   if (!Number.isInteger(classes) || classes < 2) throw new InputError(`the number of classes must be an integer of at least 2, got ${classes}`);
   const shape = labels.shape;
   if (classAxis < 0 || classAxis >= shape.length || shape[classAxis] !== 1) {
@@ -374,19 +379,21 @@ export function oneHot(labels: ArrayData, classes: number, classAxis: number, wh
   const inner = shape.slice(classAxis + 1).reduce((x, y) => x * y, 1);
   const outer = labels.data.length / inner;
   const out = new Float32Array(labels.data.length * classes);
+  const mask = ignoreIndex === undefined ? undefined : new Float32Array(labels.data.length).fill(1);
   const scale = labels.scale ?? 1;
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < inner; j++) {
       const i = o * inner + j;
       const raw = labels.data[i]! * scale;
       const k = Math.round(raw);
+      if (mask && k === ignoreIndex && Math.abs(raw - k) <= 1e-6 * Math.max(1, Math.abs(raw))) { mask[i] = 0; continue; }
       if (!(Math.abs(raw - k) <= 1e-6 * Math.max(1, Math.abs(raw))) || k < 0 || k >= classes) {
-        throw new InputError(`${what}: element ${i} is ${raw}, not a class number 0..${classes - 1}`);
+        throw new InputError(`${what}: element ${i} is ${raw}, not a class number 0..${classes - 1}${ignoreIndex === undefined ? '' : ` or the ignore_index ${ignoreIndex}`}`);
       }
       out[(o * classes + k) * inner + j] = 1;
     }
   }
   const oshape = [...shape];
   oshape[classAxis] = classes;
-  return { data: out, shape: oshape, dtype: 'float32' };
+  return { data: out, shape: oshape, dtype: 'float32', ...(mask ? { mask } : {}) };
 }

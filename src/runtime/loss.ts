@@ -10,6 +10,7 @@ import type { IKernelRunShortcut, KernelVariable } from 'gpu.js';
 import { type KernelSpec, emitPass, staticValues } from '../compiler/codegen/kernel.ts';
 import { type FrontendOptions, type LossIR, frontend } from '../compiler/compile.ts';
 import { SeglossError } from '../compiler/diagnostics.ts';
+import type { Params } from '../compiler/knobs.ts';
 import { type Axis, type Node, toposort } from '../compiler/ir.ts';
 import type { Activation, Dims, Region } from '../compiler/lower.ts';
 import { MEMORY, type Plan, plan as makePlan } from '../compiler/plan/plan.ts';
@@ -36,7 +37,8 @@ export interface CompileOptions {
   backend?: Backend | 'auto';
   layout?: Layout;
   region?: Region;
-  params?: Readonly<Record<string, number>>;
+  /** Parameter overrides and knobs (include_background, class_weights, mask, ignore_index, reduction, region, activation). */
+  params?: Params;
   /** The prediction holds logits; the loss applies this activation first. */
   activation?: Activation;
   /** Worker threads for the js backend (default: the machine's cores; 1 runs on the calling thread). */
@@ -46,7 +48,13 @@ export interface CompileOptions {
 
 export type Inputs = Readonly<Record<string, ArrayLike<number>>>;
 
-export interface ValueResult { value: number; backend: Backend }
+export interface ValueResult {
+  /** The loss; under reduction 'none', the sum of `values` (what the gradient is of). */
+  value: number;
+  backend: Backend;
+  /** Under reduction 'none': one value per sample and class, batch-major ([B][C]; [B] or [C] when the loss keeps one of them). */
+  values?: Float64Array;
+}
 export interface GradOptions { out?: Float32Array }
 export interface GradResult extends ValueResult {
   /** d loss / d prediction, same shape and layout as the prediction: float32, or float64 from `reference`. */
@@ -72,7 +80,7 @@ interface ShapeKernels {
 /** A pass's kernel: its arguments, and where to write when the caller owns the output (else it may reuse scratch). */
 type Runner = (args: KernelVariable[], target?: Float32Array) => unknown;
 interface KernelCall { kernel: Runner; args: KernelVariable[]; target: Float32Array | undefined }
-interface RunResult { value: number; grad?: Float32Array | Float64Array }
+interface RunResult { value: number; grad?: Float32Array | Float64Array; values?: Float64Array }
 
 interface DimsState { ir: LossIR; plan: Plan; valuePlan: Plan; shapes: Map<string, ShapeKernels> }
 
@@ -116,30 +124,34 @@ export class CompiledLoss {
     return s;
   }
 
-  /** The plan (per dimensionality), for printing and tests. */
-  plan(dims: Dims = 2): Plan { return this.state(dims).plan; }
+  /** The plan (per dimensionality; of the value and gradient, or of the value alone), for printing, tests and modules. */
+  plan(dims: Dims = 2, which: 'grad' | 'value' = 'grad'): Plan { const s = this.state(dims); return which === 'grad' ? s.plan : s.valuePlan; }
   ir(dims: Dims = 2): LossIR { return this.state(dims).ir; }
 
   /**
    * The kernels for a shape, built on this loss's backend by one run on zeros,
    * with what gpu.js translated them to (GLSL on headlessgl, WGSL on webgpu).
    */
-  async builtKernels(shape: readonly number[]): Promise<{ spec: KernelSpec; native: { glsl?: string; wgsl?: string } }[]> {
+  async builtKernels(shape: readonly number[], which: 'grad' | 'value' = 'grad'): Promise<{ spec: KernelSpec; native: { glsl?: string; wgsl?: string } }[]> {
     const n = shape.reduce((a, b) => a * b, 1);
     const zeros = Object.fromEntries(this.inputs.map((i) => [i.name, new Float32Array(n).fill(i.role === 'prob' ? 0.5 : 0)]));
-    await this.valueAndGrad(zeros, shape);
+    if (which === 'grad') await this.valueAndGrad(zeros, shape);
+    else await this.value(zeros, shape);
     const { sizes, dims } = sizesOf(shape, this.opts.layout);
-    const k = this.kernelsFor(this.state(dims).plan, sizes, dims, 'grad', false);
-    return k.specs.flatMap((spec, i) => {
+    const st = this.state(dims);
+    const k = this.kernelsFor(which === 'grad' ? st.plan : st.valuePlan, sizes, dims, which, false);
+    // `built` holds the gpu.js kernels in pass order, host steps skipped (the runners wrap them).
+    let b = 0;
+    return k.specs.flatMap((spec) => {
       if (!spec) return [];
-      const inner = (k.kernels[i] as unknown as { kernel?: { compiledFragmentShader?: string; compiledSource?: string } } | undefined)?.kernel;
+      const inner = (k.built[b++] as unknown as { kernel?: { compiledFragmentShader?: string; compiledSource?: string } } | undefined)?.kernel;
       return [{ spec, native: { glsl: inner?.compiledFragmentShader ?? undefined, wgsl: this.backend === 'webgpu' ? inner?.compiledSource ?? undefined : undefined } }];
     });
   }
 
   async value(inputs: Inputs, shape: readonly number[]): Promise<ValueResult> {
     const r = await this.run(inputs, shape, false);
-    return { value: r.value, backend: this.backend };
+    return { value: r.value, backend: this.backend, ...(r.values ? { values: r.values } : {}) };
   }
 
   /**
@@ -149,7 +161,7 @@ export class CompiledLoss {
    */
   async valueAndGrad(inputs: Inputs, shape: readonly number[], options: GradOptions = {}): Promise<GradResult> {
     const r = await this.run(inputs, shape, true, this.checkOut(options.out, shape));
-    return { value: r.value, grad: r.grad!, backend: this.backend };
+    return { value: r.value, grad: r.grad!, backend: this.backend, ...(r.values ? { values: r.values } : {}) };
   }
 
   /** Release kernels, textures and buffers. The loss cannot be called afterwards. */
@@ -167,13 +179,24 @@ export class CompiledLoss {
     return out;
   }
 
-  private check(inputs: Inputs, shape: readonly number[], ir: LossIR): void {
+  /** The inputs checked against the shape; a per-pixel `mask` (no class axis) repeated along class. */
+  private check(inputs: Inputs, shape: readonly number[], ir: LossIR, sizes: Sizes, dims: Dims): Inputs {
     const n = shape.reduce((a, b) => a * b, 1);
+    const cw = ir.loss.knobs.classWeights;
+    if (cw && cw.length !== sizes.class) throw new InputError(`class_weights has ${cw.length} weights; the data has ${sizes.class} classes`);
+    const cd = ir.loss.knobs.classDistances;
+    if (cd && cd.length !== sizes.class) throw new InputError(`class_distances is ${cd.length}x${cd.length}; the data has ${sizes.class} classes`);
+    let out = inputs;
     for (const inp of ir.loss.inputs) {
       const v = inputs[inp.name];
       if (!v) throw new InputError(`loss '${ir.loss.name}' needs input '${inp.name}' (${inp.role}); got ${Object.keys(inputs).join(', ') || 'none'}`);
-      if (v.length !== n) throw new InputError(`input '${inp.name}' has ${v.length} elements; shape [${shape.join(', ')}] needs ${n}`);
+      if (inp.name === 'mask' && ir.loss.knobs.mask && v.length * sizes.class === n && sizes.class > 1) {
+        out = { ...out, mask: repeatClass(v, this.opts.layout, sizes, dims) };
+        continue;
+      }
+      if (v.length !== n) throw new InputError(`input '${inp.name}' has ${v.length} elements; shape [${shape.join(', ')}] needs ${n}${inp.name === 'mask' ? ` (or ${n / sizes.class}, one per pixel)` : ''}`);
     }
+    return out;
   }
 
   /**
@@ -184,7 +207,7 @@ export class CompiledLoss {
     if (this.disposed) throw new Error(`loss '${this.name}' was disposed`);
     const { sizes, dims } = sizesOf(shape, this.opts.layout);
     const st = this.state(dims);
-    this.check(inputs, shape, st.ir);
+    inputs = this.check(inputs, shape, st.ir, sizes, dims);
     if (this.backend === 'reference') {
       const r = this.runReference(st.ir, inputs, sizes, dims, wantGrad);
       if (into && r.grad) into.set(r.grad);
@@ -253,7 +276,9 @@ export class CompiledLoss {
     finish(plan.epilogue.length - 1);
     const value = given.get(plan.value.id)?.[0];
     if (value === undefined) throw new Error('internal: the plan did not compute the loss value');
-    return { value, grad: wantGrad ? (grad ?? into?.fill(0) ?? new Float32Array(N)) : undefined };
+    // The unreduced values are small: from what the passes and the epilogue computed.
+    const values = st.ir.values && evaluate([st.ir.values], {}, sizes, given)[0]!.data;
+    return { value, grad: wantGrad ? (grad ?? into?.fill(0) ?? new Float32Array(N)) : undefined, ...(values ? { values } : {}) };
   }
 
   private async run(inputs: Inputs, shape: readonly number[], wantGrad: boolean, into?: Float32Array): Promise<RunResult> {
@@ -277,14 +302,15 @@ export class CompiledLoss {
     const gen = this.steps(inputs, shape, true, true, this.checkOut(options.out, shape));
     let step = gen.next();
     while (!step.done) step = gen.next(step.value.kernel(step.value.args, step.value.target));
-    return { value: step.value.value, grad: step.value.grad!, backend: this.backend };
+    const r = step.value;
+    return { value: r.value, grad: r.grad!, backend: this.backend, ...(r.values ? { values: r.values } : {}) };
   }
 
   private runReference(ir: LossIR, inputs: Inputs, sizes: Sizes, dims: Dims, wantGrad: boolean) {
     const canon: Record<string, Float64Array> = {};
     for (const inp of ir.loss.inputs) canon[inp.name] = toCanonical(inputs[inp.name]!, this.opts.layout, sizes, dims);
-    const [v, g] = evaluate(wantGrad ? [ir.value, ir.grad] : [ir.value], canon, sizes);
-    return { value: v!.data[0]!, grad: g && fromCanonical(g.data, this.opts.layout, sizes, dims, (n) => new Float64Array(n)) };
+    const [v, g, vs] = evaluate([ir.value, ir.grad, ...(ir.values ? [ir.values] : [])], canon, sizes);
+    return { value: v!.data[0]!, grad: wantGrad ? fromCanonical(g!.data, this.opts.layout, sizes, dims, (n) => new Float64Array(n)) : undefined, ...(vs ? { values: vs.data } : {}) };
   }
 
   private kernelsFor(plan: Plan, sizes: Sizes, dims: Dims, which: string, sync = false): ShapeKernels {
@@ -338,7 +364,18 @@ export class CompiledLoss {
 function stateFor(source: string, opts: CompileOptions & { file: string }, dims: Dims): DimsState {
   const fe = frontend(source, opts.file, { dims, region: opts.region ?? 'sample', params: opts.params ?? {}, activation: opts.activation ?? 'none', readFile: opts.readFile });
   if (!fe.ir) throw new SeglossError(fe.diagnostics, fe.sources);
-  return { ir: fe.ir, plan: makePlan(fe.ir.value, fe.ir.grad), valuePlan: makePlan(fe.ir.value, undefined), shapes: new Map() };
+  const extras = fe.ir.values ? [fe.ir.values] : [];
+  return { ir: fe.ir, plan: makePlan(fe.ir.value, fe.ir.grad, extras), valuePlan: makePlan(fe.ir.value, undefined, extras), shapes: new Map() };
+}
+
+/** A per-pixel array (the layout without its class axis) repeated along class. */
+function repeatClass(v: ArrayLike<number>, layout: Layout, sizes: Sizes, dims: Dims): Float32Array {
+  const axes = layoutAxes(layout, dims);
+  const full = count(axes, sizes);
+  const out = new Float32Array(full);
+  const map = indexMap(axes, axes.filter((a) => a !== 'class'), sizes);
+  for (let i = 0; i < full; i++) out[i] = v[map[i]!]!;
+  return out;
 }
 
 function toF32(a: ArrayLike<number>): Float32Array {
@@ -415,7 +452,7 @@ export async function compile(source: string, options: CompileOptions = {}): Pro
 export const LIBRARY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'losses');
 
 /** Load a library loss by name (`dice`), with parameter overrides. */
-export async function load(name: string, params: Readonly<Record<string, number>> = {}, options: Omit<CompileOptions, 'params' | 'file'> = {}): Promise<CompiledLoss> {
+export async function load(name: string, params: Params = {}, options: Omit<CompileOptions, 'params' | 'file'> = {}): Promise<CompiledLoss> {
   const file = join(LIBRARY_DIR, `${name}.loss`);
   let source: string;
   try { source = readFileSync(file, 'utf8'); } catch { throw new InputError(`no loss named '${name}' in ${LIBRARY_DIR}`); }

@@ -5,12 +5,14 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { SeglossError } from '../../compiler/diagnostics.ts';
+import type { Params } from '../../compiler/knobs.ts';
+import type { Region } from '../../compiler/lower.ts';
 import { plan } from '../../compiler/plan/plan.ts';
 import { type CheckResult, checkSource, randomInputs } from '../../runtime/check.ts';
 import { sizesOf } from '../../runtime/layout.ts';
 import { compile } from '../../runtime/loss.ts';
 import { tfValueAndGrad } from '../../runtime/tfjs-eval.ts';
-import { UsageError, colorErr, region } from '../options.ts';
+import { UsageError, colorErr, collect, parseParams, region } from '../options.ts';
 
 export function register(program: Command): void {
   program
@@ -19,9 +21,11 @@ export function register(program: Command): void {
     .argument('<files...>', '.loss files')
     .option('--json', 'print [{loss, case, oracle, maxAbsErr, maxRelErr, ok}]')
     .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
+    .option('--param <name=value>', 'a parameter or a knob for every file: reduction=sum, include_background=false, class_weights=1,2, mask=true (repeatable)', collect, [])
     .option('--summary', 'one row per loss: passes, largest errors, and the speed-up over tfjs-cpu')
-    .addHelpText('after', '\nExit code 1 when any row is not ok, 2 when a file does not compile.\n--summary times value+gradient at 2x64x64x1 on the js backend against\nTensorFlow.js (cpu backend) autodiff of the same formula, median of a few runs.\n\nExamples:\n  segloss check losses/*.loss\n  segloss check losses/*.loss --summary\n  segloss check losses/dice.loss --json')
-    .action(async (files: string[], o: { json?: boolean; region: string; summary?: boolean }) => {
+    .addHelpText('after', '\nExit code 1 when any row is not ok, 2 when a file does not compile.\n--summary times value+gradient at 2x64x64x1 on the js backend against\nTensorFlow.js (cpu backend) autodiff of the same formula, median of a few runs.\n\nExamples:\n  segloss check losses/*.loss\n  segloss check losses/*.loss --summary\n  segloss check losses/dice.loss --json\n  segloss check losses/dice.loss --param include_background=false --param reduction=sum')
+    .action(async (files: string[], o: { json?: boolean; region: string; summary?: boolean; param: string[] }) => {
+      const params = parseParams(o.param);
       const results: CheckResult[] = [];
       const summaries: Summary[] = [];
       const bar = !o.json && colorErr ? new cliProgress.SingleBar({ format: ' {bar} {value}/{total} {file}', hideCursor: true, clearOnComplete: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
@@ -31,10 +35,10 @@ export function register(program: Command): void {
           bar?.update({ file });
           let source: string;
           try { source = readFileSync(file, 'utf8'); } catch { throw new UsageError(`cannot read '${file}'`); }
-          const res = await checkSource(source, file, { region: region(o.region) });
+          const res = await checkSource(source, file, { region: region(o.region), params });
           if (res.diagnostics.length) throw new SeglossError(res.diagnostics, res.sources);
           results.push(res);
-          if (o.summary) summaries.push(await summarize(source, file, res, region(o.region)));
+          if (o.summary) summaries.push(await summarize(source, file, res, region(o.region), params));
           bar?.increment();
         }
       } finally {
@@ -63,8 +67,8 @@ async function median(f: () => Promise<unknown>, runs: number): Promise<number> 
 }
 
 /** Passes, the largest errors of the check, and js-backend time against tfjs-cpu autodiff of the same IR. */
-async function summarize(source: string, file: string, res: CheckResult, reg: 'sample' | 'batch' | 'global'): Promise<Summary> {
-  const loss = await compile(source, { file, backend: 'js', region: reg });
+async function summarize(source: string, file: string, res: CheckResult, reg: Region, params: Params): Promise<Summary> {
+  const loss = await compile(source, { file, backend: 'js', region: reg, params });
   try {
     const ir = loss.ir(2);
     const { sizes, dims } = sizesOf(SPEED_SHAPE, 'nhwc');
@@ -73,7 +77,7 @@ async function summarize(source: string, file: string, res: CheckResult, reg: 's
     const inputs = Object.fromEntries(Object.entries(canon).map(([k, v]) => [k, Float32Array.from(v)]));
     const out = new Float32Array(canon[ir.loss.wrt.name]!.length);
     const ours = await median(() => loss.valueAndGrad(inputs, SPEED_SHAPE, { out }), 7);
-    const theirs = await median(() => tfValueAndGrad(ir.loss.value, ir.loss.wrt.name, canon, sizes, dims), 3);
+    const theirs = await median(() => tfValueAndGrad(ir.objective, ir.loss.wrt.name, canon, sizes, dims), 3);
     const worst = (oracle: string) => Math.max(...res.rows.filter((r) => r.oracle === oracle).map((r) => r.maxRelErr));
     return {
       loss: ir.loss.name, passes: plan(ir.value, ir.grad).passes.length,

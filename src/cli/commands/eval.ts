@@ -6,13 +6,13 @@
 import type { Command } from 'commander';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Activation } from '../../compiler/lower.ts';
+import type { Params } from '../../compiler/knobs.ts';
 import { InputError } from '../../runtime/errors.ts';
 import { BackendUnavailable } from '../../runtime/gpu-env.ts';
 import { type ArrayData, ArrayFileError, type Intensity, arrayFormat, isImageFile, oneHot, readArray, toNchw, writeArray } from '../../runtime/io.ts';
 import type { Layout } from '../../runtime/layout.ts';
 import { BACKENDS, type CompiledLoss, LIBRARY_DIR, compile, load } from '../../runtime/loss.ts';
-import { UsageError, backend, collect, layout, parseParams, region } from '../options.ts';
+import { UsageError, activation, backend, collect, layout, parseParams, region } from '../options.ts';
 
 interface EvalOptions {
   pred: string;
@@ -68,7 +68,7 @@ export function register(program: Command): void {
     .option('--layout <layout>', 'axis order of the arrays: nhwc | nchw', 'nhwc')
     .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
     .option('--activation <act>', '--pred holds logits; the loss applies none | sigmoid | softmax first', 'none')
-    .option('--param <name=value>', 'override a parameter default (repeatable)', collect, [])
+    .option('--param <name=value>', 'override a parameter default, or set a knob: reduction=sum|none, include_background=false, class_weights=1,2,0.5, mask=true (then --input mask=FILE), ignore_index=K (with --classes) (repeatable)', collect, [])
     .option('--backend <name>', `auto | ${BACKENDS.join(' | ')}`, 'auto')
     .option('--grad <file>', 'write d loss / d pred here (.npy, same shape and layout as --pred)')
     .option('--classes <n>', '--target is a label map of integers 0..n-1: one-hot it into n classes')
@@ -89,9 +89,12 @@ export function register(program: Command): void {
 
       const pred = read(o.pred, '--pred', 'probability', opts.layout);
       let target = read(o.target, '--target', classes ? 'labels' : 'mask', opts.layout);
+      const ignoreIndex = params['ignore_index'];
+      if (ignoreIndex !== undefined && !classes) throw new UsageError('--param ignore_index needs a label map: give --classes N (pixels labelled ignore_index are left out)');
+      let mask: Float32Array | undefined;
       if (classes) {
         const axis = opts.layout === 'nhwc' ? target.shape.length - 1 : 1;
-        try { target = oneHot(target, classes, axis, `--target ${o.target}`); } catch (e) { throw toUsage(e); }
+        try { ({ mask, ...target } = oneHot(target, classes, axis, `--target ${o.target}`, typeof ignoreIndex === 'number' ? ignoreIndex : undefined)); } catch (e) { throw toUsage(e); }
       }
       if ((pred.shape.length !== 4 && pred.shape.length !== 5) || pred.shape.includes(0)) {
         throw new UsageError(`--pred ${o.pred} has shape ${fmtShape(pred.shape)}; expected 4-D (2-D images, batch first) or 5-D (volumes) in layout ${opts.layout}, no empty axis`);
@@ -101,15 +104,18 @@ export function register(program: Command): void {
       const extraData = new Map<string, ArrayData>();
       for (const [name, file] of extra) {
         const a = read(file, `--input ${name}`, 'probability', opts.layout);
-        sameShape(a, pred, `--input ${name}=${file}`, o.pred);
+        // A mask is per pixel: one channel, repeated along class.
+        const perPixel = name === 'mask' && a.shape[classAxis(opts.layout, a.shape)] === 1;
+        sameShape(a, perPixel ? { ...pred, shape: pred.shape.map((n, i) => (i === classAxis(opts.layout, pred.shape) ? 1 : n)) } : pred, `--input ${name}=${file}`, o.pred);
         extraData.set(name, a);
       }
 
       const loss = await open(lossArg, params, opts);
       try {
+        if (mask && !extraData.has('mask')) extraData.set('mask', { data: mask, shape: pred.shape.map((n, i) => (i === classAxis(opts.layout, pred.shape) ? 1 : n)), dtype: 'float32' });
         const inputs = bindInputs(loss, pred, target, extraData, lossArg);
         let grad: Float32Array | Float64Array | undefined;
-        let r: { value: number; backend: string };
+        let r: { value: number; backend: string; values?: Float64Array };
         if (o.grad) ({ grad, ...r } = await loss.valueAndGrad(inputs, pred.shape));
         else r = await loss.value(inputs, pred.shape);
         const fell = loss.kernelBackends().filter((b) => b !== r.backend);
@@ -118,9 +124,10 @@ export function register(program: Command): void {
           try { writeArray(o.grad, grad!, pred.shape); } catch (e) { throw toUsage(e); }
         }
         if (o.json) {
-          process.stdout.write(`${JSON.stringify({ loss: loss.name, backend: r.backend, value: r.value, shape: pred.shape })}\n`);
+          process.stdout.write(`${JSON.stringify({ loss: loss.name, backend: r.backend, value: r.value, ...(r.values ? { values: [...r.values] } : {}), shape: pred.shape })}\n`);
         } else {
           process.stdout.write(`${loss.name}  value ${fmtValue(r.value)}  backend ${r.backend}  shape ${fmtShape(pred.shape)}\n`);
+          if (r.values) process.stdout.write(`values (reduction none, per sample and class) ${[...r.values].map(fmtValue).join(' ')}\n`);
           if (o.grad) process.stdout.write(`gradient written to ${o.grad}\n`);
         }
       } finally {
@@ -129,10 +136,8 @@ export function register(program: Command): void {
     });
 }
 
-function activation(s: string): Activation {
-  if (s === 'none' || s === 'sigmoid' || s === 'softmax') return s;
-  throw new UsageError(`--activation is none, sigmoid or softmax, got '${s}'`);
-}
+const classAxis = (l: Layout, shape: readonly number[]) => (l === 'nhwc' ? shape.length - 1 : 1);
+
 
 function parseInputs(list: readonly string[]): Map<string, string> {
   const out = new Map<string, string>();
@@ -182,7 +187,7 @@ function sameShape(a: ArrayData, pred: ArrayData, what: string, predFile: string
 }
 
 /** A .loss file if the argument names one, else a library loss. Formula errors throw SeglossError. */
-async function open(arg: string, params: Record<string, number>, opts: Parameters<typeof load>[2] & object): Promise<CompiledLoss> {
+async function open(arg: string, params: Params, opts: Parameters<typeof load>[2] & object): Promise<CompiledLoss> {
   const isFile = existsSync(arg) && statSync(arg).isFile();
   const looksLikePath = /[/\\]/.test(arg) || arg.endsWith('.loss');
   if (!isFile && looksLikePath) throw new UsageError(`cannot read '${arg}'`);

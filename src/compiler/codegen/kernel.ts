@@ -3,7 +3,7 @@
 // wasm) through the registry's emits. Identifiers are generated and numbers
 // printed here: no text from a formula file reaches the kernel.
 
-import { type Axes, type Axis, type Node, toposort } from '../ir.ts';
+import { type Axes, type Axis, type Node, type WindowArg, toposort } from '../ir.ts';
 import type { Dims } from '../lower.ts';
 import { type BufferSlot, type Pass, type Plan, isLarge } from '../plan/plan.ts';
 import { record } from '../registry.ts';
@@ -180,6 +180,8 @@ class Emitter {
     }
     else if (n.op === 'window' || n.op === 'maxpool' || n.op === 'poolarg' || n.op === 'poolgrad') out = this.stencil(s, n);
     else if (n.op === 'interior') out = this.interior(s, n);
+    else if (n.op === 'avgpool2') out = this.avgpool2(s, n);
+    else if (n.op === 'unpool2') out = this.unpool2(s, n);
     else if (record(n.op).host) throw new Error(`internal: host op '${n.op}' must be a buffer`);
     else if (n.op === 'expand') out = this.value(s, n.src[0]!);
     else if (n.op === 'sum' || n.op === 'max') out = this.inlineReduce(s, n);
@@ -202,31 +204,105 @@ class Emitter {
     return v;
   }
 
-  /** 1 where a k-wide window fits inside the image. */
+  /** 1 where a k-wide window fits inside the image (at scale level s: at the level's lattice points, inside its image). */
   private interior(s: Scope, n: Node): string {
-    const h = ((n.arg as number) - 1) / 2;
+    const [k, level] = n.arg as number[];
+    const h = (k! - 1) / 2;
+    const q = 2 ** level!;
     const conds: string[] = [];
     for (const a of n.axes) {
       const size = this.ctx.sizes[a];
-      if (size - 2 * h < 1) return '0.0';
-      if (h > 0) conds.push(`${this.coord(s, a)} >= ${h} && ${this.coord(s, a)} < ${size - h}`);
+      const ns = Math.ceil(size / q);
+      if (ns - 2 * h < 1) return '0.0';
+      if (q > 1 && size > 1) conds.push(`${this.coord(s, a)} % ${q} == 0`);
+      if (h > 0) conds.push(`${this.coord(s, a)} >= ${h * q} && ${this.coord(s, a)} < ${(ns - h - 1) * q + 1}`);
     }
     return conds.length ? this.bind(s, `((${conds.join(' && ')}) ? 1.0 : 0.0)`) : '1.0';
   }
 
+  /** The spatial axes of n that have more than one element (the others have the single coordinate 0). */
+  private spatialAxes(n: Node): Axis[] {
+    return n.axes.filter((a) => (a === 'z' || a === 'y' || a === 'x') && this.ctx.sizes[a] > 1);
+  }
+
+  /**
+   * `if (every coordinate is a multiple of q) {`: a scale level's lattice. The
+   * scope inside it, to close with `}`, or undefined when every point is on it.
+   */
+  private onLattice(s: Scope, axes: readonly Axis[], q: number): Scope | undefined {
+    if (q === 1 || axes.length === 0) return undefined;
+    s.lines.push(`${s.indent}if (${axes.map((a) => `${this.coord(s, a)} % ${q} == 0`).join(' && ')}) {`);
+    return { parent: s, lines: s.lines, indent: `${s.indent}  `, memo: new Map(), coords: new Map(), index: undefined };
+  }
+
+  /**
+   * avgpool2, level s → s + 1, at the coarser lattice: the mean of the 2^d
+   * level-s points {c, c + 2^s} per axis, the second the first again at the end
+   * of an odd extent (tf's SYMMETRIC pad); 0 elsewhere. Axes of size 1 average a point with itself.
+   */
+  private avgpool2(s: Scope, n: Node): string {
+    const q = 2 ** (n.arg as number);
+    const axes = this.spatialAxes(n);
+    if (axes.length === 0) return this.value(s, n.src[0]!);
+    const acc = this.fresh('acc');
+    s.lines.push(`${s.indent}let ${acc} = 0.0;`);
+    const body = this.onLattice(s, axes, 2 * q)!;
+    const next = new Map(axes.map((a) => {
+      const c = this.coord(s, a);
+      const ns = Math.ceil(this.ctx.sizes[a] / q);
+      return [a, this.bind(body, ns % 2 === 1 ? `(${c} == ${(ns - 1) * q} ? ${c} : ${c} + ${q})` : `${c} + ${q}`)] as const;
+    }));
+    for (let m = 0; m < 2 ** axes.length; m++) {
+      const coords = new Map(axes.flatMap((a, i) => ((m >> i) & 1 ? [[a, next.get(a)!] as const] : [])));
+      const at: Scope = { parent: body, lines: s.lines, indent: body.indent, memo: new Map(), coords, index: undefined };
+      s.lines.push(`${body.indent}${acc} += ${this.value(at, n.src[0]!)};`);
+    }
+    s.lines.push(`${s.indent}}`);
+    return this.bind(s, `${acc} * ${lit(1 / 2 ** axes.length)}`);
+  }
+
+  /**
+   * unpool2, the adjoint of avgpool2 (level s + 1 → s): at a level-s lattice
+   * point, half the value of its block's coarser point per axis (all of it at
+   * the end of an odd extent, which both taps of the last block read); 0 elsewhere.
+   */
+  private unpool2(s: Scope, n: Node): string {
+    const q = 2 ** (n.arg as number);
+    const axes = this.spatialAxes(n);
+    if (axes.length === 0) return this.value(s, n.src[0]!);
+    const acc = this.fresh('acc');
+    s.lines.push(`${s.indent}let ${acc} = 0.0;`);
+    const body = this.onLattice(s, axes, q) ?? s;
+    const parent = new Map(axes.map((a) => [a, this.bind(body, `Math.floor(${this.coord(s, a)} / ${2 * q}) * ${2 * q}`)] as const));
+    const at: Scope = { parent: body, lines: s.lines, indent: body.indent, memo: new Map(), coords: parent, index: undefined };
+    const w = axes.map((a) => {
+      const ns = Math.ceil(this.ctx.sizes[a] / q);
+      return ns % 2 === 1 ? `(${this.coord(s, a)} == ${(ns - 1) * q} ? 1.0 : 0.5)` : '0.5';
+    });
+    s.lines.push(`${body.indent}${acc} = ${w.join(' * ')} * ${this.value(at, n.src[0]!)};`);
+    if (body !== s) s.lines.push(`${s.indent}}`);
+    return acc;
+  }
+
   /**
    * window, maxpool, poolgrad: a loop per spatial axis over the k taps, the
-   * source read at shifted coordinates, skipping taps outside the image.
+   * source read at shifted coordinates, skipping taps outside the image. A
+   * window at scale level s (dilation q = 2^s) has taps q apart and runs only
+   * at the level's lattice points (0 elsewhere).
    */
-  private stencil(s: Scope, n: Node): string {
+  private stencil(outer: Scope, n: Node): string {
     const axes = n.axes.filter((a) => a === 'z' || a === 'y' || a === 'x');
-    const weights = n.op === 'window' ? (n.arg as number[]) : undefined;
+    const warg = n.op === 'window' ? (n.arg as WindowArg) : undefined;
+    const weights = warg?.weights;
+    const dil = warg?.dilation ?? 1;
     const k = weights ? weights.length : (n.arg as number);
     const h = (k - 1) / 2;
     const acc = this.fresh('acc');
     const best = n.op === 'poolarg' ? this.fresh('best') : '';
-    s.lines.push(`${s.indent}let ${acc} = ${n.op === 'maxpool' ? lit(-F32_MAX) : '0.0'};`);
-    if (best) s.lines.push(`${s.indent}let ${best} = ${lit(-F32_MAX)};`);
+    outer.lines.push(`${outer.indent}let ${acc} = ${n.op === 'maxpool' ? lit(-F32_MAX) : '0.0'};`);
+    if (best) outer.lines.push(`${outer.indent}let ${best} = ${lit(-F32_MAX)};`);
+    const lattice = this.onLattice(outer, this.spatialAxes(n), dil);
+    const s = lattice ?? outer;
     let inner: Scope = s;
     const taps: string[] = [];
     for (const a of axes) {
@@ -234,7 +310,7 @@ class Emitter {
       const c = this.fresh(`s${a}`);
       taps.push(d);
       inner.lines.push(`${inner.indent}for (let ${d} = 0; ${d} < ${k}; ${d}++) {`);
-      inner.lines.push(`${inner.indent}  const ${c} = ${this.coord(s, a)} + ${d} - ${h};`);
+      inner.lines.push(`${inner.indent}  const ${c} = ${this.coord(s, a)} + ${dil === 1 ? `${d} - ${h}` : `${d} * ${dil} - ${h * dil}`};`);
       inner.lines.push(`${inner.indent}  if (${c} >= 0 && ${c} < ${this.ctx.sizes[a]}) {`);
       inner = { parent: inner, lines: inner.lines, indent: `${inner.indent}    `, memo: new Map(), coords: new Map([[a, c]]), index: undefined };
     }
@@ -260,6 +336,7 @@ class Emitter {
       const ind = `${s.indent}${'    '.repeat(q - 1)}`;
       s.lines.push(`${ind}  }`, `${ind}}`);
     }
+    if (lattice) outer.lines.push(`${outer.indent}}`);
     return acc;
   }
 

@@ -68,7 +68,7 @@ export interface HostPass {
 export type Pass = ReducePass | MapPass | MaterializePass | HostPass;
 
 /** Stencil ops read their sources at shifted positions: these sources (by index). */
-const SHIFTED: Partial<Record<Node['op'], number[]>> = { window: [0], maxpool: [0], poolarg: [0], poolgrad: [0, 1] };
+const SHIFTED: Partial<Record<Node['op'], number[]>> = { window: [0], maxpool: [0], poolarg: [0], poolgrad: [0, 1], avgpool2: [0], unpool2: [0] };
 const isSpatialOp = (n: Node) => record(n.op).kind === 'spatial' && n.op !== 'interior';
 /** Runs on the host over whole arrays (distance transforms, sorts, prefix sums). */
 export const isHostOp = (n: Node) => record(n.op).host === true;
@@ -102,8 +102,9 @@ export interface Plan {
   slots: Map<number, BufferSlot>;
 }
 
-export function plan(value: Node, grad: Node | undefined): Plan {
-  const roots = grad ? [value, grad] : [value];
+/** `extras`: more small values the epilogue computes (a loss's unreduced values). */
+export function plan(value: Node, grad: Node | undefined, extras: readonly Node[] = []): Plan {
+  const roots = grad ? [value, grad, ...extras] : [value, ...extras];
   const order = toposort(roots);
   const stat = staticNodes(roots);
   const isInlineSmall = (n: Node) => stat.has(n.id);
@@ -182,6 +183,7 @@ export function plan(value: Node, grad: Node | undefined): Plan {
     if (!isPassReduction(n)) n.src.forEach(need);
   };
   need(value);
+  extras.forEach(need);
   smallInputs.forEach(need);
   const epilogue: Node[][] = Array.from({ length: maxLevel + 1 }, () => []);
   for (const n of order) if (needed.has(n.id) && !isPassReduction(n)) epilogue[lv(n)]!.push(n);
