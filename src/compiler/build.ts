@@ -1,7 +1,7 @@
 // Smart constructors for IR nodes: they derive axes and insert the explicit
 // `expand` that broadcasting needs, so no other code computes axes by hand.
 
-import { type Axes, type Node, type Op, hasAxes, intern, minusAxes, sameAxes, sortAxes, unionAxes } from './ir.ts';
+import { type Axes, type Axis, type Node, type Op, hasAxes, intern, minusAxes, sameAxes, sortAxes, unionAxes } from './ir.ts';
 
 export const K = (v: number): Node => intern('const', [], v, []);
 export const ZERO = K(0);
@@ -63,10 +63,15 @@ export const mean = (x: Node, axes: Axes = x.axes): Node => div(sum(x, axes), si
 /** A spatial op's source, broadcast over the spatial axes `space` if it lacks some. */
 const spatialSrc = (x: Node, space: Axes) => expand(x, unionAxes(x.axes, space));
 
-/** Separable symmetric window (zero padding, same size) along every spatial axis; taps `dilation` apart (2^level of x). */
+/**
+ * Symmetric window (zero padding, same size) with the 1-D `weights` along every spatial axis;
+ * taps `dilation` apart (2^level of x). Separable: one 1-D window per axis, x innermost,
+ * window_y(window_x(x)) = the product kernel, zero padded (k taps per axis, not k^d). Each 1-D
+ * window is 0 off the level's lattice on every axis, so the product reads lattice points only.
+ */
 export function window(x: Node, weights: readonly number[], space: Axes, dilation = 1): Node {
   const s = spatialSrc(x, space);
-  return intern('window', [s], { weights, dilation }, s.axes);
+  return [...sortAxes(space)].reverse().reduce((v: Node, axis: Axis) => intern('window', [v], { weights, axis, dilation }, s.axes), s);
 }
 /** Max over a k-wide window (stride 1, same size). */
 export function maxpool(x: Node, k: number, space: Axes): Node {

@@ -44,8 +44,8 @@ export type Op =
 /**
  * `const`: arg = the value. `input`: arg = the input's name. `size`: arg = the
  * axes whose sizes it multiplies (known only at run time). `sum`/`max`: arg =
- * the axes removed. `window`: the 1-D weights applied along each spatial axis
- * and their spacing (WindowArg). `maxpool`, `poolarg`, `poolgrad`: the window
+ * the axes removed. `window`: the 1-D weights, the one spatial axis they run
+ * along, and their spacing (WindowArg). `maxpool`, `poolarg`, `poolgrad`: the window
  * width. `interior`: [width, scale level]. `avgpool2`: the scale level of its
  * source; `unpool2` (its adjoint): the scale level of its result. Other ops: no arg.
  *
@@ -56,8 +56,11 @@ export type Op =
  */
 export type Arg = number | string | Axes | readonly number[] | WindowArg | undefined;
 
-/** A separable symmetric window: taps at offsets (t − h)·dilation, dilation = 2^level of its source. */
-export interface WindowArg { readonly weights: readonly number[]; readonly dilation: number }
+/**
+ * A 1-D symmetric window along `axis`: taps at offsets (t − h)·dilation, dilation = 2^level of
+ * its source. A d-dimensional window is d of these, nested (B.window): k taps per axis, not k^d.
+ */
+export interface WindowArg { readonly weights: readonly number[]; readonly axis: Axis; readonly dilation: number }
 
 export const SPATIAL: Axes = ['z', 'y', 'x'];
 export const isSpatial = (a: Axis) => a === 'z' || a === 'y' || a === 'x';
@@ -77,7 +80,7 @@ function argKey(arg: Arg): string {
   if (arg === undefined) return '';
   if (typeof arg === 'number') return Object.is(arg, -0) ? 'n-0' : `n${arg}`;
   if (typeof arg === 'string') return `s${arg}`;
-  if ('weights' in arg) return `w${arg.dilation}:${arg.weights.join(',')}`;
+  if ('weights' in arg) return `w${arg.axis}${arg.dilation}:${arg.weights.join(',')}`;
   return `a${arg.join(',')}`;
 }
 

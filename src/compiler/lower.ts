@@ -260,9 +260,7 @@ export class Lowerer {
     if (!v || typeof l !== 'object') return v;
     const hint = l.fullResolution
       ? 'maxpool, minpool, edt, sdt, sorted and cumsum run at full resolution (level 0), before any avgpool2'
-      : this.pixelMask && e.kind === 'call' && (e.callee === 'sum' || e.callee === 'mean')
-        ? 'the mask knob weighs every sum over space by a full-resolution (level 0) mask, which does not apply to a scaled value'
-        : 'each avgpool2 moves a value one level down; combine values of one level (scalars and values reduced over space fit every level)';
+      : 'each avgpool2 moves a value one level down; combine values of one level (scalars and values reduced over space fit every level)';
     return this.err('E223', e.span, { name, a: l.a, b: l.b, hint });
   }
 
@@ -273,7 +271,7 @@ export class Lowerer {
    * (the count of what is not ignored; 1 when nothing is left, as 0/1 = 0).
    */
   private reduce(x: Node, axes: Axes, mean: boolean): Node {
-    const space = axes.some((a) => a === 'y' || a === 'x' || a === 'z') ? this.pixelMask : undefined;
+    const space = axes.some((a) => a === 'y' || a === 'x' || a === 'z') ? this.maskAt(this.levelOf(x) ?? 0) : undefined;
     const cls = axes.includes('class') ? this.classWeight : undefined;
     const w = space && cls ? B.mul(space, cls) : space ?? cls;
     if (!w) return mean ? B.mean(x, axes) : B.sum(x, axes);
@@ -319,6 +317,13 @@ export class Lowerer {
   }
 
   private usedDistances = false;
+
+  /** The ignore mask at scale level s: pooled like the values (the kept fraction of each block). */
+  private maskAt(level: number): Node | undefined {
+    let m = this.pixelMask;
+    for (let l = 0; m && l < level; l++) m = B.avgpool2(m, l, this.space());
+    return m;
+  }
 
   private shifted(x: Node): Node {
     return B.sub(x, B.un('detach', B.rmax(x, ['class'])));

@@ -2,7 +2,7 @@
 // Broadcasting is invisible in math, so `expand` prints as its source; every
 // reduction and every shared subexpression gets a name (t1, t2, ...).
 
-import { type Axes, type Node, type WindowArg, toposort } from './ir.ts';
+import { type Axes, type Axis, type Node, type WindowArg, isSpatial, sortAxes, toposort } from './ir.ts';
 import { record } from './registry.ts';
 
 export type PrintMode = 'text' | 'latex';
@@ -60,6 +60,8 @@ export function printGraph(roots: readonly Node[], mode: PrintMode = 'text', alw
   const rendered = new Map<number, { text: string; prec: number }>();
   const lets: Printed['lets'] = [];
   const rootIds = new Set(roots.map((r) => r.id));
+  // Per window node: the spatial axes of the 1-D windows it prints as one, and the text they apply to.
+  const chains = new Map<number, { axes: Axis[]; base: string }>();
 
   const wrap = (s: { text: string; prec: number }, min: number) =>
     s.prec < min ? (mode === 'latex' ? `\\left(${s.text}\\right)` : `(${s.text})`) : s.text;
@@ -81,6 +83,22 @@ export function printGraph(roots: readonly Node[], mode: PrintMode = 'text', alw
       case 'expand':
         out = xs[0]!;
         break;
+      case 'window': {
+        // The 1-D windows of one separable window print as one: window(x, 11 taps) when the
+        // chain covers every spatial axis, window[y](t4, 11 taps) for a part of it (a shared inner window).
+        const { axis, weights, dilation } = n.arg as WindowArg;
+        const inner = n.src[0]!;
+        const ia = inner.op === 'window' ? (inner.arg as WindowArg) : undefined;
+        const same = ia && ia.dilation === dilation && ia.weights.length === weights.length && ia.weights.every((w, i) => w === weights[i]);
+        const c = same && !named.has(inner.id) ? chains.get(inner.id) : undefined;
+        const chain = c && !c.axes.includes(axis) ? { axes: [axis, ...c.axes], base: c.base } : { axes: [axis], base: xs[0]!.text };
+        chains.set(n.id, chain);
+        const part = chain.axes.length === n.axes.filter(isSpatial).length ? '' : axesText(sortAxes(chain.axes), mode);
+        out = mode === 'latex'
+          ? { text: `(K${part && `_{${part}}`} \\ast ${chain.base})`, prec: ATOM }
+          : { text: `window${part && `[${part}]`}(${[chain.base, ...spatialArgText(n)].join(', ')})`, prec: ATOM };
+        break;
+      }
       case 'sum':
       case 'max':
         out = mode === 'latex'

@@ -5,7 +5,7 @@
 
 import type * as TF from '@tensorflow/tfjs-core';
 import * as B from './build.ts';
-import type { Arg, Axes, Axis, Node, Op, WindowArg } from './ir.ts';
+import { type Arg, type Axes, type Axis, type Node, type Op, type WindowArg, isSpatial } from './ir.ts';
 import {
   avgpool2Ref, boxWeights, cumsumRef, edtRef, gaussianWeights, interiorRef, levelExtent, maxpoolRef, poolargRef, poolgradRef, sortedRef,
   unpool2Ref, unsortRef, windowRef,
@@ -318,20 +318,21 @@ function spatial(op: Op, arity: number, r: Omit<OpRecord, 'op' | 'arity' | 'kind
 
 RECORDS.push(
   spatial('window', 1, {
-    ref: ([x], n, outer, dims) => { const a = n.arg as WindowArg; return windowRef(x!, outer, dims, a.weights, a.dilation); },
+    ref: ([x], n, outer, dims) => {
+      const a = n.arg as WindowArg;
+      return windowRef(x!, outer, dims, n.axes.filter(isSpatial).findIndex((b) => b === a.axis), a.weights, a.dilation);
+    },
     // Symmetric weights, zero padding: the window is its own adjoint (also dilated and
     // masked to its lattice: at a lattice point it reads lattice points only).
     vjp: (g, out) => [B.rebuild(out, [g])],
+    // A convolution whose kernel is the weights along the window's axis (1 along the others).
     tf: (t, [x], n, ctx) => {
-      const { weights: w, dilation: q } = n.arg as WindowArg;
+      const { weights: w, axis, dilation: q } = n.arg as WindowArg;
       const conv = (v: TF.Tensor) => {
         const [img, back] = asImages(t, v, ctx);
-        if (ctx.space.length === 2) {
-          const f = t.tensor4d(w.flatMap((a) => w.map((b) => a * b)), [w.length, w.length, 1, 1]);
-          return back(t.conv2d(img as TF.Tensor4D, f, 1, 'same'));
-        }
-        const f = t.tensor5d(w.flatMap((a) => w.flatMap((b) => w.map((c) => a * b * c))), [w.length, w.length, w.length, 1, 1]);
-        return back(t.conv3d(img as TF.Tensor5D, f, 1, 'same'));
+        const shape = ctx.space.map((a) => (a === axis ? w.length : 1));
+        if (ctx.space.length === 2) return back(t.conv2d(img as TF.Tensor4D, t.tensor4d([...w], [shape[0]!, shape[1]!, 1, 1]), 1, 'same'));
+        return back(t.conv3d(img as TF.Tensor5D, t.tensor5d([...w], [shape[0]!, shape[1]!, shape[2]!, 1, 1]), 1, 'same'));
       };
       if (q === 1) return conv(x!);
       // A coarser level: the window of the level's image (its lattice), put back on the full grid.
@@ -341,12 +342,13 @@ RECORDS.push(
       y = conv(y);
       return ctx.space.reduce((v, a, i) => alongAxis(t, v, ctx.axis(a), (l) => spread(t, l, q, dims[i]!)), y);
     },
+    // Text and LaTeX: print.ts, which shows the 1-D windows of one separable window as one.
     print: { fn: 'window' },
-    latex: ([x]) => `(K \\ast ${x})`,
     examples: [
-      { weights: gaussianWeights(3, 1), dilation: 1 },
-      { weights: gaussianWeights(5, 1.5), dilation: 2 },
-      { weights: boxWeights(3), dilation: 4 },
+      { weights: gaussianWeights(3, 1), axis: 'x', dilation: 1 },
+      { weights: gaussianWeights(5, 1.5), axis: 'y', dilation: 1 },
+      { weights: gaussianWeights(5, 1.5), axis: 'x', dilation: 2 },
+      { weights: boxWeights(3), axis: 'y', dilation: 4 },
     ],
   }),
   spatial('maxpool', 1, {

@@ -24,15 +24,18 @@ export function strides(dims: readonly number[]): number[] {
 }
 
 /**
- * Apply the 1-D symmetric weights along every spatial axis, zero outside the
- * image. With dilation D = 2^s (a scale-level-s source) the taps are D apart
- * and the result is 0 off the level's lattice (coordinates not multiples of D):
- * the window of the level-s image, zero padded, at its lattice points.
+ * Apply the 1-D symmetric weights along spatial axis `axis` (an index into
+ * dims), zero outside the image. With dilation D = 2^s (a scale-level-s source)
+ * the taps are D apart and the result is 0 off the level's lattice (coordinates
+ * not multiples of D, on any axis): the window of the level-s image, zero
+ * padded, at its lattice points. One per axis, nested, is the product kernel.
  */
-export function windowRef(x: Float64Array, outer: number, dims: readonly number[], w: readonly number[], dilation = 1): Float64Array {
+export function windowRef(x: Float64Array, outer: number, dims: readonly number[], axis: number, w: readonly number[], dilation = 1): Float64Array {
   const h = (w.length - 1) / 2;
-  return alongAxes(x, outer, dims, (line, out, n) => {
+  return alongAxes(x, outer, dims, (line, out, n, ax) => {
     for (let c = 0; c < n; c += dilation) {
+      // Another axis: the level's lattice points as they are.
+      if (ax !== axis) { out[c] = line(c); continue; }
       let acc = 0;
       for (let t = 0; t < w.length; t++) {
         const cc = c + (t - h) * dilation;
@@ -44,11 +47,11 @@ export function windowRef(x: Float64Array, outer: number, dims: readonly number[
 }
 
 /**
- * Apply a 1-D map along each spatial axis in turn: `f(line, out, n)` reads the
- * line through `line(c)` and writes every element of `out` it defines (the
- * rest stay 0). Separable ops (windows, 2x pooling) are products of these.
+ * Apply a 1-D map along each spatial axis in turn: `f(line, out, n, ax)` reads
+ * the line (along axis index ax) through `line(c)` and writes every element of
+ * `out` it defines (the rest stay 0). Separable ops (windows, 2x pooling) are products of these.
  */
-export function alongAxes(x: Float64Array, outer: number, dims: readonly number[], f: (line: (c: number) => number, out: Float64Array, n: number) => void): Float64Array {
+export function alongAxes(x: Float64Array, outer: number, dims: readonly number[], f: (line: (c: number) => number, out: Float64Array, n: number, ax: number) => void): Float64Array {
   const sp = dims.reduce((a, b) => a * b, 1);
   const st = strides(dims);
   let cur = Float64Array.from(x);
@@ -63,7 +66,7 @@ export function alongAxes(x: Float64Array, outer: number, dims: readonly number[
         if (Math.floor(i / s) % n !== 0) continue;
         const base = o * sp + i;
         out.fill(0);
-        f((c) => cur[base + c * s]!, out, n);
+        f((c) => cur[base + c * s]!, out, n, ax);
         for (let c = 0; c < n; c++) next[base + c * s] = out[c]!;
       }
     }

@@ -18,7 +18,8 @@ import { record } from '../compiler/registry.ts';
 import { type GpuBackend, type GpuHandle, GPU_BACKENDS, kernelBackend, openGpu } from './gpu-env.ts';
 import { type Layout, type Sizes, count, fromCanonical, indexMap, layoutAxes, sizesOf, toCanonical } from './layout.ts';
 import { evaluate } from './reference.ts';
-import { jsRunner } from './threads.ts';
+import { availableParallelism } from 'node:os';
+import { MIN_THREADED_OUTPUT, jsRunner, shared } from './threads.ts';
 
 let nextKernelId = 0;
 import { InputError } from './errors.ts';
@@ -90,6 +91,8 @@ export class CompiledLoss {
   private readonly byDims = new Map<Dims, DimsState>();
   private gpu: GpuHandle | undefined;
   private disposed = false;
+  /** Shared-memory copies of the inputs for the js backend's threads, reused from call to call. */
+  private readonly sharedInputs = new Map<string, Float32Array>();
 
   private constructor(
     private readonly source: string,
@@ -235,9 +238,20 @@ export class CompiledLoss {
     finish(0);
     let grad: Float32Array | undefined;
     const N = count(['batch', 'class', ...SPATIAL] as Axis[], sizes);
-    const data = (name: string) => (name === MEMORY ? mem! : toF32(inputs[name]!));
+    // The js backend's worker threads read shared memory: big inputs are copied there once per call
+    // (not once per pass), into arrays this loss keeps; the buffers live there from the start.
+    const threaded = this.backend === 'js' && !sync && N >= MIN_THREADED_OUTPUT && (this.opts.threads ?? availableParallelism()) > 1;
+    const perCall = new Map<string, Float32Array>();
+    const data = (name: string) => {
+      if (name === MEMORY) return mem!;
+      if (!threaded) return toF32(inputs[name]!);
+      let a = perCall.get(name);
+      if (!a) { a = shared(this.sharedInputs, name, inputs[name]!); perCall.set(name, a); }
+      return a;
+    };
     // Every buffer in one array (one kernel binding), allocated once per call.
-    const mem = plan.slots.size ? new Float32Array(plan.slots.size * N) : undefined;
+    const memSize = plan.slots.size * N;
+    const mem = plan.slots.size ? (threaded ? new Float32Array(new SharedArrayBuffer(memSize * 4)) : new Float32Array(memSize)) : undefined;
     const valueOf = (n: Node) => {
       if (n.op === 'input') return toF32(inputs[n.arg as string]!);
       const { slot } = plan.slots.get(n.id)!;
@@ -258,7 +272,8 @@ export class CompiledLoss {
       const args = spec.inputs.map((name) => (name === 'small' ? small : data(name)));
       // The gradient goes straight to its destination when it is the pass's whole output.
       const ownsOutput = spec.mapThreads === spec.output && spec.width === 1;
-      const target = ownsOutput ? (into ?? new Float32Array(N)) : undefined;
+      // In shared memory when threads write it: no copy out of their scratch.
+      const target = ownsOutput ? (into ?? (threaded ? new Float32Array(new SharedArrayBuffer(N * 4)) : new Float32Array(N))) : undefined;
       const out = (yield { kernel: k.kernels[i]!, args, target }) as Float32Array | Float32Array[];
       spec.buffers.forEach((b, j) => mem!.set((out as Float32Array).subarray(j * N, (j + 1) * N), plan.slots.get(b.id)!.slot * N));
       if (spec.mapThreads) {

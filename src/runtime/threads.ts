@@ -127,8 +127,10 @@ export function jsRunner(k: JsKernel, threads: number | undefined, sync: boolean
   return async (args, target) => {
     // Big inputs go to shared memory once per call; small ones are copied with the message.
     const sharedArgs = args.map((a, i) => ((a as Float32Array).length >= MIN_THREADED_OUTPUT ? shared(cache, String(i), a as Float32Array) : a));
-    await p.run(k, sharedArgs, scratch);
-    if (!target) return scratch;
+    // A destination in shared memory is written in place; any other gets a copy of the scratch.
+    const direct = target !== undefined && target.buffer instanceof SharedArrayBuffer && target.length === size;
+    await p.run(k, sharedArgs, direct ? target : scratch);
+    if (!target || direct) return direct ? target : scratch;
     target.set(scratch);
     return target;
   };

@@ -8,6 +8,7 @@ import type { Dims } from '../lower.ts';
 import { type BufferSlot, type Pass, type Plan, isLarge } from '../plan/plan.ts';
 import { record } from '../registry.ts';
 import { type Layout, type Sizes, canonicalAxes, count, layoutAxes } from '../../runtime/layout.ts';
+import { evaluate } from '../../runtime/reference.ts';
 
 /** The largest finite float32: stands in for ±∞, which no shading language can write. */
 const F32_MAX = 3.4028234663852886e38;
@@ -78,6 +79,8 @@ export function staticValues(plan: Plan, sizes: Sizes): Map<number, number> {
     if (!plan.static.has(n.id)) continue;
     const xs = n.src.map((x) => vals.get(x.id)!);
     let v: number;
+    // A scalar of shape-only values that are not themselves static (a sum of an interior mask): the reference interpreter.
+    if (n.src.some((x) => !vals.has(x.id))) { vals.set(n.id, evaluate([n], {}, sizes)[0]!.data[0]!); continue; }
     switch (n.op) {
       case 'const': v = n.arg as number; break;
       case 'size': v = count(n.arg as Axes, sizes); break;
@@ -178,7 +181,8 @@ class Emitter {
       const at = slot === 0 ? idx : idx === '0' ? String(slot * n0) : `${slot * n0} + ${idx}`;
       out = this.bind(s, `${inputVar(region)}[${at}]`);
     }
-    else if (n.op === 'window' || n.op === 'maxpool' || n.op === 'poolarg' || n.op === 'poolgrad') out = this.stencil(s, n);
+    else if (n.op === 'window') out = this.window(s, n);
+    else if (n.op === 'maxpool' || n.op === 'poolarg' || n.op === 'poolgrad') out = this.stencil(s, n);
     else if (n.op === 'interior') out = this.interior(s, n);
     else if (n.op === 'avgpool2') out = this.avgpool2(s, n);
     else if (n.op === 'unpool2') out = this.unpool2(s, n);
@@ -285,24 +289,75 @@ class Emitter {
   }
 
   /**
-   * window, maxpool, poolgrad: a loop per spatial axis over the k taps, the
-   * source read at shifted coordinates, skipping taps outside the image. A
-   * window at scale level s (dilation q = 2^s) has taps q apart and runs only
-   * at the level's lattice points (0 elsewhere).
+   * A 1-D window: the source read at each tap's coordinate along the window's
+   * axis, skipping taps outside the image. A cheap source (≤ UNROLL_OPS per
+   * read) has its k taps unrolled, each with its literal weight and only the
+   * bound it can cross (below 0 before the centre, past the end after it);
+   * otherwise one loop over the taps keeps the kernel small (V8 does not
+   * optimize a function past about 60 KB of bytecode). At scale level s
+   * (dilation q = 2^s) the taps are q apart and it runs only at the level's
+   * lattice points (0 elsewhere).
    */
-  private stencil(outer: Scope, n: Node): string {
+  private window(outer: Scope, n: Node): string {
+    const { weights, axis, dilation: q } = n.arg as WindowArg;
+    const h = (weights.length - 1) / 2;
+    const size = this.ctx.sizes[axis];
+    const acc = this.fresh('acc');
+    outer.lines.push(`${outer.indent}let ${acc} = 0.0;`);
+    const lattice = this.onLattice(outer, this.spatialAxes(n), q);
+    const s = lattice ?? outer;
+    const c = this.coord(s, axis);
+    if (this.inlineOps(n.src[0]!) > UNROLL_OPS) {
+      const d = this.fresh('d');
+      const sc = this.fresh(`s${axis}`);
+      s.lines.push(`${s.indent}for (let ${d} = 0; ${d} < ${weights.length}; ${d}++) {`);
+      s.lines.push(`${s.indent}  const ${sc} = ${c} + ${q === 1 ? `${d} - ${h}` : `${d} * ${q} - ${h * q}`};`);
+      s.lines.push(`${s.indent}  if (${sc} >= 0 && ${sc} < ${size}) {`);
+      const at: Scope = { parent: s, lines: s.lines, indent: `${s.indent}    `, memo: new Map(), coords: new Map([[axis, sc]]), index: undefined };
+      s.lines.push(`${at.indent}${acc} += ${weightExpr(weights, d)} * ${this.value(at, n.src[0]!)};`);
+      s.lines.push(`${s.indent}  }`, `${s.indent}}`);
+    } else weights.forEach((w, t) => {
+      const off = (t - h) * q;
+      if (Math.abs(off) >= size) return;
+      // The centre tap reads the element's own coordinates: values computed there stay shared.
+      if (off === 0) return s.lines.push(`${s.indent}${acc} += ${lit(w)} * ${this.value(s, n.src[0]!)};`);
+      const sc = this.fresh(`s${axis}`);
+      s.lines.push(`${s.indent}const ${sc} = ${c} ${off < 0 ? '-' : '+'} ${Math.abs(off)};`);
+      s.lines.push(`${s.indent}if (${off < 0 ? `${sc} >= 0` : `${sc} < ${size}`}) {`);
+      const at: Scope = { parent: s, lines: s.lines, indent: `${s.indent}  `, memo: new Map(), coords: new Map([[axis, sc]]), index: undefined };
+      s.lines.push(`${at.indent}${acc} += ${lit(w)} * ${this.value(at, n.src[0]!)};`);
+      s.lines.push(`${s.indent}}`);
+    });
+    if (lattice) outer.lines.push(`${outer.indent}}`);
+    return acc;
+  }
+
+  /** The ops computing `x` takes in this kernel (reads of inputs, buffers and small values are free; a stencil is many). */
+  private inlineOps(x: Node): number {
+    const seen = new Set<number>();
+    let ops = 0;
+    const visit = (m: Node): void => {
+      if (seen.has(m.id) || m.op === 'input' || this.ctx.slots.has(m.id) || this.ctx.statics.has(m.id) || this.ctx.smallOffset.has(m.id)) return;
+      seen.add(m.id);
+      ops += record(m.op).kind === 'spatial' ? UNROLL_OPS + 1 : m.op === 'expand' ? 0 : 1;
+      m.src.forEach(visit);
+    };
+    visit(x);
+    return ops;
+  }
+
+  /**
+   * maxpool, poolarg, poolgrad: a loop per spatial axis over the k taps, the
+   * source read at shifted coordinates, skipping taps outside the image.
+   */
+  private stencil(s: Scope, n: Node): string {
     const axes = n.axes.filter((a) => a === 'z' || a === 'y' || a === 'x');
-    const warg = n.op === 'window' ? (n.arg as WindowArg) : undefined;
-    const weights = warg?.weights;
-    const dil = warg?.dilation ?? 1;
-    const k = weights ? weights.length : (n.arg as number);
+    const k = n.arg as number;
     const h = (k - 1) / 2;
     const acc = this.fresh('acc');
     const best = n.op === 'poolarg' ? this.fresh('best') : '';
-    outer.lines.push(`${outer.indent}let ${acc} = ${n.op === 'maxpool' ? lit(-F32_MAX) : '0.0'};`);
-    if (best) outer.lines.push(`${outer.indent}let ${best} = ${lit(-F32_MAX)};`);
-    const lattice = this.onLattice(outer, this.spatialAxes(n), dil);
-    const s = lattice ?? outer;
+    s.lines.push(`${s.indent}let ${acc} = ${n.op === 'maxpool' ? lit(-F32_MAX) : '0.0'};`);
+    if (best) s.lines.push(`${s.indent}let ${best} = ${lit(-F32_MAX)};`);
     let inner: Scope = s;
     const taps: string[] = [];
     for (const a of axes) {
@@ -310,15 +365,12 @@ class Emitter {
       const c = this.fresh(`s${a}`);
       taps.push(d);
       inner.lines.push(`${inner.indent}for (let ${d} = 0; ${d} < ${k}; ${d}++) {`);
-      inner.lines.push(`${inner.indent}  const ${c} = ${this.coord(s, a)} + ${dil === 1 ? `${d} - ${h}` : `${d} * ${dil} - ${h * dil}`};`);
+      inner.lines.push(`${inner.indent}  const ${c} = ${this.coord(s, a)} + ${d} - ${h};`);
       inner.lines.push(`${inner.indent}  if (${c} >= 0 && ${c} < ${this.ctx.sizes[a]}) {`);
       inner = { parent: inner, lines: inner.lines, indent: `${inner.indent}    `, memo: new Map(), coords: new Map([[a, c]]), index: undefined };
     }
     const at = inner;
-    if (n.op === 'window') {
-      const w = taps.map((d) => weightExpr(weights!, d)).join(' * ');
-      at.lines.push(`${at.indent}${acc} += ${w} * ${this.value(at, n.src[0]!)};`);
-    } else if (n.op === 'maxpool') {
+    if (n.op === 'maxpool') {
       at.lines.push(`${at.indent}${acc} = Math.max(${acc}, ${this.value(at, n.src[0]!)});`);
     } else if (n.op === 'poolarg') {
       // The first maximum in scan order: the tap index, row-major over the window's axes.
@@ -336,7 +388,6 @@ class Emitter {
       const ind = `${s.indent}${'    '.repeat(q - 1)}`;
       s.lines.push(`${ind}  }`, `${ind}}`);
     }
-    if (lattice) outer.lines.push(`${outer.indent}}`);
     return acc;
   }
 
@@ -357,18 +408,12 @@ class Emitter {
   }
 }
 
-/**
- * The weight of tap `d` as an expression: a literal for a box, the closed form
- * for a Gaussian (exp(−(d − h)²·a)·b), a chain of selects otherwise.
- */
+/** Ops a window's source may take per read for its taps to be unrolled (p * g is 1). */
+const UNROLL_OPS = 4;
+
+/** The weight of tap `d` (a loop variable): a literal for a box, else a chain of selects (cheaper than exp on the CPU). */
 function weightExpr(w: readonly number[], d: string): string {
   if (w.every((x) => x === w[0])) return lit(w[0]!);
-  const h = (w.length - 1) / 2;
-  const ratio = w[h]! / w[h + 1]!;
-  const a = Math.log(ratio);
-  const b = w[h]!;
-  const gaussian = w.every((x, i) => Math.abs(x - b * Math.exp(-((i - h) ** 2) * a)) <= 1e-12 * b);
-  if (gaussian) return `(Math.exp(-(${d} - ${h}) * (${d} - ${h}) * ${lit(a)}) * ${lit(b)})`;
   return w.slice(0, -1).reduceRight((rest, x, i) => `(${d} == ${i} ? ${lit(x)} : ${rest})`, lit(w[w.length - 1]!));
 }
 
@@ -386,7 +431,25 @@ function asPlainJs(args: readonly string[], lines: readonly string[], width: num
     const cells = x.slice(1, -1).split(', ');
     return `${ind}${cells.map((c, j) => `out[t * ${width}${j ? ` + ${j}` : ''}] = ${c};`).join(' ')} continue thread;`;
   });
-  return `function(${[...args, 'out', 'start', 'end'].join(', ')}) {\n  thread: for (let t = start; t < end; t++) {\n${body.map((l) => `    ${l}`).join('\n')}\n  }\n}`;
+  // The outermost coordinate (const c = Math.floor(t / S), no modulo) is constant over runs of S
+  // threads: loop over those runs and decode it once per run, not once per element.
+  const outer = body.findIndex((l) => /^const \w+ = Math\.floor\(t \/ \d+\);$/.test(l));
+  const sig = [...args, 'out', 'start', 'end'].join(', ');
+  if (outer < 0) return `function(${sig}) {\n  thread: for (let t = start; t < end; t++) {\n${body.map((l) => `    ${l}`).join('\n')}\n  }\n}`;
+  const [, v, S] = /^const (\w+) = Math\.floor\(t \/ (\d+)\);$/.exec(body[outer]!)!;
+  const rest = body.filter((_, i) => i !== outer);
+  return [
+    `function(${sig}) {`,
+    '  for (let run = start; run < end;) {',
+    `    const ${v} = Math.floor(run / ${S});`,
+    `    const runEnd = Math.min(end, (${v} + 1) * ${S});`,
+    '    thread: for (let t = run; t < runEnd; t++) {',
+    ...rest.map((l) => `      ${l}`),
+    '    }',
+    '    run = runEnd;',
+    '  }',
+    '}',
+  ].join('\n');
 }
 
 /** `v * k`, without the `* 1`. */

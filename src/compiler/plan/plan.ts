@@ -8,7 +8,7 @@
 // a materialize pass writes them, later passes read them like inputs.
 // The plan depends on axes only, not on sizes: codegen specializes it per shape.
 
-import { type Axis, type Node, toposort } from '../ir.ts';
+import { type Axis, type Node, type WindowArg, toposort } from '../ir.ts';
 import { record } from '../registry.ts';
 
 const SPATIAL: readonly Axis[] = ['z', 'y', 'x'];
@@ -25,10 +25,16 @@ export const isPassReduction = (n: Node) => (n.op === 'sum' || n.op === 'max') &
  */
 export function staticNodes(roots: readonly Node[]): Set<number> {
   const out = new Set<number>();
+  // Depends on the shape alone (no input): a scalar of these is a number once the shape is known,
+  // however it is computed (SSIM's count of valid window positions, sum[space](interior(11))).
+  const shapeOnly = new Set<number>();
   for (const n of toposort(roots)) {
+    const r = record(n.op);
+    if (n.op !== 'input' && !r.host && n.src.every((s) => shapeOnly.has(s.id))) shapeOnly.add(n.id);
     // Spatial ops are never static: a window of a constant is not constant near the border.
-    const spatialOp = record(n.op).kind === 'spatial';
+    const spatialOp = r.kind === 'spatial';
     if (n.op === 'const' || n.op === 'size' || (!spatialOp && n.op !== 'input' && n.src.length > 0 && n.src.every((s) => out.has(s.id)))) out.add(n.id);
+    else if (n.axes.length === 0 && shapeOnly.has(n.id)) out.add(n.id);
   }
   return out;
 }
@@ -113,10 +119,11 @@ export function plan(value: Node, grad: Node | undefined, extras: readonly Node[
   const level = new Map<number, number>();
   for (const n of order) {
     const l = Math.max(0, ...n.src.map((s) => level.get(s.id)!));
-    level.set(n.id, isPassReduction(n) || buffers.has(n.id) ? l + 1 : l);
+    level.set(n.id, (isPassReduction(n) && !stat.has(n.id)) || buffers.has(n.id) ? l + 1 : l);
   }
   const lv = (n: Node) => level.get(n.id)!;
-  const reductions = order.filter(isPassReduction);
+  // A static reduction is folded per shape (codegen's staticValues), not run as a pass.
+  const reductions = order.filter((n) => isPassReduction(n) && !stat.has(n.id));
   const bufferNodes = order.filter((n) => buffers.has(n.id));
   const maxLevel = Math.max(0, ...reductions.map(lv), ...bufferNodes.map(lv));
 
@@ -195,7 +202,9 @@ export function plan(value: Node, grad: Node | undefined, extras: readonly Node[
 /**
  * Buffers: every distance transform and its mask (the host reads it), and every
  * stencil result that another stencil reads at shifted positions (recomputing
- * it per tap would multiply the work by the window's size).
+ * it per tap would multiply the work by the window's size), and the source of
+ * a window when it costs more than INLINE_OPS per tap and the window reads it
+ * more than once per element (k taps at 1 in q^d lattice points: k > q^d).
  */
 function findBuffers(order: readonly Node[]): Set<number> {
   const buffers = new Set<number>();
@@ -214,10 +223,40 @@ function findBuffers(order: readonly Node[]): Set<number> {
         if (isSpatialOp(m)) { buffers.add(m.id); return; }
         m.src.forEach(walk);
       };
-      walk(n.src[i]!);
+      const src = n.src[i]!;
+      if (n.op === 'window' && tapsPerElement(n) > 1 && inlineOps(src, buffers) > INLINE_OPS) {
+        // Its spatial sources too: the buffer's pass reads them, and would recompute them per buffer it writes.
+        buffers.add(src.id);
+        src.src.forEach(walk);
+      } else {
+        walk(src);
+      }
     }
   }
   return buffers;
+}
+
+/** Elementwise ops a window may recompute per tap rather than read from a buffer (p * g is 1). */
+const INLINE_OPS = 3;
+
+/** Taps a window reads per element of the full grid: k at each of the 1 in q^d points of its level's lattice. */
+function tapsPerElement(n: Node): number {
+  const { weights, dilation } = n.arg as WindowArg;
+  return weights.length / dilation ** n.axes.filter((a) => SPATIAL.includes(a)).length;
+}
+
+/** The ops that computing full-size `x` in a kernel takes, down to inputs, buffers and spatial ops (future buffers). */
+function inlineOps(x: Node, buffers: ReadonlySet<number>): number {
+  const seen = new Set<number>();
+  let ops = 0;
+  const visit = (m: Node): void => {
+    if (seen.has(m.id) || m.op === 'input' || buffers.has(m.id) || !isLarge(m) || isSpatialOp(m)) return;
+    seen.add(m.id);
+    if (m.op !== 'expand') ops++;
+    m.src.forEach(visit);
+  };
+  visit(x);
+  return ops;
 }
 
 /** Passes over the full-size tensors (each reads the inputs once, one launch each). */

@@ -2,7 +2,26 @@
 // writes, and the host epilogue between passes, all in one naming of t1, t2, ...
 
 import { printGraph } from '../print.ts';
-import { type Plan, isLarge, isPassReduction } from './plan.ts';
+import type { Node } from '../ir.ts';
+import { MEMORY, type Pass, type Plan, isLarge, isPassReduction } from './plan.ts';
+
+/** The buffers a pass reads (walking its roots down to buffers and inputs), in first-read order. */
+function buffersRead(p: Plan, pass: Pass): Node[] {
+  const roots = pass.kind === 'map' ? [pass.root, ...pass.reductions.map((r) => r.src[0]!)]
+    : pass.kind === 'reduce' ? pass.reductions.map((r) => r.src[0]!)
+    : pass.nodes.flatMap((b) => b.src);
+  const out: Node[] = [];
+  const seen = new Set<number>();
+  const walk = (n: Node) => {
+    if (seen.has(n.id)) return;
+    seen.add(n.id);
+    if (p.buffers.has(n.id)) { out.push(n); return; }
+    if (!isLarge(n)) return;
+    n.src.forEach(walk);
+  };
+  roots.forEach(walk);
+  return out;
+}
 
 export function printPlan(p: Plan, names: { loss: string; wrt: string }): string {
   const printed = printGraph(p.grad ? [p.value, p.grad] : [p.value], 'text', new Set([...p.smallInputs.map((n) => n.id), ...p.buffers]));
@@ -26,7 +45,8 @@ export function printPlan(p: Plan, names: { loss: string; wrt: string }): string
   const flush = () => { while (next <= levels && !pending(next)) epilogue(next++); };
   flush();
   p.passes.forEach((pass, i) => {
-    const reads = p.reads.get(pass)!.map((r) => (r.startsWith('#') ? nameOf(Number(r.slice(1))) : r)).join(', ') || 'nothing';
+    // Inputs by name; buffers (all in the one memory array) by the names they print with.
+    const reads = [...p.reads.get(pass)!.filter((r) => r !== MEMORY), ...buffersRead(p, pass).map((b) => nameOf(b.id))].join(', ') || 'nothing';
     const kind = pass.kind === 'map' && pass.reductions.length ? 'map + reduce' : pass.kind === 'host' ? `host (${[...new Set(pass.nodes.map((n) => n.op))].join(', ')})` : pass.kind;
     const uses = pass.kind === 'map' && p.smallInputs.length ? `; uses ${p.smallInputs.map((n) => nameOf(n.id)).join(', ')}` : '';
     out.push(`  pass ${i + 1}: ${kind}, reads ${reads}${uses}`);
