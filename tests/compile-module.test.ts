@@ -12,10 +12,10 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { HOST_CALLS, type ModuleTarget, emitModule } from '../src/compiler/codegen/module.ts';
 import { REGISTRY } from '../src/compiler/registry.ts';
-import { rng } from '../src/runtime/check.ts';
 import { kernelBackend, openGpu } from '../src/runtime/gpu-env.ts';
 import { type CompiledLoss, type CompileOptions, compile } from '../src/runtime/loss.ts';
 import { backendCases } from './backends.ts';
+import { F32_TOL, inputsFor as drawInputs, relErr } from './draw.ts';
 
 const LOSSES = readdirSync('losses').filter((f) => f.endsWith('.loss')).sort();
 const dir = mkdtempSync(join(tmpdir(), 'segloss-module-'));
@@ -40,38 +40,13 @@ interface LossModule extends LossFns {
   createLoss(gpu?: unknown): LossFns & { kernels?: unknown[]; destroy?: () => void };
 }
 
-/** Inputs as runtime.test.ts draws them: probabilities in (0.02, 0.98), logits in (−3, 3), masks with 40% ones, one class per pixel. */
+/** Inputs as runtime.test.ts draws them: one class per pixel when there are several. */
 function inputsFor(loss: CompiledLoss, c: Case, seed: number): Record<string, Float32Array> {
-  const r = rng(seed);
-  const n = c.shape.reduce((a, b) => a * b, 1);
   const C = c.layout === 'nhwc' ? c.shape.at(-1)! : c.shape[1]!;
-  const spatial = n / (c.shape[0]! * C);
-  const out: Record<string, Float32Array> = {};
-  for (const inp of loss.inputs) {
-    const a = new Float32Array(n);
-    if (inp.role === 'prob') for (let i = 0; i < n; i++) a[i] = 0.02 + 0.96 * r();
-    else if (inp.role === 'logits') for (let i = 0; i < n; i++) a[i] = 6 * r() - 3;
-    else if (inp.role === 'target' && C === 1) for (let i = 0; i < n; i++) a[i] = r() < 0.4 ? 1 : 0;
-    else if (inp.role === 'target') {
-      for (let b = 0; b < c.shape[0]!; b++) for (let k = 0; k < spatial; k++) {
-        const cl = Math.floor(r() * C);
-        a[c.layout === 'nhwc' ? (b * spatial + k) * C + cl : (b * C + cl) * spatial + k] = 1;
-      }
-    } else for (let i = 0; i < n; i++) a[i] = 0.5 + 1.5 * r();
-    out[inp.name] = a;
-  }
-  return out;
+  return drawInputs(loss, { ...c, target: C === 1 ? 'random' : 'onehot' }, seed);
 }
 
-/** Norm-wise relative error: max |a − b| / max |b|. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let e = 0, m = 0;
-  for (let i = 0; i < b.length; i++) { e = Math.max(e, Math.abs(a[i]! - b[i]!)); m = Math.max(m, Math.abs(b[i]!)); }
-  return a.length === b.length ? e / Math.max(m, 1e-30) : Infinity;
-}
 
-// Kernels compute in float32: the tolerance of runtime.test.ts.
-const F32_TOL = 5e-5;
 
 let written = 0;
 async function importModule(text: string): Promise<LossModule> {

@@ -16,6 +16,7 @@ import { rng } from '../src/runtime/check.ts';
 import { oneHot } from '../src/runtime/io.ts';
 import { type Backend, compile, load } from '../src/runtime/loss.ts';
 import { tfjs } from '../src/runtime/tfjs.ts';
+import { relErr } from './draw.ts';
 
 const tf = await tfjs('cpu');
 const LOSSES = join(import.meta.dirname, '..', 'losses');
@@ -29,12 +30,6 @@ const p = Float32Array.from({ length: N }, () => 0.02 + 0.96 * r());
 const g = Float32Array.from({ length: N }, () => (r() > 0.6 ? 1 : 0));
 const mask = Float32Array.from({ length: B * H * W }, () => (r() > 0.3 ? 1 : 0));
 
-/** Norm-wise relative error, as the library tests measure it. */
-function relErr(ours: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let d = 0, s = 0;
-  for (let i = 0; i < ours.length; i++) { d = Math.max(d, Math.abs(ours[i]! - ref[i]!)); s = Math.max(s, Math.abs(ref[i]!)); }
-  return d / Math.max(s, 1e-12);
-}
 
 // MONAI DiceLoss(include_background, weight, reduction) with a mask as MONAI's
 // MaskedDiceLoss: input and target multiplied by the mask; per sample and class;
