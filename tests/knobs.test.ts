@@ -85,6 +85,19 @@ describe('the knobs against MONAI DiceLoss, written in TensorFlow.js', () => {
   }
 });
 
+test('include_background = false on one channel is ignored, as MONAI does (no NaN from 0/0 in the global seed losses)', async () => {
+  const one = [B, H, W, 1];
+  const p1 = p.slice(0, B * H * W), g1 = g.slice(0, B * H * W);
+  for (const name of ['dice', 'seed_jaccard', 'seed_focal_tversky']) {
+    const a = await load(name, { include_background: false }, { backend: 'reference' });
+    const b = await load(name, {}, { backend: 'reference' });
+    const [va, vb] = [await a.valueAndGrad({ p: p1, g: g1 }, one), await b.valueAndGrad({ p: p1, g: g1 }, one)];
+    expect(va.value).toBe(vb.value);
+    expect(relErr(va.grad, vb.grad)).toBe(0);
+    a.dispose(); b.dispose();
+  }
+});
+
 describe('the ignore mask against a masked binary cross-entropy in TensorFlow.js', () => {
   // PyTorch's BCELoss(reduction='none') times the mask, summed, over the number of kept elements.
   const maskedBce = (pt: Tensor, m: Float32Array) => {

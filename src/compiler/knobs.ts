@@ -5,7 +5,7 @@
 // - activation: none | sigmoid | softmax (the prediction holds logits).
 // - region: sample | batch | global (what `region` binds to).
 // - include_background (true): false drops class 0 from every reduction over
-//   `class`, and from the count of a mean over it.
+//   `class`, and from the count of a mean over it (ignored with a single channel, as MONAI).
 // - class_weights (w_0, …, w_{C−1}): every reduction over `class` weighs class c
 //   by w_c; a mean over `class` multiplies, then divides by the class count
 //   (MONAI's `weight`).

@@ -641,7 +641,8 @@ export class Lowerer {
       this.pixelMask = B.mean(node, ['class']);
     }
     const c = B.classIndex();
-    if (!k.includeBackground) this.classMask = B.bin('gt', c, B.ZERO);
+    // As MONAI: with a single channel there is no background to leave out, and the knob is ignored.
+    if (!k.includeBackground) this.classMask = B.bin('maximum', B.bin('gt', c, B.ZERO), B.bin('eq', B.size(['class']), B.ONE));
     if (k.classWeights) {
       const ws = k.classWeights;
       // w_c by the class index; the runtime checks there are as many weights as classes.
