@@ -119,6 +119,26 @@ describe('the ignore mask against a masked binary cross-entropy in TensorFlow.js
     }
   });
 
+  test.each(['reference', 'js', 'cpu'] as Backend[])('%s: bce with reduction none gives per-pixel values, as BCELoss(reduction="none")', async (backend) => {
+    const loss = await load('bce', { reduction: 'none' }, { backend, threads: 1 });
+    try {
+      const ours = await loss.valueAndGrad({ p, g }, SHAPE);
+      // The per-element terms, in the prediction's (nhwc) layout; the gradient is that of their sum.
+      const perPixel = (pt: Tensor) => {
+        const q = tf.clipByValue(pt, 1e-7, 1 - 1e-7);
+        const y = tf.tensor(g, SHAPE);
+        return tf.neg(tf.add(tf.mul(y, tf.log(q)), tf.mul(tf.sub(1, y), tf.log(tf.sub(1, q)))));
+      };
+      const ref = tfValueGrad(perPixel);
+      expect(ours.values!.length).toBe(N);
+      expect(relErr(ours.values!, ref.value)).toBeLessThan(1e-5);
+      expect(relErr(ours.grad, ref.grad)).toBeLessThan(1e-5);
+      expect(Math.abs(ours.value - ref.value.reduce((a, b) => a + b, 0)) / ours.value).toBeLessThan(1e-5);
+    } finally {
+      loss.dispose();
+    }
+  });
+
   test('ignore_index: a label map with ignored pixels gives the one-hot target and the mask', async () => {
     // Labels 0..2, and 255 where the annotator left the pixel out.
     const labels = Float32Array.from({ length: B * H * W }, (_, i) => (mask[i] ? Math.floor(r() * C) : 255));

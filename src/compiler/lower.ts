@@ -612,7 +612,6 @@ export class Lowerer {
     if (this.knobs.reduction !== 'mean') {
       const why = this.finals.length === 0 || this.opaque > 0 ? 'its result is not a mean or sum of the formula (or a sum of losses, each times a constant)'
         : this.knobs.reduction === 'none' && this.finals.length > 1 ? `it adds ${this.finals.length} final reductions (one per loss it combines); 'none' needs one`
-        : this.knobs.reduction === 'none' && this.finals[0]!.node.axes.some((a) => a !== 'batch' && a !== 'class') ? `its final mean is over pixels (${this.finals[0]!.node.axes.join(', ')}); 'none' keeps per-sample, per-class values only`
         : undefined;
       if (why) return this.err('E226', loss.result.span, { name: loss.name, reduction: this.knobs.reduction, why });
     }

@@ -13,10 +13,10 @@ import { SeglossError } from '../compiler/diagnostics.ts';
 import type { Params } from '../compiler/knobs.ts';
 import { type Axis, type Node, toposort } from '../compiler/ir.ts';
 import type { Activation, Dims, Region } from '../compiler/lower.ts';
-import { MEMORY, type Plan, plan as makePlan } from '../compiler/plan/plan.ts';
+import { MEMORY, type Plan, isLarge, plan as makePlan } from '../compiler/plan/plan.ts';
 import { record } from '../compiler/registry.ts';
 import { type GpuBackend, type GpuHandle, GPU_BACKENDS, kernelBackend, openGpu } from './gpu-env.ts';
-import { type Layout, type Sizes, count, fromCanonical, indexMap, layoutAxes, sizesOf, toCanonical } from './layout.ts';
+import { type Layout, type Sizes, canonicalAxes, count, fromCanonical, indexMap, layoutAxes, sizesOf, toCanonical } from './layout.ts';
 import { evaluate } from './reference.ts';
 import { availableParallelism } from 'node:os';
 import { MIN_THREADED_OUTPUT, jsRunner, shared } from './threads.ts';
@@ -292,7 +292,10 @@ export class CompiledLoss {
     const value = given.get(plan.value.id)?.[0];
     if (value === undefined) throw new Error('internal: the plan did not compute the loss value');
     // The unreduced values are small: from what the passes and the epilogue computed.
-    const values = st.ir.values && evaluate([st.ir.values], {}, sizes, given)[0]!.data;
+    const vn = st.ir.values;
+    const values = !vn ? undefined
+      : isLarge(vn) ? this.valuesOut(toCanonical(valueOf(vn), this.opts.layout, sizes, dims), canonicalAxes(dims), vn.axes, sizes, dims)
+      : evaluate([vn], {}, sizes, given)[0]!.data;
     return { value, grad: wantGrad ? (grad ?? into?.fill(0) ?? new Float32Array(N)) : undefined, ...(values ? { values } : {}) };
   }
 
@@ -325,7 +328,21 @@ export class CompiledLoss {
     const canon: Record<string, Float64Array> = {};
     for (const inp of ir.loss.inputs) canon[inp.name] = toCanonical(inputs[inp.name]!, this.opts.layout, sizes, dims);
     const [v, g, vs] = evaluate([ir.value, ir.grad, ...(ir.values ? [ir.values] : [])], canon, sizes);
-    return { value: v!.data[0]!, grad: wantGrad ? fromCanonical(g!.data, this.opts.layout, sizes, dims, (n) => new Float64Array(n)) : undefined, ...(vs ? { values: vs.data } : {}) };
+    const values = vs && (isLarge(ir.values!) ? this.valuesOut(vs.data, vs.axes, vs.axes, sizes, dims) : vs.data);
+    return { value: v!.data[0]!, grad: wantGrad ? fromCanonical(g!.data, this.opts.layout, sizes, dims, (n) => new Float64Array(n)) : undefined, ...(values ? { values } : {}) };
+  }
+
+  /**
+   * Per-pixel values (reduction none) from canonical data with axes `from`: with every axis, in the
+   * loss's layout (the prediction's shape); with fewer (no class), batch-major over the axes they keep.
+   */
+  private valuesOut(data: ArrayLike<number>, from: readonly Axis[], axes: readonly Axis[], sizes: Sizes, dims: Dims): Float64Array {
+    const full = canonicalAxes(dims);
+    const own = new Float64Array(count([...axes], sizes));
+    const map = indexMap([...from], [...axes], sizes);
+    for (let i = 0; i < data.length; i++) own[map[i]!] = data[i]!;
+    if (axes.length !== full.length) return own;
+    return fromCanonical(own, this.opts.layout, sizes, dims, (n) => new Float64Array(n));
   }
 
   private kernelsFor(plan: Plan, sizes: Sizes, dims: Dims, which: string, sync = false): ShapeKernels {

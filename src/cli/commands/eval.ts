@@ -127,7 +127,8 @@ export function register(program: Command): void {
           process.stdout.write(`${JSON.stringify({ loss: loss.name, backend: r.backend, value: r.value, ...(r.values ? { values: [...r.values] } : {}), shape: pred.shape })}\n`);
         } else {
           process.stdout.write(`${loss.name}  value ${fmtValue(r.value)}  backend ${r.backend}  shape ${fmtShape(pred.shape)}\n`);
-          if (r.values) process.stdout.write(`values (reduction none, per sample and class) ${[...r.values].map(fmtValue).join(' ')}\n`);
+          // Per-pixel values can be millions: the first 32 here, all of them with --json.
+          if (r.values) process.stdout.write(`values (reduction none, ${r.values.length}) ${[...r.values.subarray(0, 32)].map(fmtValue).join(' ')}${r.values.length > 32 ? ' ... (all with --json)' : ''}\n`);
           if (o.grad) process.stdout.write(`gradient written to ${o.grad}\n`);
         }
       } finally {

@@ -6,10 +6,11 @@
 
 import { evaluate } from '../../runtime/reference.ts';
 import type { CompiledLoss } from '../../runtime/loss.ts';
+import { InputError } from '../../runtime/errors.ts';
 import { type Sizes, canonicalAxes, count, indexMap, sizesOf } from '../../runtime/layout.ts';
 import { type Node, type Op, isSpatial, sameAxes, toposort } from '../ir.ts';
 import type { Dims } from '../lower.ts';
-import { MEMORY, type Plan } from '../plan/plan.ts';
+import { MEMORY, type Plan, isLarge } from '../plan/plan.ts';
 import { record } from '../registry.ts';
 import * as spatial from '../spatial.ts';
 import { type KernelSpec, emitPass, staticValues } from './kernel.ts';
@@ -207,6 +208,8 @@ export async function emitModule(loss: CompiledLoss, shape: readonly number[], t
   if (backend && loss.backend !== backend) throw new Error(`internal: a ${target} module reads its kernels from a loss compiled for ${backend}, not ${loss.backend}`);
   const { sizes, dims } = sizesOf(shape, loss.layout);
   const ir = loss.ir(dims);
+  // Per-pixel values live in the runtime's memory; the module's loader returns small ones only.
+  if (ir.values && isLarge(ir.values)) throw new InputError(`reduction 'none' with per-pixel values (${ir.values.axes.join(', ')}) is not supported in standalone modules yet; use reduction mean or sum, or the runtime`);
   const plans = { grad: loss.plan(dims, 'grad'), value: loss.plan(dims, 'value') };
   const natives: Record<'grad' | 'value', Native[] | undefined> = { grad: undefined, value: undefined };
   if (target === 'js') {

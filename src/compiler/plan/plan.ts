@@ -115,6 +115,8 @@ export function plan(value: Node, grad: Node | undefined, extras: readonly Node[
   const stat = staticNodes(roots);
   const isInlineSmall = (n: Node) => stat.has(n.id);
   const buffers = findBuffers(order);
+  // Unreduced values per pixel (reduction none) are written to memory, where the runtime reads them.
+  for (const e of extras) if (isLarge(e) && e.op !== 'input') buffers.add(e.id);
   // level(n): how many passes must finish before n can be computed.
   const level = new Map<number, number>();
   for (const n of order) {
