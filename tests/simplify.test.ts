@@ -55,3 +55,19 @@ test.each([
 ])('rule: %s', (_name, input, want) => {
   expect(simplify([input])[0]).toBe(want);
 });
+
+test('a sum over space of a sorted (or unsorted) value is the sum of the value: the sort step leaves the reduction', () => {
+  const space = ['y', 'x'] as const;
+  const p = B.input('p', ['batch', 'class', 'y', 'x']);
+  const g = B.input('g', ['batch', 'class', 'y', 'x']);
+  const [s] = simplify([B.sum(B.sorted(B.mul(p, g), p, [...space]), [...space])]);
+  expect(s).toBe(B.sum(B.mul(p, g), [...space]));
+  // Oracle: the reference interpreter, sorted and not, on random inputs.
+  const { sizes } = sizesOf([2, 4, 5, 1], 'nhwc');
+  const inputs = randomInputs([{ name: 'p', role: 'prob' }, { name: 'g', role: 'target' }], sizes, 2, false, 11);
+  const [a, b] = evaluate([B.sum(B.sorted(B.mul(p, g), p, [...space]), [...space]), s!], inputs, sizes);
+  for (let i = 0; i < a!.data.length; i++) expect(Math.abs(a!.data[i]! - b!.data[i]!)).toBeLessThan(1e-12);
+  // Over space and nothing else: a sum over only some spatial axes keeps the sort.
+  const [partial] = simplify([B.sum(B.sorted(p, g, [...space]), ['y'])]);
+  expect(partial!.src[0]!.op).toBe('sorted');
+});
