@@ -113,7 +113,7 @@ export function splitParams(all: Params): Split {
         const rows = typeof v === 'string' ? v.split(';').map((r) => numbers(r)) : Array.isArray(v) ? v.map((r) => (Array.isArray(r) ? numbers(r as number[]) : undefined)) : [];
         const k = rows.length;
         const ok = k >= 2 && rows.every((r) => r && r.length === k) && rows.every((r, i) => r![i] === 0) && rows.some((r) => r!.some((x) => x > 0));
-        if (!ok) bad(k === 0 ? 'class_distances' : 'class_distances', 'a square matrix of non-negative distances with a zero diagonal, rows separated by ; (0,1,1;1,0,0.5;1,0.5,0)', Array.isArray(v) ? JSON.stringify(v) : v);
+        if (!ok) bad('class_distances', 'a square matrix of non-negative distances with a zero diagonal, rows separated by ; (0,1,1;1,0,0.5;1,0.5,0)', Array.isArray(v) ? JSON.stringify(v) : v);
         else knobs.classDistances = rows as number[][];
         break;
       }

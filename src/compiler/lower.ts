@@ -86,8 +86,8 @@ export class Lowerer {
   /** Per-class weight (class weights times the background mask) every reduction over class applies, and the mask alone (for counts). */
   private classWeight: Node | undefined;
   private classMask: Node | undefined;
-  /** Final reductions lowered under reduction = sum | none (the loss's value comes from them). */
-  private finals: { call: A.Call; node: Node }[] = [];
+  /** How many final reductions were lowered under reduction = sum | none (the loss's value comes from them). */
+  private finals = 0;
 
   constructor(private readonly program: Program, options: LowerOptions, hadParseErrors: boolean) {
     this.quietUnknownNames = hadParseErrors;
@@ -610,8 +610,8 @@ export class Lowerer {
     this.stack.pop();
     if (!value) return undefined;
     if (this.knobs.reduction !== 'mean') {
-      const why = this.finals.length === 0 || this.opaque > 0 ? 'its result is not a mean or sum of the formula (or a sum of losses, each times a constant)'
-        : this.knobs.reduction === 'none' && this.finals.length > 1 ? `it adds ${this.finals.length} final reductions (one per loss it combines); 'none' needs one`
+      const why = this.finals === 0 || this.opaque > 0 ? 'its result is not a mean or sum of the formula (or a sum of losses, each times a constant)'
+        : this.knobs.reduction === 'none' && this.finals > 1 ? `it adds ${this.finals} final reductions (one per loss it combines); 'none' needs one`
         : undefined;
       if (why) return this.err('E226', loss.result.span, { name: loss.name, reduction: this.knobs.reduction, why });
     }
@@ -686,7 +686,7 @@ export class Lowerer {
       // none keeps the values a mean would weigh: with their class weights (0 for an excluded background).
       const w = axes.includes('class') ? this.classWeight : undefined;
       const node = this.knobs.reduction === 'none' ? (w ? B.mul(w, x) : x) : this.reduce(x, axes, false);
-      this.finals.push({ call: e, node });
+      this.finals++;
       return node;
     }
     if (e.kind === 'call' && this.defs.has(e.callee) && !this.builtins.has(e.callee)) {
