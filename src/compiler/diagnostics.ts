@@ -39,6 +39,8 @@ export const CODES = {
   E223: { title: 'scale levels differ', message: "'{name}' combines values at scale levels {a} and {b}", hint: '{hint}' },
   E225: { title: 'bad knob value', message: "knob '{name}' must be {want}, got '{value}'", hint: 'knobs: activation, region, include_background, class_weights, mask, ignore_index, reduction' },
   E226: { title: 'reduction does not apply', message: "reduction '{reduction}' does not apply to '{name}': {why}", hint: "use reduction 'mean' (the default) for this loss" },
+  E229: { title: 'knob does not apply', message: "knob '{name}' does not apply to '{loss}': {why}", hint: 'leave it out: a knob that changes nothing is an error, never a silent no-op' },
+  E230: { title: 'eps inside the log of logits', message: "'{name}' adds a constant inside the log of its prediction (as tf.keras 2.x does on probabilities); with activation '{activation}' the log is taken exactly from the logits, where that constant has no meaning", hint: 'set the eps inside the log to 0 (log_eps = 0), as tf.keras does with from_logits=True' },
   E227: { title: 'repeat count not a constant', message: 'the count of a repeat must be a constant', hint: 'write a number or a parameter: the loop is unrolled when the loss is compiled' },
   E228: { title: 'bad repeat count', message: 'a repeat count must be a whole number from 0 to {max}, got {value}', hint: '{hint}' },
   // Axes.

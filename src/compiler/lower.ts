@@ -11,6 +11,7 @@ import { constOf, simplify } from './simplify.ts';
 import { boxWeights, gaussianWeights } from './spatial.ts';
 import { verify } from './verify.ts';
 import { KNOB_NAMES, type Knobs, type Params, splitParams } from './knobs.ts';
+import { toLogSpace } from './logspace.ts';
 
 export type Region = 'sample' | 'batch' | 'global';
 export type Dims = 2 | 3;
@@ -81,6 +82,8 @@ export class Lowerer {
   private readonly knobs: Knobs;
   private readonly params: Record<string, number>;
   private readonly knobErrors: { name: string; want: string; got: string }[];
+  /** The knobs the caller set (not defaults). */
+  private readonly knobsSet: ReadonlySet<string>;
   /** Per-pixel weight (the ignore mask, axes batch and space) every spatial reduction applies. */
   private pixelMask: Node | undefined;
   /** Per-class weight (class weights times the background mask) every reduction over class applies, and the mask alone (for counts). */
@@ -95,6 +98,7 @@ export class Lowerer {
     this.knobs = split.knobs;
     this.params = split.params;
     this.knobErrors = split.errors;
+    this.knobsSet = new Set(Object.keys(options.params ?? {}).filter((k) => KNOB_SET.has(k)));
     this.opts = { ...options, region: split.knobs.region ?? options.region, activation: split.knobs.activation ?? options.activation };
     this.builtins = this.makeBuiltins();
     for (const m of program.modules) {
@@ -132,6 +136,8 @@ export class Lowerer {
       ['pow', { arity: [2], lower: ([a, b]) => B.bin('pow', a!, b!) }],
       ['clip', { arity: [3], lower: ([x, lo, hi]) => B.bin('minimum', B.bin('maximum', x!, lo!), hi!) }],
       ['where', { arity: [3], lower: ([c, a, b]) => B.where(c!, a!, b!) }],
+      // The number of classes (channels), known when the loss runs: 1 for a binary prediction.
+      ['classes', { arity: [0], lower: () => B.size(['class']) }],
       ['sum', { arity: [1], reduction: true, lower: ([x], axes) => this.reduce(x!, axes ?? x!.axes, false) }],
       ['mean', { arity: [1], reduction: true, lower: ([x], axes) => this.reduce(x!, axes ?? x!.axes, true) }],
       // max(e) reduces; max(a, b) is elementwise.
@@ -271,6 +277,8 @@ export class Lowerer {
    * (the count of what is not ignored; 1 when nothing is left, as 0/1 = 0).
    */
   private reduce(x: Node, axes: Axes, mean: boolean): Node {
+    if (axes.includes('class')) this.reducedClass = true;
+    if (axes.some(isSpatial)) this.reducedSpace = true;
     const space = axes.some((a) => a === 'y' || a === 'x' || a === 'z') ? this.maskAt(this.levelOf(x) ?? 0) : undefined;
     const cls = axes.includes('class') ? this.classWeight : undefined;
     const w = space && cls ? B.mul(space, cls) : space ?? cls;
@@ -317,6 +325,10 @@ export class Lowerer {
   }
 
   private usedDistances = false;
+  /** Whether the formula names `region`, reduces over `class`, over space: the knobs that act there apply only then (E229). */
+  private usedRegion = false;
+  private reducedClass = false;
+  private reducedSpace = false;
 
   /** The ignore mask at scale level s: pooled like the values (the kept fraction of each block). */
   private maskAt(level: number): Node | undefined {
@@ -339,7 +351,7 @@ export class Lowerer {
       let add: Axis[];
       switch (r.name) {
         case 'space': add = space; break;
-        case 'region': add = region[this.opts.region]; break;
+        case 'region': add = region[this.opts.region]; this.usedRegion = true; break;
         case 'batch': case 'class': case 'y': case 'x': add = [r.name]; break;
         case 'z':
           if (this.opts.dims !== 3) { this.err('E304', r.span, { name: 'z', dims: this.opts.dims }); ok = false; continue; }
@@ -622,12 +634,34 @@ export class Lowerer {
     if (this.knobs.classDistances && !this.usedDistances) {
       return this.err('E225', loss.nameSpan, { name: 'class_distances', want: `used by a loss that calls wasserstein(p, g), which '${loss.name}' does not`, value: JSON.stringify(this.knobs.classDistances) });
     }
+    const unused = this.unusedKnob(loss.name);
+    if (unused) return this.err('E229', loss.nameSpan, unused);
+    let out = value;
+    const act = this.opts.activation ?? 'none';
+    if (act !== 'none') {
+      // Logits: every log and power of the activated prediction in log space, through its eps-clips (logspace.ts).
+      const r = toLogSpace(simplify([value])[0]!);
+      if (r.epsInLog) return this.err('E230', loss.nameSpan, { name: loss.name, activation: act });
+      out = r.root;
+    }
     if (this.pixelMask) inputs.push(this.maskInput!);
-    verify([value], 'lower');
-    return { name: loss.name, file: main.file, header: main.header, inputs, params, wrt: preds[0]!, value, options: this.opts, knobs: this.knobs };
+    verify([out], 'lower');
+    return { name: loss.name, file: main.file, header: main.header, inputs, params, wrt: preds[0]!, value: out, options: this.opts, knobs: this.knobs };
   }
 
   private maskInput: LoweredInput | undefined;
+
+  /** A knob that was set but has nothing to act on in this formula (E229's arguments), or undefined. */
+  private unusedKnob(loss: string): Record<string, string> | undefined {
+    const k = this.knobs;
+    const set = this.knobsSet;
+    if ((set.has('region') || this.opts.region !== 'sample') && !this.usedRegion) return { name: 'region', loss, why: "its formula never reduces over `region` (its reductions name their axes, or take all of them)" };
+    if ((set.has('class_weights') || (set.has('include_background') && !k.includeBackground)) && !this.reducedClass) {
+      return { name: set.has('class_weights') ? 'class_weights' : 'include_background', loss, why: 'its formula never sums or averages over `class`, where class weights and the background exclusion act' };
+    }
+    if (k.mask && !this.reducedSpace) return { name: k.ignoreIndex !== undefined ? 'ignore_index' : 'mask', loss, why: 'its formula never sums or averages over space, where the mask acts' };
+    return undefined;
+  }
 
   /** The knobs' weights: the ignore mask input, the class weights and the background mask. */
   private setKnobs(loss: A.LossDecl, names: Set<string>): void {
@@ -685,6 +719,8 @@ export class Lowerer {
       if (missing.length) return this.lowerExpr(e, scope);
       // none keeps the values a mean would weigh: with their class weights (0 for an excluded background).
       const w = axes.includes('class') ? this.classWeight : undefined;
+      if (axes.includes('class')) this.reducedClass = true;
+      if (axes.some(isSpatial)) this.reducedSpace = true;
       const node = this.knobs.reduction === 'none' ? (w ? B.mul(w, x) : x) : this.reduce(x, axes, false);
       this.finals++;
       return node;
