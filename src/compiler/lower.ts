@@ -138,6 +138,8 @@ export class Lowerer {
       ['where', { arity: [3], lower: ([c, a, b]) => B.where(c!, a!, b!) }],
       // The number of classes (channels), known when the loss runs: 1 for a binary prediction.
       ['classes', { arity: [0], lower: () => B.size(['class']) }],
+      // The class index c (0, 1, …) along `class`.
+      ['classindex', { arity: [0], lower: () => B.classIndex() }],
       ['sum', { arity: [1], reduction: true, lower: ([x], axes) => this.reduce(x!, axes ?? x!.axes, false) }],
       ['mean', { arity: [1], reduction: true, lower: ([x], axes) => this.reduce(x!, axes ?? x!.axes, true) }],
       // max(e) reduces; max(a, b) is elementwise.
@@ -203,7 +205,8 @@ export class Lowerer {
     }
     const want = k.callee === 'gaussian' ? 2 : 1;
     if (k.args.length !== want) return this.err('E203', k.span, { name: k.callee, expected: `${want} argument${want === 1 ? '' : 's'}`, got: k.args.length });
-    const vals = k.args.map((a) => this.lowerExpr(a, new Map()));
+    // Its size and sigma may be parameters (constants when the loss is compiled).
+    const vals = k.args.map((a) => this.lowerExpr(a, this.callScope));
     if (vals.some((v) => !v)) return undefined;
     const size = this.width(vals[0]!, k, 0);
     if (size === undefined) return undefined;
@@ -325,6 +328,8 @@ export class Lowerer {
   }
 
   private usedDistances = false;
+  /** The scope of the builtin call being lowered (a window's kernel reads its size and sigma there). */
+  private callScope = new Map<string, Value>();
   /** Whether the formula names `region`, reduces over `class`, over space: the knobs that act there apply only then (E229). */
   private usedRegion = false;
   private reducedClass = false;
@@ -429,6 +434,7 @@ export class Lowerer {
         }
         if (args.length === 2) return this.err('E203', e.span, { name: `${e.callee}[...]`, expected: '1 argument', got: 2 });
       }
+      this.callScope = scope;
       return this.leveled(builtin.lower(args as Node[], axes, e), e, e.callee);
     }
     return this.inline(def!, e, args, scope);
@@ -704,6 +710,9 @@ export class Lowerer {
       const lc = e.op === '*' && this.isConstant(e.lhs, scope);
       const rc = this.isConstant(e.rhs, scope);
       if (lc || rc) {
+        // A term times a constant 0 (a parameter that switches a form off) is no final reduction and not opaque.
+        const k = this.lowerExpr(lc ? e.lhs : e.rhs, scope);
+        if (e.op === '*' && k && constOf(simplify([k])[0]!) === 0) return B.mul(k, this.lowerExpr(lc ? e.rhs : e.lhs, scope) ?? k);
         const a = lc ? this.lowerExpr(e.lhs, scope) : this.lowerFinal(e.lhs, scope);
         const b = lc ? this.lowerFinal(e.rhs, scope) : this.lowerExpr(e.rhs, scope);
         return a && b && B.bin(e.op === '*' ? 'mul' : 'div', a, b);

@@ -60,6 +60,9 @@ const RULES: Partial<Record<Node['op'], Rule[]>> = {
     (n, a) => negOf(a), //                                   −(−x) = x
     (n, a) => (a.op === 'sub' ? B.sub(a.src[1]!, a.src[0]!) : undefined), // −(x − y) = y − x
   ],
+  where: [
+    (n, c) => { const v = constOf(c); return v === undefined ? undefined : v !== 0 ? n.src[1]! : n.src[2]!; }, // where(1, a, b) = a; where(0, a, b) = b
+  ],
   pow: [
     (n, a, b) => (is(b, 1) ? a : undefined), //                x¹ = x
     (n, a, b) => (is(b, 0) ? at(B.ONE, n.axes) : undefined), // x⁰ = 1
