@@ -7,8 +7,10 @@
 // .npy (NumPy's format, read and written by `npyjs`): C or Fortran order,
 // little-endian; float32 and float16 read as Float32Array, float64 as
 // Float64Array, 8- and 16-bit integers and bool (masks) as Float32Array (exact),
-// 32-bit integers as Float64Array (exact). 64-bit integers, complex and text are
-// refused. Every failure is an ArrayFileError whose message names the file.
+// 32- and 64-bit integers as Float64Array (exact: a 64-bit value beyond ±(2^53 − 1),
+// which no double holds exactly, is refused; NumPy's and torch's default label
+// dtype is int64). Complex and text are refused. Every failure is an
+// ArrayFileError whose message names the file.
 //
 // .png (read and written by `fast-png`): one image, shape [1, H, W, 1] (nhwc:
 // one sample, one channel). Gray 1/2/4/8/16-bit; RGB(A) only when R = G = B;
@@ -31,8 +33,8 @@
 // Float32Array. `intensity` does not apply: NIfTI values are used as they are.
 // Read only.
 //
-// `oneHot(labels, classes, classAxis)` turns a label map (one channel of
-// integers 0..N-1) into N channels of 0/1 along the class axis; `toNchw` moves
+// `oneHot(labels, classes, classAxis)` turns a label map (integers 0..N-1, one
+// channel or no class axis at all) into N channels of 0/1 along the class axis; `toNchw` moves
 // the class axis of an nhwc array (as PNG and NIfTI read) to position 1.
 
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -43,7 +45,7 @@ import { dump as npyDump, parse as npyParse } from 'npyjs';
 import { InputError } from './errors.ts';
 
 /** The element type of the file, in NumPy's names ('float32', 'uint8', ...). */
-export type DType = 'float16' | 'float32' | 'float64' | 'bool' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32';
+export type DType = 'float16' | 'float32' | 'float64' | 'bool' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64';
 
 export interface ArrayData {
   /** Row-major (C order), whatever order the file used. */
@@ -100,6 +102,8 @@ const NPY_DTYPES: Record<string, { dtype: DType; wide: boolean }> = {
   u2: { dtype: 'uint16', wide: false },
   i4: { dtype: 'int32', wide: true }, // not every int32 is a float32
   u4: { dtype: 'uint32', wide: true },
+  i8: { dtype: 'int64', wide: true }, // npyjs reads these as BigInt64Array / BigUint64Array
+  u8: { dtype: 'uint64', wide: true },
 };
 
 function npyHeaderDescr(bytes: Uint8Array): string | undefined {
@@ -117,7 +121,7 @@ function decodeNpy(bytes: Uint8Array, path: string): ArrayData {
   const code = descr!.slice(1);
   if (descr!.startsWith('>') && !/^[iub]1$/.test(code)) fail(`big-endian data ('${descr}') is not supported; save it little-endian (arr.astype('<${code}'))`);
   const kind = NPY_DTYPES[code];
-  if (!kind) fail(`unsupported element type '${descr}'; use float32, float64, or an integer/bool mask up to 32 bits`);
+  if (!kind) fail(`unsupported element type '${descr}'; use float32, float64, or integers/bool (labels, masks)`);
 
   // npyjs makes typed-array views on the buffer: give it a fresh, aligned one
   const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
@@ -130,13 +134,21 @@ function decodeNpy(bytes: Uint8Array, path: string): ArrayData {
   const shape = parsed.shape;
   if (shape.some((n) => !Number.isInteger(n) || n < 0)) fail(`malformed shape (${shape.join(', ')})`);
   const n = shape.reduce((a, b) => a * b, 1);
-  const raw = parsed.data as unknown as ArrayLike<number | boolean>;
+  const raw = parsed.data as unknown as ArrayLike<number | boolean | bigint>;
   if (raw.length < n) fail(`truncated: shape [${shape.join(', ')}] needs ${n} elements, the file holds ${raw.length}`);
   if (raw.length > n) fail(`${raw.length - n} trailing elements after the [${shape.join(', ')}] array`);
 
   const data = kind!.wide ? new Float64Array(n) : new Float32Array(n);
   if (typeof raw[0] === 'boolean') for (let i = 0; i < n; i++) data[i] = raw[i] ? 1 : 0;
-  else data.set(raw as ArrayLike<number>);
+  else if (typeof raw[0] === 'bigint') {
+    const big = raw as ArrayLike<bigint>;
+    const limit = BigInt(Number.MAX_SAFE_INTEGER);
+    for (let i = 0; i < n; i++) {
+      const v = big[i]!;
+      if (v > limit || v < -limit) fail(`element ${i} is ${v}, beyond ±(2^53 − 1): a ${kind!.dtype} that no double holds exactly; labels and masks are small integers`);
+      data[i] = Number(v);
+    }
+  } else data.set(raw as ArrayLike<number>);
   return { data: parsed.fortranOrder ? fromFortran(data, shape) : data, shape, dtype: kind!.dtype };
 }
 
@@ -360,23 +372,29 @@ export function toNchw(a: ArrayData): ArrayData {
 }
 
 /**
- * A label map (size 1 along `classAxis`, integer values 0..classes-1) as `classes`
- * channels of 0/1 along that axis. A PNG read as probabilities (`scale`) is
- * scaled back to its integers first. Throws InputError naming `what` for a value
- * that is not such a label.
- */
-/**
+ * A label map (integer values 0..classes-1) as `classes` channels of 0/1 along
+ * `classAxis`, the class axis of the result. The map has size 1 along that axis
+ * ((B, H, W, 1) in nhwc), or lacks it ((B, H, W) or (B, D, H, W)): then it is
+ * inserted. `rank`, the rank of the result (the prediction's), says which; without
+ * it, a map whose size along `classAxis` is 1 keeps its axis and any other gets
+ * one. A PNG read as probabilities (`scale`) is scaled back to its integers
+ * first. Throws InputError naming `what` for a value that is not such a label.
+ *
  * With `ignoreIndex`, pixels holding that label are all-zero in the one-hot
  * target and 0 in `mask` (1 elsewhere, one value per pixel): the loss's ignore
  * mask (knob ignore_index).
  */
-export function oneHot(labels: ArrayData, classes: number, classAxis: number, what = 'the label map', ignoreIndex?: number): ArrayData & { mask?: Float32Array } {
+export function oneHot(labels: ArrayData, classes: number, classAxis: number, what = 'the label map', ignoreIndex?: number, rank?: number): ArrayData & { mask?: Float32Array } {
   if (!Number.isInteger(classes) || classes < 2) throw new InputError(`the number of classes must be an integer of at least 2, got ${classes}`);
   const shape = labels.shape;
-  if (classAxis < 0 || classAxis >= shape.length || shape[classAxis] !== 1) {
-    throw new InputError(`${what} has shape [${shape.join(', ')}]: a label map has one channel (size 1 along the class axis, axis ${classAxis}) holding class numbers 0..${classes - 1}`);
+  const insert = rank !== undefined ? shape.length === rank - 1 : shape[classAxis] !== 1 && (shape.length === 3 || shape.length === 4);
+  const ok = insert ? classAxis >= 0 && classAxis <= shape.length : classAxis >= 0 && classAxis < shape.length && shape[classAxis] === 1 && (rank === undefined || shape.length === rank);
+  if (!ok) {
+    const r = rank ?? shape.length;
+    throw new InputError(`${what} has shape [${shape.join(', ')}]: a label map holds class numbers 0..${classes - 1}, one per pixel: ` +
+      `${r}-D with size 1 along the class axis (axis ${classAxis}), or ${r - 1}-D without it`);
   }
-  const inner = shape.slice(classAxis + 1).reduce((x, y) => x * y, 1);
+  const inner = insert ? shape.slice(classAxis).reduce((x, y) => x * y, 1) : shape.slice(classAxis + 1).reduce((x, y) => x * y, 1);
   const outer = labels.data.length / inner;
   const out = new Float32Array(labels.data.length * classes);
   const mask = ignoreIndex === undefined ? undefined : new Float32Array(labels.data.length).fill(1);
@@ -394,6 +412,7 @@ export function oneHot(labels: ArrayData, classes: number, classAxis: number, wh
     }
   }
   const oshape = [...shape];
-  oshape[classAxis] = classes;
+  if (insert) oshape.splice(classAxis, 0, classes);
+  else oshape[classAxis] = classes;
   return { data: out, shape: oshape, dtype: 'float32', ...(mask ? { mask } : {}) };
 }

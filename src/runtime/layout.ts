@@ -90,3 +90,25 @@ export function toCanonical(data: ArrayLike<number>, layout: Layout, sizes: Size
 export function fromCanonical<T extends Float32Array | Float64Array>(data: ArrayLike<number>, layout: Layout, sizes: Sizes, dims: Dims, make: (n: number) => T): T {
   return transpose(data, canonicalAxes(dims), layoutAxes(layout, dims), sizes, make);
 }
+
+/**
+ * The other layout, when a shape read in `layout` looks like it was written in
+ * that one: a class axis of at least 16 that is at least 4× the axis the other
+ * layout puts the classes on. (B, C, H, W) = (2, 3, 32, 32) read as nhwc is 32
+ * classes of 3×32 images; read as nchw, 3 classes of 32×32. Real images are
+ * rarely 4× narrower than their class count.
+ */
+export function otherLayoutLikely(shape: readonly number[], layout: Layout): Layout | undefined {
+  if (shape.length !== 4 && shape.length !== 5) return undefined;
+  const last = shape[shape.length - 1]!, second = shape[1]!;
+  const [classes, other] = layout === 'nhwc' ? [last, second] : [second, last];
+  return classes >= 16 && classes >= 4 * other ? (layout === 'nhwc' ? 'nchw' : 'nhwc') : undefined;
+}
+
+/** A shape in `from` written in layout `to` (the class axis moved). */
+export function relayout(shape: readonly number[], from: Layout, to: Layout): number[] {
+  if (from === to || shape.length < 3) return [...shape];
+  const s = [...shape];
+  if (from === 'nhwc') { const c = s.pop()!; s.splice(1, 0, c); } else { const [c] = s.splice(1, 1); s.push(c!); }
+  return s;
+}

@@ -3,13 +3,13 @@
 // shape, the generated gpu.js kernels (built once, cached); per call it runs the
 // passes, sums the partials, and finishes the small values on the host.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IKernelRunShortcut, KernelVariable } from 'gpu.js';
 import { type KernelSpec, emitPass, staticValues } from '../compiler/codegen/kernel.ts';
 import { type FrontendOptions, type LossIR, frontend } from '../compiler/compile.ts';
-import { SeglossError } from '../compiler/diagnostics.ts';
+import { SeglossError, suggest } from '../compiler/diagnostics.ts';
 import type { Params } from '../compiler/knobs.ts';
 import { type Axis, type Node, toposort } from '../compiler/ir.ts';
 import type { Activation, Dims, Region } from '../compiler/lower.ts';
@@ -198,6 +198,7 @@ export class CompiledLoss {
         continue;
       }
       if (v.length !== n) throw new InputError(`input '${inp.name}' has ${v.length} elements; shape [${shape.join(', ')}] needs ${n}${inp.name === 'mask' ? ` (or ${n / sizes.class}, one per pixel)` : ''}`);
+      if (inp.role === 'prob') checkProbabilities(v, inp.name, ir.loss.name);
     }
     return out;
   }
@@ -410,6 +411,17 @@ function repeatClass(v: ArrayLike<number>, layout: Layout, sizes: Sizes, dims: D
   return out;
 }
 
+/** Logits fed to a loss on probabilities give a wrong number, often finite (clips hide it): refuse them. */
+function checkProbabilities(v: ArrayLike<number>, name: string, loss: string): void {
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    if (x < 0 || x > 1) {
+      throw new InputError(`input '${name}' of loss '${loss}' holds probabilities, but element ${i} is ${x}, outside [0, 1]: ` +
+        "if the prediction holds logits, compile with activation 'sigmoid' or 'softmax' (segloss: --activation sigmoid|softmax)");
+    }
+  }
+}
+
 function toF32(a: ArrayLike<number>): Float32Array {
   return a instanceof Float32Array ? a : Float32Array.from(a);
 }
@@ -487,6 +499,24 @@ export const LIBRARY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '
 export async function load(name: string, params: Params = {}, options: Omit<CompileOptions, 'params' | 'file'> = {}): Promise<CompiledLoss> {
   const file = join(LIBRARY_DIR, `${name}.loss`);
   let source: string;
-  try { source = readFileSync(file, 'utf8'); } catch { throw new InputError(`no loss named '${name}' in ${LIBRARY_DIR}`); }
+  try { source = readFileSync(file, 'utf8'); } catch {
+    const dym = suggestLoss(name);
+    throw new InputError(`no loss named '${name}' in ${LIBRARY_DIR}${dym ? `; ${dym}` : ''}`);
+  }
   return compile(source, { ...options, file, params });
+}
+
+/** The names of the library's losses, sorted. */
+export function libraryNames(): string[] {
+  try { return readdirSync(LIBRARY_DIR).filter((f) => f.endsWith('.loss')).map((f) => f.slice(0, -5)).sort(); } catch { return []; }
+}
+
+/**
+ * "did you mean 'dice'?" for a mistyped library loss name, or ''. Two swapped
+ * neighbours (dcie) count as one slip: `suggest` alone counts them as two edits
+ * and may prefer a shorter name (bce).
+ */
+export function suggestLoss(name: string, names: readonly string[] = libraryNames()): string {
+  const swapped = names.find((c) => c.length === name.length && [...c].some((_, i) => i + 1 < c.length && c === name.slice(0, i) + name[i + 1] + name[i] + name.slice(i + 2)));
+  return swapped ? `did you mean '${swapped}'?` : suggest(name, names);
 }

@@ -1,17 +1,19 @@
 // `segloss eval FILE|NAME --pred P.npy --target G.npy`: run a loss on arrays
 // from files (.npy, .png, .nii, .nii.gz) on one backend; print the value,
 // optionally write the gradient with respect to the prediction (same shape and
-// layout as --pred). --classes N one-hots a label-map target.
+// layout as --pred). --classes N one-hots a label-map target (with or without
+// its class axis). Shapes that look like the other layout, probabilities outside
+// [0, 1] and mistyped loss names are refused with a hint (exit 2).
 
 import type { Command } from 'commander';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Params } from '../../compiler/knobs.ts';
 import { InputError } from '../../runtime/errors.ts';
 import { BackendUnavailable } from '../../runtime/gpu-env.ts';
 import { type ArrayData, ArrayFileError, type Intensity, arrayFormat, isImageFile, oneHot, readArray, toNchw, writeArray } from '../../runtime/io.ts';
-import type { Layout } from '../../runtime/layout.ts';
-import { BACKENDS, type CompiledLoss, LIBRARY_DIR, compile, load } from '../../runtime/loss.ts';
+import { type Layout, otherLayoutLikely, relayout } from '../../runtime/layout.ts';
+import { BACKENDS, type CompiledLoss, LIBRARY_DIR, compile, libraryNames, load, suggestLoss } from '../../runtime/loss.ts';
 import { UsageError, activation, backend, collect, layout, parseParams, region } from '../options.ts';
 
 interface EvalOptions {
@@ -32,9 +34,15 @@ const EXAMPLES = `
 The loss is a .loss file or the name of a library loss (losses/NAME.loss).
 --pred goes to the loss's prob/logits input, --target to its target input, and
 each extra weight/map input comes from --input NAME=FILE.npy. Arrays are .npy
-(float32, float64, or integer/bool masks), 4-D (batch, y, x, class in nhwc;
-batch, class, y, x in nchw) or 5-D for volumes (batch, z, y, x, class in nhwc).
-The gradient is float32, or float64 from the reference backend.
+(float32, float64, or integers/bool: int8..int64, uint8..uint64), 4-D (batch,
+y, x, class in nhwc; batch, class, y, x in nchw) or 5-D for volumes (batch, z,
+y, x, class in nhwc). The gradient is float32, or float64 from the reference
+backend.
+
+--layout defaults to nhwc; a --pred whose last axis looks like a spatial one
+(say [2, 3, 32, 32]: 32 "classes") is refused with a hint to pass --layout nchw
+(give --layout nhwc to read it as nhwc anyway). A loss that takes probabilities
+refuses --pred values outside [0, 1]: logits need --activation sigmoid|softmax.
 
 Images and volumes (one sample each, any --layout):
   .png          gray 8/16-bit, shape [1, H, W, 1]. --pred and --input values are
@@ -44,8 +52,12 @@ Images and volumes (one sample each, any --layout):
   .nii .nii.gz  NIfTI volumes, shape [1, Z, Y, X, T] (NIfTI stores x fastest;
                 a 4th dimension T is the class axis), values as stored (times
                 scl_slope plus scl_inter when set).
---classes N reads --target as a label map (one channel of integers 0..N-1; PNG
-values as stored) and one-hots it into N classes, to match an N-channel --pred.
+--classes N reads --target as a label map (integers 0..N-1, any integer or float
+dtype, int64 included; PNG values as stored) and one-hots it into N classes, to
+match an N-channel --pred. The map has one channel ([B, H, W, 1] in nhwc,
+[B, 1, H, W] in nchw) or no class axis at all ([B, H, W], or [B, D, H, W] for
+volumes, in either layout). With --param ignore_index=K, pixels labelled K are
+left out of the loss (K may lie outside 0..N-1, e.g. 255).
 
 Exit code 2 for a bad file, shape, flag or formula, or a backend that cannot start here.
 
@@ -55,7 +67,9 @@ Examples:
   segloss eval bce --pred logits.npy --target mask.npy --activation sigmoid --grad dlogits.npy
   segloss eval dice --pred p.npy --target g.npy --layout nchw --region batch --json
   segloss eval dice --pred prob.png --target mask.png
-  segloss eval dice --pred probs.nii.gz --target labels.nii.gz --classes 4`;
+  segloss eval dice --pred probs.nii.gz --target labels.nii.gz --classes 4
+  segloss eval dice_ce --pred logits.npy --target labels_int64.npy --classes 3 --activation softmax --param ignore_index=255
+  segloss eval dice --pred p_nchw.npy --target labels_bhw.npy --layout nchw --classes 3`;
 
 export function register(program: Command): void {
   program
@@ -63,7 +77,7 @@ export function register(program: Command): void {
     .description('run a loss on arrays (.npy, .png, .nii, .nii.gz): print its value, write its gradient')
     .argument('<loss>', 'a .loss file, or the name of a library loss (dice, bce, ...)')
     .requiredOption('--pred <file>', 'the prediction (probabilities, or logits with --activation)')
-    .requiredOption('--target <file>', 'the target (masks, one-hot or soft labels), same shape as --pred')
+    .requiredOption('--target <file>', 'the target (masks, one-hot or soft labels), same shape as --pred; a label map with --classes')
     .option('--input <name=file>', 'an extra weight/map input of the loss (repeatable)', collect, [])
     .option('--layout <layout>', 'axis order of the arrays: nhwc | nchw', 'nhwc')
     .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
@@ -71,10 +85,10 @@ export function register(program: Command): void {
     .option('--param <name=value>', 'override a parameter default, or set a knob: reduction=sum|none, include_background=false, class_weights=1,2,0.5, mask=true (then --input mask=FILE), ignore_index=K (with --classes) (repeatable)', collect, [])
     .option('--backend <name>', `auto | ${BACKENDS.join(' | ')}`, 'auto')
     .option('--grad <file>', 'write d loss / d pred here (.npy, same shape and layout as --pred)')
-    .option('--classes <n>', '--target is a label map of integers 0..n-1: one-hot it into n classes')
+    .option('--classes <n>', '--target is a label map of integers 0..n-1 ([B, H, W], or one channel): one-hot it into n classes (n must be --pred\'s class count)')
     .option('--json', 'print {loss, backend, value, shape}')
     .addHelpText('after', EXAMPLES)
-    .action(async (lossArg: string, o: EvalOptions) => {
+    .action(async (lossArg: string, o: EvalOptions, cmd: Command) => {
       // flags first, so that a typo costs no file reading or compiling
       const opts = {
         layout: layout(o.layout),
@@ -86,20 +100,29 @@ export function register(program: Command): void {
       const extra = parseInputs(o.input);
       const classes = o.classes === undefined ? undefined : classCount(o.classes);
       if (o.grad) { try { arrayFormat(o.grad, true); } catch (e) { throw toUsage(e); } }
+      const isFile = lossFile(lossArg);
 
       const pred = read(o.pred, '--pred', 'probability', opts.layout);
       let target = read(o.target, '--target', classes ? 'labels' : 'mask', opts.layout);
       const ignoreIndex = params['ignore_index'];
       if (ignoreIndex !== undefined && !classes) throw new UsageError('--param ignore_index needs a label map: give --classes N (pixels labelled ignore_index are left out)');
-      let mask: Float32Array | undefined;
-      if (classes) {
-        const axis = opts.layout === 'nhwc' ? target.shape.length - 1 : 1;
-        try { ({ mask, ...target } = oneHot(target, classes, axis, `--target ${o.target}`, typeof ignoreIndex === 'number' ? ignoreIndex : undefined)); } catch (e) { throw toUsage(e); }
-      }
       if ((pred.shape.length !== 4 && pred.shape.length !== 5) || pred.shape.includes(0)) {
         throw new UsageError(`--pred ${o.pred} has shape ${fmtShape(pred.shape)}; expected 4-D (2-D images, batch first) or 5-D (volumes) in layout ${opts.layout}, no empty axis`);
       }
-      sameShape(target, pred, `--target ${o.target}`, o.pred);
+      checkLayout(pred, o.pred, opts.layout, cmd.getOptionValueSource('layout') === 'cli');
+      const ca = classAxis(opts.layout, pred.shape);
+      let mask: Float32Array | undefined;
+      if (classes) {
+        const predClasses = pred.shape[ca]!;
+        if (classes !== predClasses) {
+          const other: Layout = opts.layout === 'nhwc' ? 'nchw' : 'nhwc';
+          const there = pred.shape[classAxis(other, pred.shape)];
+          throw new UsageError(`--classes ${classes} but --pred ${o.pred} has ${predClasses} class${predClasses === 1 ? '' : 'es'} (axis ${ca} of ${fmtShape(pred.shape)} in layout ${opts.layout})` +
+            (there === classes ? `; it has ${classes} along axis ${classAxis(other, pred.shape)}, the class axis in ${other}: pass --layout ${other}` : '; --classes is the class count of --pred'));
+        }
+        try { ({ mask, ...target } = oneHot(target, classes, ca, `--target ${o.target}`, typeof ignoreIndex === 'number' ? ignoreIndex : undefined, pred.shape.length)); } catch (e) { throw toUsage(e); }
+      }
+      sameShape(target, pred, `--target ${o.target}`, o.pred, opts.layout, classes === undefined);
       noteWideMask(target, o.target);
       const extraData = new Map<string, ArrayData>();
       for (const [name, file] of extra) {
@@ -110,8 +133,9 @@ export function register(program: Command): void {
         extraData.set(name, a);
       }
 
-      const loss = await open(lossArg, params, opts);
+      const loss = await open(lossArg, isFile, params, opts);
       try {
+        if (loss.inputs.find((i) => i.name === loss.wrt)?.role === 'prob') checkProbabilities(pred, o.pred, loss.name);
         if (mask && !extraData.has('mask')) extraData.set('mask', { data: mask, shape: pred.shape.map((n, i) => (i === classAxis(opts.layout, pred.shape) ? 1 : n)), dtype: 'float32' });
         const inputs = bindInputs(loss, pred, target, extraData, lossArg);
         let grad: Float32Array | Float64Array | undefined;
@@ -181,20 +205,63 @@ function noteWideMask(a: ArrayData, file: string): void {
   if (max > 1) process.stderr.write(`segloss: note: --target ${file} is ${a.dtype} with values up to ${max}; they are used as they are (masks are usually 0/1)\n`);
 }
 
-function sameShape(a: ArrayData, pred: ArrayData, what: string, predFile: string): void {
-  if (a.shape.length !== pred.shape.length || a.shape.some((n, i) => n !== pred.shape[i])) {
-    throw new UsageError(`${what} has shape ${fmtShape(a.shape)} but --pred ${predFile} has ${fmtShape(pred.shape)}; they must match`);
+/** Exact equality of shapes. */
+const equal = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((n, i) => n === b[i]);
+
+function sameShape(a: ArrayData, pred: ArrayData, what: string, predFile: string, l?: Layout, labelsPossible = false): void {
+  if (equal(a.shape, pred.shape)) return;
+  let hint = '';
+  if (l) {
+    const ca = classAxis(l, pred.shape);
+    const C = pred.shape[ca]!;
+    const noClass = pred.shape.filter((_, i) => i !== ca);
+    const other: Layout = l === 'nhwc' ? 'nchw' : 'nhwc';
+    if (labelsPossible && C > 1 && (equal(a.shape, noClass) || equal(a.shape, pred.shape.map((n, i) => (i === ca ? 1 : n))))) {
+      hint = `; it looks like a label map: pass --classes ${C} to one-hot it`;
+    } else if (equal(relayout(a.shape, other, l), pred.shape)) {
+      hint = `; they match once the class axis is moved: ${what.split(' ')[0]} looks like layout ${other} and --pred like ${l}. Save both in one layout and pass it (--layout nhwc or --layout nchw)`;
+    }
   }
+  throw new UsageError(`${what} has shape ${fmtShape(a.shape)} but --pred ${predFile} has ${fmtShape(pred.shape)}; they must match${hint}`);
 }
 
-/** A .loss file if the argument names one, else a library loss. Formula errors throw SeglossError. */
-async function open(arg: string, params: Params, opts: Parameters<typeof load>[2] & object): Promise<CompiledLoss> {
+/**
+ * A --pred that looks written in the other layout: refused when --layout was
+ * defaulted (the silent misreading: 32 "classes"), a note when it was given.
+ */
+function checkLayout(pred: ArrayData, file: string, l: Layout, given: boolean): void {
+  const other = otherLayoutLikely(pred.shape, l);
+  if (!other) return;
+  const C = pred.shape[classAxis(l, pred.shape)]!, C2 = pred.shape[classAxis(other, pred.shape)]!;
+  const what = `--pred ${file} has shape ${fmtShape(pred.shape)}: in layout ${l} that is ${C} classes, in ${other} ${C2}`;
+  if (given) process.stderr.write(`segloss: note: ${what}; reading it as ${l}, as --layout says\n`);
+  else throw new UsageError(`${what}; it looks like ${other}: pass --layout ${other} (or --layout ${l} to read it as ${l} anyway)`);
+}
+
+/** A loss on probabilities given values outside [0, 1]: logits passed without --activation. */
+function checkProbabilities(pred: ArrayData, file: string, name: string): void {
+  let lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < pred.data.length; i++) { const v = pred.data[i]!; if (v < lo) lo = v; if (v > hi) hi = v; }
+  if (lo >= 0 && hi <= 1) return;
+  throw new UsageError(`--pred ${file} holds values from ${fmtValue(lo)} to ${fmtValue(hi)}, but loss '${name}' takes probabilities in [0, 1]: ` +
+    'if they are logits, pass --activation sigmoid (independent channels, binary) or --activation softmax (one class per pixel)');
+}
+
+/** Whether the argument is a .loss file (else a library loss); a name that is neither is refused, with a did-you-mean. */
+function lossFile(arg: string): boolean {
   const isFile = existsSync(arg) && statSync(arg).isFile();
   const looksLikePath = /[/\\]/.test(arg) || arg.endsWith('.loss');
   if (!isFile && looksLikePath) throw new UsageError(`cannot read '${arg}'`);
   if (!isFile && !existsSync(join(LIBRARY_DIR, `${arg}.loss`))) {
-    throw new UsageError(`'${arg}' is neither a file nor a library loss; library losses: ${libraryNames().join(', ')}`);
+    const names = libraryNames();
+    const dym = suggestLoss(arg, names);
+    throw new UsageError(`'${arg}' is neither a file nor a library loss; library losses: ${names.join(', ')}${dym ? `\n  hint: ${dym}` : ''}`);
   }
+  return isFile;
+}
+
+/** A .loss file or a library loss, compiled. Formula errors throw SeglossError. */
+async function open(arg: string, isFile: boolean, params: Params, opts: Parameters<typeof load>[2] & object): Promise<CompiledLoss> {
   try {
     if (isFile) return await compile(readFileSync(arg, 'utf8'), { ...opts, file: arg, params });
     return await load(arg, params, opts);
@@ -204,9 +271,6 @@ async function open(arg: string, params: Params, opts: Parameters<typeof load>[2
   }
 }
 
-function libraryNames(): string[] {
-  try { return readdirSync(LIBRARY_DIR).filter((f) => f.endsWith('.loss')).map((f) => f.slice(0, -5)).sort(); } catch { return []; }
-}
 
 /** --pred to the prediction (loss.wrt), --target to the target, --input NAME to the weight/map inputs. */
 function bindInputs(loss: CompiledLoss, pred: ArrayData, target: ArrayData, extra: Map<string, ArrayData>, lossArg: string): Record<string, Float32Array | Float64Array> {

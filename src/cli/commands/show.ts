@@ -3,7 +3,7 @@
 // plan; --dump shows the IR after chosen passes, --latex the math as LaTeX.
 
 import type { Command } from 'commander';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { type LossIR, frontend } from '../../compiler/compile.ts';
 import { SeglossError } from '../../compiler/diagnostics.ts';
@@ -12,7 +12,7 @@ import { plan } from '../../compiler/plan/plan.ts';
 import { printPlan } from '../../compiler/plan/print-plan.ts';
 import { printModule } from '../../compiler/print-ast.ts';
 import { type PrintMode, printRoots } from '../../compiler/print.ts';
-import { LIBRARY_DIR } from '../../runtime/loss.ts';
+import { LIBRARY_DIR, libraryNames, suggestLoss } from '../../runtime/loss.ts';
 import { UsageError, collect, colorOut, dims, parseParams, region } from '../options.ts';
 
 const PASSES = ['lower', 'diff', 'simplify', 'plan'] as const;
@@ -101,8 +101,9 @@ export function resolveLoss(arg: string): string {
   if (/[/\\]/.test(arg) || arg.endsWith('.loss')) throw new UsageError(`cannot read '${arg}'`);
   const file = join(LIBRARY_DIR, `${arg}.loss`);
   if (!existsSync(file)) {
-    const names = readdirSync(LIBRARY_DIR).filter((f) => f.endsWith('.loss')).map((f) => f.slice(0, -5)).sort();
-    throw new UsageError(`'${arg}' is neither a file nor a library loss; library losses: ${names.join(', ')}`);
+    const names = libraryNames();
+    const dym = suggestLoss(arg, names);
+    throw new UsageError(`'${arg}' is neither a file nor a library loss; library losses: ${names.join(', ')}${dym ? `\n  hint: ${dym}` : ''}`);
   }
   const rel = relative(process.cwd(), file);
   return rel && !rel.startsWith('..') ? rel : file;
