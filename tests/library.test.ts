@@ -50,12 +50,39 @@ function prm(c: Ctx, name: string): number {
   if (typeof v !== 'number') throw new Error(`reference needs a number parameter '${name}'`);
   return v;
 }
+/** A parameter a shared reference reads only when the loss under test has it. */
+function opt(c: Ctx, name: string, dflt: number): number {
+  const v = c.params[name];
+  return typeof v === 'number' ? v : dflt;
+}
+/** The number of classes of an NHWC tensor. */
+const classCount = (x: Tensor) => x.shape.at(-1)!;
 
-/** Keras (3) binary_crossentropy: clip to [eps, 1 − eps], mean over every element. */
+/** Keras (3) binary_crossentropy: clip to [eps, 1 − eps], mean over every element; tf.keras 2.x also
+ * adds epsilon() inside each log after the clip (log_eps). */
 function bce(c: Ctx, p: Tensor, g: Tensor): Scalar {
-  const eps = prm(c, 'eps');
+  const eps = prm(c, 'eps'), le = opt(c, 'log_eps', 0);
   const q = tf.clipByValue(p, eps, 1 - eps);
-  return tf.neg(tf.mean(tf.add(tf.mul(g, tf.log(q)), tf.mul(tf.sub(1, g), tf.log(tf.sub(1, q))))));
+  return tf.neg(tf.mean(tf.add(tf.mul(g, tf.log(tf.add(q, le))), tf.mul(tf.sub(1, g), tf.log(tf.add(tf.sub(1, q), le))))));
+}
+
+/** Categorical cross-entropy (torch CrossEntropyLoss / tf softmaxCrossEntropy on probabilities): −Σ_c g_s log p,
+ * g_s = g(1 − s) + s/C, p clipped to [eps, 1 − eps]; mean over batch and space. */
+function ce(c: Ctx, p: Tensor, g: Tensor): Scalar {
+  const eps = prm(c, 'eps'), s = opt(c, 'label_smoothing', 0);
+  const gs = tf.add(tf.mul(g, 1 - s), s / classCount(g));
+  const q = tf.clipByValue(p, eps, 1 - eps);
+  return tf.mean(tf.neg(tf.sum(tf.mul(gs, tf.log(q)), -1)));
+}
+
+/** MONAI softmax_focal_loss on probabilities: −α_c (1 − p)^γ g log p, α_c = 1 − α for class 0 and α for the
+ * others (no factor when α is None, here α < 0); mean over every element. */
+function categoricalFocal(c: Ctx, p: Tensor, g: Tensor): Scalar {
+  const eps = prm(c, 'eps'), gamma = prm(c, 'gamma'), alpha = prm(c, 'alpha');
+  const q = tf.clipByValue(p, eps, 1 - eps);
+  const C = classCount(g);
+  const a = alpha < 0 ? tf.ones([C]) : tf.tensor1d(Array.from({ length: C }, (_, k) => (k === 0 ? 1 - alpha : alpha)));
+  return tf.mean(tf.neg(tf.mul(a, tf.mul(tf.mul(tf.pow(tf.sub(1, q), gamma), g), tf.log(q)))));
 }
 
 /** The seed: logits from clipped probabilities, then tf.nn.weighted_cross_entropy_with_logits as TF
@@ -73,8 +100,9 @@ function weightedCe(c: Ctx, p: Tensor, g: Tensor): Scalar {
 /** HED (Xie & Tu): β = |Y−|/|Y| per image (share of negatives over class and space). β depends on g
  * only, which tfjs does not differentiate here: "no gradient through β" holds by construction. */
 function balancedCe(c: Ctx, p: Tensor, g: Tensor): Scalar {
-  const eps = prm(c, 'eps');
-  const beta = tf.sub(1, tf.mean(g, classAndSpace(c.dims), true));
+  const eps = prm(c, 'eps'), fixed = prm(c, 'beta');
+  // A fixed beta (the seed's balanced_cross_entropy(beta)) when given, else the paper's per-image share.
+  const beta = fixed >= 0 ? tf.scalar(fixed) : tf.sub(1, tf.mean(g, classAndSpace(c.dims), true));
   const q = tf.clipByValue(p, eps, 1 - eps);
   const pos = tf.mul(beta, tf.mul(g, tf.log(q)));
   const neg = tf.mul(tf.sub(1, beta), tf.mul(tf.sub(1, g), tf.log(tf.sub(1, q))));
@@ -85,20 +113,26 @@ function balancedCe(c: Ctx, p: Tensor, g: Tensor): Scalar {
 function focal(c: Ctx, p: Tensor, g: Tensor): Scalar {
   const alpha = prm(c, 'alpha'), gamma = prm(c, 'gamma'), eps = prm(c, 'eps');
   const q = tf.clipByValue(p, eps, 1 - eps);
-  const pos = tf.mul(tf.mul(alpha, tf.pow(tf.sub(1, q), gamma)), tf.mul(g, tf.neg(tf.log(q))));
-  const neg = tf.mul(tf.mul(1 - alpha, tf.pow(q, gamma)), tf.mul(tf.sub(1, g), tf.neg(tf.log(tf.sub(1, q)))));
+  // alpha None (MONAI's and smp's default; alpha < 0 here): no class-balance factor.
+  const [ap, an] = alpha < 0 ? [1, 1] : [alpha, 1 - alpha];
+  const pos = tf.mul(tf.mul(ap, tf.pow(tf.sub(1, q), gamma)), tf.mul(g, tf.neg(tf.log(q))));
+  const neg = tf.mul(tf.mul(an, tf.pow(q, gamma)), tf.mul(tf.sub(1, g), tf.neg(tf.log(tf.sub(1, q)))));
   return tf.mean(tf.add(pos, neg));
 }
 
-/** MONAI DiceLoss score: (2·tp + s_nr)/(Σp + Σg + s_dr) over the region axes. */
-function diceScore(c: Ctx, p: Tensor, g: Tensor, snr: number, sdr: number): Tensor {
+/** MONAI DiceLoss score: (2·tp + s_nr)/(Σp + Σg + s_dr) over the region axes; smp's clamp_min(eps) of the
+ * denominator (1e-7: it binds only when s_dr is 0 and the class is empty in both). */
+function diceScore(c: Ctx, p: Tensor, g: Tensor, snr: number, sdr: number, eps = 1e-7): Tensor {
   const ax = regionAxes(c);
   const tp = tf.sum(tf.mul(p, g), ax);
-  return tf.div(tf.add(tf.mul(2, tp), snr), tf.add(tf.add(tf.sum(p, ax), tf.sum(g, ax)), sdr));
+  return tf.div(tf.add(tf.mul(2, tp), snr), tf.maximum(tf.add(tf.add(tf.sum(p, ax), tf.sum(g, ax)), sdr), eps));
 }
+/** smp: loss *= (Σ_region g > 0) before the mean, when zero_absent is set; else 1. */
+const presentMask = (c: Ctx, g: Tensor) =>
+  opt(c, 'zero_absent', 0) > 0 ? tf.cast(tf.greater(tf.sum(g, regionAxes(c)), 0), 'float32') : tf.scalar(1);
 const diceLossTerms = (c: Ctx, p: Tensor, g: Tensor) =>
-  tf.sub(1, diceScore(c, p, g, prm(c, 'smooth_nr'), prm(c, 'smooth_dr')));
-const dice: Impl = (c, p, g) => tf.mean(diceLossTerms(c, p, g));
+  tf.sub(1, diceScore(c, p, g, prm(c, 'smooth_nr'), prm(c, 'smooth_dr'), opt(c, 'eps', 1e-7)));
+const dice: Impl = (c, p, g) => tf.mean(tf.mul(diceLossTerms(c, p, g), presentMask(c, g)));
 
 /** The seed's generalized_dice_coefficient: K.flatten both, smooth = 1. */
 function seedDice(c: Ctx, p: Tensor, g: Tensor): Scalar {
@@ -114,10 +148,10 @@ function tverskyIndex(c: Ctx, p: Tensor, g: Tensor, alpha: number, beta: number,
   const tp = tf.sum(tf.mul(p, g), ax);
   const fp = tf.sum(tf.mul(p, tf.sub(1, g)), ax);
   const fn = tf.sum(tf.mul(tf.sub(1, p), g), ax);
-  return tf.div(tf.add(tp, s), tf.add(tf.add(tf.add(tp, tf.mul(alpha, fp)), tf.mul(beta, fn)), s));
+  return tf.div(tf.add(tp, s), tf.maximum(tf.add(tf.add(tf.add(tp, tf.mul(alpha, fp)), tf.mul(beta, fn)), s), 1e-7));
 }
 const tversky: Impl = (c, p, g) =>
-  tf.mean(tf.sub(1, tverskyIndex(c, p, g, prm(c, 'alpha'), prm(c, 'beta'), prm(c, 'smooth'))));
+  tf.mean(tf.mul(tf.sub(1, tverskyIndex(c, p, g, prm(c, 'alpha'), prm(c, 'beta'), prm(c, 'smooth'))), presentMask(c, g)));
 
 /** The seed's tversky_index: flatten, alpha = 0.7 on false negatives, 1 − alpha on false positives, smooth 1. */
 function seedTverskyIndex(c: Ctx, p: Tensor, g: Tensor): Scalar {
@@ -134,7 +168,9 @@ const seedTversky: Impl = (c, p, g) => tf.sub(1, seedTverskyIndex(c, p, g));
  * 1 − TI floored at eps as the file's header says. */
 function focalTversky(c: Ctx, p: Tensor, g: Tensor): Scalar {
   const ti = tverskyIndex(c, p, g, prm(c, 'alpha'), prm(c, 'beta'), prm(c, 'smooth'));
-  return tf.mean(tf.pow(tf.maximum(tf.sub(1, ti), prm(c, 'eps')), prm(c, 'gamma')));
+  const t = tf.mul(tf.maximum(tf.sub(1, ti), prm(c, 'eps')), presentMask(c, g));
+  // smp's TverskyLoss(gamma) raises the mean (power_of_mean); the paper each class's term.
+  return prm(c, 'power_of_mean') > 0 ? tf.pow(tf.mean(t), prm(c, 'gamma')) : tf.mean(tf.pow(t, prm(c, 'gamma')));
 }
 /** The seed's focal_tversky: K.pow(1 − tversky_index, 0.75). */
 const seedFocalTversky: Impl = (c, p, g) => tf.pow(tf.sub(1, seedTverskyIndex({ ...c, params: { fn_weight: 0.7, smooth: 1 } }, p, g)), prm(c, 'gamma'));
@@ -143,8 +179,8 @@ const seedFocalTversky: Impl = (c, p, g) => tf.pow(tf.sub(1, seedTverskyIndex({ 
 function jaccard(c: Ctx, p: Tensor, g: Tensor): Scalar {
   const ax = regionAxes(c), s = prm(c, 'smooth');
   const tp = tf.sum(tf.mul(p, g), ax);
-  const iou = tf.div(tf.add(tp, s), tf.add(tf.sub(tf.add(tf.sum(p, ax), tf.sum(g, ax)), tp), s));
-  return tf.mean(tf.sub(1, iou));
+  const iou = tf.div(tf.add(tp, s), tf.maximum(tf.add(tf.sub(tf.add(tf.sum(p, ax), tf.sum(g, ax)), tp), s), opt(c, 'eps', 1e-7)));
+  return tf.mean(tf.mul(tf.sub(1, iou), presentMask(c, g)));
 }
 /** The seed's jacard_loss: 1 − Σ(g·p) / Σ(g + p − g·p), flattened, no smoothing. */
 function seedJaccard(_c: Ctx, p: Tensor, g: Tensor): Scalar {
@@ -172,11 +208,14 @@ function combo(c: Ctx, p: Tensor, g: Tensor): Scalar {
   const alpha = prm(c, 'alpha'), beta = prm(c, 'beta'), eps = prm(c, 'eps');
   const q = tf.clipByValue(p, eps, 1 - eps);
   const wce = tf.neg(tf.mean(tf.add(tf.mul(beta, tf.mul(g, tf.log(q))), tf.mul(1 - beta, tf.mul(tf.sub(1, g), tf.log(tf.sub(1, q)))))));
-  return tf.add(tf.mul(alpha, wce), tf.mul(1 - alpha, dice({ ...c, params: MONAI_DICE }, p, g)));
+  return tf.add(tf.mul(alpha, wce), tf.mul(1 - alpha, dice({ ...c, params: { smooth_nr: prm(c, 'smooth_nr'), smooth_dr: prm(c, 'smooth_dr') } }, p, g)));
 }
 
-/** The seed's bce_dice_loss form, (BCE + Dice loss)/2, with Keras BCE and MONAI Dice (the file's header). */
-const bceDice: Impl = (c, p, g) => tf.div(tf.add(bce({ ...c, params: KERAS_EPS }, p, g), dice({ ...c, params: MONAI_DICE }, p, g)), 2);
+/** The seed's bce_dice_loss form, (BCE + Dice loss)/2, with Keras BCE and MONAI Dice (the file's header);
+ * the seed's own constants with region global, smooth 1 and log_eps = 1e-7. */
+const bceDice: Impl = (c, p, g) => tf.div(tf.add(
+  bce({ ...c, params: { eps: prm(c, 'eps'), log_eps: prm(c, 'log_eps') } }, p, g),
+  dice({ ...c, params: { smooth_nr: prm(c, 'smooth_nr'), smooth_dr: prm(c, 'smooth_dr') } }, p, g)), 2);
 
 /** Sudre et al. as MONAI's GeneralizedDiceLoss (w_type square, batch = False, or batch = True for region
  * 'batch'): w = 1/ground², infinite weights set to 0 and then to the max of the finite ones per sample
@@ -195,10 +234,11 @@ function generalizedDice(c: Ctx, p: Tensor, g: Tensor): Scalar {
   return tf.mean(tf.sub(1, tf.div(numer, denom)));
 }
 
-/** MONAI DiceCELoss with probabilities: λ_dice·(MONAI Dice loss) + λ_ce·(Keras BCE over every element). */
+/** MONAI DiceCELoss: λ_dice·(MONAI Dice loss) + λ_ce·CE, CE categorical over the class axis for several
+ * classes and binary for one channel (as MONAI picks CrossEntropyLoss or BCEWithLogitsLoss). */
 const diceCe: Impl = (c, p, g) => tf.add(
   tf.mul(prm(c, 'lambda_dice'), dice(c, p, g)),
-  tf.mul(prm(c, 'lambda_ce'), bce(c, p, g)));
+  tf.mul(prm(c, 'lambda_ce'), classCount(g) > 1 ? ce(c, p, g) : bce(c, p, g)));
 
 /** MONAI DiceFocalLoss: λ_dice·Dice + λ_focal·FocalLoss(gamma, alpha = None), the sigmoid focal loss
  * as MONAI writes it: BCE(p, g)·(1 − p_t)^γ per element with p_t = g·p + (1 − g)(1 − p), no α; mean. */
@@ -218,10 +258,11 @@ const logDice: Impl = (c, p, g) =>
 /** Abhishek & Hamarneh: 1 − (TP·TN − FP·FN)/√((TP+FP)(TP+FN)(TN+FP)(TN+FN)) of soft counts per sample
  * and class, each factor + smooth; mean. */
 function mcc(c: Ctx, p: Tensor, g: Tensor): Scalar {
-  const ax = regionAxes(c), s = prm(c, 'smooth');
+  const ax = regionAxes(c), s = prm(c, 'smooth'), k = prm(c, 'count_smooth');
   const np = tf.sub(1, p), ng = tf.sub(1, g);
-  const tp = tf.sum(tf.mul(p, g), ax), tn = tf.sum(tf.mul(np, ng), ax);
-  const fp = tf.sum(tf.mul(p, ng), ax), fn = tf.sum(tf.mul(np, g), ax);
+  // smp adds its eps to each count (count_smooth); the paper's form smooths the factors (smooth).
+  const tp = tf.add(tf.sum(tf.mul(p, g), ax), k), tn = tf.add(tf.sum(tf.mul(np, ng), ax), k);
+  const fp = tf.add(tf.sum(tf.mul(p, ng), ax), k), fn = tf.add(tf.sum(tf.mul(np, g), ax), k);
   const f = (a: Tensor, b: Tensor) => tf.add(tf.add(a, b), s);
   const den = tf.sqrt(tf.mul(tf.mul(f(tp, fp), f(tp, fn)), tf.mul(f(tn, fp), f(tn, fn))));
   return tf.mean(tf.sub(1, tf.div(tf.sub(tf.mul(tp, tn), tf.mul(fp, fn)), den)));
@@ -251,21 +292,30 @@ function asymUnifiedFocal(c: Ctx, p: Tensor, g: Tensor): Scalar {
   return tf.add(tf.mul(lambda, aftl), tf.mul(1 - lambda, afl));
 }
 
-/** Wong et al.: w_dice·E_i[(−ln Dice_i)^γ_dice] + w_cross·E_x[w_l (−ln p_l(x))^γ_cross]. Dice_i MONAI's
- * per sample and class; each class channel has the labels foreground (p, g) and background (1 − p, 1 − g);
- * f_k = count of label k in the target over the region, w_k = ((Σ_k f_k)/f_k)^0.5 (0 for an absent label). */
+/** Wong et al.: w_dice·E_i[(−ln Dice_i)^γ_dice] + w_cross·E_x[w_l (−ln p_l(x))^γ_cross]. Dice_i MONAI's per
+ * sample and class. Several classes: the labels are the classes; the cross term per pixel is the true label's
+ * w_l (−ln p_l)^γ. One channel: the paper's two labels, background (1 − p, 1 − g) and foreground (p, g), in
+ * both terms. f_k = share of label k in the target over the region, w_k = ((Σ_k f_k)/f_k)^0.5 (0 if absent). */
 function expLog(c: Ctx, p: Tensor, g: Tensor): Scalar {
   const eps = prm(c, 'eps');
-  const dsc = diceScore(c, p, g, prm(c, 'smooth_nr'), prm(c, 'smooth_dr'));
-  const lDice = tf.mean(tf.pow(tf.neg(tf.log(dsc)), prm(c, 'gamma_dice')));
-  const ax = regionAxes(c);
-  const fFg = tf.sum(g, ax, true), fBg = tf.sum(tf.sub(1, g), ax, true);
-  const total = tf.add(fFg, fBg);
-  const weight = (f: Tensor) => tf.where(tf.greater(f, 0), tf.sqrt(tf.div(total, tf.maximum(f, 1e-30))), tf.zerosLike(f));
-  const wl = tf.add(tf.mul(g, weight(fFg)), tf.mul(tf.sub(1, g), weight(fBg)));
-  const q = tf.clipByValue(p, eps, 1 - eps);
-  const pl = tf.add(tf.mul(g, q), tf.mul(tf.sub(1, g), tf.sub(1, q)));
-  const lCross = tf.mean(tf.mul(wl, tf.pow(tf.neg(tf.log(pl)), prm(c, 'gamma_cross'))));
+  const binary = classCount(g) === 1;
+  // The labels along the last axis: [1 − p, p] for one channel, the classes otherwise.
+  const pl = binary ? tf.concat([tf.sub(1, p), p], -1) : p;
+  const gl = binary ? tf.concat([tf.sub(1, g), g], -1) : g;
+  // One Dice per label (for one channel, each of the two labels over the region on its own).
+  const dscOf = (a: Tensor, b: Tensor) => diceScore(c, a, b, prm(c, 'smooth_nr'), prm(c, 'smooth_dr'));
+  const dsc = binary ? tf.stack([dscOf(tf.sub(1, p), tf.sub(1, g)), dscOf(p, g)]) : dscOf(p, g);
+  // The file's guard (linear below eps) never binds on these inputs: −log of a clipped p is at least eps.
+  const guarded = (u: Tensor, gamma: number) => tf.pow(u, gamma);
+  const lDice = tf.mean(guarded(tf.neg(tf.log(dsc)), prm(c, 'gamma_dice')));
+  // Label shares over the region (Σ_k f_k = 1 for one-hot targets): the foreground share and its complement
+  // for one channel, each class's share otherwise.
+  const share = tf.mean(g, regionAxes(c), true);
+  const f = binary ? tf.concat([tf.sub(1, share), share], -1) : share;
+  const w = tf.where(tf.greater(f, 0), tf.rsqrt(tf.maximum(f, 1e-30)), tf.zerosLike(f));
+  const q = tf.clipByValue(pl, eps, 1 - eps);
+  const perPixel = tf.sum(tf.mul(tf.mul(gl, w), guarded(tf.neg(tf.log(q)), prm(c, 'gamma_cross'))), -1);
+  const lCross = tf.mean(perPixel);
   return tf.add(tf.mul(prm(c, 'w_dice'), lDice), tf.mul(prm(c, 'w_cross'), lCross));
 }
 
@@ -336,9 +386,9 @@ function fspecialGauss(size: number, sigma: number, dims: Dims): Tensor {
  * loss 0 with no gradient, the file's convention. */
 function ssimLoss(c: Ctx, p: Tensor, g: Tensor): Scalar {
   const maxVal = prm(c, 'max_val'), k1 = prm(c, 'k1'), k2 = prm(c, 'k2');
-  const size = 11, sp = p.shape.slice(1, -1);
+  const size = opt(c, 'win_size', 11), sp = p.shape.slice(1, -1);
   if (sp.some((n) => n < size)) return tf.mul(0, tf.sum(p)) as Scalar;
-  const kernel = fspecialGauss(size, 1.5, c.dims);
+  const kernel = fspecialGauss(size, opt(c, 'sigma', 1.5), c.dims);
   const reducer = c.dims === 2
     ? (x: Tensor) => tf.depthwiseConv2d(x as Tensor4D, tf.tile(kernel, [1, 1, x.shape[3]!, 1]) as Tensor4D, 1, 'valid')
     : (x: Tensor) => perChannel(x, (img) => tf.conv3d(img as Tensor5D, kernel as Tensor5D, 1, 'valid'));
@@ -704,33 +754,35 @@ interface Entry {
 }
 
 const TABLE: readonly Entry[] = [
-  { file: 'bce.loss', impl: bce, defaults: KERAS_EPS, cases: ALL, region: false, params: [{ eps: 0.05 }] },
+  { file: 'bce.loss', impl: bce, defaults: { ...KERAS_EPS, log_eps: 0 }, cases: ALL, region: false, params: [{ eps: 0.05 }, { log_eps: 1e-7 }, { eps: 0.05, log_eps: 0.01 }] },
+  { file: 'ce.loss', impl: ce, defaults: { label_smoothing: 0, ...KERAS_EPS }, cases: WITH_ABSENT, region: false, params: [{ eps: 0.05 }, { label_smoothing: 0.1 }] },
+  { file: 'categorical_focal.loss', impl: categoricalFocal, defaults: { gamma: 2, alpha: -1, ...KERAS_EPS }, cases: WITH_ABSENT, region: false, params: [{ alpha: 0.25 }, { gamma: 0.5, alpha: 0.75, eps: 0.05 }] },
   { file: 'weighted_ce.loss', impl: weightedCe, defaults: { beta: 0.25, ...KERAS_EPS }, cases: ALL, region: false, params: [{ beta: 0.6 }, { beta: 0.8, eps: 0.05 }] },
-  { file: 'balanced_ce.loss', impl: balancedCe, defaults: KERAS_EPS, cases: ALL, region: false, params: [{ eps: 0.05 }] },
-  { file: 'focal.loss', impl: focal, defaults: { alpha: 0.25, gamma: 2, ...KERAS_EPS }, cases: ALL, region: false, params: [{ gamma: 3, alpha: 0.5 }, { gamma: 0.5, eps: 0.05 }] },
-  { file: 'dice.loss', impl: dice, defaults: MONAI_DICE, cases: ALL, region: true, params: [{ smooth_nr: 1, smooth_dr: 1 }, { smooth_nr: 0, smooth_dr: 1e-3 }] },
+  { file: 'balanced_ce.loss', impl: balancedCe, defaults: { beta: -1, ...KERAS_EPS }, cases: ALL, region: false, params: [{ eps: 0.05 }, { beta: 0.7 }] },
+  { file: 'focal.loss', impl: focal, defaults: { alpha: 0.25, gamma: 2, ...KERAS_EPS }, cases: ALL, region: false, params: [{ gamma: 3, alpha: 0.5 }, { gamma: 0.5, eps: 0.05 }, { alpha: -1 }] },
+  { file: 'dice.loss', impl: dice, defaults: { ...MONAI_DICE, zero_absent: 0, eps: 1e-7 }, cases: WITH_ABSENT, region: true, params: [{ smooth_nr: 1, smooth_dr: 1 }, { smooth_nr: 0, smooth_dr: 1e-3 }, { smooth_nr: 0, smooth_dr: 0, zero_absent: 1 }] },
   { file: 'seed_dice.loss', impl: seedDice, defaults: { smooth: 1 }, cases: ALL, region: false, params: [{ smooth: 1e-5 }] },
-  { file: 'tversky.loss', impl: tversky, defaults: { alpha: 0.5, beta: 0.5, smooth: 1e-5 }, cases: ALL, region: true, params: [{ alpha: 0.7, beta: 0.3 }, { alpha: 0.3, beta: 0.7, smooth: 1 }] },
+  { file: 'tversky.loss', impl: tversky, defaults: { alpha: 0.5, beta: 0.5, smooth: 1e-5, zero_absent: 0, eps: 1e-7 }, cases: WITH_ABSENT, region: true, params: [{ alpha: 0.7, beta: 0.3 }, { alpha: 0.3, beta: 0.7, smooth: 1 }, { smooth: 0, zero_absent: 1 }] },
   { file: 'seed_tversky.loss', impl: seedTversky, defaults: { fn_weight: 0.7, smooth: 1 }, cases: ALL, region: false, params: [{ fn_weight: 0.3, smooth: 1e-5 }] },
-  { file: 'focal_tversky.loss', impl: focalTversky, defaults: { alpha: 0.5, beta: 0.5, smooth: 1e-5, gamma: 0.75, ...KERAS_EPS }, cases: ALL, region: true, params: [{ alpha: 0.3, beta: 0.7, gamma: 4 / 3 }, { gamma: 0.5, smooth: 1 }] },
+  { file: 'focal_tversky.loss', impl: focalTversky, defaults: { alpha: 0.5, beta: 0.5, smooth: 1e-5, gamma: 0.75, zero_absent: 0, power_of_mean: 0, ...KERAS_EPS }, cases: WITH_ABSENT, region: true, params: [{ alpha: 0.3, beta: 0.7, gamma: 4 / 3 }, { gamma: 0.5, smooth: 1 }, { gamma: 2, smooth: 0, zero_absent: 1, power_of_mean: 1 }] },
   { file: 'seed_focal_tversky.loss', impl: seedFocalTversky, defaults: { gamma: 0.75 }, cases: ALL, region: false, params: [{ gamma: 0.5 }, { gamma: 2 }] },
-  { file: 'jaccard.loss', impl: jaccard, defaults: { smooth: 1e-5 }, cases: ALL, region: true, params: [{ smooth: 1 }] },
+  { file: 'jaccard.loss', impl: jaccard, defaults: { smooth: 1e-5, zero_absent: 0, eps: 1e-7 }, cases: WITH_ABSENT, region: true, params: [{ smooth: 1 }, { smooth: 0, zero_absent: 1 }] },
   { file: 'seed_jaccard.loss', impl: seedJaccard, defaults: {}, cases: ALL, region: false, params: [] },
   { file: 'log_cosh_dice.loss', impl: logCoshDice, defaults: MONAI_DICE, cases: ALL, region: true, params: [{ smooth_nr: 1, smooth_dr: 1 }] },
   { file: 'seed_log_cosh_dice.loss', impl: seedLogCoshDice, defaults: { smooth: 1 }, cases: ALL, region: false, params: [{ smooth: 1e-5 }] },
   { file: 'sensitivity_specificity.loss', impl: sensSpec, defaults: { r: 0.05, eps: 1e-5 }, cases: ALL, region: true, params: [{ r: 0.5 }, { r: 0.1, eps: 1 }] },
-  { file: 'combo.loss', impl: combo, defaults: { alpha: 0.5, beta: 0.5, ...KERAS_EPS }, cases: ALL, region: true, params: [{ alpha: 0.3, beta: 0.7 }, { alpha: 0.9, beta: 0.2, eps: 0.05 }] },
-  { file: 'bce_dice.loss', impl: bceDice, defaults: {}, cases: ALL, region: true, params: [] },
+  { file: 'combo.loss', impl: combo, defaults: { alpha: 0.5, beta: 0.5, ...MONAI_DICE, ...KERAS_EPS }, cases: ALL, region: true, params: [{ alpha: 0.3, beta: 0.7 }, { alpha: 0.9, beta: 0.2, eps: 0.05 }, { smooth_nr: 1, smooth_dr: 1 }] },
+  { file: 'bce_dice.loss', impl: bceDice, defaults: { ...MONAI_DICE, ...KERAS_EPS, log_eps: 0 }, cases: ALL, region: true, params: [{ smooth_nr: 1, smooth_dr: 1, log_eps: 1e-7 }, { eps: 0.05 }] },
   // region false: its class weights need the class axis, so `global` is an error; sample is MONAI's default.
   { file: 'generalized_dice.loss', impl: generalizedDice, defaults: MONAI_DICE, cases: WITH_ABSENT, region: false, params: [{ smooth_nr: 1, smooth_dr: 1 }, { smooth_nr: 0, smooth_dr: 1e-3 }] },
-  { file: 'dice_ce.loss', impl: diceCe, defaults: { lambda_dice: 1, lambda_ce: 1, ...MONAI_DICE, ...KERAS_EPS }, cases: WITH_ABSENT, region: true, params: [{ lambda_dice: 0.3, lambda_ce: 2 }, { lambda_ce: 0.5, smooth_nr: 1, smooth_dr: 1, eps: 0.05 }] },
+  { file: 'dice_ce.loss', impl: diceCe, defaults: { lambda_dice: 1, lambda_ce: 1, ...MONAI_DICE, label_smoothing: 0, ...KERAS_EPS }, cases: WITH_ABSENT, region: true, params: [{ lambda_dice: 0.3, lambda_ce: 2 }, { lambda_ce: 0.5, smooth_nr: 1, smooth_dr: 1, eps: 0.05 }, { label_smoothing: 0.2 }] },
   { file: 'dice_focal.loss', impl: diceFocal, defaults: { lambda_dice: 1, lambda_focal: 1, gamma: 2, ...MONAI_DICE, ...KERAS_EPS }, cases: WITH_ABSENT, region: true, params: [{ lambda_dice: 0.5, lambda_focal: 2, gamma: 3 }, { gamma: 0.5, smooth_nr: 1, smooth_dr: 1, eps: 0.05 }] },
   { file: 'log_dice.loss', impl: logDice, defaults: { ...MONAI_DICE, ...KERAS_EPS }, cases: WITH_ABSENT, region: true, params: [{ smooth_nr: 1, smooth_dr: 1 }, { smooth_nr: 0, smooth_dr: 0, eps: 1e-2 }] },
-  { file: 'mcc.loss', impl: mcc, defaults: { smooth: 1e-5 }, cases: WITH_ABSENT, region: true, params: [{ smooth: 1 }, { smooth: 0.1 }] },
+  { file: 'mcc.loss', impl: mcc, defaults: { smooth: 1e-5, count_smooth: 0 }, cases: WITH_ABSENT, region: true, params: [{ smooth: 1 }, { smooth: 0.1 }, { smooth: 0, count_smooth: 1e-5 }] },
   { file: 'asym_unified_focal.loss', impl: asymUnifiedFocal, defaults: { lambda: 0.5, delta: 0.6, gamma: 0.5, smooth: 1e-5, ...KERAS_EPS }, cases: WITH_ABSENT, region: true, params: [{ lambda: 0.2, delta: 0.7, gamma: 0.2 }, { lambda: 1, delta: 0.5, gamma: 0, smooth: 1e-7, eps: 0.05 }, { lambda: 0 }] },
   { file: 'exp_log.loss', impl: expLog, defaults: { w_dice: 0.8, w_cross: 0.2, gamma_dice: 0.3, gamma_cross: 0.3, ...MONAI_DICE, ...KERAS_EPS }, cases: WITH_ABSENT, region: true, params: [{ w_dice: 0.5, w_cross: 0.5, gamma_dice: 1, gamma_cross: 1 }, { gamma_dice: 0.5, gamma_cross: 2, smooth_nr: 1, smooth_dr: 1, eps: 0.05 }] },
   // Spatial losses: distance maps as host constants (brute-force transforms), windows and pooling in tfjs.
-  { file: 'ssim.loss', impl: ssimLoss, defaults: SSIM_TF, cases: SSIM_ALONE, region: false, params: [{ k1: 0.05, k2: 0.1 }, { max_val: 2 }] },
+  { file: 'ssim.loss', impl: ssimLoss, defaults: { ...SSIM_TF, win_size: 11, sigma: 1.5 }, cases: SSIM_ALONE, region: false, params: [{ k1: 0.05, k2: 0.1 }, { max_val: 2 }, { win_size: 7 }, { win_size: 9, sigma: 2 }] },
   // 4e-5: with C2 = 9e-4 the coarser scales' variances cancel in float32 (as ssim's), and tfjs's rounding alone
   // moves the gradient by up to 1.6e-5 (voronoi-2d-48); a float64 replica of tf.image.ssim_multiscale agrees with
   // ours to 4e-15 in value and 4e-8 along random directions (central differences) on such cases; with C2 = 0.01
