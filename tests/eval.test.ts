@@ -166,8 +166,11 @@ describe('segloss eval: values and gradients against the float64 reference', () 
     const out = join(dir, 'bce-sigmoid-grad.npy');
     const r = json(segloss(['bce', '--pred', npy('logits.npy', x, shape), '--target', gFile, '--activation', 'sigmoid', '--backend', 'cpu', '--grad', out, '--json']));
     const ref = await reference('bce', x, g, shape, { activation: 'sigmoid' });
-    const onProbs = await reference('bce', x, g, shape); // the logits read as probabilities: a different number
-    expect(Math.abs(onProbs.value - ref.value)).toBeGreaterThan(0.1);
+    // the logits read as probabilities would give another number: refused, in process and on the command line
+    await expect(reference('bce', x, g, shape)).rejects.toThrow(/outside \[0, 1\]: .*activation 'sigmoid' or 'softmax'/);
+    const refused = segloss(['bce', '--pred', npy('logits.npy', x, shape), '--target', gFile, '--backend', 'cpu']);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toMatch(/takes probabilities in \[0, 1\]: if they are logits, pass --activation sigmoid .* or --activation softmax/);
     expect(Math.abs(r.value - ref.value) / Math.abs(ref.value)).toBeLessThanOrEqual(VALUE_TOL);
     expectClose(readArray(out).data, ref.grad, GRAD_TOL);
   });

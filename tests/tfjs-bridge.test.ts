@@ -12,6 +12,9 @@
 //   runtime method, on the real CompiledLoss of every backend listed (the adapter is then unused).
 // - async: `await fn.valueAndGrad / variableGrads / trainStep`, on the real CompiledLoss of every
 //   backend listed, with the runtime as it is.
+// Then (3): label-map yTrue against tf.oneHot, a mask that changes per batch (from each batch's
+// ignore_index labels, or a mask channel) in training loops against a tfjs masked Dice, and
+// reduction 'none' against tfjs per-item values.
 
 import type { Optimizer, Scalar, Tensor, Tensor4D, Variable } from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, inject, test } from 'vitest';
@@ -199,7 +202,9 @@ describe('toTfjs: value and gradient vs tfjs autodiff of an independent implemen
   test('shape and layout errors', async () => {
     const loss = await loadLoss('dice', 'reference');
     const fn = await toTfjs(loss, { sync: referenceAdapter(loss) });
-    expect(() => fn(mask([2, 4, 4, 1], 1), uniform([2, 4, 4, 2], 2))).toThrow(/yTrue has shape \[2, 4, 4, 1\], yPred \[2, 4, 4, 2\]/);
+    expect(() => fn(mask([2, 4, 5, 1], 1), uniform([2, 4, 4, 2], 2))).toThrow(/yTrue has shape \[2, 4, 5, 1\], yPred \[2, 4, 4, 2\]; they must be equal, or yTrue a label map \(\[2, 4, 4\] or \[2, 4, 4, 1\]\)/);
+    // one channel against two is a label map (a 0/1 mask: class 1 where it is 1), not a mismatch
+    expect(fn(mask([2, 4, 4, 1], 1), uniform([2, 4, 4, 2], 2)).rank).toBe(0);
     expect(() => fn(mask([4, 4], 1), uniform([4, 4], 2))).toThrow(/rank 4 \(2-D\) or 5 \(3-D\)/);
     const nchw = await load('dice', {}, { backend: 'reference', layout: 'nchw' });
     losses.push(nchw);
@@ -324,4 +329,193 @@ describe('toTfjs: training a 3×3 conv with Adam', () => {
       });
     }
   }
+});
+
+// ---------------------------------------------------------------- (3) label maps, per-batch masks, reduction 'none'
+//
+// Oracles, written here in tfjs from the conventions: the one-hot target is tf.oneHot of the labels
+// (ignored labels, outside 0..C−1, give tf.oneHot's zero rows); MONAI's masked Dice sums m·p·g, m·p
+// and m·g over space (m = 1 where the label is not the ignore index); the per-item values of
+// reduction 'none' are Dice's 1 − score per sample and class, and BCE's per-element term. Gradients:
+// tfjs autodiff of those. Tolerances as above (TOL, TOL_WEIGHTS).
+
+const C3 = 3;
+/** Integer labels 0..C−1 (int32), with about a fifth of the pixels `ignore` when given. */
+function labelMap(shape: number[], seed: number, C: number, ignore?: number): Tensor {
+  const r = rng(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(Int32Array.from({ length: n }, () => (ignore !== undefined && r() < 0.2 ? ignore : Math.floor(r() * C))), shape, 'int32');
+}
+/** MONAI Dice with a per-pixel mask m (shape [B, H, W, 1]): every sum over space weighed by m. */
+function oracleMaskedDice(g: Tensor, p: Tensor, m: Tensor): Scalar {
+  const ax = space(p);
+  const tp = tf.sum(tf.mul(m, tf.mul(p, g)), ax);
+  const score = tf.div(tf.add(tf.mul(2, tp), 1e-5), tf.add(tf.add(tf.sum(tf.mul(m, p), ax), tf.sum(tf.mul(m, g), ax)), 1e-5));
+  return tf.mean(tf.sub(1, score));
+}
+/** Dice's per-item values, [B, C]: 1 − score per sample and class. */
+function oracleDiceItems(g: Tensor, p: Tensor): Tensor {
+  const ax = space(p);
+  const score = tf.div(tf.add(tf.mul(2, tf.sum(tf.mul(p, g), ax)), 1e-5), tf.add(tf.add(tf.sum(p, ax), tf.sum(g, ax)), 1e-5));
+  return tf.sub(1, score);
+}
+/** BCE's per-element values (Keras's clip), in the prediction's shape. */
+function oracleBceItems(g: Tensor, p: Tensor): Tensor {
+  const q = tf.clipByValue(p, 1e-7, 1 - 1e-7);
+  return tf.neg(tf.add(tf.mul(g, tf.log(q)), tf.mul(tf.sub(1, g), tf.log(tf.sub(1, q)))));
+}
+const notIgnored = (labels: Tensor, ignore: number) => tf.expandDims(tf.cast(tf.notEqual(labels, ignore), 'float32'), -1);
+
+describe('toTfjs: label maps, per-batch masks and reduction none', () => {
+  const shape = [2, 6, 5, C3];
+  const p = uniform(shape, 31, 0.02, 0.98);
+
+  for (const backend of ['reference', 'cpu'] as const) {
+    test.skipIf(unavailable(backend))(`label maps on ${backend}: int32 [B, H, W] and float [B, H, W, 1] give tf.oneHot's value and gradient, sync and async${unavailableNote(backend)}`, async () => {
+      const labels = labelMap([2, 6, 5], 32, C3);
+      const want = tf.valueAndGrad((x: Tensor) => oracleDice(tf.oneHot(labels, C3), x))(p);
+      const wantV = want.value.dataSync()[0]!, wantG = want.grad.dataSync();
+      const fn = await toTfjs(await loadLoss('dice', backend));
+      const asy = await toTfjs(fn.loss, { sync: false });
+      for (const yTrue of [labels, tf.reshape(tf.cast(labels, 'float32'), [2, 6, 5, 1])]) {
+        const got = tf.valueAndGrad((x: Tensor) => fn(yTrue, x))(p);
+        expect(relVal(got.value.dataSync()[0]!, wantV)).toBeLessThanOrEqual(TOL);
+        expect(relErr(got.grad.dataSync(), wantG)).toBeLessThanOrEqual(TOL);
+        const a = await asy.valueAndGrad(yTrue, p);
+        expect(relVal(a.value.dataSync()[0]!, wantV)).toBeLessThanOrEqual(TOL);
+        expect(relErr(a.grad.dataSync(), wantG)).toBeLessThanOrEqual(TOL);
+      }
+      // A label outside 0..C−1 is refused (tf.oneHot would give a silent row of zeros).
+      expect(() => fn(tf.fill([2, 6, 5], 3, 'int32'), p)).toThrow(/element 0 is 3, not a class number 0\.\.2/);
+      // labels: false takes yTrue as it is, so the shapes must agree.
+      const plain = await toTfjs(fn.loss, { labels: false });
+      expect(() => plain(labels, p)).toThrow(/yTrue has shape \[2, 6, 5\], yPred \[2, 6, 5, 3\]; they must be equal$/);
+    });
+  }
+
+  // A model trained on batches whose ignored pixels differ: the mask comes from each batch's labels.
+  // Model: a 3×3 convolution from one channel to three, softmax over them. Per step, the bridged
+  // value (what optimizer.minimize returns) and weight gradients equal the masked-Dice oracle's on
+  // the same weights, and the loss without a mask is a different number (the mask matters).
+  const Bm = 2, Hm = 8, Wm = 8;
+  const batches = [0, 1, 2].map((k) => ({ x: uniform([Bm, Hm, Wm, 1], 40 + k, -1, 1), labels: labelMap([Bm, Hm, Wm], 50 + k, C3, 255) }));
+  const mW0 = uniform([3, 3, 1, C3], 60, -0.5, 0.5);
+  function mModel() {
+    const w = tf.variable(mW0);
+    return { w, predict: (x: Tensor) => tf.softmax(tf.conv2d(x as Tensor4D, w as Tensor4D, 1, 'same')) };
+  }
+  function oracleStep(m: ReturnType<typeof mModel>, b: (typeof batches)[number]) {
+    const f = () => oracleMaskedDice(tf.oneHot(b.labels, C3), m.predict(b.x), notIgnored(b.labels, 255));
+    const { value, grads } = tf.variableGrads(f, [m.w]);
+    const unmasked = oracleDice(tf.oneHot(b.labels, C3), m.predict(b.x)).dataSync()[0]!;
+    return { value: value.dataSync()[0]!, grad: grads[m.w.name]!.dataSync(), unmasked };
+  }
+
+  for (const [backend, path] of [['reference', 'sync'], ['cpu', 'sync'], ['cpu', 'async']] as const) {
+    test.skipIf(unavailable(backend))(`ignore_index from each batch's labels, ${path} training on ${backend}: per step the masked-Dice oracle${unavailableNote(backend)}`, async () => {
+      const loss = await load('dice', { ignore_index: 255 }, { backend });
+      losses.push(loss);
+      const fn = await toTfjs(loss, path === 'sync' ? {} : { sync: false });
+      const m = mModel();
+      const opt = tf.train.adam(0.05);
+      const log: string[] = [];
+      for (let s = 0; s < 6; s++) {
+        const b = batches[s % batches.length]!;
+        const want = oracleStep(m, b);
+        expect(Math.abs(want.unmasked - want.value)).toBeGreaterThan(1e-3);
+        let got: number;
+        if (path === 'sync') {
+          const { value, grads } = tf.variableGrads(() => fn(b.labels, m.predict(b.x)), [m.w]);
+          expect(relErr(grads[m.w.name]!.dataSync(), want.grad), `step ${s} weight gradient`).toBeLessThanOrEqual(TOL_WEIGHTS);
+          tf.dispose([value, ...Object.values(grads)]);
+          const cost = opt.minimize(() => fn(b.labels, m.predict(b.x)), true, [m.w])!;
+          got = cost.dataSync()[0]!;
+          cost.dispose();
+        } else {
+          const { grads } = await fn.variableGrads(() => m.predict(b.x), b.labels, [m.w]);
+          expect(relErr(grads[m.w.name]!.dataSync(), want.grad), `step ${s} weight gradient`).toBeLessThanOrEqual(TOL_WEIGHTS);
+          tf.dispose(Object.values(grads));
+          got = await fn.trainStep(opt, () => m.predict(b.x), b.labels, [m.w]);
+        }
+        expect(relVal(got, want.value), `step ${s} value`).toBeLessThanOrEqual(TOL);
+        log.push(`${got.toFixed(4)} (oracle ${want.value.toFixed(4)}, unmasked ${want.unmasked.toFixed(4)})`);
+      }
+      console.log(`[bridge mask] dice ignore_index=255 ${backend} ${path}: ${log.join(' → ')}`);
+      tf.dispose([m.w]);
+      opt.dispose();
+    });
+  }
+
+  test('maskChannel: one-hot targets with the mask as one more channel, per batch', async () => {
+    const loss = await load('dice', { mask: true }, { backend: 'reference' });
+    losses.push(loss);
+    const fn = await toTfjs(loss, { maskChannel: true });
+    for (const b of batches) {
+      const g = tf.oneHot(b.labels, C3);
+      const mk = notIgnored(b.labels, 255);
+      const pb = uniform([Bm, Hm, Wm, C3], 70, 0.02, 0.98);
+      const want = tf.valueAndGrad((x: Tensor) => oracleMaskedDice(g, x, mk))(pb);
+      const got = tf.valueAndGrad((x: Tensor) => fn(tf.concat([g, mk], -1), x))(pb);
+      expect(relVal(got.value.dataSync()[0]!, want.value.dataSync()[0]!)).toBeLessThanOrEqual(TOL);
+      expect(relErr(got.grad.dataSync(), want.grad.dataSync())).toBeLessThanOrEqual(TOL);
+    }
+    expect(() => fn(tf.oneHot(batches[0]!.labels, C3), p)).toThrow(/with maskChannel yTrue has 4 channels/);
+  });
+
+  test('option errors say what to do', async () => {
+    const plain = await loadLoss('dice', 'reference');
+    await expect(toTfjs(plain, { ignoreIndex: 255 })).rejects.toThrow(/has no mask: load it with \{ ignore_index: 255 \}/);
+    await expect(toTfjs(plain, { maskChannel: true })).rejects.toThrow(/has no mask: load it with \{ mask: true \}/);
+    const masked = await load('dice', { mask: true }, { backend: 'reference' });
+    losses.push(masked);
+    await expect(toTfjs(masked)).rejects.toThrow(/needs inputs besides yTrue .*mask \(.*\); pass them as options\.inputs, or let each batch carry its mask/);
+    const ignoring = await load('dice', { ignore_index: 255 }, { backend: 'reference' });
+    losses.push(ignoring);
+    await expect(toTfjs(ignoring, { ignoreIndex: 0 })).rejects.toThrow(/loaded with ignore_index 255, but options\.ignoreIndex is 0/);
+    const fn = await toTfjs(ignoring);
+    expect(() => fn(tf.oneHot(labelMap([2, 6, 5], 1, C3), C3), p)).toThrow(/ignore index 255 needs yTrue as a label map.*maskChannel/);
+  });
+
+  for (const backend of ['reference', 'cpu'] as const) {
+    test.skipIf(unavailable(backend))(`reduction none on ${backend}: per-item tensors equal tfjs's per-item values; gradients of their sums and weighted sums${unavailableNote(backend)}`, async () => {
+      const g = mask(shape, 33);
+      const cases = [
+        { name: 'dice', items: oracleDiceItems, itemShape: [2, C3] },
+        { name: 'bce', items: oracleBceItems, itemShape: shape },
+      ];
+      for (const { name, items, itemShape } of cases) {
+        const loss = await load(name, { reduction: 'none' }, { backend });
+        losses.push(loss);
+        const fn = await toTfjs(loss);
+        expect(fn.valuesShape(shape)).toEqual(itemShape);
+        const got = fn(g, p);
+        expect(got.shape).toEqual(itemShape);
+        const want = items(g, p);
+        expect(relErr(got.dataSync(), want.dataSync()), `${name} values`).toBeLessThanOrEqual(TOL);
+        // per-item weights (as sample weights give): d Σ w·v / dp
+        const w = uniform(itemShape, 34, 0.5, 2);
+        for (const [label, reduce] of [['sum', (v: Tensor) => tf.sum(v)], ['mean', (v: Tensor) => tf.mean(v)], ['weighted', (v: Tensor) => tf.sum(tf.mul(w, v))]] as const) {
+          const wantG = tf.grad((x: Tensor) => reduce(items(g, x)) as Scalar)(p).dataSync();
+          const gotG = tf.grad((x: Tensor) => reduce(fn(g, x)) as Scalar)(p).dataSync();
+          expect(relErr(gotG, wantG), `${name} ${label} gradient`).toBeLessThanOrEqual(TOL);
+        }
+        // async: value is the sum, values the per-item tensor
+        const a = await (await toTfjs(loss, { sync: false })).valueAndGrad(g, p);
+        expect(relVal(a.value.dataSync()[0]!, tf.sum(want).dataSync()[0]!)).toBeLessThanOrEqual(TOL);
+        expect(relErr(a.values!.dataSync(), want.dataSync())).toBeLessThanOrEqual(TOL);
+      }
+    });
+  }
+
+  test('reduction none with softmax: per-class values share every class; weighted upstream gradients are refused, uniform ones exact', async () => {
+    const loss = await load('dice', { reduction: 'none', activation: 'softmax' }, { backend: 'reference' });
+    losses.push(loss);
+    const fn = await toTfjs(loss);
+    const g = tf.oneHot(labelMap([2, 6, 5], 35, C3), C3);
+    const x = uniform(shape, 36, -2, 2);
+    const wantG = tf.grad((z: Tensor) => tf.mean(oracleDiceItems(g, tf.softmax(z))) as Scalar)(x).dataSync();
+    expect(relErr(tf.grad((z: Tensor) => tf.mean(fn(g, z)) as Scalar)(x).dataSync(), wantG)).toBeLessThanOrEqual(TOL);
+    const w = uniform([2, C3], 37, 0.5, 2);
+    expect(() => tf.grad((z: Tensor) => tf.sum(tf.mul(w, fn(g, z))) as Scalar)(x)).toThrow(/per-item upstream gradients .* no exact gradient/);
+  });
 });

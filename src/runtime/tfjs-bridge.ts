@@ -25,10 +25,37 @@
 //   sync path: one forward pass.
 //
 // Tensors are in the loss's layout, which for tfjs is `nhwc` (rank 4 for 2-D,
-// rank 5 for 3-D); yTrue and yPred must have the same shape.
+// rank 5 for 3-D). yTrue is one of, decided per call by its shape:
+//
+// - the target as the loss takes it (one-hot, mask, soft labels): yPred's shape;
+// - a label map (integers 0..C−1, any dtype): yPred's shape without the class
+//   axis, or with a class axis of 1 when C > 1; one-hot on the host into yPred's
+//   C classes (io.ts's `oneHot`, which refuses a label outside 0..C−1 where
+//   tf.oneHot would give a silent zero row; the runtime reads host arrays
+//   anyway). With C = 1 a label map of yPred's shape is the target itself,
+//   read as labels (0/1) only with an ignore index in force. `labels: false`
+//   turns the detection off;
+// - with `maskChannel`, the target and one more channel, last: the mask.
+//
+// The mask (knob `mask`, or `ignore_index`, which implies it) can change from
+// batch to batch, as `model.fit` only hands the loss (yTrue, yPred): it comes
+// from yTrue itself, either the pixels of a label map that hold the ignore index
+// (the loss's ignore_index knob, or `ignoreIndex`) or the extra channel of
+// `maskChannel`. A fixed mask in `options.inputs.mask` still works.
+//
+// Under the knob reduction 'none' the loss function returns a tensor of the
+// per-item values (per sample and class, or per pixel: CompiledLoss's `values`,
+// shaped as described there) instead of their sum. Its gradient is exact when
+// the upstream gradient is the same for every item (tf.sum, tf.mean, Keras's
+// mean over samples); for per-item weights it is dy·G broadcast, exact when
+// each item depends only on the prediction entries at its own coordinates
+// (checked on the IR: no reduction over, and no window along, an axis the
+// values keep); otherwise the backward pass throws.
 
 import * as tf from '@tensorflow/tfjs-core';
-import type { Layout } from './layout.ts';
+import { type Node, isSpatial, toposort } from '../compiler/ir.ts';
+import { oneHot } from './io.ts';
+import { type Layout, layoutAxes, sizesOf } from './layout.ts';
 import type { CompiledLoss, Inputs } from './loss.ts';
 
 type TF = typeof tf;
@@ -37,7 +64,7 @@ type Scalar = tf.Scalar;
 
 /** What the sync path needs from the runtime: value and d loss/d prediction, in the loss's layout. */
 export interface SyncValueAndGrad {
-  valueAndGradSync(inputs: Inputs, shape: readonly number[]): { value: number; grad: Float32Array | Float64Array };
+  valueAndGradSync(inputs: Inputs, shape: readonly number[]): { value: number; grad: Float32Array | Float64Array; values?: ArrayLike<number> };
 }
 
 export interface ToTfjsOptions {
@@ -49,8 +76,26 @@ export interface ToTfjsOptions {
   sync?: SyncValueAndGrad | false;
   /** The layout of the tensors; must be the loss's. Default `nhwc`, tfjs's own. */
   layout?: Layout;
-  /** Inputs beyond target and prediction (roles `weight`, `map`), full size, in the layout. */
+  /** Inputs beyond target and prediction (roles `weight`, `map`), full size, in the layout; fixed for every call. */
   inputs?: Readonly<Record<string, ArrayLike<number>>>;
+  /**
+   * Whether yTrue may be a label map (see the top of this file). Default:
+   * detected by shape on each call; `true` also refuses any other yTrue;
+   * `false` takes yTrue as the target always.
+   */
+  labels?: boolean;
+  /**
+   * The label whose pixels are left out, read from each batch's label map:
+   * the mask is 0 there. Default: the loss's ignore_index knob. Needs a loss
+   * with a mask (load it with `{ ignore_index: K }` or `{ mask: true }`).
+   */
+  ignoreIndex?: number;
+  /**
+   * yTrue has one channel more than yPred, the last (the class axis's last
+   * entry): each batch's per-pixel mask (1 keep, 0 ignore); the rest is the
+   * target. Needs a loss loaded with `{ mask: true }`.
+   */
+  maskChannel?: boolean;
   /** The TensorFlow.js to build tensors with. Default: `@tensorflow/tfjs-core` as imported here. */
   tf?: TF;
 }
@@ -59,7 +104,9 @@ export interface TfjsLoss {
   /**
    * The loss as a tfjs function: value and gradient from the compiled kernels
    * (`tf.customGrad`). Synchronous: needs a sync engine (`sync` is true);
-   * without one it throws, pointing at the async methods.
+   * without one it throws, pointing at the async methods. Under reduction
+   * 'none' the result is the tensor of per-item values (`valuesShape`), not a
+   * scalar.
    */
   (yTrue: Tensor, yPred: Tensor): Scalar;
   /** Whether the sync call above is available. */
@@ -68,12 +115,19 @@ export interface TfjsLoss {
   /** Names of the inputs yTrue and yPred feed. */
   readonly targetName: string;
   readonly predictionName: string;
-  /** Value and d loss/d yPred, on every backend. The caller disposes both tensors. */
-  valueAndGrad(yTrue: Tensor, yPred: Tensor): Promise<{ value: Scalar; grad: Tensor }>;
+  /** The shape of the per-item values for a prediction shape, under reduction 'none' (else undefined). */
+  valuesShape(predShape: readonly number[]): number[] | undefined;
+  /**
+   * Value and d loss/d yPred, on every backend; under reduction 'none' also
+   * the per-item `values` (`value` is their sum, `grad` its gradient). The
+   * caller disposes the tensors.
+   */
+  valueAndGrad(yTrue: Tensor, yPred: Tensor): Promise<{ value: Scalar; grad: Tensor; values?: Tensor }>;
   /**
    * The loss of `predict()` against yTrue and its gradient w.r.t. the
    * variables (all trainable ones when `varList` is absent), as
-   * `tf.variableGrads` gives them. The caller disposes `grads`.
+   * `tf.variableGrads` gives them (under reduction 'none', of the sum of the
+   * values). The caller disposes `grads`.
    */
   variableGrads(predict: () => Tensor, yTrue: Tensor, varList?: tf.Variable[]): Promise<{ value: number; grads: tf.NamedTensorMap }>;
   /** One optimizer step on the loss of `predict()`; the loss before the step. */
@@ -100,28 +154,104 @@ export async function toTfjs(loss: CompiledLoss, options: ToTfjsOptions = {}): P
   }
   const target = targets[0]!.name;
   const extra = options.inputs ?? {};
-  const missing = loss.inputs.filter((i) => i.name !== wrt && i.name !== target && !(i.name in extra));
+  const knobs = loss.ir(2).loss.knobs;
+  if (options.ignoreIndex !== undefined && knobs.ignoreIndex !== undefined && options.ignoreIndex !== knobs.ignoreIndex) {
+    throw new RangeError(`loss '${loss.name}' was loaded with ignore_index ${knobs.ignoreIndex}, but options.ignoreIndex is ${options.ignoreIndex}`);
+  }
+  const ignoreIndex = options.ignoreIndex ?? knobs.ignoreIndex;
+  const maskChannel = options.maskChannel === true;
+  // The mask comes from each batch's yTrue: its ignored labels, or its extra channel.
+  const perCallMask = maskChannel || ignoreIndex !== undefined;
+  if (perCallMask && !knobs.mask) {
+    throw new RangeError(`loss '${loss.name}' has no mask: load it with ${maskChannel ? '{ mask: true }' : `{ ignore_index: ${ignoreIndex} }`} for ${maskChannel ? 'options.maskChannel' : 'options.ignoreIndex'}`);
+  }
+  if (maskChannel && options.labels === true) throw new RangeError('options.maskChannel is for one-hot (or soft) targets, options.labels for label maps: a label map masks by its ignore index');
+  if (perCallMask && 'mask' in extra) throw new RangeError(`loss '${loss.name}': the mask comes from yTrue (${maskChannel ? 'maskChannel' : `ignore index ${ignoreIndex}`}), and options.inputs.mask gives another: keep one`);
+  const missing = loss.inputs.filter((i) => i.name !== wrt && i.name !== target && !(i.name in extra) && !(perCallMask && i.name === 'mask'));
   if (missing.length) {
     throw new RangeError(
       `loss '${loss.name}' needs inputs besides yTrue (${target}) and yPred (${wrt}): ` +
-        `${missing.map((i) => `${i.name} (${i.role})`).join(', ')}; pass them as options.inputs`,
+        `${missing.map((i) => `${i.name} (${i.role})`).join(', ')}; pass them as options.inputs` +
+        (missing.some((i) => i.name === 'mask') ? ', or let each batch carry its mask (options.ignoreIndex with label maps, options.maskChannel)' : ''),
     );
   }
   const engine = resolveSync(loss, options.sync);
+  const none = knobs.reduction === 'none';
 
-  const shapeOf = (yTrue: Tensor, yPred: Tensor): number[] => {
+  type Kind = 'target' | 'labels' | 'maskChannel';
+  /** yPred's shape, and what yTrue holds; throws on shapes that fit none. */
+  const shapeOf = (yTrue: Tensor, yPred: Tensor): { shape: number[]; kind: Kind } => {
     const s = yPred.shape;
     if (s.length !== 4 && s.length !== 5) {
       throw new RangeError(`loss '${loss.name}': yPred has shape [${s.join(', ')}]; ${layout} tensors have rank 4 (2-D) or 5 (3-D)`);
     }
-    if (yTrue.shape.length !== s.length || yTrue.shape.some((n, i) => n !== s[i])) {
-      throw new RangeError(`loss '${loss.name}': yTrue has shape [${yTrue.shape.join(', ')}], yPred [${s.join(', ')}]; they must be equal`);
+    const ca = layout === 'nhwc' ? s.length - 1 : 1;
+    const C = s[ca]!;
+    const yt = yTrue.shape;
+    const withClass = (c: number) => s.map((n, i) => (i === ca ? c : n));
+    const both = `yTrue has shape [${yt.join(', ')}], yPred [${s.join(', ')}]`;
+    if (maskChannel) {
+      if (!same(yt, withClass(C + 1))) throw new RangeError(`loss '${loss.name}': ${both}; with maskChannel yTrue has ${C + 1} channels: the target's ${C} and the mask`);
+      return { shape: [...s], kind: 'maskChannel' };
     }
-    return [...s];
+    const isLabels = options.labels !== false &&
+      (same(yt, s.filter((_, i) => i !== ca)) || (same(yt, withClass(1)) && (C > 1 || ignoreIndex !== undefined || options.labels === true)));
+    if (isLabels) return { shape: [...s], kind: 'labels' };
+    if (options.labels === true) throw new RangeError(`loss '${loss.name}': ${both}; a label map has yPred's shape without the class axis, or with a class axis of 1`);
+    if (!same(yt, s)) {
+      throw new RangeError(`loss '${loss.name}': ${both}; they must be equal` +
+        (C > 1 && options.labels !== false ? `, or yTrue a label map ([${s.filter((_, i) => i !== ca).join(', ')}] or [${withClass(1).join(', ')}])` : ''));
+    }
+    if (ignoreIndex !== undefined) throw new RangeError(`loss '${loss.name}': ignore index ${ignoreIndex} needs yTrue as a label map, got a target of yPred's shape [${s.join(', ')}]; for one-hot targets use options.maskChannel`);
+    return { shape: [...s], kind: 'target' };
   };
-  const inputsFor = (yTrue: ArrayLike<number>, yPred: ArrayLike<number>): Inputs => ({ ...extra, [target]: f32(yTrue), [wrt]: f32(yPred) });
 
-  const fn = ((yTrue: Tensor, yPred: Tensor): Scalar => {
+  /** The runtime's inputs for one call: the target (one-hot from labels, split from the mask channel) and the batch's mask. */
+  const inputsFor = (kind: Kind, yTrue: ArrayLike<number>, trueShape: readonly number[], yPred: ArrayLike<number>, shape: readonly number[]): Inputs => {
+    const ca = layout === 'nhwc' ? shape.length - 1 : 1;
+    const C = shape[ca]!;
+    let g: ArrayLike<number> = yTrue;
+    let mask: Float32Array | undefined;
+    if (kind === 'labels' && C > 1) {
+      const data = yTrue instanceof Float32Array || yTrue instanceof Float64Array ? yTrue : Float64Array.from(yTrue);
+      ({ data: g, mask } = oneHot({ data, shape: [...trueShape], dtype: 'float32' }, C, ca, `loss '${loss.name}': yTrue (a label map)`, ignoreIndex, shape.length));
+    } else if (kind === 'labels') {
+      // One channel: the labels are the target, 0 or 1, besides the ignore index.
+      const t = new Float32Array(yTrue.length);
+      mask = ignoreIndex === undefined ? undefined : new Float32Array(yTrue.length);
+      for (let i = 0; i < yTrue.length; i++) {
+        const v = yTrue[i]!;
+        if (v === ignoreIndex) continue;
+        if (v !== 0 && v !== 1) throw new RangeError(`loss '${loss.name}': yTrue (a binary label map): element ${i} is ${v}, not 0 or 1${ignoreIndex === undefined ? '' : ` or the ignore index ${ignoreIndex}`}`);
+        t[i] = v;
+        if (mask) mask[i] = 1;
+      }
+      g = t;
+    } else if (kind === 'maskChannel') {
+      ({ target: g, mask } = splitMask(yTrue, shape, ca));
+    }
+    return { ...extra, ...(mask ? { mask } : {}), [target]: f32(g), [wrt]: f32(yPred) };
+  };
+
+  /** Under reduction 'none': the values' axes and shape, and whether dy·G is their exact vector-Jacobian product. */
+  const valuesInfo = (shape: readonly number[]) => {
+    const { sizes, dims } = sizesOf(shape, layout);
+    const ir = loss.ir(dims);
+    const vn = ir.values!;
+    const axes = layoutAxes(layout, dims);
+    const full = vn.axes.length === axes.length;
+    // The values' own order (canonical, or the layout when they have every axis), and how dy broadcasts onto yPred.
+    const own = full ? axes : vn.axes;
+    const inLayout = axes.filter((a) => vn.axes.includes(a));
+    return {
+      shape: full ? [...shape] : vn.axes.map((a) => sizes[a]),
+      perm: inLayout.map((a) => own.indexOf(a)),
+      broadcast: axes.map((a) => (vn.axes.includes(a) ? sizes[a] : 1)),
+      separable: separable(vn, wrt),
+    };
+  };
+
+  const fn = ((yTrue: Tensor, yPred: Tensor): Tensor => {
     if (!engine) {
       throw new Error(
         `loss '${loss.name}' on backend ${loss.backend} has no synchronous path` +
@@ -129,32 +259,37 @@ export async function toTfjs(loss: CompiledLoss, options: ToTfjsOptions = {}): P
           `: use await fn.trainStep(optimizer, predict, yTrue), fn.variableGrads(...) or fn.valueAndGrad(...)`,
       );
     }
-    const shape = shapeOf(yTrue, yPred);
+    const { shape, kind } = shapeOf(yTrue, yPred);
+    const info = none ? valuesInfo(shape) : undefined;
     const bridged = t.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
       const [yt, yp] = args as [Tensor, Tensor];
-      const r = engine.valueAndGradSync(inputsFor(yt.dataSync(), yp.dataSync()), shape);
-      // Only the host array outlives the forward function: tensors made here
+      const r = engine.valueAndGradSync(inputsFor(kind, yt.dataSync(), yt.shape, yp.dataSync(), shape), shape);
+      // Only host arrays outlive the forward function: tensors made here
       // would be disposed by the tidy that customGrad runs it in.
       const grad = f32(r.grad);
+      if (info && !r.values) throw new Error(`loss '${loss.name}': reduction 'none' but the engine returned no values`);
+      const values = info ? f32(r.values!) : undefined;
       return {
-        value: t.scalar(r.value),
-        // d loss/d yPred · dy (dy the upstream scalar); yTrue gets no gradient.
-        gradFunc: (dy: Tensor) => [t.zerosLike(yt), t.mul(dy, t.tensor(grad, shape, 'float32'))],
+        value: info ? t.tensor(values!, info.shape, 'float32') : t.scalar(r.value),
+        // d loss/d yPred · dy (dy the upstream gradient); yTrue gets none.
+        gradFunc: (dy: Tensor) => [t.zeros(yt.shape, 'float32'), t.mul(info ? broadcastDy(t, dy, info, loss.name) : dy, t.tensor(grad, shape, 'float32'))],
       };
     });
-    return bridged(yTrue, yPred) as Scalar;
-  }) as TfjsLoss;
+    return bridged(yTrue, yPred);
+  }) as unknown as TfjsLoss;
 
   const valueAndGrad = async (yTrue: Tensor, yPred: Tensor) => {
-    const shape = shapeOf(yTrue, yPred);
+    const { shape, kind } = shapeOf(yTrue, yPred);
     const [yt, yp] = await Promise.all([yTrue.data(), yPred.data()]);
-    const r = await loss.valueAndGrad(inputsFor(yt as ArrayLike<number>, yp as ArrayLike<number>), shape);
-    return { value: t.scalar(r.value), grad: t.tensor(f32(r.grad), shape, 'float32') };
+    const r = await loss.valueAndGrad(inputsFor(kind, yt as ArrayLike<number>, yTrue.shape, yp as ArrayLike<number>, shape), shape);
+    const values = none && r.values ? t.tensor(f32(r.values), valuesInfo(shape).shape, 'float32') : undefined;
+    return { value: t.scalar(r.value), grad: t.tensor(f32(r.grad), shape, 'float32'), ...(values ? { values } : {}) };
   };
 
   const variableGrads = async (predict: () => Tensor, yTrue: Tensor, varList?: tf.Variable[]) => {
     if (engine) {
-      const { value, grads } = t.variableGrads(() => fn(yTrue, predict()), varList);
+      // Under reduction 'none' tfjs needs a scalar: the values' sum, the runtime's `value`.
+      const { value, grads } = t.variableGrads(() => (none ? t.sum(fn(yTrue, predict())) : fn(yTrue, predict())) as Scalar, varList);
       const v = (await value.data())[0]!;
       value.dispose();
       return { value: v, grads };
@@ -190,6 +325,7 @@ export async function toTfjs(loss: CompiledLoss, options: ToTfjsOptions = {}): P
     loss: { value: loss, enumerable: true },
     targetName: { value: target, enumerable: true },
     predictionName: { value: wrt, enumerable: true },
+    valuesShape: { value: (predShape: readonly number[]) => (none ? valuesInfo(predShape).shape : undefined) },
     valueAndGrad: { value: valueAndGrad },
     variableGrads: { value: variableGrads },
     trainStep: { value: trainStep },
@@ -203,6 +339,55 @@ function resolveSync(loss: CompiledLoss, given: SyncValueAndGrad | false | undef
   // webgpu answers every kernel call with a Promise: its valueAndGradSync throws.
   const runsSync = l.runsSync ?? l.backend !== 'webgpu';
   return typeof l.valueAndGradSync === 'function' && runsSync ? (l as SyncValueAndGrad) : undefined;
+}
+
+const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((n, i) => n === b[i]);
+
+/** A target with one extra channel at `ca` (the last entry along it the mask) split into the target and the per-pixel mask. */
+function splitMask(y: ArrayLike<number>, shape: readonly number[], ca: number): { target: Float32Array; mask: Float32Array } {
+  const C = shape[ca]!;
+  const inner = shape.slice(ca + 1).reduce((a, b) => a * b, 1);
+  const outer = shape.slice(0, ca).reduce((a, b) => a * b, 1);
+  const target = new Float32Array(outer * C * inner);
+  const mask = new Float32Array(outer * inner);
+  for (let o = 0; o < outer; o++) {
+    for (let k = 0; k <= C; k++) {
+      for (let j = 0; j < inner; j++) {
+        const v = y[(o * (C + 1) + k) * inner + j]!;
+        if (k < C) target[(o * C + k) * inner + j] = v;
+        else mask[o * inner + j] = v;
+      }
+    }
+  }
+  return { target, mask };
+}
+
+/**
+ * Whether each unreduced value depends only on the prediction entries at its own
+ * coordinates: no reduction over, and no window/pool/sort along, an axis the
+ * values keep, on a path from the prediction. Then d Σ dy_i·v_i / dp = dy (broadcast) · G.
+ */
+function separable(values: Node, wrt: string): boolean {
+  const along = new Set(['window', 'maxpool', 'poolarg', 'poolgrad', 'interior', 'avgpool2', 'unpool2', 'edt', 'sorted', 'unsort', 'cumsum']);
+  const order = toposort([values]);
+  const dep = new Set<number>();
+  for (const n of order) if ((n.op === 'input' && n.arg === wrt) || n.src.some((x) => dep.has(x.id))) dep.add(n.id);
+  return !order.some((n) => dep.has(n.id) && (
+    ((n.op === 'sum' || n.op === 'max') && (n.arg as readonly string[]).some((a) => (values.axes as readonly string[]).includes(a))) ||
+    (along.has(n.op) && values.axes.some(isSpatial))));
+}
+
+/** The upstream gradient of the values, laid over yPred's shape; refused where that is not the exact product. */
+function broadcastDy(t: TF, dy: Tensor, info: { perm: number[]; broadcast: number[]; separable: boolean }, name: string): Tensor {
+  if (!info.separable) {
+    const d = dy.dataSync();
+    if (d.some((v) => v !== d[0])) {
+      throw new Error(`loss '${name}' (reduction 'none'): its per-item values share prediction entries (a reduction or window across items), ` +
+        'so per-item upstream gradients (sample weights) have no exact gradient from the compiled kernels; reduce the values with tf.sum or tf.mean, or use reduction mean/sum');
+    }
+  }
+  const ordered = info.perm.every((p, i) => p === i) ? dy : t.transpose(dy, info.perm);
+  return t.reshape(ordered, info.broadcast);
 }
 
 function f32(a: ArrayLike<number>): Float32Array {
