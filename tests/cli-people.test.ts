@@ -131,8 +131,8 @@ describe('segloss show', () => {
 // ------------------------------------------------------------------ new
 
 describe('segloss new', () => {
-  // Oracle: check's own comparisons (TensorFlow.js autodiff and finite
-  // differences) on an edited copy of the template; the file system for
+  // Oracle: check's own comparisons (TensorFlow.js autodiff, finite
+  // differences and the compiled kernels) on an edited copy of the template; the file system for
   // "nothing overwritten"; fmt for "the template is canonical".
   test('new NAME writes a loss and a test; check passes on an edited formula; it never overwrites', async () => {
     const work = join(dir, 'new');
@@ -155,7 +155,7 @@ describe('segloss new', () => {
     const c = segloss(['check', 'losses/my_loss.loss', '--json'], work);
     expect(c.code, c.err).toBe(0);
     const rows = JSON.parse(c.out) as { loss: string; ok: boolean }[];
-    expect(rows.length).toBe(6);
+    expect(rows.length).toBe(9);
     expect(rows.every((x) => x.loss === 'my_loss' && x.ok)).toBe(true);
 
     // refuses: both exist, or only one of them (then writes neither)

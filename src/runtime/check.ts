@@ -1,15 +1,19 @@
 // `segloss check`: compile a loss, then compare our value and symbolic gradient
-// (reference interpreter, float64) with two oracles on random inputs:
-// TensorFlow.js autodiff of the same formula, and central finite differences.
+// (reference interpreter, float64) with three oracles on random inputs:
+// TensorFlow.js autodiff of the same formula, central finite differences, and
+// the compiled kernels on the default backend (what a user's call runs).
+// It also flags losses that cannot train: a value or gradient that is zero everywhere.
 
 import type { Role } from '../compiler/ast.ts';
 import { type FrontendOptions, type LossIR, frontend } from '../compiler/compile.ts';
 import type { Diagnostic } from '../compiler/diagnostics.ts';
 import type { Dims } from '../compiler/lower.ts';
-import { type Layout, type Sizes, canonicalAxes, count, sizesOf } from './layout.ts';
+import { type Layout, type Sizes, canonicalAxes, count, fromCanonical, layoutAxes, sizesOf, toCanonical, transpose } from './layout.ts';
+import { type Backend, type CompiledLoss, type GradResult, compile } from './loss.ts';
+import { InputError } from './errors.ts';
 import { evaluate } from './reference.ts';
 import { toposort } from '../compiler/ir.ts';
-import { tfValueAndGrad } from './tfjs-eval.ts';
+import { tfEvaluate, tfValueAndGrad } from './tfjs-eval.ts';
 
 export interface CheckCase {
   name: string; shape: number[]; layout: Layout; multiclass: boolean;
@@ -48,13 +52,28 @@ export const MULTISCALE_CHECK_CASES: readonly CheckCase[] = [
 export interface CheckRow {
   loss: string;
   case: string;
-  oracle: 'tfjs' | 'finite-diff';
+  oracle: 'tfjs' | 'finite-diff' | 'kernels';
+  /** The loss on this case: our float64 value (the reference interpreter). */
+  value: number;
+  /** The oracle's own value: tfjs's (float32), the kernels' (float32), or the reference's again for finite differences. */
+  oracleValue: number;
   maxAbsErr: number;
   maxRelErr: number;
   ok: boolean;
+  /** Where the kernels ran (kernels rows only). */
+  backend?: Backend;
 }
 
-export interface CheckResult { file: string; rows: CheckRow[]; diagnostics: Diagnostic[]; sources: Map<string, string> }
+export interface CheckResult {
+  file: string; rows: CheckRow[]; diagnostics: Diagnostic[]; sources: Map<string, string>;
+  /** What the rows do not say: a value or gradient zero in every case (the loss cannot train), cases the kernels refused. */
+  warnings: string[];
+}
+
+export interface CheckOptions extends FrontendOptions {
+  /** How the compiled kernels are called (default: `loss.valueAndGrad`); tests pass a faulty one to see the check fail. */
+  runKernels?: (loss: CompiledLoss, inputs: Record<string, Float32Array>, shape: readonly number[]) => Promise<GradResult>;
+}
 
 // TensorFlow.js computes in float32: ~1e-7 per op, grown by sums of ~100 terms and
 // by cancellation (1 − Dice); 2e-4 of the largest magnitude leaves room for that
@@ -63,6 +82,13 @@ const TFJS_REL_TOL = 2e-4;
 // Central differences in float64 with h = 1e-6·max(1, |x|): truncation ~h²·f''' and
 // rounding ~1e-16/h, both below 1e-8 for these smooth losses; 1e-6 is a safe bound.
 const FD_REL_TOL = 1e-6;
+// The kernels compute in float32 (ε = 6e-8): sums of a few hundred terms and a dozen
+// ops per element stay near 1e-6 relative; 5e-5 (the runtime tests' F32_TOL) leaves
+// room for cancellation while a wrong kernel is off by O(1). Value and gradient are
+// compared apart, so a small gradient is not measured against a larger value.
+const KERNEL_REL_TOL = 5e-5;
+// Below this in every case, a value or gradient counts as identically zero.
+const ZERO = 1e-12;
 
 /** A small seeded generator (mulberry32): the same inputs on every run. */
 export function rng(seed: number): () => number {
@@ -122,7 +148,13 @@ function errors(ours: ArrayLike<number>, ref: ArrayLike<number>): { abs: number;
     scale = Math.max(scale, Math.abs(ref[i]!));
   }
   if (Number.isNaN(abs) || ours.length !== ref.length) return { abs: NaN, rel: NaN };
-  return { abs, rel: abs / Math.max(scale, 1e-12) };
+  return { abs, rel: abs / Math.max(scale, ZERO) };
+}
+
+function largest(xs: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < xs.length; i++) m = Math.max(m, Math.abs(xs[i]!));
+  return m;
 }
 
 /** Central finite differences of the reference value with respect to `wrt`, every element. */
@@ -141,7 +173,6 @@ export function finiteDiff(ir: LossIR, inputs: Record<string, Float64Array>, siz
   return g;
 }
 
-/** Run every case of one loss file against both oracles. */
 /**
  * Central differences along random directions v: the directional derivative
  * (f(x + hv) − f(x − hv))/2h against g·v, for big inputs (two evaluations each).
@@ -161,40 +192,88 @@ export function directionalFd(ir: LossIR, inputs: Record<string, Float64Array>, 
   return { ours, fd };
 }
 
-export async function checkSource(source: string, file: string, opts: FrontendOptions = {}, cases?: readonly CheckCase[]): Promise<CheckResult> {
+/** Run every case of one loss file against the three oracles, and say when it cannot train. */
+export async function checkSource(source: string, file: string, opts: CheckOptions = {}, cases?: readonly CheckCase[]): Promise<CheckResult> {
+  const { runKernels = (l, x, shape) => l.valueAndGrad(x, shape), ...fopts } = opts;
   const rows: CheckRow[] = [];
   const allSources = new Map<string, string>();
   // Windows need images wider than themselves: such losses get the bigger cases.
-  const probe = frontend(source, file, { ...opts, dims: 2 }).ir;
+  const probe = frontend(source, file, { ...fopts, dims: 2 }).ir;
   const spatial = probe !== undefined && toposort([probe.objective]).some((n) => n.op === 'window' || n.op === 'interior' || n.op === 'maxpool');
   const multiscale = probe !== undefined && toposort([probe.objective]).some((n) => n.op === 'avgpool2');
   cases ??= multiscale ? MULTISCALE_CHECK_CASES : spatial ? SPATIAL_CHECK_CASES : CHECK_CASES;
-  for (const [k, c] of cases.entries()) {
-    const { sizes, dims } = sizesOf(c.shape, c.layout);
-    const fe = frontend(source, file, { ...opts, dims });
-    for (const [f, s] of fe.sources) allSources.set(f, s);
-    if (!fe.ir) return { file, rows, diagnostics: fe.diagnostics, sources: allSources };
-    const ir = fe.ir;
-    const inputs = randomInputs(ir.loss.inputs, sizes, dims, c.multiclass, 1234 + k);
-    if (c.nearTarget) nearTarget(ir.loss.inputs, inputs, 4321 + k);
-    const [v, g] = evaluate([ir.value, ir.grad], inputs, sizes);
-    const ours = [v!.data[0]!, ...g!.data];
+  // One compiled loss per layout, on the default backend, with the same parameters and knobs.
+  const compiled = new Map<Layout, CompiledLoss>();
+  let valueMax = 0, gradMax = 0, independent: string | undefined;
+  const refused: string[] = [];
+  try {
+    for (const [k, c] of cases.entries()) {
+      const { sizes, dims } = sizesOf(c.shape, c.layout);
+      const fe = frontend(source, file, { ...fopts, dims });
+      for (const [f, s] of fe.sources) allSources.set(f, s);
+      if (!fe.ir) return { file, rows, diagnostics: fe.diagnostics, sources: allSources, warnings: [] };
+      const ir = fe.ir;
+      const wrt = ir.loss.wrt.name;
+      const inputs = randomInputs(ir.loss.inputs, sizes, dims, c.multiclass, 1234 + k);
+      if (c.nearTarget) nearTarget(ir.loss.inputs, inputs, 4321 + k);
+      const [v, g, vs] = evaluate([ir.value, ir.grad, ...(ir.values ? [ir.values] : [])], inputs, sizes);
+      const value = v!.data[0]!;
+      const ours = [value, ...g!.data];
+      valueMax = Math.max(valueMax, Math.abs(value));
+      gradMax = Math.max(gradMax, largest(g!.data));
+      const row = (oracle: CheckRow['oracle'], oracleValue: number, e: { abs: number; rel: number }, tol: number): CheckRow =>
+        ({ loss: ir.loss.name, case: c.name, oracle, value, oracleValue, maxAbsErr: e.abs, maxRelErr: e.rel, ok: e.rel <= tol });
 
-    const tf = await tfValueAndGrad(ir.objective, ir.loss.wrt.name, inputs, sizes, dims);
-    const eTf = errors(ours, [tf.value, ...tf.grad]);
-    const fdValue = evaluate([ir.objective], inputs, sizes)[0]!.data[0]!;
-    const n = g!.data.length;
-    let eFd: { abs: number; rel: number };
-    if (n <= 512) {
-      eFd = errors(ours, [fdValue, ...finiteDiff(ir, inputs, sizes)]);
-    } else {
-      const d = directionalFd(ir, inputs, sizes, g!.data, 6, 99 + k);
-      eFd = errors([ours[0]!, ...d.ours], [fdValue, ...d.fd]);
+      // tfjs cannot differentiate a value that does not read the prediction ("y=f(x) ... encloses"): its gradient is zero.
+      const reads = toposort([ir.objective]).some((n) => n.op === 'input' && n.arg === wrt);
+      if (!reads) independent = wrt;
+      const tf = reads
+        ? await tfValueAndGrad(ir.objective, wrt, inputs, sizes, dims)
+        : { value: (await tfEvaluate([ir.objective], inputs, sizes, dims))[0]![0]!, grad: new Float32Array(g!.data.length) };
+      rows.push(row('tfjs', tf.value, errors(ours, [tf.value, ...tf.grad]), TFJS_REL_TOL));
+
+      const fdValue = evaluate([ir.objective], inputs, sizes)[0]!.data[0]!;
+      const n = g!.data.length;
+      let eFd: { abs: number; rel: number };
+      if (n <= 512) {
+        eFd = errors(ours, [fdValue, ...finiteDiff(ir, inputs, sizes)]);
+      } else {
+        const d = directionalFd(ir, inputs, sizes, g!.data, 6, 99 + k);
+        eFd = errors([ours[0]!, ...d.ours], [fdValue, ...d.fd]);
+      }
+      rows.push(row('finite-diff', fdValue, eFd, FD_REL_TOL));
+
+      // The kernels take the user's layout and float32; their gradient comes back in that layout.
+      let loss = compiled.get(c.layout);
+      if (!loss) {
+        loss = await compile(source, { file, layout: c.layout, region: fopts.region, params: fopts.params, activation: fopts.activation, readFile: fopts.readFile });
+        compiled.set(c.layout, loss);
+      }
+      const f32 = (n: number) => new Float32Array(n);
+      const user = Object.fromEntries(Object.entries(inputs).map(([name, a]) => [name, fromCanonical(a, c.layout, sizes, dims, f32)]));
+      let got: GradResult;
+      try {
+        got = await runKernels(loss, user, c.shape);
+      } catch (e) {
+        // The runtime refuses inputs the reference takes (3 class weights on one class): say so, and go on.
+        if (!(e instanceof InputError)) throw e;
+        refused.push(`the kernels refused case ${c.name} of loss '${ir.loss.name}' (no kernels row): ${e.message}`);
+        continue;
+      }
+      // Unreduced values (reduction 'none') come in the layout's order of their axes.
+      const refValues = vs ? transpose(vs.data, vs.axes, layoutAxes(c.layout, dims).filter((a) => vs.axes.includes(a)), sizes, (m) => new Float64Array(m)) : [];
+      const eValue = errors([got.value, ...(got.values ?? [])], [value, ...refValues]);
+      const eGrad = errors(toCanonical(got.grad, c.layout, sizes, dims), g!.data);
+      const eK = { abs: Math.max(eValue.abs, eGrad.abs), rel: Math.max(eValue.rel, eGrad.rel) };
+      rows.push({ ...row('kernels', got.value, eK, KERNEL_REL_TOL), backend: loss.backend });
     }
-    rows.push(
-      { loss: ir.loss.name, case: c.name, oracle: 'tfjs', maxAbsErr: eTf.abs, maxRelErr: eTf.rel, ok: eTf.rel <= TFJS_REL_TOL },
-      { loss: ir.loss.name, case: c.name, oracle: 'finite-diff', maxAbsErr: eFd.abs, maxRelErr: eFd.rel, ok: eFd.rel <= FD_REL_TOL },
-    );
+  } finally {
+    for (const l of compiled.values()) l.dispose();
   }
-  return { file, rows, diagnostics: [], sources: allSources };
+  const name = rows[0]?.loss ?? file;
+  const warnings = refused;
+  if (valueMax <= ZERO) warnings.push(`loss '${name}' is zero in every case (|value| <= ${ZERO}): a formula that is identically zero matches every oracle`);
+  if (independent) warnings.push(`loss '${name}' does not read its prediction '${independent}': its gradient is zero and it cannot train`);
+  else if (gradMax <= ZERO) warnings.push(`the gradient of loss '${name}' is zero in every case (|d/d${probe?.loss.wrt.name ?? 'p'}| <= ${ZERO}): it cannot train`);
+  return { file, rows, diagnostics: [], sources: allSources, warnings };
 }

@@ -1,5 +1,6 @@
-// `segloss check FILE...`: value and gradient against TensorFlow.js autodiff and
-// finite differences on random inputs; a table, or JSON; exit 1 on a mismatch.
+// `segloss check FILE...`: value and gradient against TensorFlow.js autodiff,
+// finite differences and the compiled kernels on random inputs; a table, or
+// JSON; exit 1 on a mismatch; warnings (on stderr) for a loss that cannot train.
 
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
@@ -10,20 +11,37 @@ import type { Region } from '../../compiler/lower.ts';
 import { plan } from '../../compiler/plan/plan.ts';
 import { type CheckResult, checkSource, randomInputs } from '../../runtime/check.ts';
 import { sizesOf } from '../../runtime/layout.ts';
-import { compile } from '../../runtime/loss.ts';
+import { AUTO_ORDER, compile } from '../../runtime/loss.ts';
 import { tfValueAndGrad } from '../../runtime/tfjs-eval.ts';
 import { UsageError, colorErr, collect, parseParams, region } from '../options.ts';
 
 export function register(program: Command): void {
   program
     .command('check')
-    .description('compare value and gradient with TensorFlow.js autodiff and finite differences on random inputs')
+    .description('compare value and gradient with TensorFlow.js autodiff, finite differences and the compiled kernels on random inputs')
     .argument('<files...>', '.loss files')
-    .option('--json', 'print [{loss, case, oracle, maxAbsErr, maxRelErr, ok}]')
+    .option('--json', 'print [{loss, case, oracle, value, oracleValue, maxAbsErr, maxRelErr, ok, backend?, warnings?}]')
     .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
     .option('--param <name=value>', 'a parameter or a knob for every file: reduction=sum, include_background=false, class_weights=1,2, mask=true (repeatable)', collect, [])
-    .option('--summary', 'one row per loss: passes, largest errors, and the speed-up over tfjs-cpu')
-    .addHelpText('after', '\nExit code 1 when any row is not ok, 2 when a file does not compile.\n--summary times value+gradient at 2x64x64x1 on the js backend against\nTensorFlow.js (cpu backend) autodiff of the same formula, median of a few runs.\n\nExamples:\n  segloss check losses/*.loss\n  segloss check losses/*.loss --summary\n  segloss check losses/dice.loss --json\n  segloss check losses/dice.loss --param include_background=false --param reduction=sum')
+    .option('--summary', 'one row per loss: passes, values, largest errors, and the speed-up over tfjs-cpu')
+    .addHelpText('after', `
+Each case (binary 2-D, multi-class 2-D, binary 3-D; bigger images for windowed
+losses) draws seeded random inputs; the float64 reference interpreter gives our
+value and symbolic gradient, which three oracles must match:
+  tfjs         TensorFlow.js autodiff (cpu, float32), relative error <= 2e-4
+  finite-diff  central differences of the reference value, <= 1e-6
+  kernels      the compiled kernels on the default backend (${AUTO_ORDER[0]}, float32):
+               value and gradient each <= 5e-5 of their largest entry
+The value column is the loss on that case (the reference's).
+A warning (stderr, and "warnings" in --json) says when the value or the whole
+gradient is zero in every case, or the loss does not read its prediction: such a
+loss matches every oracle but cannot train. Warnings leave the exit code alone.
+
+Exit code 1 when any row is not ok, 2 when a file does not compile.
+--summary times value+gradient at 2x64x64x1 on the js backend against
+TensorFlow.js (cpu backend) autodiff of the same formula, median of a few runs.
+
+Examples:\n  segloss check losses/*.loss\n  segloss check losses/*.loss --summary\n  segloss check losses/dice.loss --json\n  segloss check losses/dice.loss --param include_background=false --param reduction=sum`)
     .action(async (files: string[], o: { json?: boolean; region: string; summary?: boolean; param: string[] }) => {
       const params = parseParams(o.param);
       const results: CheckResult[] = [];
@@ -45,13 +63,21 @@ export function register(program: Command): void {
         bar?.stop();
       }
       const rows = results.flatMap((r) => r.rows);
-      if (o.json) process.stdout.write(`${JSON.stringify(o.summary ? summaries : rows, null, 2)}\n`);
-      else process.stdout.write(o.summary ? summaryTable(summaries) : checkTable(rows));
+      const warnings = results.flatMap((r) => r.warnings.map((w) => `${r.file}: warning: ${w}`));
+      if (o.json) {
+        // Each row carries its file's warnings, so a consumer filtering rows still sees them.
+        const json = o.summary ? summaries : results.flatMap((r) => r.rows.map((row) => (r.warnings.length ? { ...row, warnings: r.warnings } : row)));
+        process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+      } else {
+        process.stdout.write(o.summary ? summaryTable(summaries, warnings.length) : checkTable(rows, warnings.length));
+      }
+      // Loud, but not a failure: the loss is what its formula says.
+      for (const w of warnings) process.stderr.write(colorErr ? `\x1b[1;33m${w}\x1b[0m\n` : `${w}\n`);
       if (rows.some((r) => !r.ok)) process.exitCode = 1;
     });
 }
 
-interface Summary { loss: string; passes: number; tfjsErr: number; fdErr: number; speedup: number; ok: boolean }
+interface Summary { loss: string; passes: number; values: number[]; tfjsErr: number; fdErr: number; kernelsErr: number | null; speedup: number; ok: boolean; warnings: string[] }
 
 const SPEED_SHAPE = [2, 64, 64, 1];
 
@@ -78,33 +104,40 @@ async function summarize(source: string, file: string, res: CheckResult, reg: Re
     const out = new Float32Array(canon[ir.loss.wrt.name]!.length);
     const ours = await median(() => loss.valueAndGrad(inputs, SPEED_SHAPE, { out }), 7);
     const theirs = await median(() => tfValueAndGrad(ir.objective, ir.loss.wrt.name, canon, sizes, dims), 3);
-    const worst = (oracle: string) => Math.max(...res.rows.filter((r) => r.oracle === oracle).map((r) => r.maxRelErr));
+    // null when no case has the row (the kernels refused every case's inputs).
+    const worst = (oracle: string) => { const e = res.rows.filter((r) => r.oracle === oracle).map((r) => r.maxRelErr); return e.length ? Math.max(...e) : null; };
     return {
-      loss: ir.loss.name, passes: plan(ir.value, ir.grad).passes.length,
-      tfjsErr: worst('tfjs'), fdErr: worst('finite-diff'), speedup: theirs / ours, ok: res.rows.every((r) => r.ok),
+      loss: ir.loss.name, passes: plan(ir.value, ir.grad).passes.length, values: res.rows.filter((r) => r.oracle === 'tfjs').map((r) => r.value),
+      tfjsErr: worst('tfjs')!, fdErr: worst('finite-diff')!, kernelsErr: worst('kernels'), speedup: theirs / ours, ok: res.rows.every((r) => r.ok), warnings: res.warnings,
     };
   } finally {
     loss.dispose();
   }
 }
 
-function summaryTable(rows: Summary[]): string {
-  const head = ['loss', 'passes', 'max rel err vs tfjs', 'vs finite diff', 'speed-up over tfjs-cpu', 'ok'];
-  const body = rows.map((r) => [r.loss, String(r.passes), r.tfjsErr.toExponential(2), r.fdErr.toExponential(2), `${r.speedup.toFixed(1)}x`, r.ok ? 'ok' : 'MISMATCH']);
+/** A loss value, short: four significant digits. */
+const short = (v: number) => (v !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e5) ? v.toExponential(2) : String(Number(v.toPrecision(4))));
+const verdict = (ok: boolean, warned: boolean) => (ok ? (warned ? 'ok (warning)' : 'ok') : 'MISMATCH');
+
+function summaryTable(rows: Summary[], warnings: number): string {
+  const head = ['loss', 'passes', 'value per case', 'max rel err vs tfjs', 'vs finite diff', `vs kernels (${AUTO_ORDER[0]})`, 'speed-up over tfjs-cpu', 'ok'];
+  const body = rows.map((r) => [r.loss, String(r.passes), r.values.map(short).join(' / '), r.tfjsErr.toExponential(2), r.fdErr.toExponential(2), r.kernelsErr?.toExponential(2) ?? '-', `${r.speedup.toFixed(1)}x`, verdict(r.ok, r.warnings.length > 0)]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   const bad = rows.filter((r) => !r.ok).length;
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line), '',
-    `${rows.length} losses: ${rows.length - bad} ok, ${bad} mismatched (speed at ${SPEED_SHAPE.join('x')}, js backend, value + gradient)`, ''].join('\n');
+    `${rows.length} losses: ${rows.length - bad} ok, ${bad} mismatched${warned(warnings)}\n(value per case: binary-2d / multiclass-2d / binary-3d; speed at ${SPEED_SHAPE.join('x')}, js backend, value + gradient)`, ''].join('\n');
 }
 
-function checkTable(rows: CheckResult['rows']): string {
-  const head = ['loss', 'case', 'oracle', 'max abs err', 'max rel err', 'ok'];
-  const body = rows.map((r) => [r.loss, r.case, r.oracle, r.maxAbsErr.toExponential(2), r.maxRelErr.toExponential(2), r.ok ? 'ok' : 'MISMATCH']);
+const warned = (n: number) => (n ? `; ${n} warning${n > 1 ? 's' : ''} (on stderr)` : '');
+
+function checkTable(rows: CheckResult['rows'], warnings: number): string {
+  const head = ['loss', 'case', 'value', 'oracle', 'max abs err', 'max rel err', 'ok'];
+  const body = rows.map((r) => [r.loss, r.case, short(r.value), r.backend ? `${r.oracle} (${r.backend})` : r.oracle, r.maxAbsErr.toExponential(2), r.maxRelErr.toExponential(2), r.ok ? 'ok' : 'MISMATCH']);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   const bad = rows.filter((r) => !r.ok).length;
   const losses = new Set(rows.map((r) => r.loss)).size;
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line), '',
-    `${losses} losses, ${rows.length} comparisons: ${rows.length - bad} ok, ${bad} mismatched`, ''].join('\n');
+    `${losses} losses, ${rows.length} comparisons: ${rows.length - bad} ok, ${bad} mismatched${warned(warnings)}`, ''].join('\n');
 }
