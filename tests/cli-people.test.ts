@@ -391,7 +391,8 @@ describe('segloss eval on .png and .nii.gz', () => {
 
     const r = segloss(['eval', 'tversky', '--pred', join(dir, 'p3.npy'), '--target', join(dir, 'labels.png'), '--classes', '2', '--backend', 'reference']);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/--target .*labels\.png: element \d+ is 2, not a class number 0\.\.1/);
+    // --classes must match the prediction's class count before any label is read.
+    expect(r.err).toMatch(/--classes 2 but --pred .*p3\.npy.* has 3 classes/);
   });
 
   test('--param ignore_index=255 with --classes: pixels labelled 255 are left out (the loss equals the loss on the rest); knobs by --param', async () => {
