@@ -56,7 +56,7 @@ interface Builtin {
   /** Accepted positional argument counts. */
   arity: readonly number[];
   reduction?: boolean;
-  /** Runs along the flattened spatial axes: takes `[space]` or no axes. */
+  /** Runs along spatial axes (pools, sorts): its `[axes]`, resolved, come to `lower`, which checks them. */
   alongSpace?: boolean;
   lower(args: Node[], axes: Axes | undefined, call: A.Call): Value;
 }
@@ -155,9 +155,11 @@ export class Lowerer {
       ['logsoftmax', { arity: [1], lower: ([x]) => { const s = this.shifted(x!); return B.sub(s, B.un('log', B.sum(B.un('exp', s), ['class']))); } }],
       // Spatial ops over every spatial axis (y, x, and z in 3-D), stride 1, same size.
       ['window', { arity: [2], lower: ([x], _axes, call) => this.windowOf(x!, call) }],
-      ['maxpool', { arity: [2], lower: ([x, k], _a, call) => this.withWidth(k!, call, 1, (w) => B.maxpool(x!, w, this.space())) }],
+      // maxpool[axes](e, k): over the window k wide along the spatial axes named (all by default: a cube), 1 along
+      // the others; maxpool[axes](e, cross(k)): over the cross, the max of the k-wide pools along each axis named.
+      ['maxpool', { arity: [2], alongSpace: true, lower: ([x, k], axes, call) => this.pool(x!, k!, axes, call, false) }],
       // minpool(e) = −maxpool(−e)
-      ['minpool', { arity: [2], lower: ([x, k], _a, call) => this.withWidth(k!, call, 1, (w) => B.neg(B.maxpool(B.neg(x!), w, this.space()))) }],
+      ['minpool', { arity: [2], alongSpace: true, lower: ([x, k], axes, call) => this.pool(x!, k!, axes, call, true) }],
       // interior(k, s): the valid positions of a k-wide window at scale level s (a constant, default 0).
       ['interior', { arity: [1, 2], lower: ([k, l], _a, call) => { const w = this.width(k!, call, 0); return w === undefined ? undefined : this.withLevel(l, call, (s) => B.interior(w, this.space(), s)); } }],
       // 2x average pooling: one scale level down (tf.image.ssim_multiscale's downsampling).
@@ -172,9 +174,10 @@ export class Lowerer {
         const inside = B.mul(B.sub(B.edt(fg, this.space()), B.ONE), fg);
         return B.mul(B.sub(B.mul(B.edt(bg, this.space()), bg), inside), B.sub(B.ONE, full));
       } }],
-      // Along the flattened spatial axes, per (batch, class): a stable descending sort by a key, and prefix sums.
-      ['sorted', { arity: [2], alongSpace: true, lower: ([x, by]) => B.sorted(x!, by!, this.space()) }],
-      ['cumsum', { arity: [1], alongSpace: true, lower: ([x]) => B.cumsum(x!, this.space()) }],
+      // Along the flattened spatial axes (and the batch's, with [batch, space]), per slice of the others: a stable
+      // descending sort by a key, and prefix sums.
+      ['sorted', { arity: [2], alongSpace: true, lower: ([x, by], axes, call) => this.sortOver(axes, call, (over) => B.sorted(x!, by!, over)) }],
+      ['cumsum', { arity: [1], alongSpace: true, lower: ([x], axes, call) => this.sortOver(axes, call, (over) => B.cumsum(x!, over)) }],
     ]);
     return m;
   }
@@ -192,9 +195,43 @@ export class Lowerer {
     return v;
   }
 
-  private withWidth(k: Node, call: A.Call, i: number, f: (w: number) => Node): Value {
-    const w = this.width(k, call, i);
-    return w === undefined ? undefined : f(w);
+  /**
+   * maxpool/minpool[axes](x, k): the window k wide along `axes` (spatial only; all by default), 1 along the
+   * others. With cross(k) for k: the max (min) of the k-wide pools along each axis in turn, z, y, x, as the
+   * clDice authors' soft_erode takes the torch.min of its axis-wise pools. minpool(e) = −maxpool(−e).
+   */
+  private pool(x: Node, k: Node, axes: Axes | undefined, call: A.Call, min: boolean): Value {
+    const along = axes ?? this.space();
+    if (!along.every(isSpatial)) {
+      return this.err('E222', call.span, { name: call.callee, want: 'spatial axes', axes: along.join(', '), hint: `name the spatial axes its window spans (${call.callee}[y](e, 3) pools along y), or leave the axes out for all of them` });
+    }
+    const arg = call.args[1]!;
+    const cross = arg.kind === 'call' && arg.callee === 'cross';
+    if (cross && arg.args.length !== 1) return this.err('E203', arg.span, { name: 'cross', expected: '1 argument', got: arg.args.length });
+    const kv = cross ? this.lowerExpr(arg.args[0]!, this.callScope) : k;
+    const w = kv && (cross ? this.width(kv, arg, 0) : this.width(kv, call, 1));
+    if (w === undefined) return undefined;
+    const pool = (a: Axes) => (min ? B.neg(B.maxpool(B.neg(x), w, this.space(), a)) : B.maxpool(x, w, this.space(), a));
+    return (cross ? along.map((a) => [a]) : [along]).map(pool).reduce((a, b) => B.bin(min ? 'minimum' : 'maximum', a, b));
+  }
+
+  private sortOverClass = false;
+
+  /** The axes a sort or prefix sum runs along: space (the default), or batch and space (one sort across the batch). */
+  private sortOver(axes: Axes | undefined, call: A.Call, f: (over: Axes) => Node): Value {
+    const over = axes ?? this.space();
+    const space = this.space().join();
+    if (over.join() !== space && over.join() !== `batch,${space}`) {
+      const mixes = over.includes('class');
+      // One cause (region global), many sorts: say it once.
+      if (mixes && this.sortOverClass) return undefined;
+      this.sortOverClass ||= mixes;
+      const hint = mixes
+        ? 'it runs per class: a sort over class would mix the classes (a Lovász loss sorts each class apart); region batch sorts each class across the batch'
+        : `write ${call.callee}[space](...) (per sample), ${call.callee}[batch, space](...) (across the batch), or leave the axes out`;
+      return this.err('E222', call.span, { name: call.callee, want: 'every spatial axis, or batch and every spatial axis', axes: over.join(', '), hint });
+    }
+    return f(over);
   }
 
   /** window(e, gaussian(size, sigma)) or window(e, box(size)): the kernel is a constant. */
@@ -363,7 +400,7 @@ export class Lowerer {
           add = ['z'];
           break;
         default:
-          this.err('E206', r.span, { name: r.name }); ok = false; continue;
+          this.err('E206', r.span, { name: r.name, hint: [suggest(r.name, AXIS_NAMES), `known axes: ${AXIS_NAMES.join(', ')}`].filter(Boolean).join(' ') }); ok = false; continue;
       }
       for (const a of add) {
         if (out.includes(a)) { this.err('E303', r.span, { name: a }); ok = false; }
@@ -404,15 +441,16 @@ export class Lowerer {
     if (!builtin && !def) {
       return this.err('E202', e.calleeSpan, { name: e.callee, hint: suggest(e.callee, [...this.builtins.keys(), ...this.defs.keys()]) });
     }
+    let along: Axes | undefined;
     if (e.axes && builtin?.alongSpace) {
-      const axes = this.resolveAxes(e.axes);
-      if (!axes) return undefined;
-      if (axes.join() !== this.space().join()) return this.err('E222', e.span, { name: e.callee, axes: axes.join(', ') });
+      along = this.resolveAxes(e.axes);
+      if (!along) return undefined;
     } else if (e.axes && !builtin?.reduction) {
       return this.err('E215', e.calleeSpan, { name: e.callee });
     }
-    // A window's kernel (gaussian/box) is read by the window itself, not lowered as a value.
-    const args = e.args.map((a, i) => (e.callee === 'window' && i === 1 ? B.ZERO : this.lowerExpr(a, scope)));
+    // A window's kernel (gaussian/box) and a pool's cross(k) are read by the op itself, not lowered as values.
+    const shape = (a: A.Expr, i: number) => i === 1 && (e.callee === 'window' || ((e.callee === 'maxpool' || e.callee === 'minpool') && a.kind === 'call' && a.callee === 'cross'));
+    const args = e.args.map((a, i) => (shape(a, i) ? B.ZERO : this.lowerExpr(a, scope)));
     if (builtin) {
       if (e.named.length) return this.err('E204', e.named[0]!.span, { name: e.callee, arg: e.named[0]!.name, hint: `'${e.callee}' takes only positional arguments` });
       if (!builtin.arity.includes(e.args.length)) {
@@ -435,7 +473,7 @@ export class Lowerer {
         if (args.length === 2) return this.err('E203', e.span, { name: `${e.callee}[...]`, expected: '1 argument', got: 2 });
       }
       this.callScope = scope;
-      return this.leveled(builtin.lower(args as Node[], axes, e), e, e.callee);
+      return this.leveled(builtin.lower(args as Node[], axes ?? along, e), e, e.callee);
     }
     return this.inline(def!, e, args, scope);
   }
@@ -750,6 +788,8 @@ export class Lowerer {
 }
 
 const KNOB_SET: ReadonlySet<string> = new Set(KNOB_NAMES);
+/** The axis names a formula may write in `f[...]`. */
+const AXIS_NAMES = ['batch', 'class', 'z', 'y', 'x', 'space', 'region'];
 
 /** The most iterations a `repeat` may have: each one is unrolled into the IR. */
 const MAX_REPEAT = 1000;
