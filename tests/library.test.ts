@@ -494,11 +494,22 @@ function cmssl(c: Ctx, p: Tensor, g: Tensor): Scalar {
 }
 
 /** The authors' soft_skel (clDice repo, soft_skeleton.py), iter_ iterations (theirs: 3): dilation = 3×3(×3) max
- * pool as theirs; erosion = −maxpool(−x) over the same cube window, the file's convention (the authors erode
- * with the min of axis-wise 3-wide pools). tf.maxPool ignores out-of-image positions, as torch's −inf padding. */
-function softSkel(x: Tensor, dims: Dims, iters: number): Tensor {
+ * pool as theirs; erosion (plus = 1, the default) as their soft_erode, the min of the axis-wise 3-wide pools
+ * ((3,1), (1,3); 3-D (3,1,1), (1,3,1), (1,1,3)), or (plus = 0) −maxpool(−x) over the cube window.
+ * tf.maxPool ignores out-of-image positions, as torch's −inf padding. */
+function softSkel(x: Tensor, dims: Dims, iters: number, plus = 1): Tensor {
   const pool = (t: Tensor) => (dims === 2 ? tf.maxPool(t as Tensor4D, 3, 1, 'same') : tf.maxPool3d(t as Tensor5D, 3, 1, 'same'));
-  const erode = (t: Tensor) => tf.neg(pool(tf.neg(t)));
+  // A 3-wide pool along spatial axis a alone, as a 2-D pool (tfjs's maxPool3d gradient is wrong for a (1, 3, 1) window).
+  const arm = (t: Tensor, a: number) => {
+    const [B, ...rest] = t.shape, C = rest.pop()!;
+    const [D, H, W] = dims === 2 ? [1, ...rest] : rest;
+    const img: [number, number, number, number] = dims === 3 && a === 0 ? [B!, D!, H! * W!, C] : [B! * D!, H!, W!, C];
+    const k: [number, number] = a === dims - 1 ? [1, 3] : [3, 1];
+    return tf.reshape(tf.maxPool(tf.reshape(t, img) as Tensor4D, k, 1, 'same'), t.shape);
+  };
+  const erode = (t: Tensor) => (plus
+    ? Array.from({ length: dims }, (_, a) => tf.neg(arm(tf.neg(t), a))).reduce((a, b) => tf.minimum(a, b))
+    : tf.neg(pool(tf.neg(t))));
   const open = (t: Tensor) => pool(erode(t));
   let img = x;
   let skel = tf.relu(tf.sub(img, open(img)));
@@ -512,8 +523,8 @@ function softSkel(x: Tensor, dims: Dims, iters: number): Tensor {
 /** The authors' soft_cldice: 1 − 2·tprec·tsens/(tprec + tsens), sums over the region (theirs: global). */
 function clDiceTerms(c: Ctx, p: Tensor, g: Tensor, s: number): Tensor {
   const ax = regionAxes(c);
-  const it = prm(c, 'iterations');
-  const skelPred = softSkel(p, c.dims, it), skelTrue = softSkel(g, c.dims, it);
+  const it = prm(c, 'iterations'), plus = prm(c, 'erosion');
+  const skelPred = softSkel(p, c.dims, it, plus), skelTrue = softSkel(g, c.dims, it, plus);
   const tprec = tf.div(tf.add(tf.sum(tf.mul(skelPred, g), ax), s), tf.add(tf.sum(skelPred, ax), s));
   const tsens = tf.div(tf.add(tf.sum(tf.mul(skelTrue, p), ax), s), tf.add(tf.sum(skelTrue, ax), s));
   return tf.sub(1, tf.div(tf.mul(2, tf.mul(tprec, tsens)), tf.add(tprec, tsens)));
@@ -798,8 +809,9 @@ const TABLE: readonly Entry[] = [
   { file: 'lovasz_hinge.loss', impl: lovaszHinge, defaults: {}, cases: ALL, region: false, params: [] },
   { file: 'lovasz_softmax.loss', impl: lovaszSoftmax, defaults: {}, cases: ALL, region: false, params: [] },
   // iterations: 0 leaves the skeleton relu(x − open(x)) alone; 5 erodes further into thick blobs than the default 3.
-  { file: 'cldice.loss', impl: clDice, defaults: { smooth: 1, iterations: 3 }, cases: CLDICE_CASES, region: true, params: [{ smooth: 1e-3 }, { iterations: 1 }, { iterations: 5 }, { iterations: 0 }] },
-  { file: 'dice_cldice.loss', impl: diceClDice, defaults: { alpha: 0.5, smooth: 1, iterations: 3 }, cases: DIST_CASES, region: true, params: [{ alpha: 0.2, smooth: 0.1 }, { iterations: 1 }] },
+  // erosion: 0 erodes with the full square window instead of the authors' plus.
+  { file: 'cldice.loss', impl: clDice, defaults: { smooth: 1, iterations: 3, erosion: 1 }, cases: CLDICE_CASES, region: true, params: [{ smooth: 1e-3 }, { iterations: 1 }, { iterations: 5 }, { iterations: 0 }, { erosion: 0 }] },
+  { file: 'dice_cldice.loss', impl: diceClDice, defaults: { alpha: 0.5, smooth: 1, iterations: 3, erosion: 1 }, cases: DIST_CASES, region: true, params: [{ alpha: 0.2, smooth: 0.1 }, { iterations: 1 }, { erosion: 0 }] },
   { file: 'unet3p_hybrid.loss', impl: unet3pHybrid, defaults: { alpha: 0.25, gamma: 2, smooth: 1e-5 }, cases: SSIM_CASES, region: true, params: [{ alpha: 0.5, gamma: 1, smooth: 1 }] },
   // Multi-class one-hot targets only (a label per pixel, as MONAI takes); the logits drawn as the other predictions.
   { file: 'generalized_wasserstein_dice.loss', impl: wassersteinDice, defaults: MONAI_DICE, cases: ['multiclass-2d', 'absent-class-2d', 'voronoi-2d'], region: false, params: [{ class_distances: [[0, 1, 1], [1, 0, 0.5], [1, 0.5, 0]] }, { class_distances: [[0, 2, 3], [2, 0, 1], [3, 1, 0]], smooth_nr: 1, smooth_dr: 1 }] },

@@ -1,7 +1,7 @@
 // Smart constructors for IR nodes: they derive axes and insert the explicit
 // `expand` that broadcasting needs, so no other code computes axes by hand.
 
-import { type Axes, type Axis, type Node, type Op, hasAxes, intern, minusAxes, sameAxes, sortAxes, unionAxes } from './ir.ts';
+import { type Arg, type Axes, type Axis, type Node, type Op, hasAxes, intern, minusAxes, sameAxes, sortAxes, unionAxes } from './ir.ts';
 
 export const K = (v: number): Node => intern('const', [], v, []);
 export const ZERO = K(0);
@@ -73,18 +73,31 @@ export function window(x: Node, weights: readonly number[], space: Axes, dilatio
   const s = spatialSrc(x, space);
   return [...sortAxes(space)].reverse().reduce((v: Node, axis: Axis) => intern('window', [v], { weights, axis, dilation }, s.axes), s);
 }
-/** Max over a k-wide window (stride 1, same size). */
-export function maxpool(x: Node, k: number, space: Axes): Node {
+/**
+ * A pool window: k wide along each spatial axis it spans (`along`, all of `space` by default), 1 along the
+ * others. The IR's pool arg in normal form: the width k for a cube (every axis spanned), else the widths per
+ * spatial axis in canonical order ([3, 1]: 3 along y, 1 along x).
+ */
+export function poolArg(k: number, space: Axes, along: Axes = space): number | readonly number[] {
+  const widths = sortAxes(space).map((a) => (along.includes(a) ? k : 1));
+  return widths.every((w) => w === widths[0]) ? widths[0] ?? k : widths;
+}
+/** The widths per spatial axis of a pool arg, for `d` spatial axes. */
+export function poolWidths(arg: Arg, d: number): number[] {
+  return typeof arg === 'number' ? new Array<number>(d).fill(arg) : [...(arg as readonly number[])];
+}
+/** Max over a window `poolArg(k, space, along)` (stride 1, same size; outside the image is ignored). */
+export function maxpool(x: Node, k: number, space: Axes, along: Axes = space): Node {
   const s = spatialSrc(x, space);
-  return intern('maxpool', [s], k, s.axes);
+  return intern('maxpool', [s], poolArg(k, space, along), s.axes);
 }
-/** Per window, the tap (row-major over the spatial axes) holding its first maximum. */
-export function poolarg(x: Node, k: number): Node {
-  return intern('poolarg', [x], k, x.axes);
+/** Per window, the tap (row-major over the spatial axes, their widths) holding its first maximum; `w` a pool arg. */
+export function poolarg(x: Node, w: Arg): Node {
+  return intern('poolarg', [x], w, x.axes);
 }
-/** The adjoint of maxpool(x, k) for its adjoint g: each window's g goes to its first max (a = poolarg(x, k)). */
-export function poolgrad(g: Node, a: Node, k: number): Node {
-  return intern('poolgrad', [g, a], k, a.axes);
+/** The adjoint of maxpool(x, w) for its adjoint g: each window's g goes to its first max (a = poolarg(x, w)). */
+export function poolgrad(g: Node, a: Node, w: Arg): Node {
+  return intern('poolgrad', [g, a], w, a.axes);
 }
 /** 1 where a k-wide window fits inside the image (of scale level `level`, at its lattice points), else 0. */
 export function interior(k: number, space: Axes, level = 0): Node {
@@ -105,19 +118,22 @@ export function edt(m: Node, space: Axes): Node {
   return intern('edt', [s], undefined, s.axes);
 }
 
-/** x reordered along the flattened spatial axes so that `by` descends (stable), per (batch, class). */
-export function sorted(x: Node, by: Node, space: Axes): Node {
-  const u = unionAxes(x.axes, by.axes, space);
-  return intern('sorted', [expand(x, u), expand(by, u)], undefined, u);
+/**
+ * x reordered along the flattened axes `over` (every spatial axis, and `batch` for one sort across the batch)
+ * so that `by` descends (stable), per slice of the other axes. The arg: `over`.
+ */
+export function sorted(x: Node, by: Node, over: Axes): Node {
+  const u = unionAxes(x.axes, by.axes, over);
+  return intern('sorted', [expand(x, u), expand(by, u)], sortAxes(over), u);
 }
-/** The inverse of sorted(·, by): element k of x goes back to where the k-th largest of `by` was. */
-export function unsort(x: Node, by: Node): Node {
-  return intern('unsort', [x, by], undefined, x.axes);
+/** The inverse of sorted(·, by, over): element k of x goes back to where the k-th largest of `by` was. */
+export function unsort(x: Node, by: Node, over: Axes): Node {
+  return intern('unsort', [x, by], sortAxes(over), x.axes);
 }
-/** Inclusive cumulative sum along the flattened spatial axes, per (batch, class). */
-export function cumsum(x: Node, space: Axes): Node {
-  const s = spatialSrc(x, space);
-  return intern('cumsum', [s], undefined, s.axes);
+/** Inclusive cumulative sum along the flattened axes `over` (as `sorted`), per slice of the others. */
+export function cumsum(x: Node, over: Axes): Node {
+  const s = expand(x, unionAxes(x.axes, over));
+  return intern('cumsum', [s], sortAxes(over), s.axes);
 }
 
 /** The node `n` with new sources (leaves are returned as they are). */

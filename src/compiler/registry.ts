@@ -7,8 +7,8 @@ import type * as TF from '@tensorflow/tfjs-core';
 import * as B from './build.ts';
 import { type Arg, type Axes, type Axis, type Node, type Op, type WindowArg, isSpatial } from './ir.ts';
 import {
-  avgpool2Ref, boxWeights, cumsumRef, edtRef, gaussianWeights, interiorRef, levelExtent, maxpoolRef, poolargRef, poolgradRef, sortedRef,
-  unpool2Ref, unsortRef, windowRef,
+  avgpool2Ref, boxWeights, cumsumRef, edtRef, gaussianWeights, interiorRef, levelExtent, maxpoolRef, poolargRef, poolgradRef, sortSlices,
+  sortedRef, unpool2Ref, unsortRef, windowRef,
 } from './spatial.ts';
 
 export type Domain = readonly [number, number] | { readonly values: readonly number[] };
@@ -51,9 +51,10 @@ export interface OpRecord {
   readonly kind: 'leaf' | 'elementwise' | 'reduce' | 'expand' | 'spatial';
   /**
    * Float64 semantics of a spatial op over canonical-order arrays: `outer`
-   * slices of the spatial `dims` (the reference interpreter runs exactly this).
+   * slices of the spatial `dims` (the reference interpreter runs exactly this),
+   * `batch` of them along the batch axis (outermost; 1 when the arrays have none).
    */
-  readonly ref?: (xs: Float64Array[], node: Node, outer: number, dims: readonly number[]) => Float64Array;
+  readonly ref?: (xs: Float64Array[], node: Node, outer: number, dims: readonly number[], batch: number) => Float64Array;
   /** Runs on the host over whole arrays between passes (its sources must be in memory), not in kernels. */
   readonly host?: true;
   /** Elementwise float64 semantics: the reference interpreter runs exactly this. */
@@ -352,24 +353,28 @@ RECORDS.push(
     ],
   }),
   spatial('maxpool', 1, {
-    ref: ([x], n, outer, dims) => maxpoolRef(x!, outer, dims, n.arg as number),
-    // Subgradient: every element equal to its window's max gets that window's adjoint.
-    vjp: (g, out) => [B.poolgrad(g, B.poolarg(out.src[0]!, out.arg as number), out.arg as number)],
+    // arg: the width of a cube window, or the widths per spatial axis (an axis-wise window, B.poolArg).
+    ref: ([x], n, outer, dims) => maxpoolRef(x!, outer, dims, n.arg as number | number[]),
+    // Subgradient: each window's adjoint goes to its first maximum (poolarg), as TensorFlow's.
+    vjp: (g, out) => [B.poolgrad(g, B.poolarg(out.src[0]!, out.arg), out.arg)],
+    // 'same' with stride 1 and odd widths pads (k − 1)/2 per side, which tfjs's max pool skips (−∞ padding).
     tf: (t, [x], n, ctx) => {
-      const k = n.arg as number;
+      const k = B.poolWidths(n.arg, ctx.space.length);
       const [img, back] = asImages(t, x!, ctx);
-      return back(ctx.space.length === 2 ? t.maxPool(img as TF.Tensor4D, k, 1, 'same') : t.maxPool3d(img as TF.Tensor5D, k, 1, 'same'));
+      if (ctx.space.length === 2) return back(t.maxPool(img as TF.Tensor4D, k as [number, number], 1, 'same'));
+      if (k.every((w) => w === k[0])) return back(t.maxPool3d(img as TF.Tensor5D, k[0]!, 1, 'same'));
+      return back(maxPool3dAsImages(t, img as TF.Tensor5D, k));
     },
     print: { fn: 'maxpool' },
     latex: ([x]) => `\\operatorname{maxpool}(${x})`,
   }),
   spatial('poolarg', 1, {
-    ref: ([x], n, outer, dims) => poolargRef(x!, outer, dims, n.arg as number),
+    ref: ([x], n, outer, dims) => poolargRef(x!, outer, dims, n.arg as number | number[]),
     tf: () => { throw new Error('internal: poolarg appears only in gradients, which tfjs computes itself'); },
     print: { fn: 'poolarg' },
   }),
   spatial('poolgrad', 2, {
-    ref: ([g, a], n, outer, dims) => poolgradRef(g!, a!, outer, dims, n.arg as number),
+    ref: ([g, a], n, outer, dims) => poolgradRef(g!, a!, outer, dims, n.arg as number | number[]),
     tf: () => { throw new Error('internal: poolgrad appears only in gradients, which tfjs computes itself'); },
     print: { fn: 'poolgrad' },
   }),
@@ -438,14 +443,15 @@ RECORDS.push(
   }),
   spatial('sorted', 2, {
     host: true,
-    ref: ([x, k], _n, outer, dims) => sortedRef(x!, k!, outer, prod(dims)),
+    // arg: the axes sorted over (space, or batch and space), flattened in canonical order.
+    ref: ([x, k], n, outer, dims, batch) => sortedRef(x!, k!, sortSlices(outer, prod(dims), joined(n, batch))),
     // The permutation is a constant of the loss: the adjoint goes back through its inverse.
-    vjp: (g, out) => [B.unsort(g, out.src[1]!), undefined],
-    tf: (t, [x, k], _n, ctx) => {
-      const [xs, back] = asRows(t, x!, ctx);
+    vjp: (g, out) => [B.unsort(g, out.src[1]!, out.arg as Axes), undefined],
+    tf: (t, [x, k], n, ctx) => {
+      const [xs, back] = asRows(t, x!, ctx, n.arg as Axes);
       // The order is a constant: indices rebuilt from data, off tfjs's tape (its gather
       // gradient rejects int32 indices that lie on a path to the differentiated input).
-      const [ks] = asRows(t, k!, ctx);
+      const [ks] = asRows(t, k!, ctx, n.arg as Axes);
       const { indices } = t.topk(ks, ks.shape[1]!, true);
       const order = t.tensor(Int32Array.from(indices.dataSync()), indices.shape, 'int32');
       return back(t.gather(xs, order, 1, 1));
@@ -455,26 +461,44 @@ RECORDS.push(
   }),
   spatial('unsort', 2, {
     host: true,
-    ref: ([x, k], _n, outer, dims) => unsortRef(x!, k!, outer, prod(dims)),
-    vjp: (g, out) => [B.sorted(g, out.src[1]!, out.axes.filter((a) => a === 'z' || a === 'y' || a === 'x')), undefined],
+    ref: ([x, k], n, outer, dims, batch) => unsortRef(x!, k!, sortSlices(outer, prod(dims), joined(n, batch))),
+    vjp: (g, out) => [B.sorted(g, out.src[1]!, out.arg as Axes), undefined],
     tf: () => { throw new Error('internal: unsort appears only in gradients, which tfjs computes itself'); },
     print: { fn: 'unsort' },
   }),
   spatial('cumsum', 1, {
     host: true,
-    ref: ([x], _n, outer, dims) => cumsumRef(x!, outer, prod(dims)),
-    // The adjoint of an inclusive prefix sum is the suffix sum: Σ_{j≥i} g_j = Σ g − cumsum(g) + g.
+    ref: ([x], n, outer, dims, batch) => cumsumRef(x!, sortSlices(outer, prod(dims), joined(n, batch))),
+    // The adjoint of an inclusive prefix sum is the suffix sum: Σ_{j≥i} g_j = Σ g − cumsum(g) + g (Σ, cumsum over the same axes).
     vjp: (g, out) => {
-      const space = out.axes.filter((a) => a === 'z' || a === 'y' || a === 'x');
-      return [B.add(B.sub(B.expand(B.sum(g, space), g.axes), B.cumsum(g, space)), g)];
+      const over = out.arg as Axes;
+      return [B.add(B.sub(B.expand(B.sum(g, over), g.axes), B.cumsum(g, over)), g)];
     },
-    tf: (t, [x], _n, ctx) => { const [xs, back] = asRows(t, x!, ctx); return back(t.cumsum(xs, 1)); },
+    tf: (t, [x], n, ctx) => { const [xs, back] = asRows(t, x!, ctx, n.arg as Axes); return back(t.cumsum(xs, 1)); },
     print: { fn: 'cumsum' },
     latex: ([x]) => `\\operatorname{cumsum}(${x})`,
   }),
 );
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
+
+/**
+ * A 3-D max pool whose window is 1 wide along some axis, as a 2-D max pool over the other two (that axis
+ * moved next to the batch): tfjs 4.22's maxPool3d gradient is wrong for such windows ((1, 3, 1) sends the
+ * adjoint to the wrong elements), its 2-D one is right.
+ */
+function maxPool3dAsImages(t: typeof TF, img: TF.Tensor5D, k: readonly number[]): TF.Tensor5D {
+  const [n, D, H, W] = img.shape;
+  const pool = (x: TF.Tensor4D, kk: number[]) => t.maxPool(x, kk as [number, number], 1, 'same');
+  if (k[0] === 1) return t.reshape(pool(t.reshape(img, [n * D, H, W, 1]), [k[1]!, k[2]!]), img.shape);
+  if (k[1] === 1 && k[2] === 1) return t.reshape(pool(t.reshape(img, [n, D, H * W, 1]), [k[0]!, 1]), img.shape);
+  // (kd, kh, 1): W next to the batch; (kd, 1, kw): H next to the batch.
+  const perm = k[2] === 1 ? [0, 3, 1, 2, 4] : [0, 2, 1, 3, 4];
+  const moved = t.transpose(img, perm);
+  const [, a, b, c] = moved.shape;
+  const pooled = t.reshape(pool(t.reshape(moved, [n * a, b, c, 1]), [k[0]!, k[2] === 1 ? k[1]! : k[2]!]), moved.shape);
+  return t.transpose(pooled, perm.map((_, i) => perm.indexOf(i))) as TF.Tensor5D;
+}
 
 /** f on x seen as [before, axis ax, after]; back at x's rank, axis ax as long as f made it. */
 function alongAxis(t: typeof TF, x: TF.Tensor, ax: number, f: (x3: TF.Tensor3D) => TF.Tensor3D): TF.Tensor {
@@ -499,10 +523,20 @@ function spread(t: typeof TF, y: TF.Tensor3D, q: number, n: number): TF.Tensor3D
   return t.slice(z, [0, 0, 0], [a, n, b]) as TF.Tensor3D;
 }
 
-/** The evaluator's tensors as rows: one row per (batch, class) slice, the spatial axes flattened. */
-function asRows(t: typeof TF, x: TF.Tensor, ctx: TfContext): [TF.Tensor2D, (y: TF.Tensor) => TF.Tensor] {
-  const sp = ctx.space.map((a) => x.shape[ctx.axis(a)]!).reduce((a, b) => a * b, 1);
-  return [t.reshape(x, [x.size / sp, sp]), (y) => t.reshape(y, x.shape)];
+/** How many batch slices one sort, unsort or cumsum joins: the batch when it runs across it, else 1. */
+const joined = (n: Node, batch: number) => ((n.arg as Axes).includes('batch') ? batch : 1);
+
+/**
+ * The evaluator's tensors as rows: one row per slice of the axes not in `over`, the axes `over` flattened
+ * in canonical order (batch first), as sortSlices orders them.
+ */
+function asRows(t: typeof TF, x: TF.Tensor, ctx: TfContext, over: Axes): [TF.Tensor2D, (y: TF.Tensor) => TF.Tensor] {
+  const inner = [...over].map((a) => ctx.axis(a)).sort((a, b) => a - b);
+  const perm = [...x.shape.keys()].filter((i) => !inner.includes(i)).concat(inner);
+  const n = inner.reduce((a, i) => a * x.shape[i]!, 1);
+  const moved = t.transpose(x, perm);
+  const inv = perm.map((_, i) => perm.indexOf(i));
+  return [t.reshape(moved, [x.size / n, n]), (y) => t.transpose(t.reshape(y, moved.shape), inv)];
 }
 
 export const REGISTRY: ReadonlyMap<Op, OpRecord> = new Map(RECORDS.map((r) => [r.op, r]));

@@ -3,7 +3,7 @@
 // bottom-up to a fixpoint. It never changes values (a property test says so).
 
 import * as B from './build.ts';
-import { type Axes, type Node, isSpatial, rewrite, sameAxes, unionAxes } from './ir.ts';
+import { type Axes, type Node, rewrite, sameAxes, unionAxes } from './ir.ts';
 import { record } from './registry.ts';
 import { verify } from './verify.ts';
 
@@ -74,8 +74,8 @@ const RULES: Partial<Record<Node['op'], Rule[]>> = {
       const over = n.arg as Axes;
       return x !== a && over.every((ax) => !x.axes.includes(ax)) ? B.mul(at(x, n.axes), B.size(over)) : undefined;
     },
-    // Σ over every spatial axis of sorted(x, by) = Σ x: a sort permutes within a (batch, class) slice (also unsort).
-    (n, a) => ((a.op === 'sorted' || a.op === 'unsort') && a.axes.filter(isSpatial).every((ax) => (n.arg as Axes).includes(ax)) ? B.sum(a.src[0]!, n.arg as Axes) : undefined),
+    // Σ over every axis a sort runs along (space, or batch and space) of sorted(x, by) = Σ x: it permutes within a slice of the others (also unsort).
+    (n, a) => ((a.op === 'sorted' || a.op === 'unsort') && (a.arg as Axes).every((ax) => (n.arg as Axes).includes(ax)) ? B.sum(a.src[0]!, n.arg as Axes) : undefined),
   ],
 };
 

@@ -109,11 +109,19 @@ export function unpool2Ref(g: Float64Array, outer: number, dims: readonly number
   });
 }
 
-/** Visit the in-image neighbours j of i within a k-wide cube (offsets −h..h on every axis). */
-export function neighbours(i: number, dims: readonly number[], st: readonly number[], k: number, f: (j: number) => void): void {
-  const h = (k - 1) / 2;
+/** A pool's widths per spatial axis: k along every axis (a cube), or a list of widths (an axis-wise window). */
+export function widthsOf(k: number | readonly number[], d: number): number[] {
+  return typeof k === 'number' ? new Array<number>(d).fill(k) : [...k];
+}
+
+/**
+ * Visit the in-image neighbours j of i within a window k wide (offsets −h..h, h = (k − 1)/2, along every
+ * axis; or k[a] wide along axis a), in row-major order.
+ */
+export function neighbours(i: number, dims: readonly number[], st: readonly number[], k: number | readonly number[], f: (j: number) => void): void {
+  const hs = widthsOf(k, dims.length).map((w) => (w - 1) / 2);
   const c = dims.map((n, a) => Math.floor(i / st[a]!) % n);
-  const off = new Array<number>(dims.length).fill(-h);
+  const off = hs.map((h) => -h);
   for (;;) {
     let ok = true;
     let j = i;
@@ -124,7 +132,7 @@ export function neighbours(i: number, dims: readonly number[], st: readonly numb
     }
     if (ok) f(j);
     let a = dims.length - 1;
-    while (a >= 0 && off[a] === h) { off[a] = -h; a--; }
+    while (a >= 0 && off[a] === hs[a]) { off[a] = -hs[a]!; a--; }
     if (a < 0) return;
     off[a]!++;
   }
@@ -139,8 +147,8 @@ export function perElement(outer: number, dims: readonly number[], f: (base: num
   return out;
 }
 
-/** Max over the k-wide cube around each element (stride 1, same size; outside the image is ignored). */
-export function maxpoolRef(x: Float64Array, outer: number, dims: readonly number[], k: number): Float64Array {
+/** Max over the window around each element (stride 1, same size; outside the image is ignored, as −∞ padding). */
+export function maxpoolRef(x: Float64Array, outer: number, dims: readonly number[], k: number | readonly number[]): Float64Array {
   return perElement(outer, dims, (base, i, st) => {
     let m = -Infinity;
     neighbours(i, dims, st, k, (j) => { m = Math.max(m, x[base + j]!); });
@@ -148,16 +156,16 @@ export function maxpoolRef(x: Float64Array, outer: number, dims: readonly number
   });
 }
 
-/** The tap index (row-major over the spatial axes, k per axis) of element j in the window centred at i. */
-export function tapIndex(i: number, j: number, dims: readonly number[], st: readonly number[], k: number): number {
-  const h = (k - 1) / 2;
+/** The tap index (row-major over the spatial axes, k[a] taps along axis a) of element j in the window centred at i. */
+export function tapIndex(i: number, j: number, dims: readonly number[], st: readonly number[], k: number | readonly number[]): number {
+  const ks = widthsOf(k, dims.length);
   let t = 0;
-  for (let a = 0; a < dims.length; a++) t = t * k + (Math.floor(j / st[a]!) % dims[a]! - (Math.floor(i / st[a]!) % dims[a]!) + h);
+  for (let a = 0; a < dims.length; a++) t = t * ks[a]! + (Math.floor(j / st[a]!) % dims[a]! - (Math.floor(i / st[a]!) % dims[a]!) + (ks[a]! - 1) / 2);
   return t;
 }
 
 /** Per window, the tap of its first maximum in scan order (ties go to the first, as TensorFlow's max-pool gradient). */
-export function poolargRef(x: Float64Array, outer: number, dims: readonly number[], k: number): Float64Array {
+export function poolargRef(x: Float64Array, outer: number, dims: readonly number[], k: number | readonly number[]): Float64Array {
   return perElement(outer, dims, (base, i, st) => {
     let m = -Infinity;
     let arg = 0;
@@ -166,8 +174,8 @@ export function poolargRef(x: Float64Array, outer: number, dims: readonly number
   });
 }
 
-/** The adjoint of maxpool: element i collects g[j] from every window j whose first max it is. */
-export function poolgradRef(g: Float64Array, a: Float64Array, outer: number, dims: readonly number[], k: number): Float64Array {
+/** The adjoint of maxpool: element i collects g[j] from every window j whose first max it is (windows are symmetric). */
+export function poolgradRef(g: Float64Array, a: Float64Array, outer: number, dims: readonly number[], k: number | readonly number[]): Float64Array {
   return perElement(outer, dims, (base, i, st) => {
     let acc = 0;
     neighbours(i, dims, st, k, (j) => { if (a[base + j] === tapIndex(j, i, dims, st, k)) acc += g[base + j]!; });
@@ -196,35 +204,45 @@ export function interiorRef(outer: number, dims: readonly number[], k: number, l
   return out;
 }
 
-/** Per slice, the indices that sort `key` descending (ties keep their order). */
-export function orders(key: Float64Array, outer: number, sp: number): Int32Array[] {
-  return Array.from({ length: outer }, (_, o) => {
-    const idx = Int32Array.from({ length: sp }, (_, i) => i);
-    const base = o * sp;
-    return idx.sort((a, b) => key[base + b]! - key[base + a]! || a - b);
+/**
+ * The flat indices of each sort slice, in its order. The arrays hold `outer` = batch·rest slices of `sp`
+ * elements (canonical order, batch outermost); `join` = 1: each slice alone (per batch and class); `join` =
+ * batch: per rest index r, the batch's slices of r one after another (one sort across the batch).
+ */
+export function sortSlices(outer: number, sp: number, join: number): Int32Array[] {
+  const rest = outer / join;
+  return Array.from({ length: rest }, (_, r) => {
+    const idx = new Int32Array(join * sp);
+    for (let b = 0; b < join; b++) for (let i = 0; i < sp; i++) idx[b * sp + i] = (b * rest + r) * sp + i;
+    return idx;
   });
 }
 
+/** Per slice, its indices in the order that sorts `key` descending (ties keep their order). */
+export function orders(key: Float64Array, slices: readonly Int32Array[]): Int32Array[] {
+  return slices.map((sl) => Int32Array.from(sl).sort((a, b) => key[b]! - key[a]! || a - b));
+}
+
 /** x reordered so that `key` descends, per slice. */
-export function sortedRef(x: Float64Array, key: Float64Array, outer: number, sp: number): Float64Array {
+export function sortedRef(x: Float64Array, key: Float64Array, slices: readonly Int32Array[]): Float64Array {
   const out = new Float64Array(x.length);
-  orders(key, outer, sp).forEach((ord, o) => { for (let k = 0; k < sp; k++) out[o * sp + k] = x[o * sp + ord[k]!]!; });
+  orders(key, slices).forEach((ord, o) => { const sl = slices[o]!; for (let k = 0; k < sl.length; k++) out[sl[k]!] = x[ord[k]!]!; });
   return out;
 }
 
 /** The inverse permutation of sortedRef: value k goes back to the position of the k-th largest key. */
-export function unsortRef(x: Float64Array, key: Float64Array, outer: number, sp: number): Float64Array {
+export function unsortRef(x: Float64Array, key: Float64Array, slices: readonly Int32Array[]): Float64Array {
   const out = new Float64Array(x.length);
-  orders(key, outer, sp).forEach((ord, o) => { for (let k = 0; k < sp; k++) out[o * sp + ord[k]!] = x[o * sp + k]!; });
+  orders(key, slices).forEach((ord, o) => { const sl = slices[o]!; for (let k = 0; k < sl.length; k++) out[ord[k]!] = x[sl[k]!]!; });
   return out;
 }
 
 /** Inclusive cumulative sum, per slice. */
-export function cumsumRef(x: Float64Array, outer: number, sp: number): Float64Array {
+export function cumsumRef(x: Float64Array, slices: readonly Int32Array[]): Float64Array {
   const out = new Float64Array(x.length);
-  for (let o = 0; o < outer; o++) {
+  for (const sl of slices) {
     let acc = 0;
-    for (let k = 0; k < sp; k++) { acc += x[o * sp + k]!; out[o * sp + k] = acc; }
+    for (let k = 0; k < sl.length; k++) { acc += x[sl[k]!]!; out[sl[k]!] = acc; }
   }
   return out;
 }

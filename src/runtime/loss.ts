@@ -264,7 +264,7 @@ export class CompiledLoss {
         for (const n of pass.nodes) {
           const xs = n.src.map((s) => toCanonical(valueOf(s), this.opts.layout, sizes, dims));
           const spatial = SPATIAL.filter((a) => dims === 3 || a !== 'z').map((a) => sizes[a]);
-          const d = record(n.op).ref!(xs, n, N / spatial.reduce((a, b) => a * b, 1), spatial);
+          const d = record(n.op).ref!(xs, n, N / spatial.reduce((a, b) => a * b, 1), spatial, sizes.batch);
           mem!.set(fromCanonical(d, this.opts.layout, sizes, dims, (m) => new Float32Array(m)), plan.slots.get(n.id)!.slot * N);
         }
         continue;

@@ -52,7 +52,7 @@ function evalNode(n: Node, xs: Float64Array[], inputs: Readonly<Record<string, F
       if (r.ref) {
         // Spatial axes are innermost in canonical order: `outer` slices of `dims`.
         const dims = n.axes.filter(isSpatial).map((a) => sizes[a]);
-        return r.ref(xs, n, len / dims.reduce((a, b) => a * b, 1), dims);
+        return r.ref(xs, n, len / dims.reduce((a, b) => a * b, 1), dims, n.axes.includes('batch') ? sizes.batch : 1);
       }
       const f = r.f64;
       if (!f) throw new Error(`internal: op '${n.op}' has no float64 semantics`);

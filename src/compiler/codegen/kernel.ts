@@ -3,6 +3,7 @@
 // wasm) through the registry's emits. Identifiers are generated and numbers
 // printed here: no text from a formula file reaches the kernel.
 
+import * as B from '../build.ts';
 import { type Axes, type Axis, type Node, type WindowArg, toposort } from '../ir.ts';
 import type { Dims } from '../lower.ts';
 import { type BufferSlot, type Pass, type Plan, isLarge } from '../plan/plan.ts';
@@ -347,44 +348,46 @@ class Emitter {
   }
 
   /**
-   * maxpool, poolarg, poolgrad: a loop per spatial axis over the k taps, the
-   * source read at shifted coordinates, skipping taps outside the image.
+   * maxpool, poolarg, poolgrad: a loop per spatial axis over its k taps (k = the window's width
+   * along it; none where it is 1), the source read at shifted coordinates, skipping taps outside the image.
    */
   private stencil(s: Scope, n: Node): string {
-    const axes = n.axes.filter((a) => a === 'z' || a === 'y' || a === 'x');
-    const k = n.arg as number;
-    const h = (k - 1) / 2;
+    const spatial = n.axes.filter((a) => a === 'z' || a === 'y' || a === 'x');
+    const widths = B.poolWidths(n.arg, spatial.length);
     const acc = this.fresh('acc');
     const best = n.op === 'poolarg' ? this.fresh('best') : '';
     s.lines.push(`${s.indent}let ${acc} = ${n.op === 'maxpool' ? lit(-F32_MAX) : '0.0'};`);
     if (best) s.lines.push(`${s.indent}let ${best} = ${lit(-F32_MAX)};`);
     let inner: Scope = s;
-    const taps: string[] = [];
-    for (const a of axes) {
+    // The axes the window spans, with their loop variables: an axis of width 1 adds nothing to a tap index.
+    const taps: { d: string; k: number }[] = [];
+    spatial.forEach((a, i) => {
+      const k = widths[i]!;
+      if (k === 1) return;
       const d = this.fresh('d');
       const c = this.fresh(`s${a}`);
-      taps.push(d);
+      taps.push({ d, k });
       inner.lines.push(`${inner.indent}for (let ${d} = 0; ${d} < ${k}; ${d}++) {`);
-      inner.lines.push(`${inner.indent}  const ${c} = ${this.coord(s, a)} + ${d} - ${h};`);
+      inner.lines.push(`${inner.indent}  const ${c} = ${this.coord(s, a)} + ${d} - ${(k - 1) / 2};`);
       inner.lines.push(`${inner.indent}  if (${c} >= 0 && ${c} < ${this.ctx.sizes[a]}) {`);
       inner = { parent: inner, lines: inner.lines, indent: `${inner.indent}    `, memo: new Map(), coords: new Map([[a, c]]), index: undefined };
-    }
+    });
     const at = inner;
     if (n.op === 'maxpool') {
       at.lines.push(`${at.indent}${acc} = Math.max(${acc}, ${this.value(at, n.src[0]!)});`);
     } else if (n.op === 'poolarg') {
       // The first maximum in scan order: the tap index, row-major over the window's axes.
-      const tap = taps.reduce((e, d) => (e === '' ? d : `(${e}) * ${k} + ${d}`), '');
+      const tap = taps.reduce((e, { d, k }) => (e === '' ? d : `(${e}) * ${k} + ${d}`), '') || '0';
       const v = this.value(at, n.src[0]!);
       at.lines.push(`${at.indent}if (${v} > ${best}) { ${best} = ${v}; ${acc} = ${tap}; }`);
     } else {
       // Element i gets g[j] from each window j whose first max it is: its tap in window j is k − 1 − d per axis.
-      const mine = taps.reduce((e, d) => (e === '' ? `${k - 1} - ${d}` : `(${e}) * ${k} + ${k - 1} - ${d}`), '');
+      const mine = taps.reduce((e, { d, k }) => (e === '' ? `${k - 1} - ${d}` : `(${e}) * ${k} + ${k - 1} - ${d}`), '') || '0';
       const a = this.value(at, n.src[1]!);
       const g = this.value(at, n.src[0]!);
       at.lines.push(`${at.indent}if (${a} == ${mine}) { ${acc} += ${g}; }`);
     }
-    for (let q = axes.length; q > 0; q--) {
+    for (let q = taps.length; q > 0; q--) {
       const ind = `${s.indent}${'    '.repeat(q - 1)}`;
       s.lines.push(`${ind}  }`, `${ind}}`);
     }

@@ -27,16 +27,21 @@ const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
 /**
  * Each host op as a call of spatial.ts on canonical-order arrays (`outer`
- * slices of the spatial `dims`). The registry's `ref` closures cannot be copied
+ * slices of the spatial `dims`, `batch` of them along the batch axis). The registry's `ref` closures cannot be copied
  * (their text names imports as the loader that ran them rewrote it), so each
  * host op has its call here; a test checks that every host op of the registry does.
  */
-export const HOST_CALLS: Partial<Record<Op, (xs: string[], n: Node, outer: number, dims: readonly number[]) => string>> = {
+export const HOST_CALLS: Partial<Record<Op, (xs: string[], n: Node, outer: number, dims: readonly number[], batch: number) => string>> = {
   edt: ([m], _n, outer, dims) => `edtRef(${m}, ${outer}, [${dims.join(', ')}])`,
-  sorted: ([x, k], _n, outer, dims) => `sortedRef(${x}, ${k}, ${outer}, ${prod(dims)})`,
-  unsort: ([x, k], _n, outer, dims) => `unsortRef(${x}, ${k}, ${outer}, ${prod(dims)})`,
-  cumsum: ([x], _n, outer, dims) => `cumsumRef(${x}, ${outer}, ${prod(dims)})`,
+  sorted: ([x, k], n, outer, dims, batch) => `sortedRef(${x}, ${k}, ${slices(n, outer, dims, batch)})`,
+  unsort: ([x, k], n, outer, dims, batch) => `unsortRef(${x}, ${k}, ${slices(n, outer, dims, batch)})`,
+  cumsum: ([x], n, outer, dims, batch) => `cumsumRef(${x}, ${slices(n, outer, dims, batch)})`,
 };
+
+/** The slices a sort or prefix sum runs along: per (batch, class), or per class across the batch (arg names batch). */
+function slices(n: Node, outer: number, dims: readonly number[], batch: number): string {
+  return `sortSlices(${outer}, ${prod(dims)}, ${(n.arg as readonly string[]).includes('batch') ? batch : 1})`;
+}
 
 /** A float64 as a JavaScript literal that reads back exactly (unlike kernel literals, ±∞ stay). */
 function num(v: number): string {
@@ -143,7 +148,7 @@ function emitPlan(plan: Plan, values: Node | undefined, sizes: Sizes, dims: Dims
       const steps = pass.nodes.map((n) => {
         const call = HOST_CALLS[n.op];
         if (!call) throw new Error(`internal: host op '${n.op}' has no standalone call (add it to HOST_CALLS in src/compiler/codegen/module.ts)`);
-        const text = call(n.src.map((_, j) => `xs[${j}]`), n, N / prod(space), space);
+        const text = call(n.src.map((_, j) => `xs[${j}]`), n, N / prod(space), space, sizes.batch);
         hostCalls.push(text);
         const srcs = n.src.map((s) => (s.op === 'input' ? JSON.stringify(s.arg) : String(plan.slots.get(s.id)!.slot)));
         return `{ run: (xs) => ${text}, src: [${srcs.join(', ')}], slot: ${plan.slots.get(n.id)!.slot} }`;
