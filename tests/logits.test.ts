@@ -38,8 +38,8 @@ function tfSigmoidCe(x: number[], g: number[], shape: number[]) {
  * [pixels, classes] as it documents: on a 4-D tensor its label smoothing divides by shape[1], not the class count. */
 function tfSoftmaxCe(x: number[], g: number[], shape: number[], labelSmoothing = 0) {
   const flat = [-1, shape.at(-1)!];
-  const gt = tf.tensor(g, shape).reshape(flat);
-  const { value, grad } = tf.valueAndGrad((z: Tensor) => tf.losses.softmaxCrossEntropy(gt, z, undefined, labelSmoothing))(tf.tensor(x, shape).reshape(flat));
+  const gt = tf.reshape(tf.tensor(g, shape), flat);
+  const { value, grad } = tf.valueAndGrad((z: Tensor) => tf.losses.softmaxCrossEntropy(gt, z, undefined, labelSmoothing))(tf.reshape(tf.tensor(x, shape), flat));
   return { value: value.dataSync()[0]!, grad: Array.from(grad.dataSync()) };
 }
 
