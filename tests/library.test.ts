@@ -75,14 +75,15 @@ function ce(c: Ctx, p: Tensor, g: Tensor): Scalar {
   return tf.mean(tf.neg(tf.sum(tf.mul(gs, tf.log(q)), -1)));
 }
 
-/** MONAI softmax_focal_loss on probabilities: −α_c (1 − p)^γ g log p, α_c = 1 − α for class 0 and α for the
+/** MONAI softmax_focal_loss on probabilities: −α_c (1 − p)^γ g log q (q = p clipped to [eps, 1 − eps]), α_c = 1 − α for class 0 and α for the
  * others (no factor when α is None, here α < 0); mean over every element. */
 function categoricalFocal(c: Ctx, p: Tensor, g: Tensor): Scalar {
   const eps = prm(c, 'eps'), gamma = prm(c, 'gamma'), alpha = prm(c, 'alpha');
   const q = tf.clipByValue(p, eps, 1 - eps);
   const C = classCount(g);
   const a = alpha < 0 ? tf.ones([C]) : tf.tensor1d(Array.from({ length: C }, (_, k) => (k === 0 ? 1 - alpha : alpha)));
-  return tf.mean(tf.neg(tf.mul(a, tf.mul(tf.mul(tf.pow(tf.sub(1, q), gamma), g), tf.log(q)))));
+  // MONAI's modulator reads p itself ((1 − input_ls.exp()).pow(gamma)); only the log's argument is clipped.
+  return tf.mean(tf.neg(tf.mul(a, tf.mul(tf.mul(tf.pow(tf.sub(1, p), gamma), g), tf.log(q)))));
 }
 
 /** The seed: logits from clipped probabilities, then tf.nn.weighted_cross_entropy_with_logits as TF
@@ -544,7 +545,7 @@ const unet3pHybrid: Impl = (c, p, g) => tf.add(tf.add(
 jaccard({ ...c, params: { smooth: prm(c, 'smooth') } }, p, g)) as Scalar;
 /** BASNet: BCE + (1 − SSIM) + (1 − IoU). */
 const basnetHybrid: Impl = (c, p, g) => tf.add(tf.add(
-  bce({ ...c, params: KERAS_EPS }, p, g),
+  bce({ ...c, params: { ...KERAS_EPS, log_eps: prm(c, 'log_eps') } }, p, g),
   ssimLoss({ ...c, params: SSIM_TF }, p, g)),
 jaccard({ ...c, params: { smooth: prm(c, 'smooth') } }, p, g)) as Scalar;
 
@@ -815,7 +816,7 @@ const TABLE: readonly Entry[] = [
   { file: 'unet3p_hybrid.loss', impl: unet3pHybrid, defaults: { alpha: 0.25, gamma: 2, smooth: 1e-5 }, cases: SSIM_CASES, region: true, params: [{ alpha: 0.5, gamma: 1, smooth: 1 }] },
   // Multi-class one-hot targets only (a label per pixel, as MONAI takes); the logits drawn as the other predictions.
   { file: 'generalized_wasserstein_dice.loss', impl: wassersteinDice, defaults: MONAI_DICE, cases: ['multiclass-2d', 'absent-class-2d', 'voronoi-2d'], region: false, params: [{ class_distances: [[0, 1, 1], [1, 0, 0.5], [1, 0.5, 0]] }, { class_distances: [[0, 2, 3], [2, 0, 1], [3, 1, 0]], smooth_nr: 1, smooth_dr: 1 }] },
-  { file: 'basnet_hybrid.loss', impl: basnetHybrid, defaults: { smooth: 1e-5 }, cases: SSIM_CASES, region: true, params: [{ smooth: 1 }] },
+  { file: 'basnet_hybrid.loss', impl: basnetHybrid, defaults: { smooth: 1e-5, log_eps: 0 }, cases: SSIM_CASES, region: true, params: [{ smooth: 1 }, { log_eps: 1e-7 }] },
 ];
 
 // ---------------------------------------------------------------- the comparison
