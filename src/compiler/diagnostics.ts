@@ -78,18 +78,22 @@ export class SeglossError extends Error {
 }
 
 /** Levenshtein distance, for "did you mean". */
+/** Edits between a and b: insertions, deletions, substitutions and swaps of two neighbours (dcie → dice is one). */
 function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  // Optimal string alignment: Levenshtein plus a transposition of adjacent characters.
+  let prev2: number[] = [];
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
+    const cur = [i];
     for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
+      let d = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, prev2[j - 2]! + 1);
+      cur.push(d);
     }
+    prev2 = prev;
+    prev = cur;
   }
-  return row[b.length]!;
+  return prev[b.length]!;
 }
 
 /** The closest candidate within a third of the name's length (at least 2 edits), as a hint. */

@@ -511,12 +511,7 @@ export function libraryNames(): string[] {
   try { return readdirSync(LIBRARY_DIR).filter((f) => f.endsWith('.loss')).map((f) => f.slice(0, -5)).sort(); } catch { return []; }
 }
 
-/**
- * "did you mean 'dice'?" for a mistyped library loss name, or ''. Two swapped
- * neighbours (dcie) count as one slip: `suggest` alone counts them as two edits
- * and may prefer a shorter name (bce).
- */
+/** "did you mean 'dice'?" for a mistyped library loss name (a swap of two neighbours is one slip), or ''. */
 export function suggestLoss(name: string, names: readonly string[] = libraryNames()): string {
-  const swapped = names.find((c) => c.length === name.length && [...c].some((_, i) => i + 1 < c.length && c === name.slice(0, i) + name[i + 1] + name[i] + name.slice(i + 2)));
-  return swapped ? `did you mean '${swapped}'?` : suggest(name, names);
+  return suggest(name, names);
 }
