@@ -473,7 +473,16 @@ describe('toTfjs: label maps, per-batch masks and reduction none', () => {
     losses.push(ignoring);
     await expect(toTfjs(ignoring, { ignoreIndex: 0 })).rejects.toThrow(/loaded with ignore_index 255, but options\.ignoreIndex is 0/);
     const fn = await toTfjs(ignoring);
-    expect(() => fn(tf.oneHot(labelMap([2, 6, 5], 1, C3), C3), p)).toThrow(/ignore index 255 needs yTrue as a label map.*maskChannel/);
+    // A one-hot target whose ignored pixels hold 255 in every channel (the shape model.fit passes): masked there,
+    // as the label map with 255s; a pixel with 255 in some channels only is refused.
+    const lab = labelMap([2, 6, 5], 1, C3, 255);
+    const rows = tf.where(tf.equal(tf.expandDims(lab, -1), 255), tf.fill([2, 6, 5, C3], 255), tf.oneHot(lab, C3));
+    const want = tf.valueAndGrad((x: Tensor) => oracleMaskedDice(tf.oneHot(lab, C3), x, notIgnored(lab, 255)))(p);
+    const got = tf.valueAndGrad((x: Tensor) => fn(rows, x))(p);
+    expect(relVal(got.value.dataSync()[0]!, want.value.dataSync()[0]!)).toBeLessThanOrEqual(TOL);
+    expect(relErr(got.grad.dataSync(), want.grad.dataSync())).toBeLessThanOrEqual(TOL);
+    const half = tf.concat([tf.fill([2, 6, 5, 1], 255), tf.zeros([2, 6, 5, C3 - 1])], -1);
+    expect(() => fn(half, p)).toThrow(/holds the ignore index 255 in 1 of its 3 channels/);
   });
 
   for (const backend of ['reference', 'cpu'] as const) {

@@ -35,7 +35,10 @@
 //   anyway). With C = 1 a label map of yPred's shape is the target itself,
 //   read as labels (0/1) only with an ignore index in force. `labels: false`
 //   turns the detection off;
-// - with `maskChannel`, the target and one more channel, last: the mask.
+// - with `maskChannel`, the target and one more channel, last: the mask;
+// - with an ignore index in force, a target of yPred's shape whose ignored
+//   pixels hold the ignore index in every channel (what `model.fit` accepts:
+//   tfjs-layers wants yTrue of the output's shape): the mask is 0 there.
 //
 // The mask (knob `mask`, or `ignore_index`, which implies it) can change from
 // batch to batch, as `model.fit` only hands the loss (yTrue, yPred): it comes
@@ -178,7 +181,7 @@ export async function toTfjs(loss: CompiledLoss, options: ToTfjsOptions = {}): P
   const engine = resolveSync(loss, options.sync);
   const none = knobs.reduction === 'none';
 
-  type Kind = 'target' | 'labels' | 'maskChannel';
+  type Kind = 'target' | 'labels' | 'maskChannel' | 'ignoreRows';
   /** yPred's shape, and what yTrue holds; throws on shapes that fit none. */
   const shapeOf = (yTrue: Tensor, yPred: Tensor): { shape: number[]; kind: Kind } => {
     const s = yPred.shape;
@@ -202,8 +205,9 @@ export async function toTfjs(loss: CompiledLoss, options: ToTfjsOptions = {}): P
       throw new RangeError(`loss '${loss.name}': ${both}; they must be equal` +
         (C > 1 && options.labels !== false ? `, or yTrue a label map ([${s.filter((_, i) => i !== ca).join(', ')}] or [${withClass(1).join(', ')}])` : ''));
     }
-    if (ignoreIndex !== undefined) throw new RangeError(`loss '${loss.name}': ignore index ${ignoreIndex} needs yTrue as a label map, got a target of yPred's shape [${s.join(', ')}]; for one-hot targets use options.maskChannel`);
-    return { shape: [...s], kind: 'target' };
+    // A one-hot target of yPred's shape whose ignored pixels hold the ignore index in every channel (model.fit
+    // wants yTrue of the output's shape): the mask is 0 there.
+    return { shape: [...s], kind: ignoreIndex !== undefined ? 'ignoreRows' : 'target' };
   };
 
   /** The runtime's inputs for one call: the target (one-hot from labels, split from the mask channel) and the batch's mask. */
@@ -229,6 +233,8 @@ export async function toTfjs(loss: CompiledLoss, options: ToTfjsOptions = {}): P
       g = t;
     } else if (kind === 'maskChannel') {
       ({ target: g, mask } = splitMask(yTrue, shape, ca));
+    } else if (kind === 'ignoreRows') {
+      ({ target: g, mask } = ignoredRows(yTrue, shape, ca, ignoreIndex!, `loss '${loss.name}': yTrue`));
     }
     return { ...extra, ...(mask ? { mask } : {}), [target]: f32(g), [wrt]: f32(yPred) };
   };
@@ -343,6 +349,29 @@ function resolveSync(loss: CompiledLoss, given: SyncValueAndGrad | false | undef
 
 const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((n, i) => n === b[i]);
 
+
+/**
+ * A one-hot (or soft) target whose ignored pixels hold `ignore` in every channel: the target with those rows
+ * zeroed, and the per-pixel mask (0 there, 1 elsewhere). A pixel with the ignore index in some channels only is
+ * an error: it is neither a target row nor an ignored one.
+ */
+function ignoredRows(yTrue: ArrayLike<number>, shape: readonly number[], ca: number, ignore: number, what: string): { target: Float32Array; mask: Float32Array } {
+  const C = shape[ca]!;
+  const inner = shape.slice(ca + 1).reduce((a, b) => a * b, 1);
+  const outer = shape.slice(0, ca).reduce((a, b) => a * b, 1);
+  const target = new Float32Array(yTrue.length);
+  const mask = new Float32Array(outer * inner);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      let hits = 0;
+      for (let c = 0; c < C; c++) if (yTrue[(o * C + c) * inner + i] === ignore) hits++;
+      if (hits > 0 && hits < C) throw new RangeError(`${what}: pixel ${o * inner + i} holds the ignore index ${ignore} in ${hits} of its ${C} channels; an ignored pixel holds it in every channel`);
+      mask[o * inner + i] = hits === C ? 0 : 1;
+      if (hits === 0) for (let c = 0; c < C; c++) target[(o * C + c) * inner + i] = yTrue[(o * C + c) * inner + i]!;
+    }
+  }
+  return { target, mask };
+}
 /** A target with one extra channel at `ca` (the last entry along it the mask) split into the target and the per-pixel mask. */
 function splitMask(y: ArrayLike<number>, shape: readonly number[], ca: number): { target: Float32Array; mask: Float32Array } {
   const C = shape[ca]!;
