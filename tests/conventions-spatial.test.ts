@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Scalar, Tensor, Tensor4D, Tensor5D } from '@tensorflow/tfjs-core';
+import type { Scalar, Tensor } from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, test } from 'vitest';
 import * as B from '../src/compiler/build.ts';
 import { frontend } from '../src/compiler/compile.ts';
@@ -26,6 +26,7 @@ import { evaluate } from '../src/runtime/reference.ts';
 import { tfValueAndGrad } from '../src/runtime/tfjs-eval.ts';
 import { tfjs } from '../src/runtime/tfjs.ts';
 import { F32_TOL, relErr } from './draw.ts';
+import { softSkelTf } from './oracles.ts';
 
 const tf = await tfjs('cpu');
 type Params = Record<string, number | string | boolean>;
@@ -119,27 +120,11 @@ function clDice64(p: Float64Array, g: Float64Array, shape: number[], o: { iters:
 
 // ------------------------------------------------------------------ clDice: TensorFlow.js
 
-/** A 3-wide pool along one spatial axis (0: D, 1: H, 2: W of [B, D, H, W, C]) as a 2-D pool (tfjs's maxPool3d gradient is wrong for (1, 3, 1)). */
-function arm(t: Tensor, a: number): Tensor {
-  const [B, D, H, W, C] = t.shape as number[];
-  const img: [number, number, number, number] = a === 0 ? [B!, D!, H! * W!, C!] : [B! * D!, H!, W!, C!];
-  return tf.reshape(tf.maxPool(tf.reshape(t, img) as Tensor4D, a === 2 ? [1, 3] : [3, 1], 1, 'same'), t.shape);
-}
+/** The authors' soft_skel on [B, D, H, W, C] (2-D cases have D = 1): tests/oracles.ts's, plus-shaped erosion. */
 function skelTf(x: Tensor, is3: boolean, iters: number): Tensor {
-  const erode = (t: Tensor) => (is3 ? [0, 1, 2] : [1, 2]).map((a) => tf.neg(arm(tf.neg(t), a))).reduce((a, b) => tf.minimum(a, b));
-  const dilate = (t: Tensor) => {
-    const [B, D, H, W, C] = t.shape as number[];
-    return is3 ? tf.maxPool3d(t as Tensor5D, 3, 1, 'same') : tf.reshape(tf.maxPool(tf.reshape(t, [B! * D!, H!, W!, C!]) as Tensor4D, 3, 1, 'same'), t.shape);
-  };
-  const open = (t: Tensor) => dilate(erode(t));
-  let img = x;
-  let skel = tf.relu(tf.sub(img, open(img)));
-  for (let j = 0; j < iters; j++) {
-    img = erode(img);
-    const delta = tf.relu(tf.sub(img, open(img)));
-    skel = tf.add(skel, tf.relu(tf.sub(delta, tf.mul(skel, delta))));
-  }
-  return skel;
+  if (is3) return softSkelTf(tf, x, 3, iters, 1);
+  const [B, D, H, W, C] = x.shape as number[];
+  return tf.reshape(softSkelTf(tf, tf.reshape(x, [B! * D!, H!, W!, C!]), 2, iters, 1), x.shape);
 }
 /** soft_cldice in tfjs; `global`: the authors' sums over everything but channel 0, else per sample and class. */
 function clDiceTf(p: Tensor, g: Tensor, is3: boolean, iters: number, global: boolean): Tensor {
