@@ -120,16 +120,24 @@ function fdGrad(f: Oracle, x: Float64Array, g: Float64Array, shape: readonly num
  * fn = Σg − tp over space (and batch when batch=True); fp, fn halved; 1 − (2tp + s_nr)/(2(tp + fp + fn) + s_dr);
  * mean over what is left (batch and channels, or channels).
  */
-function monaiDice(o: { act?: Act; batch?: boolean; includeBackground?: boolean; snr?: number; sdr?: number } = {}): Oracle {
+function monaiDice(o: { act?: Act; batch?: boolean; includeBackground?: boolean; snr?: number; sdr?: number; squaredPred?: boolean; jaccard?: boolean } = {}): Oracle {
   const snr = o.snr ?? 1e-5, sdr = o.sdr ?? 1e-5;
   return (x, g0, shape, m) => {
     // MaskedDiceLoss: input·mask and target·mask, then DiceLoss (on probabilities: the activation would see the masked logits).
     const { C } = geom(shape), region: Region = o.batch ? 'batch' : 'sample';
     const p = masked(activate(x, shape, o.act ?? 'none'), m, C), g = masked(g0, m, C);
     const tp = rsum(shape, region, (i) => p[i]! * g[i]!), ps = rsum(shape, region, (i) => p[i]!), gs = rsum(shape, region, (i) => g[i]!);
+    // squared_pred: ground_o = Σg², pred_o = Σp²; jaccard: denominator = 2·(denominator − intersection).
+    const ps2 = rsum(shape, region, (i) => p[i]! * p[i]!), gs2 = rsum(shape, region, (i) => g[i]! * g[i]!);
     const f: number[] = [];
     tp.forEach((t, k) => {
       if (o.includeBackground === false && C > 1 && k % C === 0) return;
+      if (o.squaredPred || o.jaccard) {
+        let den = o.squaredPred ? ps2[k]! + gs2[k]! : ps[k]! + gs[k]!;
+        if (o.jaccard) den = 2 * (den - t);
+        f.push(1 - (2 * t + snr) / (den + sdr));
+        return;
+      }
       const fp = 0.5 * (ps[k]! - t), fn = 0.5 * (gs[k]! - t);
       f.push(1 - (2 * t + snr) / (2 * (t + fp + fn) + sdr));
     });
@@ -180,6 +188,8 @@ function torchCe(x: Float64Array, g: Float64Array, shape: readonly number[], s =
 }
 /** torch BCEWithLogitsLoss, mean. */
 const torchBceLogits: Oracle = (x, g) => meanOf(x.length, (i) => bceLogits(x[i]!, g[i]!));
+/** smp SoftBCEWithLogitsLoss(smooth_factor = f): the target (1 − g)·f + g·(1 − f), then BCEWithLogitsLoss. */
+const smpSoftBce = (f: number): Oracle => (x, g) => meanOf(x.length, (i) => bceLogits(x[i]!, (1 - g[i]!) * f + g[i]! * (1 - f)));
 
 /** DiceCELoss(softmax | sigmoid): λ_dice·DiceLoss + λ_ce·(CrossEntropyLoss for several channels, BCEWithLogitsLoss for one), the CE on the logits. */
 function monaiDiceCe(o: { act: Act; lambdaDice?: number; lambdaCe?: number; labelSmoothing?: number; batch?: boolean; includeBackground?: boolean }): Oracle {
@@ -546,6 +556,9 @@ const SMP_IOU = { region: 'batch', smooth: 0, zero_absent: 1 } as const;
 const TABLE: readonly Convention[] = [
   // MONAI DiceLoss
   { loss: 'dice', library: 'MONAI DiceLoss()', params: {}, oracle: monaiDice(), cases: ALL, input: 'prob', js: true },
+  { loss: 'dice', library: 'MONAI DiceLoss(squared_pred=True, softmax=True)', params: { squared_pred: 1, activation: 'softmax' }, oracle: monaiDice({ act: 'softmax', squaredPred: true }), cases: MULTI, input: 'logits' },
+  { loss: 'jaccard', library: 'MONAI DiceLoss(jaccard=True)', params: { smooth: 5e-6 }, oracle: monaiDice({ jaccard: true }), cases: ALL, input: 'prob' },
+  { loss: 'bce', library: 'smp SoftBCEWithLogitsLoss(smooth_factor=0.1)', params: { activation: 'sigmoid', label_smoothing: 0.2 }, oracle: smpSoftBce(0.1), cases: BIN, input: 'logits' },
   { loss: 'dice', library: 'MONAI DiceLoss(batch=True)', params: { region: 'batch' }, oracle: monaiDice({ batch: true }), cases: ALL, input: 'prob' },
   { loss: 'dice', library: 'MONAI DiceLoss(sigmoid=True)', params: { activation: 'sigmoid' }, oracle: monaiDice({ act: 'sigmoid' }), cases: ALL, input: 'logits', js: true },
   { loss: 'dice', library: 'MONAI DiceLoss(softmax=True)', params: { activation: 'softmax' }, oracle: monaiDice({ act: 'softmax' }), cases: MULTI, input: 'logits', js: true },

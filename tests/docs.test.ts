@@ -70,7 +70,7 @@ describe('segloss docs', () => {
   test('a loss page holds the header, the source, the parameters and the plan', () => {
     const dice = readFileSync(join(site, 'dice.html'), 'utf8');
     expect(dice).toContain('Milletari, Navab, Ahmadi');
-    expect(dice).toContain('loss dice(p: prob, g: target; smooth_nr = 1e-5, smooth_dr = 1e-5, zero_absent = 0, eps = 1e-7)');
+    expect(dice).toContain('loss dice(p: prob, g: target; smooth_nr = 1e-5, smooth_dr = 1e-5, squared_pred = 0, zero_absent = 0, eps = 1e-7)');
     expect(dice).toContain('<td><code>smooth_nr</code></td><td>0.00001</td>');
     expect(dice).toContain('dice: 2 passes over the full tensor');
     expect(readFileSync(join(site, 'index.html'), 'utf8')).toMatch(/<a href="bce.html">.*?<td class="n">1<\/td>/);

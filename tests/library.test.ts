@@ -62,9 +62,11 @@ const classCount = (x: Tensor) => x.shape.at(-1)!;
 /** Keras (3) binary_crossentropy: clip to [eps, 1 − eps], mean over every element; tf.keras 2.x also
  * adds epsilon() inside each log after the clip (log_eps). */
 function bce(c: Ctx, p: Tensor, g: Tensor): Scalar {
-  const eps = prm(c, 'eps'), le = opt(c, 'log_eps', 0);
+  const eps = prm(c, 'eps'), le = opt(c, 'log_eps', 0), ls = opt(c, 'label_smoothing', 0);
   const q = tf.clipByValue(p, eps, 1 - eps);
-  return tf.neg(tf.mean(tf.add(tf.mul(g, tf.log(tf.add(q, le))), tf.mul(tf.sub(1, g), tf.log(tf.add(tf.sub(1, q), le))))));
+  // tf.losses.sigmoidCrossEntropy's label smoothing: g·(1 − ls) + ls/2.
+  const gs = tf.add(tf.mul(g, 1 - ls), ls / 2);
+  return tf.neg(tf.mean(tf.add(tf.mul(gs, tf.log(tf.add(q, le))), tf.mul(tf.sub(1, gs), tf.log(tf.add(tf.sub(1, q), le))))));
 }
 
 /** Categorical cross-entropy (torch CrossEntropyLoss / tf softmaxCrossEntropy on probabilities): −Σ_c g_s log p,
@@ -127,7 +129,10 @@ function focal(c: Ctx, p: Tensor, g: Tensor): Scalar {
 function diceScore(c: Ctx, p: Tensor, g: Tensor, snr: number, sdr: number, eps = 1e-7): Tensor {
   const ax = regionAxes(c);
   const tp = tf.sum(tf.mul(p, g), ax);
-  return tf.div(tf.add(tf.mul(2, tp), snr), tf.maximum(tf.add(tf.add(tf.sum(p, ax), tf.sum(g, ax)), sdr), eps));
+  // MONAI's squared_pred: Σp² + Σg² in the denominator.
+  const sq = opt(c, 'squared_pred', 0) > 0;
+  const [pp, gg] = sq ? [tf.square(p), tf.square(g)] : [p, g];
+  return tf.div(tf.add(tf.mul(2, tp), snr), tf.maximum(tf.add(tf.add(tf.sum(pp, ax), tf.sum(gg, ax)), sdr), eps));
 }
 /** smp: loss *= (Σ_region g > 0) before the mean, when zero_absent is set; else 1. */
 const presentMask = (c: Ctx, g: Tensor) =>
@@ -240,7 +245,8 @@ function generalizedDice(c: Ctx, p: Tensor, g: Tensor): Scalar {
  * classes and binary for one channel (as MONAI picks CrossEntropyLoss or BCEWithLogitsLoss). */
 const diceCe: Impl = (c, p, g) => tf.add(
   tf.mul(prm(c, 'lambda_dice'), dice(c, p, g)),
-  tf.mul(prm(c, 'lambda_ce'), classCount(g) > 1 ? ce(c, p, g) : bce(c, p, g)));
+  // MONAI's label smoothing is CrossEntropyLoss's; its BCEWithLogitsLoss has none.
+  tf.mul(prm(c, 'lambda_ce'), classCount(g) > 1 ? ce(c, p, g) : bce({ ...c, params: { ...c.params, label_smoothing: 0 } }, p, g)));
 
 /** MONAI DiceFocalLoss: λ_dice·Dice + λ_focal·FocalLoss(gamma, alpha = None), the sigmoid focal loss
  * as MONAI writes it: BCE(p, g)·(1 − p_t)^γ per element with p_t = g·p + (1 − g)(1 − p), no α; mean. */
@@ -741,13 +747,13 @@ interface Entry {
 }
 
 const TABLE: readonly Entry[] = [
-  { file: 'bce.loss', impl: bce, defaults: { ...KERAS_EPS, log_eps: 0 }, cases: ALL, region: false, params: [{ eps: 0.05 }, { log_eps: 1e-7 }, { eps: 0.05, log_eps: 0.01 }] },
+  { file: 'bce.loss', impl: bce, defaults: { ...KERAS_EPS, log_eps: 0, label_smoothing: 0 }, cases: ALL, region: false, params: [{ eps: 0.05 }, { log_eps: 1e-7 }, { eps: 0.05, log_eps: 0.01 }, { label_smoothing: 0.2 }] },
   { file: 'ce.loss', impl: ce, defaults: { label_smoothing: 0, ...KERAS_EPS }, cases: WITH_ABSENT, region: false, params: [{ eps: 0.05 }, { label_smoothing: 0.1 }] },
   { file: 'categorical_focal.loss', impl: categoricalFocal, defaults: { gamma: 2, alpha: -1, ...KERAS_EPS }, cases: WITH_ABSENT, region: false, params: [{ alpha: 0.25 }, { gamma: 0.5, alpha: 0.75, eps: 0.05 }] },
   { file: 'weighted_ce.loss', impl: weightedCe, defaults: { beta: 0.25, ...KERAS_EPS }, cases: ALL, region: false, params: [{ beta: 0.6 }, { beta: 0.8, eps: 0.05 }] },
   { file: 'balanced_ce.loss', impl: balancedCe, defaults: { beta: -1, ...KERAS_EPS }, cases: ALL, region: false, params: [{ eps: 0.05 }, { beta: 0.7 }] },
   { file: 'focal.loss', impl: focal, defaults: { alpha: 0.25, gamma: 2, ...KERAS_EPS }, cases: ALL, region: false, params: [{ gamma: 3, alpha: 0.5 }, { gamma: 0.5, eps: 0.05 }, { alpha: -1 }] },
-  { file: 'dice.loss', impl: dice, defaults: { ...MONAI_DICE, zero_absent: 0, eps: 1e-7 }, cases: WITH_ABSENT, region: true, params: [{ smooth_nr: 1, smooth_dr: 1 }, { smooth_nr: 0, smooth_dr: 1e-3 }, { smooth_nr: 0, smooth_dr: 0, zero_absent: 1 }] },
+  { file: 'dice.loss', impl: dice, defaults: { ...MONAI_DICE, squared_pred: 0, zero_absent: 0, eps: 1e-7 }, cases: WITH_ABSENT, region: true, params: [{ smooth_nr: 1, smooth_dr: 1 }, { smooth_nr: 0, smooth_dr: 1e-3 }, { smooth_nr: 0, smooth_dr: 0, zero_absent: 1 }, { squared_pred: 1 }] },
   { file: 'seed_dice.loss', impl: seedDice, defaults: { smooth: 1 }, cases: ALL, region: false, params: [{ smooth: 1e-5 }] },
   { file: 'tversky.loss', impl: tversky, defaults: { alpha: 0.5, beta: 0.5, smooth: 1e-5, zero_absent: 0, eps: 1e-7 }, cases: WITH_ABSENT, region: true, params: [{ alpha: 0.7, beta: 0.3 }, { alpha: 0.3, beta: 0.7, smooth: 1 }, { smooth: 0, zero_absent: 1 }] },
   { file: 'seed_tversky.loss', impl: seedTversky, defaults: { fn_weight: 0.7, smooth: 1 }, cases: ALL, region: false, params: [{ fn_weight: 0.3, smooth: 1e-5 }] },
