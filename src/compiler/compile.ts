@@ -2,8 +2,9 @@
 // differentiate it, simplify both roots. Returns every pass's result for dumps,
 // or the diagnostics; it never throws on a formula mistake.
 
-import { readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type * as A from './ast.ts';
 import { type Diagnostic, SeglossError, diag } from './diagnostics.ts';
 import { grad } from './diff.ts';
@@ -20,9 +21,18 @@ export interface FrontendOptions {
   /** Parameter overrides and knobs (knobs.ts). */
   params?: Params;
   activation?: Activation;
-  /** Reads a `use`d file; defaults to the file system. Returns undefined when absent. */
+  /**
+   * Reads a `use`d file; defaults to the file system. Returns undefined when absent.
+   * A given reader is trusted with the file's checks; the path checks (inside the
+   * allowed folders, ending in `.loss`) apply to it too.
+   */
   readFile?: (path: string) => string | undefined;
 }
+
+/** The shared library's folder (`losses/` at the package root): a `use` may always reach it. */
+export const LIBRARY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'losses');
+/** The largest file a `use` reads: formulas are small; /dev/zero is not. */
+export const USE_MAX_BYTES = 1 << 20;
 
 export interface LossIR {
   loss: LoweredLoss;
@@ -55,8 +65,58 @@ function defaultRead(path: string): string | undefined {
   }
 }
 
+/** A leading byte-order mark (editors on Windows write one) is not part of the formula. */
+const unBom = (s: string): string => (s.charCodeAt(0) === 0xfeff ? s.slice(1) : s);
+
+const inside = (path: string, root: string): boolean => {
+  const r = relative(root, path);
+  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
+};
+
+function realOr(path: string): string {
+  try { return realpathSync(path); } catch { return resolve(path); }
+}
+
+/**
+ * Why a `use` of `path` is refused, or its text. A formula is untrusted: a `use`
+ * reaches only regular `.loss` files under USE_MAX_BYTES inside `roots` (real
+ * paths, symlinks followed); the text of a refused file is never read.
+ */
+function readConfined(path: string, roots: readonly string[]): { text: string } | { why: string } {
+  let real: string;
+  try { real = realpathSync(path); } catch { return { why: 'no such file' }; }
+  if (!roots.some((r) => inside(real, r))) return { why: "it is outside the using file's folder and the library" };
+  if (!real.endsWith('.loss')) return { why: 'it is not a .loss file' };
+  let fd: number;
+  // Non-blocking, so that a FIFO that slipped in after realpath cannot hang the open.
+  try { fd = openSync(real, constants.O_RDONLY | constants.O_NONBLOCK); } catch { return { why: 'it cannot be opened' }; }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { why: 'it is not a regular file' };
+    if (st.size > USE_MAX_BYTES) return { why: `it is larger than ${USE_MAX_BYTES} bytes` };
+    const buf = Buffer.alloc(USE_MAX_BYTES + 1);
+    let n = 0;
+    for (let k; n < buf.length && (k = readSync(fd, buf, n, buf.length - n, null)) > 0;) n += k;
+    if (n > USE_MAX_BYTES) return { why: `it is larger than ${USE_MAX_BYTES} bytes` };
+    return { text: buf.toString('utf8', 0, n) };
+  } catch {
+    return { why: 'it cannot be read' };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Parse `source` and, transitively, every file it uses. */
-function load(source: string, file: string, read: (p: string) => string | undefined) {
+function load(source: string, file: string, given?: (p: string) => string | undefined) {
+  // The folders a `use` may reach: the root file's and the library's (and their subfolders).
+  const roots = [dirname(file), LIBRARY_DIR].map((d) => (given ? resolve(d) : realOr(d)));
+  const read = (path: string): { text: string } | { why: string } => {
+    if (!given) return readConfined(path, roots);
+    if (!roots.some((r) => inside(resolve(path), r))) return { why: "it is outside the using file's folder and the library" };
+    if (!path.endsWith('.loss')) return { why: 'it is not a .loss file' };
+    const text = given(path);
+    return text === undefined ? { why: 'no such file' } : { text };
+  };
   const sources = new Map<string, string>([[file, source]]);
   const diagnostics: Diagnostic[] = [];
   const first = parse(source, file);
@@ -71,15 +131,18 @@ function load(source: string, file: string, read: (p: string) => string | undefi
       const path = join(dirname(m.file), item.path);
       const key = resolve(path);
       if (chain.includes(key)) {
-        diagnostics.push(diag('E211', item.span, { path: item.path, chain: [...chain.slice(chain.indexOf(key)), key].map((p) => relative(process.cwd(), p)).join(' -> ') }));
+        // The whole chain from the file being compiled, so that a cycle among used files still names it.
+        const from = resolve(dirname(file));
+        diagnostics.push(diag('E211', item.span, { path: item.path, chain: [...chain, key].map((p) => relative(from, p) || p).join(' -> ') }));
         continue;
       }
       if (seen.has(key)) continue;
-      const text = read(path);
-      if (text === undefined) {
-        diagnostics.push(diag('E210', item.span, { path: item.path }));
+      const got = read(path);
+      if (!('text' in got)) {
+        diagnostics.push(diag('E210', item.span, { path: item.path, why: got.why }));
         continue;
       }
+      const text = unBom(got.text);
       sources.set(path, text);
       const parsed = parse(text, path);
       diagnostics.push(...parsed.diagnostics);
@@ -93,7 +156,7 @@ function load(source: string, file: string, read: (p: string) => string | undefi
 }
 
 export function frontend(source: string, file: string, opts: FrontendOptions = {}): FrontendResult {
-  const { program, diagnostics, sources } = load(source, file, opts.readFile ?? defaultRead);
+  const { program, diagnostics, sources } = load(unBom(source), file, opts.readFile);
   const lowerer = new Lowerer(program, { dims: opts.dims ?? 2, region: opts.region ?? 'sample', params: opts.params ?? {}, activation: opts.activation ?? 'none' }, diagnostics.length > 0);
   const loss = lowerer.lowerLoss();
   diagnostics.push(...lowerer.diagnostics);
@@ -119,6 +182,6 @@ export function frontendOrThrow(source: string, file: string, opts: FrontendOpti
 export function frontendFile(path: string, opts: FrontendOptions = {}): FrontendResult {
   const read = opts.readFile ?? defaultRead;
   const text = read(path);
-  if (text === undefined) return { ir: undefined, diagnostics: [diag('E210', undefined, { path })], sources: new Map() };
+  if (text === undefined) return { ir: undefined, diagnostics: [diag('E210', undefined, { path, why: 'no such file' })], sources: new Map() };
   return frontend(text, path, opts);
 }
