@@ -7,7 +7,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IKernelRunShortcut, KernelVariable } from 'gpu.js';
-import { type KernelSpec, emitPass, staticValues } from '../compiler/codegen/kernel.ts';
+import { type KernelSpec, SMALL, emitPass, staticValues } from '../compiler/codegen/kernel.ts';
 import { type FrontendOptions, type LossIR, frontend } from '../compiler/compile.ts';
 import { SeglossError, suggest } from '../compiler/diagnostics.ts';
 import type { Params } from '../compiler/knobs.ts';
@@ -270,7 +270,7 @@ export class CompiledLoss {
         continue;
       }
       const spec = k.specs[i]!;
-      const args = spec.inputs.map((name) => (name === 'small' ? small : data(name)));
+      const args = spec.inputs.map((name) => (name === SMALL ? small : data(name)));
       // The gradient goes straight to its destination when it is the pass's whole output.
       const ownsOutput = spec.mapThreads === spec.output && spec.width === 1;
       // In shared memory when threads write it: no copy out of their scratch.

@@ -458,6 +458,8 @@ function asPlainJs(args: readonly string[], lines: readonly string[], width: num
 /** `v * k`, without the `* 1`. */
 const term = (v: string, k: number) => (k === 1 ? v : `${v} * ${k}`);
 
+/** The small-values buffer's name among a kernel's inputs: '#' cannot start a name in a formula, so no input is called that. */
+export const SMALL = '#small';
 export const inputVar = (name: string) => `in_${[...name].map((c) => c.charCodeAt(0).toString(36)).join('')}`;
 
 /** Decode the coordinates of element `i` of a full tensor in the user's layout. */
@@ -602,7 +604,7 @@ export function emitPass(plan: Plan, pass: Pass, ctx: ShapeContext): KernelSpec 
   return {
     source,
     jsSource: asPlainJs(args, lines, width),
-    inputs: [...inputs, ...(usesSmall.used ? ['small'] : [])],
+    inputs: [...inputs, ...(usesSmall.used ? [SMALL] : [])],
     output,
     width,
     loopMaxIterations: Math.max(1000, loopMax, ...[ctx.sizes.class, ctx.sizes.x, ctx.sizes.y, ctx.sizes.z].map((n) => n + 1)),
