@@ -70,7 +70,8 @@ export interface Split {
 
 /** Separate the knobs from the loss's own parameters and check their values. */
 export function splitParams(all: Params): Split {
-  const params: Record<string, number> = {};
+  // Null-prototype: a parameter may be called constructor or __proto__.
+  const params: Record<string, number> = Object.create(null);
   const knobs: Knobs = { ...DEFAULT_KNOBS };
   const errors: Split['errors'] = [];
   const bad = (name: string, want: string, v: ParamValue) => errors.push({ name, want, got: String(v) });

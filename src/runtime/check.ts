@@ -108,7 +108,7 @@ export function randomInputs(inputs: readonly { name: string; role: Role }[], si
   const axes = canonicalAxes(dims);
   const n = count(axes, sizes);
   const C = sizes.class;
-  const out: Record<string, Float64Array> = {};
+  const out: Record<string, Float64Array> = Object.create(null); // an input may be called __proto__
   for (const inp of inputs) {
     const a = new Float64Array(n);
     switch (inp.role) {

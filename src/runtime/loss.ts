@@ -191,7 +191,8 @@ export class CompiledLoss {
     if (cd && cd.length !== sizes.class) throw new InputError(`class_distances is ${cd.length}x${cd.length}; the data has ${sizes.class} classes`);
     let out = inputs;
     for (const inp of ir.loss.inputs) {
-      const v = inputs[inp.name];
+      // Own properties only: an input may be called toString or constructor.
+      const v = Object.hasOwn(inputs, inp.name) ? inputs[inp.name] : undefined;
       if (!v) throw new InputError(`loss '${ir.loss.name}' needs input '${inp.name}' (${inp.role}); got ${Object.keys(inputs).join(', ') || 'none'}`);
       if (inp.name === 'mask' && ir.loss.knobs.mask && v.length * sizes.class === n && sizes.class > 1) {
         out = { ...out, mask: repeatClass(v, this.opts.layout, sizes, dims) };
@@ -326,7 +327,7 @@ export class CompiledLoss {
   }
 
   private runReference(ir: LossIR, inputs: Inputs, sizes: Sizes, dims: Dims, wantGrad: boolean) {
-    const canon: Record<string, Float64Array> = {};
+    const canon: Record<string, Float64Array> = Object.create(null); // an input may be called __proto__
     for (const inp of ir.loss.inputs) canon[inp.name] = toCanonical(inputs[inp.name]!, this.opts.layout, sizes, dims);
     const [v, g, vs] = evaluate([ir.value, ir.grad, ...(ir.values ? [ir.values] : [])], canon, sizes);
     const values = vs && (isLarge(ir.values!) ? this.valuesOut(vs.data, vs.axes, vs.axes, sizes, dims) : vs.data);

@@ -25,7 +25,8 @@ function evalNode(n: Node, xs: Float64Array[], inputs: Readonly<Record<string, F
     case 'const': return Float64Array.of(n.arg as number);
     case 'size': return Float64Array.of(count(n.arg as Axis[], sizes));
     case 'input': {
-      const v = inputs[n.arg as string];
+      // Own properties only: an input may be called toString or constructor.
+      const v = Object.hasOwn(inputs, n.arg as string) ? inputs[n.arg as string] : undefined;
       if (!v) throw new Error(`missing input '${n.arg as string}'`);
       if (v.length !== len) throw new RangeError(`input '${n.arg as string}' has ${v.length} elements, the shape needs ${len}`);
       return v;
