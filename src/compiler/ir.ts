@@ -73,8 +73,22 @@ export interface Node {
   readonly axes: Axes;
 }
 
-const table = new Map<string, Node>();
+// The intern table holds its nodes weakly: a node lives as long as a graph that
+// uses it (a compiled loss, a pass's result), so compile-and-dispose cycles in a
+// long-lived process leave nothing behind. Identity still holds for every live
+// node; a node rebuilt after its collection gets a fresh id (ids are never
+// reused, so a memo keyed by a dead node's id can miss but never mismatch).
+const table = new Map<string, WeakRef<Node>>();
+const reaper = new FinalizationRegistry<string>((key) => {
+  // The key may have been taken since by a newer node of the same structure.
+  if (table.get(key)?.deref() === undefined) table.delete(key);
+});
 let nextId = 0;
+
+/** How many nodes the intern table holds (live ones, plus dead ones not yet reaped): for memory tests. */
+export function internedCount(): number {
+  return table.size;
+}
 
 function argKey(arg: Arg): string {
   if (arg === undefined) return '';
@@ -87,10 +101,11 @@ function argKey(arg: Arg): string {
 /** The one constructor: returns the existing node when an equal one exists. */
 export function intern(op: Op, src: readonly Node[], arg: Arg, axes: Axes): Node {
   const key = `${op}|${argKey(arg)}|${src.map((s) => s.id).join(',')}|${axes.join(',')}`;
-  let n = table.get(key);
+  let n = table.get(key)?.deref();
   if (!n) {
     n = Object.freeze({ id: nextId++, op, src: Object.freeze([...src]), arg, axes: Object.freeze([...axes]) as Axes });
-    table.set(key, n);
+    table.set(key, new WeakRef(n));
+    reaper.register(n, key);
   }
   return n;
 }
