@@ -2,12 +2,14 @@
 // thread ranges, run on the calling thread or split across a pool of worker
 // threads (one per core) that read inputs and write results in shared memory.
 // One pool per process, started on first use; idle workers never keep the
-// process alive.
+// process alive. Workers cache each kernel they compile until the loss that
+// owns it evicts or disposes it (`releaseJsKernels`).
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-interface Pending { resolve: () => void; reject: (e: Error) => void }
+interface Reply { seq: number; error?: string; kernels?: number }
+interface Pending { resolve: (m: Reply) => void; reject: (e: Error) => void }
 
 export interface JsKernel {
   /** Identifies the source across calls (workers cache compiled kernels by it). */
@@ -16,6 +18,10 @@ export interface JsKernel {
   /** Threads, and values written per thread. */
   output: number;
   width: number;
+  /** Set once a worker ran it (so holds a compiled copy). */
+  sent?: boolean;
+  /** Set once its owner dropped it: a worker then runs it without caching it (a call already in flight). */
+  released?: boolean;
 }
 
 export type KernelFn = (...args: unknown[]) => void;
@@ -33,12 +39,12 @@ class Pool {
     this.workers = Array.from({ length: size }, () => {
       const w = new Worker(new URL('./js-worker.mjs', import.meta.url));
       w.unref();
-      w.on('message', (m: { seq: number; error?: string }) => {
+      w.on('message', (m: Reply) => {
         const p = this.pending.get(m.seq);
         if (!p) return;
         this.pending.delete(m.seq);
         if (m.error !== undefined) p.reject(new Error(`js worker: ${m.error}`));
-        else p.resolve();
+        else p.resolve(m);
       });
       w.on('error', (e) => { for (const p of this.pending.values()) p.reject(e); this.pending.clear(); });
       return w;
@@ -59,16 +65,37 @@ class Pool {
     const chunk = Math.max(4096, Math.ceil(k.output / (W * 16)));
     const ranges: [number, number][][] = Array.from({ length: W }, () => []);
     for (let start = 0, c = 0; start < k.output; start += chunk, c++) ranges[c % W]!.push([start, Math.min(k.output, start + chunk)]);
-    const parts: Promise<void>[] = [];
+    const parts: Promise<Reply>[] = [];
+    k.sent = true;
     if (this.inFlight++ === 0) this.workers.forEach((w) => w.ref());
     try {
       for (let i = 0; i < W; i++) {
         if (ranges[i]!.length === 0) continue;
         const seq = this.seq++;
         parts.push(new Promise((resolve, reject) => this.pending.set(seq, { resolve, reject })));
-        this.workers[i]!.postMessage({ seq, id: k.id, source: k.source, args, out, ranges: ranges[i] });
+        this.workers[i]!.postMessage({ seq, id: k.id, source: k.source, keep: !k.released, args, out, ranges: ranges[i] });
       }
       await Promise.all(parts);
+    } finally {
+      if (--this.inFlight === 0) this.workers.forEach((w) => w.unref());
+    }
+  }
+
+  /** Every worker drops these kernels (after any call already queued to it: messages keep their order). */
+  forget(ids: readonly number[]): void {
+    for (const w of this.workers) w.postMessage({ forget: ids });
+  }
+
+  /** How many compiled kernels each worker holds. */
+  async kernelCounts(): Promise<number[]> {
+    if (this.inFlight++ === 0) this.workers.forEach((w) => w.ref());
+    try {
+      return await Promise.all(this.workers.map((w) => {
+        const seq = this.seq++;
+        const reply = new Promise<Reply>((resolve, reject) => this.pending.set(seq, { resolve, reject }));
+        w.postMessage({ seq, count: true });
+        return reply.then((m) => m.kernels!);
+      }));
     } finally {
       if (--this.inFlight === 0) this.workers.forEach((w) => w.unref());
     }
@@ -91,6 +118,18 @@ export function jsPool(threads = availableParallelism()): Pool | undefined {
   return pool;
 }
 
+/** Drop kernels whose owner evicted or disposed them: the workers forget them too. */
+export function releaseJsKernels(kernels: readonly JsKernel[]): void {
+  for (const k of kernels) k.released = true;
+  const ids = kernels.filter((k) => k.sent).map((k) => k.id);
+  if (ids.length) pool?.forget(ids);
+}
+
+/** How many compiled kernels each worker of the pool holds ([] before the pool starts): for memory tests. */
+export async function workerKernelCounts(): Promise<number[]> {
+  return pool ? pool.kernelCounts() : [];
+}
+
 /** A Float32Array over shared memory holding `data`, reusing `cache[key]` when it fits. */
 export function shared(cache: Map<string, Float32Array>, key: string, data: ArrayLike<number>): Float32Array {
   if (data instanceof Float32Array && data.buffer instanceof SharedArrayBuffer) return data;
@@ -103,7 +142,6 @@ export function shared(cache: Map<string, Float32Array>, key: string, data: Arra
   return s;
 }
 
-/** A kernel as a function that runs on the calling thread or the pool, returning its output. */
 /**
  * A kernel as a function of its arguments that writes into `target`, or else
  * into a scratch array it reuses from call to call (so a caller copies what it
