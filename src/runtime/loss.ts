@@ -2,6 +2,8 @@
 // in the user's layout. Per dimensionality it keeps the IR and the plan; per
 // shape, the generated gpu.js kernels (built once, cached); per call it runs the
 // passes, sums the partials, and finishes the small values on the host.
+// Kernels are cached per shape, the least recently used dropped past a bound,
+// and released (gpu.js kernels destroyed, worker copies forgotten) on dispose.
 
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,7 +21,7 @@ import { type GpuBackend, type GpuHandle, GPU_BACKENDS, kernelBackend, openGpu }
 import { type Layout, type Sizes, canonicalAxes, count, fromCanonical, indexMap, layoutAxes, sizesOf, toCanonical } from './layout.ts';
 import { evaluate } from './reference.ts';
 import { availableParallelism } from 'node:os';
-import { MIN_THREADED_OUTPUT, jsRunner, shared } from './threads.ts';
+import { type JsKernel, MIN_THREADED_OUTPUT, jsRunner, releaseJsKernels, shared } from './threads.ts';
 
 let nextKernelId = 0;
 import { InputError } from './errors.ts';
@@ -76,7 +78,23 @@ interface ShapeKernels {
   kernels: (Runner | undefined)[];
   /** The gpu.js kernels built (for backend checks and release). */
   built: IKernelRunShortcut[];
+  /** The js backend's kernels (their workers' copies are released with them). */
+  js: JsKernel[];
+  /** Calls running on these kernels now, and whether the cache has dropped them (released when the last call ends). */
+  busy: number;
+  evicted: boolean;
 }
+
+/**
+ * Per-shape kernel sets kept per dimensionality; past it the least recently
+ * used is released. A training loop meets a few shapes (its batch and the
+ * smaller last batch, for training and for validation), each under up to four
+ * keys (value or gradient, called synchronously or not): 8 keeps a loop's
+ * working set with room to spare, while a process that feeds ever-new shapes
+ * (varying crops, sliding windows) holds at most 8 sets of kernels and their
+ * scratch buffers, each of a few output-sized arrays.
+ */
+export const MAX_SHAPE_KERNELS = 8;
 
 /** A pass's kernel: its arguments, and where to write when the caller owns the output (else it may reuse scratch). */
 type Runner = (args: KernelVariable[], target?: Float32Array) => unknown;
@@ -167,13 +185,33 @@ export class CompiledLoss {
     return { value: r.value, grad: r.grad!, backend: this.backend, ...(r.values ? { values: r.values } : {}) };
   }
 
-  /** Release kernels, textures and buffers. The loss cannot be called afterwards. */
+  /** Release kernels (the js backend's workers' copies too), textures and buffers. The loss cannot be called afterwards. */
   dispose(): void {
     this.disposed = true;
-    for (const s of this.byDims.values()) for (const k of s.shapes.values()) for (const kernel of k.built) (kernel as unknown as { destroy?: () => void }).destroy?.();
+    for (const s of this.byDims.values()) for (const k of s.shapes.values()) this.release(k);
     this.byDims.clear();
+    this.sharedInputs.clear();
     this.gpu?.close();
     this.gpu = undefined;
+  }
+
+  /** How many per-shape kernel sets this loss holds (each dimensionality's at most MAX_SHAPE_KERNELS). */
+  get cachedShapes(): number {
+    let n = 0;
+    for (const s of this.byDims.values()) n += s.shapes.size;
+    return n;
+  }
+
+  private release(k: ShapeKernels): void {
+    releaseJsKernels(k.js);
+    for (const shortcut of k.built) {
+      // gpu.js's cpu kernels do not take themselves out of their GPU's list when destroyed.
+      const inner = (shortcut as unknown as { kernel?: unknown }).kernel;
+      (shortcut as unknown as { destroy?: () => void }).destroy?.();
+      const list = (this.gpu?.gpu as unknown as { kernels?: unknown[] } | undefined)?.kernels;
+      const at = list?.indexOf(inner) ?? -1;
+      if (at >= 0) list!.splice(at, 1);
+    }
   }
 
   private checkOut(out: Float32Array | undefined, shape: readonly number[]): Float32Array | undefined {
@@ -220,92 +258,101 @@ export class CompiledLoss {
     }
     const plan = wantGrad ? st.plan : st.valuePlan;
     const k = this.kernelsFor(plan, sizes, dims, `${wantGrad ? 'grad' : 'value'}${sync ? ':sync' : ''}`, sync);
-
-    const given = new Map<number, Float64Array>();
-    // Static values the host epilogue may read (small ones: full-size ones live in kernels only).
-    for (const [id, v] of k.statics) { const axes = k.staticAxes.get(id)!; if (!axes.some((a) => SPATIAL.includes(a))) given.set(id, new Float64Array(count(axes, sizes)).fill(v)); }
-    const small = new Float32Array(Math.max(1, k.smallSize));
-    let ranUpTo = -1;
-    const finish = (upTo: number) => {
-      for (let l = ranUpTo + 1; l <= upTo; l++) {
-        const nodes = plan.epilogue[l]!;
-        if (nodes.length) evaluate(nodes, {}, sizes, given).forEach((t, i) => given.set(nodes[i]!.id, t.data));
-      }
-      ranUpTo = Math.max(ranUpTo, upTo);
-      for (const n of plan.smallInputs) {
-        const v = given.get(n.id);
-        if (v) small.set(v, k.smallOffset.get(n.id)!);
-      }
-    };
-    finish(0);
-    let grad: Float32Array | undefined;
-    const N = count(['batch', 'class', ...SPATIAL] as Axis[], sizes);
-    // The js backend's worker threads read shared memory: big inputs are copied there once per call
-    // (not once per pass), into arrays this loss keeps; the buffers live there from the start.
-    const threaded = this.backend === 'js' && !sync && N >= MIN_THREADED_OUTPUT && (this.opts.threads ?? availableParallelism()) > 1;
-    const perCall = new Map<string, Float32Array>();
-    const data = (name: string) => {
-      if (name === MEMORY) return mem!;
-      if (!threaded) return toF32(inputs[name]!);
-      let a = perCall.get(name);
-      if (!a) { a = shared(this.sharedInputs, name, inputs[name]!); perCall.set(name, a); }
-      return a;
-    };
-    // Every buffer in one array (one kernel binding), allocated once per call.
-    const memSize = plan.slots.size * N;
-    const mem = plan.slots.size ? (threaded ? new Float32Array(new SharedArrayBuffer(memSize * 4)) : new Float32Array(memSize)) : undefined;
-    const valueOf = (n: Node) => {
-      if (n.op === 'input') return toF32(inputs[n.arg as string]!);
-      const { slot } = plan.slots.get(n.id)!;
-      return mem!.subarray(slot * N, (slot + 1) * N);
-    };
-    for (const [i, pass] of plan.passes.entries()) {
-      if (pass.kind === 'host') {
-        // Host ops (distance transforms, sorts, prefix sums) on arrays in memory, per (batch, class) slice.
-        for (const n of pass.nodes) {
-          const xs = n.src.map((s) => toCanonical(valueOf(s), this.opts.layout, sizes, dims));
-          const spatial = SPATIAL.filter((a) => dims === 3 || a !== 'z').map((a) => sizes[a]);
-          const d = record(n.op).ref!(xs, n, N / spatial.reduce((a, b) => a * b, 1), spatial, sizes.batch);
-          mem!.set(fromCanonical(d, this.opts.layout, sizes, dims, (m) => new Float32Array(m)), plan.slots.get(n.id)!.slot * N);
+    // An entry evicted while a call runs on it is released when the last such call ends.
+    k.busy++;
+    try {
+      const given = new Map<number, Float64Array>();
+      // Static values the host epilogue may read (small ones: full-size ones live in kernels only).
+      for (const [id, v] of k.statics) { const axes = k.staticAxes.get(id)!; if (!axes.some((a) => SPATIAL.includes(a))) given.set(id, new Float64Array(count(axes, sizes)).fill(v)); }
+      const small = new Float32Array(Math.max(1, k.smallSize));
+      let ranUpTo = -1;
+      const finish = (upTo: number) => {
+        for (let l = ranUpTo + 1; l <= upTo; l++) {
+          const nodes = plan.epilogue[l]!;
+          if (nodes.length) evaluate(nodes, {}, sizes, given).forEach((t, i) => given.set(nodes[i]!.id, t.data));
         }
-        continue;
+        ranUpTo = Math.max(ranUpTo, upTo);
+        for (const n of plan.smallInputs) {
+          const v = given.get(n.id);
+          if (v) small.set(v, k.smallOffset.get(n.id)!);
+        }
+      };
+      finish(0);
+      let grad: Float32Array | undefined;
+      const N = count(['batch', 'class', ...SPATIAL] as Axis[], sizes);
+      // The js backend's worker threads read shared memory: big inputs are copied there once per call
+      // (not once per pass), into arrays this loss keeps; the buffers live there from the start.
+      const threaded = this.backend === 'js' && !sync && N >= MIN_THREADED_OUTPUT && (this.opts.threads ?? availableParallelism()) > 1;
+      const perCall = new Map<string, Float32Array>();
+      const data = (name: string) => {
+        if (name === MEMORY) return mem!;
+        if (!threaded) return toF32(inputs[name]!);
+        let a = perCall.get(name);
+        if (!a) { a = shared(this.sharedInputs, name, inputs[name]!); perCall.set(name, a); }
+        return a;
+      };
+      // Every buffer in one array (one kernel binding), allocated once per call.
+      const memSize = plan.slots.size * N;
+      const mem = plan.slots.size ? (threaded ? new Float32Array(new SharedArrayBuffer(memSize * 4)) : new Float32Array(memSize)) : undefined;
+      const valueOf = (n: Node) => {
+        if (n.op === 'input') return toF32(inputs[n.arg as string]!);
+        const { slot } = plan.slots.get(n.id)!;
+        return mem!.subarray(slot * N, (slot + 1) * N);
+      };
+      for (const [i, pass] of plan.passes.entries()) {
+        if (pass.kind === 'host') {
+          // Host ops (distance transforms, sorts, prefix sums) on arrays in memory, per (batch, class) slice.
+          for (const n of pass.nodes) {
+            const xs = n.src.map((s) => toCanonical(valueOf(s), this.opts.layout, sizes, dims));
+            const spatial = SPATIAL.filter((a) => dims === 3 || a !== 'z').map((a) => sizes[a]);
+            const d = record(n.op).ref!(xs, n, N / spatial.reduce((a, b) => a * b, 1), spatial, sizes.batch);
+            mem!.set(fromCanonical(d, this.opts.layout, sizes, dims, (m) => new Float32Array(m)), plan.slots.get(n.id)!.slot * N);
+          }
+          continue;
+        }
+        const spec = k.specs[i]!;
+        const args = spec.inputs.map((name) => (name === SMALL ? small : data(name)));
+        // The gradient goes straight to its destination when it is the pass's whole output.
+        const ownsOutput = spec.mapThreads === spec.output && spec.width === 1;
+        // In shared memory when threads write it: no copy out of their scratch.
+        const target = ownsOutput ? (into ?? (threaded ? new Float32Array(new SharedArrayBuffer(N * 4)) : new Float32Array(N))) : undefined;
+        const out = (yield { kernel: k.kernels[i]!, args, target }) as Float32Array | Float32Array[];
+        spec.buffers.forEach((b, j) => mem!.set((out as Float32Array).subarray(j * N, (j + 1) * N), plan.slots.get(b.id)!.slot * N));
+        if (spec.mapThreads) {
+          // Otherwise the kernel's array may be reused scratch (js) or hold terms too: copy the gradient out.
+          const g = (out as Float32Array).subarray(0, spec.mapThreads);
+          grad = g === target ? g : (into ?? new Float32Array(N));
+          if (grad !== g) grad.set(g);
+        }
+        if (spec.reduce) gatherPartials(out, spec, sizes, given);
+        if (spec.terms.length) gatherTerms(out as Float32Array, spec, sizes, dims, this.opts.layout, given);
+        // A level is complete once every pass reduction at it or below is computed.
+        const pendingLevels = [...plan.level].filter(([id]) => !given.has(id)).map(([, l]) => l);
+        finish(Math.min(plan.epilogue.length, ...pendingLevels) - 1);
       }
-      const spec = k.specs[i]!;
-      const args = spec.inputs.map((name) => (name === SMALL ? small : data(name)));
-      // The gradient goes straight to its destination when it is the pass's whole output.
-      const ownsOutput = spec.mapThreads === spec.output && spec.width === 1;
-      // In shared memory when threads write it: no copy out of their scratch.
-      const target = ownsOutput ? (into ?? (threaded ? new Float32Array(new SharedArrayBuffer(N * 4)) : new Float32Array(N))) : undefined;
-      const out = (yield { kernel: k.kernels[i]!, args, target }) as Float32Array | Float32Array[];
-      spec.buffers.forEach((b, j) => mem!.set((out as Float32Array).subarray(j * N, (j + 1) * N), plan.slots.get(b.id)!.slot * N));
-      if (spec.mapThreads) {
-        // Otherwise the kernel's array may be reused scratch (js) or hold terms too: copy the gradient out.
-        const g = (out as Float32Array).subarray(0, spec.mapThreads);
-        grad = g === target ? g : (into ?? new Float32Array(N));
-        if (grad !== g) grad.set(g);
-      }
-      if (spec.reduce) gatherPartials(out, spec, sizes, given);
-      if (spec.terms.length) gatherTerms(out as Float32Array, spec, sizes, dims, this.opts.layout, given);
-      // A level is complete once every pass reduction at it or below is computed.
-      const pendingLevels = [...plan.level].filter(([id]) => !given.has(id)).map(([, l]) => l);
-      finish(Math.min(plan.epilogue.length, ...pendingLevels) - 1);
+      finish(plan.epilogue.length - 1);
+      const value = given.get(plan.value.id)?.[0];
+      if (value === undefined) throw new Error('internal: the plan did not compute the loss value');
+      // The unreduced values are small: from what the passes and the epilogue computed.
+      const vn = st.ir.values;
+      const values = !vn ? undefined
+        : isLarge(vn) ? this.valuesOut(toCanonical(valueOf(vn), this.opts.layout, sizes, dims), canonicalAxes(dims), vn.axes, sizes, dims)
+        : evaluate([vn], {}, sizes, given)[0]!.data;
+      return { value, grad: wantGrad ? (grad ?? into?.fill(0) ?? new Float32Array(N)) : undefined, ...(values ? { values } : {}) };
+    } finally {
+      if (--k.busy === 0 && k.evicted) this.release(k);
     }
-    finish(plan.epilogue.length - 1);
-    const value = given.get(plan.value.id)?.[0];
-    if (value === undefined) throw new Error('internal: the plan did not compute the loss value');
-    // The unreduced values are small: from what the passes and the epilogue computed.
-    const vn = st.ir.values;
-    const values = !vn ? undefined
-      : isLarge(vn) ? this.valuesOut(toCanonical(valueOf(vn), this.opts.layout, sizes, dims), canonicalAxes(dims), vn.axes, sizes, dims)
-      : evaluate([vn], {}, sizes, given)[0]!.data;
-    return { value, grad: wantGrad ? (grad ?? into?.fill(0) ?? new Float32Array(N)) : undefined, ...(values ? { values } : {}) };
   }
 
   private async run(inputs: Inputs, shape: readonly number[], wantGrad: boolean, into?: Float32Array): Promise<RunResult> {
     const gen = this.steps(inputs, shape, wantGrad, false, into);
-    let step = gen.next();
-    while (!step.done) step = gen.next(await step.value.kernel(step.value.args, step.value.target));
-    return step.value;
+    try {
+      let step = gen.next();
+      while (!step.done) step = gen.next(await step.value.kernel(step.value.args, step.value.target));
+      return step.value;
+    } finally {
+      gen.return(undefined as never); // a kernel that threw leaves the generator suspended: end it (its finally runs)
+    }
   }
 
   /** Whether valueAndGradSync works here: every backend whose kernels return synchronously (not webgpu). */
@@ -320,8 +367,13 @@ export class CompiledLoss {
   valueAndGradSync(inputs: Inputs, shape: readonly number[], options: GradOptions = {}): GradResult {
     if (this.backend === 'webgpu') throw new Error('webgpu is asynchronous: use valueAndGrad, or a synchronous backend (cpu, webasm, headlessgl, reference)');
     const gen = this.steps(inputs, shape, true, true, this.checkOut(options.out, shape));
-    let step = gen.next();
-    while (!step.done) step = gen.next(step.value.kernel(step.value.args, step.value.target));
+    let step;
+    try {
+      step = gen.next();
+      while (!step.done) step = gen.next(step.value.kernel(step.value.args, step.value.target));
+    } finally {
+      gen.return(undefined as never);
+    }
     const r = step.value;
     return { value: r.value, grad: r.grad!, backend: this.backend, ...(r.values ? { values: r.values } : {}) };
   }
@@ -351,7 +403,12 @@ export class CompiledLoss {
     const st = this.state(dims);
     const key = `${which}:${(['batch', 'class', ...SPATIAL] as Axis[]).map((a) => sizes[a]).join('x')}`;
     const hit = st.shapes.get(key);
-    if (hit) return hit;
+    if (hit) {
+      // Most recently used last: Map keeps insertion order.
+      st.shapes.delete(key);
+      st.shapes.set(key, hit);
+      return hit;
+    }
     const statics = staticValues(plan, sizes);
     const smallOffset = new Map<number, number>();
     let smallSize = 0;
@@ -360,9 +417,14 @@ export class CompiledLoss {
     // Host steps (distance transforms) have no kernel.
     const specs = plan.passes.map((p) => (p.kind === 'host' ? undefined : emitPass(plan, p, ctx)));
     const built: IKernelRunShortcut[] = [];
+    const js: JsKernel[] = [];
     const kernels = specs.map((spec): Runner | undefined => {
       if (!spec) return undefined;
-      if (this.backend === 'js') return jsRunner({ id: nextKernelId++, source: spec.jsSource, output: spec.output, width: spec.width }, this.opts.threads, sync) as Runner;
+      if (this.backend === 'js') {
+        const jk: JsKernel = { id: nextKernelId++, source: spec.jsSource, output: spec.output, width: spec.width };
+        js.push(jk);
+        return jsRunner(jk, this.opts.threads, sync) as Runner;
+      }
       if (!this.gpu) return undefined;
       const kernel = this.build(spec, sync);
       built.push(kernel);
@@ -370,8 +432,14 @@ export class CompiledLoss {
       return (args) => kernel(...args);
     });
     const staticAxes = new Map(toposort(plan.grad ? [plan.value, plan.grad] : [plan.value]).filter((n) => statics.has(n.id)).map((n) => [n.id, [...n.axes]]));
-    const entry = { sizes, statics, staticAxes, smallOffset, smallSize, specs, kernels, built };
+    const entry: ShapeKernels = { sizes, statics, staticAxes, smallOffset, smallSize, specs, kernels, built, js, busy: 0, evicted: false };
     st.shapes.set(key, entry);
+    if (st.shapes.size > MAX_SHAPE_KERNELS) {
+      const [oldest, k] = st.shapes.entries().next().value!;
+      st.shapes.delete(oldest);
+      k.evicted = true;
+      if (k.busy === 0) this.release(k);
+    }
     return entry;
   }
 
