@@ -3,7 +3,10 @@
 // optionally write the gradient with respect to the prediction (same shape and
 // layout as --pred). --classes N one-hots a label-map target (with or without
 // its class axis). Shapes that look like the other layout, probabilities outside
-// [0, 1] and mistyped loss names are refused with a hint (exit 2).
+// [0, 1] and mistyped loss names are refused with a hint (exit 2). Input files
+// are untrusted: io.ts checks their element counts against --max-elements before
+// decoding; non-finite values and results are warned about on stderr; --grad
+// never names an input and is written atomically.
 
 import type { Command } from 'commander';
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -11,7 +14,7 @@ import { join } from 'node:path';
 import type { Params } from '../../compiler/knobs.ts';
 import { InputError } from '../../runtime/errors.ts';
 import { BackendUnavailable } from '../../runtime/gpu-env.ts';
-import { type ArrayData, ArrayFileError, type Intensity, arrayFormat, isImageFile, oneHot, readArray, toNchw, writeArray } from '../../runtime/io.ts';
+import { type ArrayData, ArrayFileError, DEFAULT_MAX_ELEMENTS, ElementLimitError, type Intensity, MAX_MAX_ELEMENTS, arrayFormat, isImageFile, oneHot, readArray, toNchw, writeArray } from '../../runtime/io.ts';
 import { type Layout, otherLayoutLikely, relayout } from '../../runtime/layout.ts';
 import { BACKENDS, type CompiledLoss, LIBRARY_DIR, compile, libraryNames, load, suggestLoss } from '../../runtime/loss.ts';
 import { UsageError, activation, backend, collect, layout, parseParams, region } from '../options.ts';
@@ -28,7 +31,11 @@ interface EvalOptions {
   grad?: string;
   json?: boolean;
   classes?: string;
+  maxElements?: string;
 }
+
+/** The most classes --classes takes: every label of a 16-bit label map (PNG, uint16). */
+const MAX_CLASSES = 65536;
 
 const EXAMPLES = `
 The loss is a .loss file or the name of a library loss (losses/NAME.loss).
@@ -59,6 +66,17 @@ match an N-channel --pred. The map has one channel ([B, H, W, 1] in nhwc,
 volumes, in either layout). With --param ignore_index=K, pixels labelled K are
 left out of the loss (K may lie outside 0..N-1, e.g. 255).
 
+Untrusted files: only regular files are read (not a FIFO, a device or a
+directory). Each input may hold at most --max-elements elements (default
+2^27 = 134217728, 512 MiB as float32; or SEGLOSS_MAX_ELEMENTS), checked from its
+header (.npy shape, PNG IHDR width × height × channels, NIfTI dims) before it is
+decoded; compressed data never inflates past what the header describes.
+NaN or ±Infinity in an input is a warning on stderr (file, counts); the result
+is still printed, and a non-finite value is warned about too (--json: null).
+--grad may not name an input (exit 2) and is written to a temporary file in its
+folder, then renamed: an error never leaves half a file. --classes is at most
+${MAX_CLASSES}.
+
 Exit code 2 for a bad file, shape, flag or formula, or a backend that cannot start here.
 
 Examples:
@@ -86,6 +104,7 @@ export function register(program: Command): void {
     .option('--backend <name>', `auto | ${BACKENDS.join(' | ')}`, 'auto')
     .option('--grad <file>', 'write d loss / d pred here (.npy, same shape and layout as --pred)')
     .option('--classes <n>', '--target is a label map of integers 0..n-1 ([B, H, W], or one channel): one-hot it into n classes (n must be --pred\'s class count)')
+    .option('--max-elements <n>', `the most elements one input file may hold, checked from its header before reading (default ${DEFAULT_MAX_ELEMENTS}, or SEGLOSS_MAX_ELEMENTS)`)
     .option('--json', 'print {loss, backend, value, shape}')
     .addHelpText('after', EXAMPLES)
     .action(async (lossArg: string, o: EvalOptions, cmd: Command) => {
@@ -99,11 +118,24 @@ export function register(program: Command): void {
       const params = parseParams(o.param);
       const extra = parseInputs(o.input);
       const classes = o.classes === undefined ? undefined : classCount(o.classes);
-      if (o.grad) { try { arrayFormat(o.grad, true); } catch (e) { throw toUsage(e); } }
+      const maxElements = o.maxElements !== undefined ? elementLimit(o.maxElements, '--max-elements')
+        : process.env.SEGLOSS_MAX_ELEMENTS !== undefined ? elementLimit(process.env.SEGLOSS_MAX_ELEMENTS, 'SEGLOSS_MAX_ELEMENTS')
+        : DEFAULT_MAX_ELEMENTS;
       const isFile = lossFile(lossArg);
+      if (o.grad) {
+        try { arrayFormat(o.grad, true); } catch (e) { throw toUsage(e); }
+        checkGradPath(o.grad, [['--pred', o.pred], ['--target', o.target], ...[...extra].map(([name, f]): [string, string] => [`--input ${name}`, f]), ...(isFile ? [['the loss file', lossArg] as [string, string]] : [])]);
+      }
 
-      const pred = read(o.pred, '--pred', 'probability', opts.layout);
-      let target = read(o.target, '--target', classes ? 'labels' : 'mask', opts.layout);
+      const warnings: string[] = [];
+      const read = (file: string, flag: string, intensity: Intensity): ArrayData => {
+        const a = readInput(file, flag, intensity, opts.layout, maxElements);
+        const bad = nonFinite(a.data);
+        if (bad) warnings.push(`${flag} ${file} holds ${bad}`);
+        return a;
+      };
+      const pred = read(o.pred, '--pred', 'probability');
+      let target = read(o.target, '--target', classes ? 'labels' : 'mask');
       const ignoreIndex = params['ignore_index'];
       if (ignoreIndex !== undefined && !classes) throw new UsageError('--param ignore_index needs a label map: give --classes N (pixels labelled ignore_index are left out)');
       if ((pred.shape.length !== 4 && pred.shape.length !== 5) || pred.shape.includes(0)) {
@@ -126,7 +158,7 @@ export function register(program: Command): void {
       noteWideMask(target, o.target);
       const extraData = new Map<string, ArrayData>();
       for (const [name, file] of extra) {
-        const a = read(file, `--input ${name}`, 'probability', opts.layout);
+        const a = read(file, `--input ${name}`, 'probability');
         // A mask is per pixel: one channel, repeated along class.
         const perPixel = name === 'mask' && a.shape[classAxis(opts.layout, a.shape)] === 1;
         sameShape(a, perPixel ? { ...pred, shape: pred.shape.map((n, i) => (i === classAxis(opts.layout, pred.shape) ? 1 : n)) } : pred, `--input ${name}=${file}`, o.pred);
@@ -138,13 +170,19 @@ export function register(program: Command): void {
         if (loss.inputs.find((i) => i.name === loss.wrt)?.role === 'prob') checkProbabilities(pred, o.pred, loss.name);
         if (mask && !extraData.has('mask')) extraData.set('mask', { data: mask, shape: pred.shape.map((n, i) => (i === classAxis(opts.layout, pred.shape) ? 1 : n)), dtype: 'float32' });
         const inputs = bindInputs(loss, pred, target, extraData, lossArg);
+        for (const w of warnings) process.stderr.write(`segloss: warning: ${w}\n`);
         let grad: Float32Array | Float64Array | undefined;
         let r: { value: number; backend: string; values?: Float64Array };
         if (o.grad) ({ grad, ...r } = await loss.valueAndGrad(inputs, pred.shape));
         else r = await loss.value(inputs, pred.shape);
         const fell = loss.kernelBackends().filter((b) => b !== r.backend);
         if (fell.length) throw new UsageError(`backend '${r.backend}': gpu.js ran ${fell.length} kernel(s) on ${[...new Set(fell)].join(', ')} instead; not reporting a result from another backend`);
+        if (!Number.isFinite(r.value)) process.stderr.write(`segloss: warning: the loss value is ${r.value}${warnings.length ? ' (non-finite inputs, above)' : ''}\n`);
+        const badValues = r.values && nonFinite(r.values);
+        if (badValues) process.stderr.write(`segloss: warning: the per-item values (reduction none) hold ${badValues}\n`);
         if (o.grad) {
+          const badGrad = nonFinite(grad!);
+          if (badGrad) process.stderr.write(`segloss: warning: the gradient holds ${badGrad}\n`);
           try { writeArray(o.grad, grad!, pred.shape); } catch (e) { throw toUsage(e); }
         }
         if (o.json) {
@@ -177,8 +215,46 @@ function parseInputs(list: readonly string[]): Map<string, string> {
 
 function classCount(s: string): number {
   const n = Number(s);
-  if (!/^\d+$/.test(s.trim()) || n < 2) throw new UsageError(`--classes takes an integer of at least 2, got '${s}'`);
+  if (!/^\d+$/.test(s.trim()) || n < 2 || n > MAX_CLASSES) throw new UsageError(`--classes takes a whole number from 2 to ${MAX_CLASSES}, got '${s}'`);
   return n;
+}
+
+/** --max-elements or SEGLOSS_MAX_ELEMENTS: a whole number from 1 to MAX_MAX_ELEMENTS. */
+function elementLimit(s: string, what: string): number {
+  const n = Number(s);
+  if (!/^\d+$/.test(s.trim()) || n < 1 || n > MAX_MAX_ELEMENTS) throw new UsageError(`${what} takes a whole number from 1 to ${MAX_MAX_ELEMENTS}, got '${s}'`);
+  return n;
+}
+
+/**
+ * --grad must not be one of the inputs (compared by device and inode, so a
+ * symlink or a hard link counts) nor anything but a regular file where it exists.
+ */
+function checkGradPath(grad: string, inputs: readonly [string, string][]): void {
+  let g;
+  try { g = statSync(grad); } catch { return; } // a new file (a missing folder fails at the write)
+  if (g.isDirectory()) throw new UsageError(`--grad ${grad}: is a directory`);
+  if (!g.isFile()) throw new UsageError(`--grad ${grad}: not a regular file (${g.isFIFO() ? 'a FIFO' : g.isCharacterDevice() ? 'a character device' : g.isSocket() ? 'a socket' : 'a device'}); the gradient is written to a temporary file and renamed there`);
+  for (const [flag, file] of inputs) {
+    let st;
+    try { st = statSync(file); } catch { continue; }
+    if (st.dev === g.dev && st.ino === g.ino) {
+      throw new UsageError(`--grad ${grad} is ${flag}'s file${file === grad ? '' : ` (${file})`}; refusing to overwrite an input`);
+    }
+  }
+}
+
+/** "3 non-finite values (1 NaN, 2 +Infinity) among 16 elements", or '' when every value is finite. */
+function nonFinite(data: ArrayLike<number>): string {
+  let nan = 0, pos = 0, neg = 0;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (v - v !== 0) { if (v !== v) nan++; else if (v > 0) pos++; else neg++; }
+  }
+  const k = nan + pos + neg;
+  if (!k) return '';
+  const parts = [[nan, 'NaN'], [pos, '+Infinity'], [neg, '-Infinity']].filter(([c]) => c).map(([c, w]) => `${c} ${w}`);
+  return `${k} non-finite value${k === 1 ? '' : 's'} (${parts.join(', ')}) among ${data.length} elements`;
 }
 
 function toUsage(e: unknown): unknown {
@@ -187,11 +263,12 @@ function toUsage(e: unknown): unknown {
 }
 
 /** An array file; images and volumes (nhwc, one sample) are moved to `layout`. */
-function read(file: string, flag: string, intensity: Intensity, to: Layout): ArrayData {
+function readInput(file: string, flag: string, intensity: Intensity, to: Layout, maxElements: number): ArrayData {
   try {
-    const a = readArray(file, { intensity });
+    const a = readArray(file, { intensity, maxElements });
     return to === 'nchw' && isImageFile(file) ? toNchw(a) : a;
   } catch (e) {
+    if (e instanceof ElementLimitError) throw new UsageError(`${flag}: ${e.message} (--max-elements N or SEGLOSS_MAX_ELEMENTS=N sets the limit)`);
     if (e instanceof ArrayFileError) throw new UsageError(`${flag}: ${e.message}`);
     throw e;
   }
