@@ -42,7 +42,12 @@ export function printExpr(e: Expr): string {
       if (e.op === '^') return `${at(e.lhs, PRIMARY)}^${at(e.rhs, UNARY)}`;
       // The others are left-associative; comparisons do not chain, so neither side may be one.
       const level = LEVEL[e.op];
-      return `${at(e.lhs, level === 1 ? 2 : level)} ${e.op} ${at(e.rhs, level + 1)}`;
+      if (level === 1) return `${at(e.lhs, 2)} ${e.op} ${at(e.rhs, 2)}`;
+      // A chain (a + b + c + …) along its left spine with a loop: 50,000 terms are no deeper than one.
+      const tail: string[] = [];
+      let x: Expr = e;
+      while (x.kind === 'binary' && LEVEL[x.op] === level) { tail.push(` ${x.op} ${at(x.rhs, level + 1)}`); x = x.lhs; }
+      return at(x, level) + tail.reverse().join('');
     }
   }
 }

@@ -149,7 +149,7 @@ export function printRoots(roots: readonly { name: string; node: Node }[], mode:
     const rows = [...p.lets.map((l) => `t_{${l.name.slice(1)}} &= ${l.expr}`), ...roots.map((r, i) => `${r.name} &= ${p.roots[i]}`)];
     return `\\begin{aligned}\n${rows.join(' \\\\\n')}\n\\end{aligned}`;
   }
-  const width = Math.max(...[...p.lets.map((l) => l.name), ...roots.map((r) => r.name)].map((s) => s.length));
+  const width = [...p.lets.map((l) => l.name), ...roots.map((r) => r.name)].reduce((m, s) => Math.max(m, s.length), 0);
   return [
     ...p.lets.map((l) => `${l.name.padEnd(width)} = ${l.expr}`),
     ...roots.map((r, i) => `${r.name.padEnd(width)} = ${p.roots[i]}`),

@@ -121,18 +121,16 @@ export function widthsOf(k: number | readonly number[], d: number): number[] {
 export function neighbours(i: number, dims: readonly number[], st: readonly number[], k: number | readonly number[], f: (j: number) => void): void {
   const hs = widthsOf(k, dims.length).map((w) => (w - 1) / 2);
   const c = dims.map((n, a) => Math.floor(i / st[a]!) % n);
-  const off = hs.map((h) => -h);
+  // Only the offsets inside the image, in scan order: the cost is the window's part inside the image, not its width.
+  const lo = hs.map((h, a) => Math.max(-h, -c[a]!));
+  const hi = hs.map((h, a) => Math.min(h, dims[a]! - 1 - c[a]!));
+  const off = [...lo];
   for (;;) {
-    let ok = true;
     let j = i;
-    for (let a = 0; a < dims.length; a++) {
-      const cc = c[a]! + off[a]!;
-      if (cc < 0 || cc >= dims[a]!) { ok = false; break; }
-      j += off[a]! * st[a]!;
-    }
-    if (ok) f(j);
+    for (let a = 0; a < dims.length; a++) j += off[a]! * st[a]!;
+    f(j);
     let a = dims.length - 1;
-    while (a >= 0 && off[a] === hs[a]) { off[a] = -hs[a]!; a--; }
+    while (a >= 0 && off[a] === hi[a]) { off[a] = lo[a]!; a--; }
     if (a < 0) return;
     off[a]!++;
   }

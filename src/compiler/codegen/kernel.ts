@@ -16,8 +16,11 @@ const F32_MAX = 3.4028234663852886e38;
 
 /** A number as a literal every backend reads as a float. */
 export function lit(v: number): string {
-  if (Number.isNaN(v)) throw new Error('internal: NaN constant in a kernel');
-  const x = Math.max(-F32_MAX, Math.min(F32_MAX, v));
+  // Formulas hold float32 constants only (E231); a value computed from the shape (a static) may still be NaN or
+  // beyond float32, where float32 arithmetic gives an infinity: the kernel computes it, as no literal spells it.
+  if (Number.isNaN(v)) return '(0.0 / 0.0)';
+  if (Math.abs(v) > F32_MAX) return v > 0 ? '(1.0 / 0.0)' : '(-1.0 / 0.0)';
+  const x = v;
   let s = Number.isInteger(x) && Math.abs(x) < 1e21 ? `${x}.0` : String(x);
   if (!/[.e]/.test(s)) s += '.0';
   return x < 0 ? `(${s})` : s;
@@ -165,12 +168,28 @@ class Emitter {
     return `small[${[String(off), ...terms.reverse()].join(' + ')}]`;
   }
 
+  /**
+   * Whether value(s, n) would emit n as an elementwise op (or look through a broadcast) of values at the same
+   * scope, recursing into its sources: not a static, a memo, a buffer read or an op that opens loops.
+   */
+  private plain(s: Scope, n: Node): boolean {
+    if (this.ctx.statics.has(n.id) || this.ctx.smallOffset.has(n.id) || n.op === 'input' || this.ctx.slots.has(n.id)) return false;
+    if (n.op === 'expand') return true;
+    const r = record(n.op);
+    return !!r.emit && !r.host && n.op !== 'sum' && n.op !== 'max' && this.lookup(s, n) === undefined;
+  }
+
   /** An expression for node `n` at the coordinates of scope `s`; `compute` ignores n's own buffer (to fill it). */
   value(s: Scope, n: Node, compute = false): string {
+    // A long chain of elementwise ops (a repeat unrolled 1000 times) is emitted sources first, with a loop:
+    // each value() below then finds its sources memoized and recursion stays shallow.
     const st = this.ctx.statics.get(n.id);
     if (st !== undefined) return lit(st);
     const memo = this.lookup(s, n);
     if (memo !== undefined) return memo;
+    if (!compute && this.plain(s, n) && n.src.some((x) => this.plain(s, x) && x.src.some((y) => this.plain(s, y)))) {
+      for (const m of toposort([n], (m) => m !== n && !this.plain(s, m))) if (m !== n && this.plain(s, m)) this.value(s, m);
+    }
     let out: string;
     if (this.ctx.smallOffset.has(n.id)) out = this.smallIndex(s, n);
     else if (n.op === 'input') out = this.bind(s, `${inputVar(n.arg as string)}[${this.inputIndex(s)}]`);

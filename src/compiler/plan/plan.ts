@@ -127,7 +127,7 @@ export function plan(value: Node, grad: Node | undefined, extras: readonly Node[
   // A static reduction is folded per shape (codegen's staticValues), not run as a pass.
   const reductions = order.filter((n) => isPassReduction(n) && !stat.has(n.id));
   const bufferNodes = order.filter((n) => buffers.has(n.id));
-  const maxLevel = Math.max(0, ...reductions.map(lv), ...bufferNodes.map(lv));
+  const maxLevel = [...reductions, ...bufferNodes].reduce((m, n) => Math.max(m, lv(n)), 0);
 
   const passes: Pass[] = [];
   const gradLevel = grad && isLarge(grad) ? lv(grad) : -1;
@@ -169,31 +169,32 @@ export function plan(value: Node, grad: Node | undefined, extras: readonly Node[
       : p.nodes.flatMap((b) => b.src);
     const inputs = new Set<string>();
     const seen = new Set<number>();
-    const walk = (n: Node) => {
-      if (seen.has(n.id)) return;
+    // With a stack, not recursion: a chain of 100,000 elementwise ops is one kernel's body.
+    const stack = [...roots];
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (seen.has(n.id)) continue;
       seen.add(n.id);
-      if (n.op === 'input') { inputs.add(n.arg as string); return; }
-      if (buffers.has(n.id)) { inputs.add(slots.get(n.id)!.region); return; }
+      if (n.op === 'input') { inputs.add(n.arg as string); continue; }
+      if (buffers.has(n.id)) { inputs.add(slots.get(n.id)!.region); continue; }
       if (p.kind === 'host') throw new Error('internal: a host step reads a value that is not in memory');
-      if (!isLarge(n) && !isInlineSmall(n) && n.op !== 'expand') { smallInputs.add(n); return; }
-      if (n.op === 'expand' && !isLarge(n.src[0]!) && !isInlineSmall(n.src[0]!)) { smallInputs.add(n.src[0]!); return; }
-      n.src.forEach(walk);
-    };
-    roots.forEach(walk);
+      if (!isLarge(n) && !isInlineSmall(n) && n.op !== 'expand') { smallInputs.add(n); continue; }
+      if (n.op === 'expand' && !isLarge(n.src[0]!) && !isInlineSmall(n.src[0]!)) { smallInputs.add(n.src[0]!); continue; }
+      stack.push(...n.src);
+    }
     reads.set(p, [...inputs].sort());
   }
 
   // The epilogue: small nodes that the value or a kernel needs, by level, not
   // counting the pass reductions themselves (their passes produce them).
   const needed = new Set<number>();
-  const need = (n: Node) => {
-    if (needed.has(n.id) || isLarge(n) || isInlineSmall(n)) return;
+  const stack = [value, ...extras, ...smallInputs];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (needed.has(n.id) || isLarge(n) || isInlineSmall(n)) continue;
     needed.add(n.id);
-    if (!isPassReduction(n)) n.src.forEach(need);
-  };
-  need(value);
-  extras.forEach(need);
-  smallInputs.forEach(need);
+    if (!isPassReduction(n)) stack.push(...n.src);
+  }
   const epilogue: Node[][] = Array.from({ length: maxLevel + 1 }, () => []);
   for (const n of order) if (needed.has(n.id) && !isPassReduction(n)) epilogue[lv(n)]!.push(n);
 

@@ -12,14 +12,16 @@ function buffersRead(p: Plan, pass: Pass): Node[] {
     : pass.nodes.flatMap((b) => b.src);
   const out: Node[] = [];
   const seen = new Set<number>();
-  const walk = (n: Node) => {
-    if (seen.has(n.id)) return;
+  // Depth first, sources in order, with a stack (a chain of 100,000 ops is no deeper than one).
+  const stack = [...roots].reverse();
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (seen.has(n.id)) continue;
     seen.add(n.id);
-    if (p.buffers.has(n.id)) { out.push(n); return; }
-    if (!isLarge(n)) return;
-    n.src.forEach(walk);
-  };
-  roots.forEach(walk);
+    if (p.buffers.has(n.id)) { out.push(n); continue; }
+    if (!isLarge(n)) continue;
+    for (let i = n.src.length - 1; i >= 0; i--) stack.push(n.src[i]!);
+  }
   return out;
 }
 
