@@ -13,6 +13,7 @@ import { type Activation, type Dims, type LoweredLoss, Lowerer, type Region } fr
 import { parse } from './parse.ts';
 import { simplify } from './simplify.ts';
 import { sum } from './build.ts';
+import { plan } from './plan/plan.ts';
 import type { Params } from './knobs.ts';
 
 export interface FrontendOptions {
@@ -31,6 +32,12 @@ export interface FrontendOptions {
 
 /** The shared library's folder (`losses/` at the package root): a `use` may always reach it. */
 export const LIBRARY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'losses');
+/**
+ * The most passes over the data a loss may take: the library takes at most 19 (ms_ssim in 3-D), clDice 2 per
+ * iteration (iterations = 125 fits). A pass that is not a buffer recomputes its values from the inputs, so a chain
+ * of n dependent reductions (a repeat over a mean) costs n² work: 256 such passes compile in about a second here.
+ */
+export const MAX_PASSES = 256;
 /** The largest file a `use` reads: formulas are small; /dev/zero is not. */
 export const USE_MAX_BYTES = 1 << 20;
 
@@ -165,6 +172,9 @@ export function frontend(source: string, file: string, opts: FrontendOptions = {
   const objective = unreduced ? sum(unreduced) : loss.value;
   const g = grad(objective, loss.wrt.node);
   const [value, gradient, values] = simplify(unreduced ? [objective, g, unreduced] : [objective, g]) as [Node, Node, Node | undefined];
+  // Each pass is a kernel that recomputes what it needs from the inputs: past MAX_PASSES the work grows with their square.
+  const passes = plan(value, gradient, values ? [values] : []).passes.length;
+  if (passes > MAX_PASSES) return { ir: undefined, diagnostics: [...diagnostics, diag('E234', loss.nameSpan, { name: loss.name, passes, max: MAX_PASSES })], sources };
   return {
     ir: { loss, value, grad: gradient, ...(values ? { values } : {}), objective, passes: { lower: [loss.value], diff: [objective, g], simplify: [value, gradient] } },
     diagnostics,

@@ -12,6 +12,7 @@ export const CODES = {
   E101: { title: 'unexpected character', message: "unexpected character '{text}'", hint: 'comments start with #; strings use double quotes' },
   E102: { title: 'expected token', message: 'expected {expected} but found {found}', hint: '{hint}' },
   E103: { title: 'no viable alternative', message: 'unexpected {found} here; expected {expected}' },
+  E105: { title: 'nested too deeply', message: 'this expression nests more than {max} levels deep (brackets, calls, repeat blocks, unary minus and powers)', hint: 'bind the inner parts to names' },
   E104: { title: 'unterminated string', message: 'this string has no closing quote', hint: 'close it with " on the same line' },
   // Names, arity, roles.
   E201: { title: 'unknown name', message: "unknown name '{name}'", hint: '{hint}' },
@@ -32,7 +33,7 @@ export const CODES = {
   E216: { title: 'recursive function', message: "'{name}' calls itself (through {chain})", hint: 'functions cannot recurse; use a fixed-count loop' },
   E217: { title: 'not a value', message: "'{name}' is a function; call it with arguments", hint: 'write {name}(...)' },
   E218: { title: 'two losses', message: "'{name}' is the second loss in this file", hint: 'one file holds one loss; put helpers in `def`s' },
-  E219: { title: 'bad parameter value', message: "parameter '{name}' must be a finite number, got '{value}'" },
+  E219: { title: 'bad parameter value', message: "parameter '{name}' must be a finite float32 number, got '{value}'", hint: 'kernels run in float32: 0, or a size from 1.2e-38 to 3.4e38' },
   E220: { title: 'activation on logits', message: "'{name}' already takes logits; activation '{activation}' applies to a prob input", hint: 'drop the activation: this loss applies its own' },
   E221: { title: 'not a constant argument', message: "{what} of '{name}' must be {want}", hint: 'window widths and kernels are fixed when the loss is compiled' },
   E222: { title: 'not along space', message: "'{name}' runs along {want}, not ({axes})", hint: '{hint}' },
@@ -41,12 +42,17 @@ export const CODES = {
   E226: { title: 'reduction does not apply', message: "reduction '{reduction}' does not apply to '{name}': {why}", hint: "use reduction 'mean' (the default) for this loss" },
   E229: { title: 'knob does not apply', message: "knob '{name}' does not apply to '{loss}': {why}", hint: 'leave it out: a knob that changes nothing is an error, never a silent no-op' },
   E230: { title: 'eps inside the log of logits', message: "'{name}' adds a constant inside the log of its prediction (as tf.keras 2.x does on probabilities); with activation '{activation}' the log is taken exactly from the logits, where that constant has no meaning", hint: 'set the eps inside the log to 0 (log_eps = 0), as tf.keras does with from_logits=True' },
+  E231: { title: 'constant out of range', message: '{what} is {value}', hint: 'every backend computes in float32 at least: a constant must be finite, and 0 or a size from 1.2e-38 to 3.4e38 (the reference would keep what the kernels cannot)' },
+  E232: { title: 'formula too large', message: 'lowering this formula builds more than {max} nodes; it stopped here', hint: 'a def called with many different arguments, or nested repeats, multiply the formula: share values in bindings, or lower a repeat count' },
+  E233: { title: 'calls nested too deeply', message: "this call of '{name}' is nested more than {max} calls deep", hint: 'each def call is inlined where it is made: a chain of defs each calling the one before may be {max} long' },
+  E234: { title: 'too many passes', message: "loss '{name}' needs {passes} passes over the data, more than {max}", hint: 'each reduction over space whose result feeds the next one starts a new pass: a repeat over a mean or sum adds one pass per iteration' },
   E227: { title: 'repeat count not a constant', message: 'the count of a repeat must be a constant', hint: 'write a number or a parameter: the loop is unrolled when the loss is compiled' },
   E228: { title: 'bad repeat count', message: 'a repeat count must be a whole number from 0 to {max}, got {value}', hint: '{hint}' },
   // Axes.
   E301: { title: 'reduction over a missing axis', message: "{op}[{axes}] reduces over {missing}, but the value has axes ({have})", hint: '{hint}' },
   E302: { title: 'loss is not a scalar', message: "the loss must reduce to a scalar, but it still has axes ({have})", hint: 'wrap it in mean(...) or sum(...)' },
   E303: { title: 'axis repeated', message: "axis '{name}' is named twice in this reduction" },
+  E305: { title: 'axis required', message: "'{name}' runs over the {axis} axis, but its argument has axes ({have})", hint: 'an earlier reduction removed it, or the value never had it: apply it before reducing' },
   E304: { title: 'axis not in this layout', message: "axis '{name}' does not exist in {dims}-D data" },
 } as const satisfies Record<string, CodeEntry>;
 
@@ -59,8 +65,19 @@ export interface Diagnostic {
   span: Span | undefined;
 }
 
+/** Characters a terminal would act on or not show: C0/C1 controls, line and paragraph separators, zero-width and bidi marks. */
+const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+/** The longest argument a message shows (a name, a path, a character run): longer ones are cut with '…'. */
+const MAX_ARG = 120;
+
+/** A user-supplied text as a message shows it: invisible characters as \u{…}, cut at MAX_ARG. */
+export function shown(text: string): string {
+  const cut = text.length > MAX_ARG ? `${text.slice(0, MAX_ARG)}…` : text;
+  return cut.replace(INVISIBLE, (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
+}
+
 function fill(template: string, args: Record<string, string | number>): string {
-  return template.replace(/\{(\w+)\}/g, (_, k: string) => (k in args ? String(args[k]) : `{${k}}`));
+  return template.replace(/\{(\w+)\}/g, (_, k: string) => (Object.hasOwn(args, k) ? shown(String(args[k])) : `{${k}}`));
 }
 
 export function diag(code: Code, span: Span | undefined, args: Record<string, string | number> = {}): Diagnostic {
@@ -72,7 +89,7 @@ export function diag(code: Code, span: Span | undefined, args: Record<string, st
 /** The error segloss raises for a formula or input mistake; the CLI prints it and exits 2. */
 export class SeglossError extends Error {
   constructor(readonly diagnostics: Diagnostic[], readonly sources: ReadonlyMap<string, string> = new Map()) {
-    super(diagnostics.map((d) => `${d.code}: ${d.message}`).join('\n'));
+    super([...diagnostics.slice(0, MAX_SHOWN).map((d) => `${d.code}: ${d.message}`), ...(diagnostics.length > MAX_SHOWN ? [`... and ${diagnostics.length - MAX_SHOWN} more`] : [])].join('\n'));
     this.name = 'SeglossError';
   }
 }
@@ -122,18 +139,55 @@ export function formatDiagnostic(d: Diagnostic, sources: ReadonlyMap<string, str
   const out = [bold(`${where}${red(`error[${d.code}]`)}: ${d.message}`)];
   const src = d.span ? sources.get(d.span.file) : undefined;
   if (d.span && src !== undefined) {
-    const lineText = src.split(/\r?\n/)[d.span.line - 1] ?? '';
+    const { text, col, width } = excerpt(lineAt(src, d.span.line), d.span.col, d.span.end - d.span.start);
     const num = String(d.span.line);
     const pad = ' '.repeat(num.length);
-    const width = Math.max(1, Math.min(d.span.end - d.span.start, lineText.length - d.span.col + 1));
     out.push(`${pad} |`);
-    out.push(`${num} | ${lineText}`);
-    out.push(`${pad} | ${' '.repeat(Math.max(0, d.span.col - 1))}${red('^'.repeat(width))}`);
+    out.push(`${num} | ${text}`);
+    out.push(`${pad} | ${' '.repeat(col - 1)}${red('^'.repeat(width))}`);
   }
   if (d.hint) out.push(`  ${cyan('hint')}: ${d.hint}`);
   return out.join('\n');
 }
 
+/** Line `n` (from 1) of `src`, with line ends as the lexer counts them: \n, \r\n and a lone \r. */
+function lineAt(src: string, n: number): string {
+  let start = 0;
+  for (let i = 1; i < n; i++) {
+    const m = /\r\n?|\n/g;
+    m.lastIndex = start;
+    const hit = m.exec(src);
+    if (!hit) return '';
+    start = hit.index + hit[0].length;
+  }
+  const end = src.slice(start).search(/[\r\n]/);
+  return end < 0 ? src.slice(start) : src.slice(start, start + end);
+}
+
+/** The widest source excerpt shown: a long line is cut to this many characters around the caret. */
+const EXCERPT = 100;
+
+/**
+ * The part of a line a diagnostic shows, with the caret's column and width in it: at most EXCERPT characters
+ * around the span ('…' where cut), each invisible character (a control, a tab) one visible '?' or space, so
+ * the caret stays under its place and the terminal runs nothing.
+ */
+function excerpt(line: string, col: number, length: number): { text: string; col: number; width: number } {
+  let from = 0;
+  if (line.length > EXCERPT) from = Math.max(0, Math.min(col - 1 - EXCERPT / 4, line.length - EXCERPT));
+  const to = Math.min(line.length, from + EXCERPT);
+  const body = line.slice(from, to).replace(/\t/g, ' ').replace(INVISIBLE, '?');
+  const head = from > 0 ? '…' : '';
+  const c = Math.max(1, col - from) + head.length;
+  const width = Math.max(1, Math.min(length, to - from - (col - 1 - from)));
+  return { text: head + body + (to < line.length ? '…' : ''), col: c, width };
+}
+
+/** The most diagnostics printed at once: a file of random bytes can make thousands; the rest are counted. */
+export const MAX_SHOWN = 50;
+
 export function formatDiagnostics(ds: readonly Diagnostic[], sources: ReadonlyMap<string, string>, opts: FormatOptions = {}): string {
-  return ds.map((d) => formatDiagnostic(d, sources, opts)).join('\n\n');
+  const out = ds.slice(0, MAX_SHOWN).map((d) => formatDiagnostic(d, sources, opts));
+  if (ds.length > MAX_SHOWN) out.push(`... and ${ds.length - MAX_SHOWN} more error${ds.length - MAX_SHOWN === 1 ? '' : 's'}`);
+  return out.join('\n\n');
 }

@@ -84,6 +84,9 @@ const reaper = new FinalizationRegistry<string>((key) => {
   if (table.get(key)?.deref() === undefined) table.delete(key);
 });
 let nextId = 0;
+/** Calls of intern() so far, hits included: the work a pass did building nodes (lowering's size bound). */
+let calls = 0;
+export const internCalls = (): number => calls;
 
 /** How many nodes the intern table holds (live ones, plus dead ones not yet reaped): for memory tests. */
 export function internedCount(): number {
@@ -100,6 +103,7 @@ function argKey(arg: Arg): string {
 
 /** The one constructor: returns the existing node when an equal one exists. */
 export function intern(op: Op, src: readonly Node[], arg: Arg, axes: Axes): Node {
+  calls++;
   const key = `${op}|${argKey(arg)}|${src.map((s) => s.id).join(',')}|${axes.join(',')}`;
   let n = table.get(key)?.deref();
   if (!n) {

@@ -21,6 +21,7 @@
 //   are dropped (`none`: per-sample, per-class values; one final reduction only).
 
 import type { Activation, Region } from './lower.ts';
+import { representable } from './simplify.ts';
 
 export type ParamValue = number | string | boolean | readonly number[] | readonly (readonly number[])[];
 export type Params = Readonly<Record<string, ParamValue>>;
@@ -51,7 +52,8 @@ function bool(v: ParamValue): boolean | undefined {
 
 function numbers(v: ParamValue): number[] | undefined {
   const xs = typeof v === 'string' ? v.split(',').map((s) => (s.trim() === '' ? NaN : Number(s))) : typeof v === 'number' ? [v] : Array.isArray(v) && v.every((x) => typeof x === 'number') ? [...(v as number[])] : undefined;
-  return xs && xs.length > 0 && xs.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0) ? xs : undefined;
+  // Kernels hold them as float32 literals: finite, within float32's range (a weight of 1e308 is infinity there).
+  return xs && xs.length > 0 && xs.every((x) => typeof x === 'number' && representable(x) && x >= 0) ? xs : undefined;
 }
 
 /** A number parameter from a CLI string or a number. */
@@ -93,7 +95,7 @@ export function splitParams(all: Params): Split {
       }
       case 'class_weights': {
         const xs = numbers(v);
-        if (!xs) bad(k, 'non-negative numbers, one per class (1,2,0.5)', v);
+        if (!xs) bad(k, 'non-negative float32 numbers (at most 3.4e38), one per class (1,2,0.5)', v);
         else knobs.classWeights = xs;
         break;
       }
@@ -105,7 +107,8 @@ export function splitParams(all: Params): Split {
       }
       case 'ignore_index': {
         const n = numberParam(v);
-        if (n === undefined || !Number.isInteger(n)) bad(k, 'an integer label', v);
+        // Labels are compared in float32, exact for integers up to 2^24.
+        if (n === undefined || !Number.isInteger(n) || Math.abs(n) > 2 ** 24) bad(k, 'an integer label (at most 2^24 in size)', v);
         else { knobs.ignoreIndex = n; knobs.mask = true; }
         break;
       }

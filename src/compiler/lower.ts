@@ -6,8 +6,9 @@
 import type * as A from './ast.ts';
 import * as B from './build.ts';
 import { type Code, type Diagnostic, diag, suggest } from './diagnostics.ts';
-import { type Axes, type Axis, type Node, type Op, isSpatial, minusAxes, sortAxes, toposort } from './ir.ts';
-import { constOf, simplify } from './simplify.ts';
+import { type Axes, type Axis, type Node, type Op, internCalls, isSpatial, minusAxes, sortAxes, toposort } from './ir.ts';
+import { record } from './registry.ts';
+import { F32_MAX, constOf, representable, simplify } from './simplify.ts';
 import { boxWeights, gaussianWeights } from './spatial.ts';
 import { verify } from './verify.ts';
 import { KNOB_NAMES, type Knobs, type Params, splitParams } from './knobs.ts';
@@ -35,6 +36,8 @@ export interface LoweredParam { name: string; value: number; default: number }
 
 export interface LoweredLoss {
   name: string;
+  /** Where the loss is declared (its name), for diagnostics about the whole formula. */
+  nameSpan: A.Span;
   file: string;
   header: string[];
   inputs: LoweredInput[];
@@ -58,6 +61,8 @@ interface Builtin {
   reduction?: boolean;
   /** Runs along spatial axes (pools, sorts): its `[axes]`, resolved, come to `lower`, which checks them. */
   alongSpace?: boolean;
+  /** An axis its first argument must have (softmax runs over class). */
+  needs?: Axis;
   lower(args: Node[], axes: Axes | undefined, call: A.Call): Value;
 }
 
@@ -112,11 +117,13 @@ export class Lowerer {
   }
 
   private err(code: Code, span: A.Span | undefined, args: Record<string, string | number> = {}): undefined {
-    const key = (d: Diagnostic) => `${d.code}@${d.span?.file}:${d.span?.start}`;
-    const d = diag(code, span, args);
-    if (!this.diagnostics.some((x) => key(x) === key(d))) this.diagnostics.push(d);
+    // One diagnostic per code and place (a def inlined at many calls reports its mistake once); a set, so that
+    // 20,000 mistakes cost 20,000 lookups, not 20,000².
+    const key = `${code}@${span?.file}:${span?.start}`;
+    if (!this.reported.has(key)) { this.reported.add(key); this.diagnostics.push(diag(code, span, args)); }
     return undefined;
   }
+  private readonly reported = new Set<string>();
 
   private makeBuiltins(): Map<string, Builtin> {
     const softplus = (x: Node) => B.un('softplus', x);
@@ -147,12 +154,12 @@ export class Lowerer {
       // min over axes = −max(−e)
       ['min', { arity: [1, 2], reduction: true, lower: ([a, b], axes) => (b ? B.bin('minimum', a!, b) : B.neg(B.rmax(B.neg(a!), axes ?? a!.axes))) }],
       // softmax over `class`, shifted by the (gradient-free) max: exact, and no overflow.
-      ['softmax', { arity: [1], lower: ([x]) => { const e = B.un('exp', this.shifted(x!)); return B.div(e, B.sum(e, ['class'])); } }],
+      ['softmax', { arity: [1], needs: 'class', lower: ([x]) => { const e = B.un('exp', this.shifted(x!)); return B.div(e, B.sum(e, ['class'])); } }],
       // e at class k (a constant): the class axis removed. With a one-hot g, sum[class](g * e) gathers e by label.
       ['at', { arity: [2], lower: ([x, k], _a, call) => this.atClass(x!, k!, call) }],
       // Per pixel, the Wasserstein distance between p and the label distribution g over the class distances M (knob class_distances).
       ['wasserstein', { arity: [2], lower: ([p, g]) => this.wasserstein(p!, g!) }],
-      ['logsoftmax', { arity: [1], lower: ([x]) => { const s = this.shifted(x!); return B.sub(s, B.un('log', B.sum(B.un('exp', s), ['class']))); } }],
+      ['logsoftmax', { arity: [1], needs: 'class', lower: ([x]) => { const s = this.shifted(x!); return B.sub(s, B.un('log', B.sum(B.un('exp', s), ['class']))); } }],
       // Spatial ops over every spatial axis (y, x, and z in 3-D), stride 1, same size.
       ['window', { arity: [2], lower: ([x], _axes, call) => this.windowOf(x!, call) }],
       // maxpool[axes](e, k): over the window k wide along the spatial axes named (all by default: a cube), 1 along
@@ -168,7 +175,8 @@ export class Lowerer {
       // The signed distance of the mask m > 0.5 (Kervadec's one_hot2dist): the distance to it outside, minus the
       // distance to its outside plus 1 inside (0 on its inner boundary); 0 for an empty or a full mask. No gradient.
       ['sdt', { arity: [1], lower: ([m]) => {
-        const fg = B.bin('gt', m!, B.K(0.5));
+        // Over every spatial axis, as edt: a value constant over space is broadcast first.
+        const fg = B.expand(B.bin('gt', m!, B.K(0.5)), sortAxes([...m!.axes, ...this.space()]));
         const bg = B.sub(B.ONE, fg);
         const full = B.neg(B.rmax(B.neg(fg), this.space()));
         const inside = B.mul(B.sub(B.edt(fg, this.space()), B.ONE), fg);
@@ -186,11 +194,11 @@ export class Lowerer {
     return this.opts.dims === 3 ? ['z', 'y', 'x'] : ['y', 'x'];
   }
 
-  /** A window width argument: a constant odd integer ≥ 1 (E221 otherwise). */
+  /** A window width argument: a constant odd integer from 1 to MAX_WIDTH (E221 otherwise). */
   private width(k: Node, call: A.Call, i: number): number | undefined {
     const v = constOf(k);
-    if (v === undefined || !Number.isInteger(v) || v < 1 || v % 2 === 0) {
-      return this.err('E221', (call.args[i] ?? call).span, { name: call.callee, what: 'a window width', want: 'a constant odd integer' });
+    if (v === undefined || !Number.isInteger(v) || v < 1 || v % 2 === 0 || v > MAX_WIDTH) {
+      return this.err('E221', (call.args[i] ?? call).span, { name: call.callee, what: 'a window width', want: `a constant odd integer from 1 to ${MAX_WIDTH}` });
     }
     return v;
   }
@@ -251,8 +259,9 @@ export class Lowerer {
     const dilation = 2 ** (this.levelOf(x) ?? 0);
     if (k.callee === 'box') return B.window(x, boxWeights(size), this.space(), dilation);
     const sigma = constOf(vals[1]!);
-    if (sigma === undefined || !(sigma > 0)) return this.err('E221', k.args[1]!.span, { name: 'gaussian', what: 'sigma', want: 'a positive constant' });
-    return B.window(x, gaussianWeights(size, sigma), this.space(), dilation);
+    const weights = sigma === undefined || !(sigma > 0) ? undefined : gaussianWeights(size, sigma);
+    if (!weights?.every(Number.isFinite)) return this.err('E221', k.args[1]!.span, { name: 'gaussian', what: 'sigma', want: 'a positive constant' });
+    return B.window(x, weights, this.space(), dilation);
   }
 
   /** An optional scale level argument: a constant integer ≥ 0 (E221 otherwise). */
@@ -411,8 +420,9 @@ export class Lowerer {
   }
 
   lowerExpr(e: A.Expr, scope: Map<string, Value>): Value {
+    if (internCalls() - this.startCalls > MAX_LOWERED) throw new TooLarge(e.span);
     switch (e.kind) {
-      case 'num': return B.K(e.value);
+      case 'num': return representable(e.value) ? B.K(e.value) : this.err('E231', e.span, { what: `the number ${e.text}`, value: rangeText(e.value) });
       case 'name': {
         if (scope.has(e.name)) return scope.get(e.name);
         if (this.builtins.has(e.name) || this.defs.has(e.name)) return this.err('E217', e.span, { name: e.name });
@@ -422,14 +432,20 @@ export class Lowerer {
       }
       case 'neg': {
         const x = this.lowerExpr(e.arg, scope);
-        return x && B.neg(x);
+        return this.folded(x && B.neg(x), e);
       }
       case 'binary': {
-        const a = this.lowerExpr(e.lhs, scope);
-        const b = this.lowerExpr(e.rhs, scope);
-        if (!a || !b) return undefined;
-        const op = ({ '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', '^': 'pow', '<': 'lt', '<=': 'le', '>': 'gt', '>=': 'ge', '==': 'eq', '!=': 'ne' } as const)[e.op];
-        return this.leveled(B.bin(op, a, b), e, e.op);
+        // A long chain (a + b + c + …) is a deep left spine: walked with a loop, not recursion.
+        const spine: A.Binary[] = [];
+        let lhs: A.Expr = e;
+        while (lhs.kind === 'binary') { spine.push(lhs); lhs = lhs.lhs; }
+        let acc = this.lowerExpr(lhs, scope);
+        for (let i = spine.length - 1; i >= 0; i--) {
+          const x = spine[i]!;
+          const b = this.lowerExpr(x.rhs, scope);
+          acc = acc && b && this.folded(this.leveled(B.bin(BINARY_OPS[x.op], acc, b), x, x.op), x);
+        }
+        return acc;
       }
       case 'call': return this.lowerCall(e, scope);
     }
@@ -457,6 +473,9 @@ export class Lowerer {
         return this.err('E203', e.span, { name: e.callee, expected: arityText(builtin.arity), got: e.args.length });
       }
       if (args.some((a) => !a)) return undefined;
+      if (builtin.needs && !args[0]!.axes.includes(builtin.needs)) {
+        return this.err('E305', e.span, { name: e.callee, axis: builtin.needs, have: args[0]!.axes.join(', ') || 'none: a scalar' });
+      }
       let axes: Axes | undefined;
       if (e.axes && !builtin.alongSpace) {
         axes = this.resolveAxes(e.axes);
@@ -473,7 +492,8 @@ export class Lowerer {
         if (args.length === 2) return this.err('E203', e.span, { name: `${e.callee}[...]`, expected: '1 argument', got: 2 });
       }
       this.callScope = scope;
-      return this.leveled(builtin.lower(args as Node[], axes ?? along, e), e, e.callee);
+      const v = this.leveled(builtin.lower(args as Node[], axes ?? along, e), e, e.callee);
+      return args.every((a) => constOf(a!) !== undefined) ? this.foldedCall(v, e) : v;
     }
     return this.inline(def!, e, args, scope);
   }
@@ -483,6 +503,8 @@ export class Lowerer {
     if (this.stack.includes(def.name)) {
       return this.err('E216', call.calleeSpan, { name: def.name, chain: [...this.stack.slice(this.stack.indexOf(def.name)), def.name].join(' -> ') });
     }
+    // Each call inlined is a level of recursion here, as a bracket is in the parser.
+    if (this.stack.length >= MAX_CALL_DEPTH) throw new TooDeep(call.calleeSpan, def.name);
     // Positional slots: a def's parameters in order; a loss's inputs.
     const slots = def.kind === 'def' ? def.params.map((p) => ({ name: p.name, value: p.value })) : def.inputs.map((i) => ({ name: i.name, value: undefined as A.Expr | undefined }));
     const named = def.kind === 'def' ? slots : def.params.map((p) => ({ name: p.name, value: p.value as A.Expr | undefined }));
@@ -514,10 +536,53 @@ export class Lowerer {
       this.stack.pop();
     }
     if (!ok) return undefined;
+    // A def called again with the same arguments is the same value: lowered once (a chain of defs that each
+    // call the previous one twice is linear, not exponential).
+    const key = `${final ? 'F' : 'V'}|${[...local].map(([k, v]) => `${k}=${v?.id ?? '?'}`).join(',')}`;
+    let memo = this.inlined.get(def);
+    if (!memo) this.inlined.set(def, (memo = new Map()));
+    if (memo.has(key)) return memo.get(key);
     this.stack.push(def.name);
     const out = this.lowerBody(def, local, final);
     this.stack.pop();
+    memo.set(key, out);
     return out;
+  }
+
+  /** Per def, its lowered results by arguments (see inline). */
+  private readonly inlined = new Map<A.DefDecl | A.LossDecl, Map<string, Value>>();
+  /** internCalls() when lowering began: the formula's size so far is the difference. */
+  private readonly startCalls = internCalls();
+
+  /** A node whose sources are all constants, folded; a located E231 when it folds to a non-finite or out-of-range value. */
+  private folded(v: Value, e: A.Expr): Value {
+    if (!v || v.op === 'const' || v.op === 'expand') return v;
+    const r = record(v.op);
+    if (r.kind !== 'elementwise' || !r.f64) return v;
+    const vs = v.src.map(constOf);
+    if (vs.some((x) => x === undefined)) return v;
+    return this.constant(r.f64(...(vs as number[])), v, e);
+  }
+
+  /**
+   * A builtin call on constants (cosh(1000), log(0)): simplified to its constant, or E231 when that constant
+   * is not representable (the simplifier leaves such folds undone, so an elementwise result still computing is one).
+   */
+  private foldedCall(v: Value, e: A.Expr): Value {
+    if (!v || v.op === 'const') return v;
+    const s = simplify([v])[0]!;
+    const c = constOf(s);
+    if (c !== undefined) return this.constant(c, v, e);
+    const elementwise = toposort([s]).every((n) => n.op === 'const' || n.op === 'expand' || (record(n.op).kind === 'elementwise' && record(n.op).f64));
+    if (!elementwise) return v;
+    const vals = new Map<number, number>();
+    for (const n of toposort([s])) vals.set(n.id, n.op === 'const' ? (n.arg as number) : n.op === 'expand' ? vals.get(n.src[0]!.id)! : record(n.op).f64!(...n.src.map((x) => vals.get(x.id)!)));
+    return this.constant(vals.get(s.id)!, v, e);
+  }
+
+  private constant(c: number, v: Node, e: A.Expr): Value {
+    if (!representable(c)) return this.err('E231', e.span, { what: 'this constant expression', value: rangeText(c, true) });
+    return B.expand(B.K(c), v.axes);
   }
 
   lowerBody(body: A.Body, scope: Map<string, Value>, final = false): Value {
@@ -596,11 +661,22 @@ export class Lowerer {
   }
 
   private finalBindings = new Map<string, { expr: A.Expr; scope: Map<string, Value> }>();
+  private readonly finalMemo = new Map<{ expr: A.Expr; scope: Map<string, Value> }, Value>();
   /** Terms of a final result that depend on the inputs but hold no final reduction (E226 under sum and none). */
   private opaque = 0;
 
-  /** Lower the main module's loss. */
+  /** Lower the main module's loss; E232 (and nothing more) when the formula grows past MAX_LOWERED nodes. */
   lowerLoss(): LoweredLoss | undefined {
+    try {
+      return this.lowerMain();
+    } catch (err) {
+      if (err instanceof TooDeep) return this.err('E233', err.span, { name: err.def, max: MAX_CALL_DEPTH });
+      if (!(err instanceof TooLarge)) throw err;
+      return this.err('E232', err.span, { max: MAX_LOWERED });
+    }
+  }
+
+  private lowerMain(): LoweredLoss | undefined {
     const main = this.program.main;
     const losses = main.items.filter((i): i is A.LossDecl => i.kind === 'loss');
     // A loss that failed to parse is missing, not absent.
@@ -651,8 +727,8 @@ export class Lowerer {
       const dflt = constantValue(p.value);
       const value = overrides[p.name] ?? dflt;
       if (dflt === undefined) this.err('E213', p.value.span, { name: p.name });
-      else if (!Number.isFinite(value)) this.err('E219', p.span, { name: p.name, value: String(value) });
-      if (value === undefined || !Number.isFinite(value) || dflt === undefined) { scope.set(p.name, undefined); continue; }
+      else if (!representable(value)) this.err('E219', p.span, { name: p.name, value: String(value) });
+      if (value === undefined || !representable(value) || dflt === undefined) { scope.set(p.name, undefined); continue; }
       params.push({ name: p.name, value, default: dflt });
       scope.set(p.name, B.K(value));
     }
@@ -690,7 +766,7 @@ export class Lowerer {
     }
     if (this.pixelMask) inputs.push(this.maskInput!);
     verify([out], 'lower');
-    return { name: loss.name, file: main.file, header: main.header, inputs, params, wrt: preds[0]!, value: out, options: this.opts, knobs: this.knobs };
+    return { name: loss.name, nameSpan: loss.nameSpan, file: main.file, header: main.header, inputs, params, wrt: preds[0]!, value: out, options: this.opts, knobs: this.knobs };
   }
 
   private maskInput: LoweredInput | undefined;
@@ -737,10 +813,18 @@ export class Lowerer {
    * results of called losses and defs) become sums, or their arguments.
    */
   private lowerFinal(e: A.Expr, scope: Map<string, Value>): Value {
+    if (internCalls() - this.startCalls > MAX_LOWERED) throw new TooLarge(e.span);
     if (e.kind === 'binary' && (e.op === '+' || e.op === '-')) {
-      const a = this.lowerFinal(e.lhs, scope);
-      const b = this.lowerFinal(e.rhs, scope);
-      return a && b && B.bin(e.op === '+' ? 'add' : 'sub', a, b);
+      // The left spine of a + / − chain, with a loop.
+      const spine: A.Binary[] = [];
+      let lhs: A.Expr = e;
+      while (lhs.kind === 'binary' && (lhs.op === '+' || lhs.op === '-')) { spine.push(lhs); lhs = lhs.lhs; }
+      let acc = this.lowerFinal(lhs, scope);
+      for (let i = spine.length - 1; i >= 0; i--) {
+        const b = this.lowerFinal(spine[i]!.rhs, scope);
+        acc = acc && b && B.bin(spine[i]!.op === '+' ? 'add' : 'sub', acc, b);
+      }
+      return acc;
     }
     if (e.kind === 'neg') { const x = this.lowerFinal(e.arg, scope); return x && B.neg(x); }
     if (e.kind === 'binary' && (e.op === '*' || e.op === '/')) {
@@ -757,7 +841,11 @@ export class Lowerer {
       }
     }
     const b = e.kind === 'name' ? this.finalBindings.get(e.name) : undefined;
-    if (b) return this.lowerFinal(b.expr, b.scope);
+    if (b) {
+      // Once per binding: a chain of bindings that each use the previous one twice stays linear.
+      if (!this.finalMemo.has(b)) this.finalMemo.set(b, this.lowerFinal(b.expr, b.scope));
+      return this.finalMemo.get(b);
+    }
     if (e.kind === 'call' && (e.callee === 'mean' || e.callee === 'sum') && e.args.length === 1 && !this.defs.has(e.callee)) {
       const x = this.lowerExpr(e.args[0]!, scope);
       const axes = e.axes ? this.resolveAxes(e.axes) : x?.axes;
@@ -793,6 +881,42 @@ const AXIS_NAMES = ['batch', 'class', 'z', 'y', 'x', 'space', 'region'];
 
 /** The most iterations a `repeat` may have: each one is unrolled into the IR. */
 const MAX_REPEAT = 1000;
+
+/**
+ * The widest window or pool: 255 taps per axis. The library's widest is 11 (SSIM); a window wider than the
+ * image reads mostly padding, and every backend's cost grows with the width (the reference's with its square).
+ */
+export const MAX_WIDTH = 255;
+
+/**
+ * The most nodes lowering may build (intern calls, shared ones included): 50 times the largest library loss
+ * (ms_ssim in 3-D builds about 1,800 in the whole front end), room for `repeat 1000` over a body of 30 operations,
+ * and a bound on the work and memory of every later pass, which grow with it.
+ */
+export const MAX_LOWERED = 100_000;
+
+/** Thrown when lowering passes MAX_LOWERED; lowerLoss turns it into E232 at the expression being lowered. */
+class TooLarge extends Error {
+  constructor(readonly span: A.Span) { super('formula too large'); }
+}
+
+/** How deep calls of defs (and used losses) may nest: as MAX_NESTING for brackets, far inside Node's stack. */
+export const MAX_CALL_DEPTH = 64;
+
+/** Thrown past MAX_CALL_DEPTH; lowerLoss turns it into E233 at the call. */
+class TooDeep extends Error {
+  constructor(readonly span: A.Span, readonly def: string) { super('calls nest too deeply'); }
+}
+
+const BINARY_OPS = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', '^': 'pow', '<': 'lt', '<=': 'le', '>': 'gt', '>=': 'ge', '==': 'eq', '!=': 'ne' } as const satisfies Record<A.BinaryOp, Op>;
+
+/** Why v is not representable; with `shown`, the value itself first (a folded expression's value is not on the page). */
+function rangeText(v: number, shown = false): string {
+  if (Number.isNaN(v)) return 'NaN (not a number)';
+  if (!Number.isFinite(v)) return `${v > 0 ? '' : 'minus '}infinity`;
+  const why = Math.abs(v) > F32_MAX ? "beyond float32's largest number (3.4e38)" : "below float32's smallest normal number (1.2e-38) but not 0";
+  return shown ? `${v}, ${why}` : why;
+}
 
 /** The names bound in `stmts`, nested repeat blocks included. */
 function boundIn(stmts: readonly A.Statement[]): Set<string> {

@@ -4,8 +4,8 @@
 
 import { EOF, tokenMatcher, type CstElement, type CstNode, type ILexingError, type IRecognitionException, type IToken } from 'chevrotain';
 import {
-  BindingName, Comma, CompareOp, Def, Equals, Identifier, LBrace, LBracket, LParen, Loss, lossLexer, markBindingNames,
-  RBrace, RBracket, Repeat, RParen, UnterminatedString, Use,
+  BindingName, Caret, Comma, CompareOp, Def, Equals, Identifier, LBrace, LBracket, LParen, Loss, lossLexer, markBindingNames,
+  Minus, NumberLit, RBrace, RBracket, Repeat, RParen, UnterminatedString, Use,
 } from '../../grammar/lexer.ts';
 import { parser } from '../../grammar/parser.ts';
 import type { BinaryOp, Binding, Body, Call, DefDecl, Expr, InputDecl, Item, LossDecl, Module, NamedArg, ParamDecl, Repeat as RepeatBlock, Span, Statement, UseDecl } from './ast.ts';
@@ -14,6 +14,12 @@ import { diag, type Diagnostic } from './diagnostics.ts';
 export function parse(source: string, file: string): { module: Module; diagnostics: Diagnostic[] } {
   const lexed = lossLexer.tokenize(source);
   const tokens = markBindingNames(lexed.tokens);
+  // The parser and every pass after it recurse into nested expressions: past MAX_NESTING, one located error and no parse.
+  const deep = tooDeep(tokens, file);
+  if (deep) {
+    const lexing = lexed.errors.slice(0, 1).map((e) => lexingDiagnostic(e, source, file));
+    return { module: { file, source, header: [], items: [] }, diagnostics: dedupe([...lexing, deep]) };
+  }
   parser.input = tokens;
   const cst = parser.module();
 
@@ -36,6 +42,34 @@ export function parse(source: string, file: string): { module: Module; diagnosti
 }
 
 // ---- Diagnostics ----
+
+/**
+ * How deep an expression may nest: brackets, calls and repeat blocks, runs of unary minus, chains of `^`
+ * (each a level of recursion in the parser and in the passes after it). Formulas nest a few levels; 64 keeps
+ * every pass far inside Node's stack (the parser alone overflowed near 300 brackets).
+ */
+export const MAX_NESTING = 64;
+
+/** E105 at the first token nested deeper than MAX_NESTING, from the tokens alone (before the recursive parser runs). */
+function tooDeep(tokens: IToken[], file: string): Diagnostic | undefined {
+  const opens = [LParen, LBracket, LBrace];
+  const closes = [RParen, RBracket, RBrace];
+  const operandEnd = (t: IToken | undefined) => !!t && (tokenMatcher(t, Identifier) || t.tokenType === NumberLit || t.tokenType === RParen || t.tokenType === RBracket);
+  // Per open bracket, the prefix run (unary minus, powers) it sits in; total: the levels of the open brackets and their runs.
+  const frames: number[] = [];
+  let total = 0;
+  let run = 0;
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    const type = t.tokenType;
+    if (opens.includes(type)) { frames.push(run); total += run + 1; run = 0; }
+    else if (closes.includes(type)) { const r = frames.pop(); if (r !== undefined) { total -= r + 1; run = r; } }
+    else if (type === Caret || (type === Minus && !operandEnd(tokens[i - 1]))) run++;
+    else if (!tokenMatcher(t, Identifier) && type !== NumberLit) run = 0; // a binary operator, a comma, a statement: a new operand
+    if (total + run > MAX_NESTING) return diag('E105', tokenSpan(t, file), { max: MAX_NESTING });
+  }
+  return undefined;
+}
 
 function lexingDiagnostic(e: ILexingError, source: string, file: string): Diagnostic {
   const span = { file, line: e.line ?? 1, col: e.column ?? 1, start: e.offset, end: e.offset + e.length };

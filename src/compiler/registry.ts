@@ -197,7 +197,7 @@ const RECORDS: OpRecord[] = [
     latex: ([x]) => `\\left|${x}\\right|`, domain: [ANY],
   }),
   unary('sign', 'sign', {
-    f64: (x) => (x > 0 ? 1 : x < 0 ? -1 : 0), oracle: Math.sign,
+    f64: (x) => (x > 0 ? 1 : x < 0 ? -1 : x), oracle: Math.sign, // sign(NaN) = NaN, as Math.sign and tf.sign
     vjp: zeroGrad, tf: (t, xs, ctx) => ctx.noGrad((x) => t.sign(x!), xs), emit: ([x]) => `Math.sign(${x})`,
     latex: ([x]) => `\\operatorname{sign}(${x})`, domain: [ANY],
   }),
@@ -277,14 +277,14 @@ const RECORDS: OpRecord[] = [
   }),
   elementwise('maximum', 2, {
     // Subgradient on ties: the first argument gets it (as tf.maximum).
-    f64: (a, b) => (a >= b ? a : b), oracle: (a, b) => Math.max(a, b),
+    f64: (a, b) => (a >= b || a !== a ? a : b), oracle: (a, b) => Math.max(a, b), // NaN on either side gives NaN, as Math.max
     vjp: (g, out) => [B.mul(g, B.bin('ge', src(out, 0), src(out, 1))), B.mul(g, B.bin('lt', src(out, 0), src(out, 1)))],
     tf: (t, [a, b]) => t.maximum(a!, b!), emit: ([a, b]) => `Math.max(${a}, ${b})`,
     print: { fn: 'max' }, latex: ([a, b]) => `\\max(${a}, ${b})`, domain: [ANY, ANY],
   }),
   elementwise('minimum', 2, {
     // Subgradient on ties: the first argument gets it (as tf.minimum).
-    f64: (a, b) => (a <= b ? a : b), oracle: (a, b) => Math.min(a, b),
+    f64: (a, b) => (a <= b || a !== a ? a : b), oracle: (a, b) => Math.min(a, b), // NaN on either side gives NaN, as Math.min
     vjp: (g, out) => [B.mul(g, B.bin('le', src(out, 0), src(out, 1))), B.mul(g, B.bin('gt', src(out, 0), src(out, 1)))],
     tf: (t, [a, b]) => t.minimum(a!, b!), emit: ([a, b]) => `Math.min(${a}, ${b})`,
     print: { fn: 'min' }, latex: ([a, b]) => `\\min(${a}, ${b})`, domain: [ANY, ANY],

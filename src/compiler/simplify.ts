@@ -7,6 +7,15 @@ import { type Axes, type Node, rewrite, sameAxes, unionAxes } from './ir.ts';
 import { record } from './registry.ts';
 import { verify } from './verify.ts';
 
+/** The largest float32, and the smallest normal one: kernels run in float32 (GPUs flush subnormals to zero). */
+export const F32_MAX = 3.4028234663852886e38;
+export const F32_MIN_NORMAL = 1.1754943508222875e-38;
+
+/** A constant every backend holds exactly enough: finite, within float32's range, 0 or not below its normal numbers. */
+export function representable(v: number): boolean {
+  return Number.isFinite(v) && Math.abs(v) <= F32_MAX && (v === 0 || Math.abs(v) >= F32_MIN_NORMAL);
+}
+
 /** The constant a node holds everywhere, looking through broadcasting. */
 export function constOf(n: Node): number | undefined {
   if (n.op === 'const') return n.arg as number;
@@ -88,12 +97,17 @@ function sinkExpand(n: Node): Node | undefined {
   return at(inner, n.axes);
 }
 
+/**
+ * Constant folding, only to a constant every backend holds: a fold that would give NaN, an infinity or a
+ * number float32 cannot hold (log(0), 0/0, exp(1000)) is left to run time, where each backend computes it.
+ */
 function fold(n: Node): Node | undefined {
   const r = record(n.op);
   if (r.kind !== 'elementwise' || !r.f64) return undefined;
   const vs = n.src.map(constOf);
   if (vs.some((v) => v === undefined)) return undefined;
-  return at(B.K(r.f64(...(vs as number[]))), n.axes);
+  const v = r.f64(...(vs as number[]));
+  return representable(v) ? at(B.K(v), n.axes) : undefined;
 }
 
 function step(n: Node): Node | undefined {

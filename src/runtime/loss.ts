@@ -410,6 +410,15 @@ export class CompiledLoss {
       return hit;
     }
     const statics = staticValues(plan, sizes);
+    // WGSL has no infinity or NaN, not even as a constant expression (the shader fails to build): a value fixed by
+    // the shape (log(classes() - 1) with one class) that is not finite is refused here, where other backends compute it.
+    if (this.backend === 'webgpu') {
+      const bad = [...statics.values()].find((v) => !Number.isFinite(v));
+      if (bad !== undefined) {
+        const shape = (['batch', 'class', ...SPATIAL] as Axis[]).filter((a) => a !== 'z' || dims === 3).map((a) => `${a} ${sizes[a]}`).join(', ');
+        throw new InputError(`the loss has a value that is ${bad} for these sizes alone (${shape}), before any data; WebGPU (WGSL) holds no infinity or NaN: use another backend, or a formula that is finite for these sizes`);
+      }
+    }
     const smallOffset = new Map<number, number>();
     let smallSize = 0;
     for (const n of plan.smallInputs) { smallOffset.set(n.id, smallSize); smallSize += count(n.axes, sizes); }
