@@ -40,7 +40,14 @@ export function count(axes: Axes, sizes: Sizes): number {
   return n;
 }
 
+/**
+ * Index maps by axes and sizes, least recently used first. Bounded by bytes, not only by count: one map is as
+ * large as a tensor (4 bytes an element), so 256 maps of 1M elements would hold 1 GiB. 64 MiB keeps a training
+ * loop's few shapes (each needs a handful of maps) and drops the rest.
+ */
 const mapCache = new Map<string, Int32Array>();
+const MAP_CACHE_BYTES = 64 << 20;
+let mapCacheBytes = 0;
 
 /**
  * For each flat index of a tensor with axes `outer` (row-major), the flat index
@@ -50,7 +57,11 @@ const mapCache = new Map<string, Int32Array>();
 export function indexMap(outer: Axes, inner: Axes, sizes: Sizes): Int32Array {
   const key = `${outer.join(',')}|${inner.join(',')}|${outer.map((a) => sizes[a]).join(',')}`;
   const hit = mapCache.get(key);
-  if (hit) return hit;
+  if (hit) {
+    mapCache.delete(key);
+    mapCache.set(key, hit);
+    return hit;
+  }
   const innerStride = new Map<Axis, number>();
   let s = 1;
   for (let i = inner.length - 1; i >= 0; i--) { innerStride.set(inner[i]!, s); s *= sizes[inner[i]!]; }
@@ -70,8 +81,14 @@ export function indexMap(outer: Axes, inner: Axes, sizes: Sizes): Int32Array {
       idx[d] = 0;
     }
   }
-  if (mapCache.size > 256) mapCache.clear();
+  if (out.byteLength > MAP_CACHE_BYTES) return out;
+  for (const [k, v] of mapCache) {
+    if (mapCacheBytes + out.byteLength <= MAP_CACHE_BYTES && mapCache.size < 256) break;
+    mapCache.delete(k);
+    mapCacheBytes -= v.byteLength;
+  }
   mapCache.set(key, out);
+  mapCacheBytes += out.byteLength;
   return out;
 }
 
