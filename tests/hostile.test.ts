@@ -184,3 +184,24 @@ describe('user names', () => {
     js.dispose();
   });
 });
+
+describe('the file named on the command line is read like a used one', () => {
+  test.each(['check', 'show', 'compile', 'fmt'])('segloss %s /dev/zero and a FIFO: exit 2, "not a regular file", no hang', (cmd) => {
+    const dir = mkdtempSync(join(tmpdir(), 'segloss-root-'));
+    const fifo = join(dir, 'pipe.loss');
+    execFileSync('mkfifo', [fifo]);
+    for (const file of ['/dev/zero', fifo]) {
+      const r = spawnSync('node', ['bin/segloss.js', cmd, file], { encoding: 'utf8', timeout: 60_000 });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`cannot read '${file}': it is not a regular file`);
+    }
+  });
+
+  test('a root file over 1 MiB is refused by frontendFile (E210), not read', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'segloss-root-'));
+    const big = join(dir, 'big.loss');
+    writeFileSync(big, `${LOSS}${'#'.repeat(1 << 20)}\n`);
+    const r = frontendFile(big);
+    expect(r.diagnostics.map((d) => [d.code, d.message])).toEqual([['E210', `cannot use '${big}': it is larger than ${1 << 20} bytes`]]);
+  });
+});

@@ -2,7 +2,7 @@
 // differentiate it, simplify both roots. Returns every pass's result for dumps,
 // or the diagnostics; it never throws on a formula mistake.
 
-import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as A from './ast.ts';
@@ -64,12 +64,11 @@ export interface FrontendResult {
   sources: Map<string, string>;
 }
 
-function defaultRead(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
+/** A file to compile (the root, a CLI argument), read as a `use`d file is (a regular file under USE_MAX_BYTES), from any folder. */
+export function readSource(path: string): { text: string } | { why: string } {
+  let real: string;
+  try { real = realpathSync(path); } catch { return { why: 'no such file' }; }
+  return readConfined(real, [dirname(real)], false);
 }
 
 /** A leading byte-order mark (editors on Windows write one) is not part of the formula. */
@@ -89,11 +88,11 @@ function realOr(path: string): string {
  * reaches only regular `.loss` files under USE_MAX_BYTES inside `roots` (real
  * paths, symlinks followed); the text of a refused file is never read.
  */
-function readConfined(path: string, roots: readonly string[]): { text: string } | { why: string } {
+function readConfined(path: string, roots: readonly string[], lossOnly = true): { text: string } | { why: string } {
   let real: string;
   try { real = realpathSync(path); } catch { return { why: 'no such file' }; }
   if (!roots.some((r) => inside(real, r))) return { why: "it is outside the using file's folder and the library" };
-  if (!real.endsWith('.loss')) return { why: 'it is not a .loss file' };
+  if (lossOnly && !real.endsWith('.loss')) return { why: 'it is not a .loss file' };
   let fd: number;
   // Non-blocking, so that a FIFO that slipped in after realpath cannot hang the open.
   try { fd = openSync(real, constants.O_RDONLY | constants.O_NONBLOCK); } catch { return { why: 'it cannot be opened' }; }
@@ -190,8 +189,8 @@ export function frontendOrThrow(source: string, file: string, opts: FrontendOpti
 }
 
 export function frontendFile(path: string, opts: FrontendOptions = {}): FrontendResult {
-  const read = opts.readFile ?? defaultRead;
-  const text = read(path);
-  if (text === undefined) return { ir: undefined, diagnostics: [diag('E210', undefined, { path, why: 'no such file' })], sources: new Map() };
-  return frontend(text, path, opts);
+  // The root file too: /dev/zero, a FIFO or a 2 GB file is refused, not read.
+  const got = opts.readFile ? { text: opts.readFile(path) } : readSource(path);
+  if (!('text' in got) || got.text === undefined) return { ir: undefined, diagnostics: [diag('E210', undefined, { path, why: 'why' in got ? got.why : 'no such file' })], sources: new Map() };
+  return frontend(got.text, path, opts);
 }

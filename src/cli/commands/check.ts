@@ -4,7 +4,8 @@
 
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readSource } from '../../compiler/compile.ts';
+
 import { SeglossError } from '../../compiler/diagnostics.ts';
 import type { Params } from '../../compiler/knobs.ts';
 import type { Region } from '../../compiler/lower.ts';
@@ -52,7 +53,7 @@ Examples:\n  segloss check losses/*.loss\n  segloss check losses/*.loss --summar
         for (const file of files) {
           bar?.update({ file });
           let source: string;
-          try { source = readFileSync(file, 'utf8'); } catch { throw new UsageError(`cannot read '${file}'`); }
+          { const got = readSource(file); if ('why' in got) throw new UsageError(`cannot read '${file}': ${got.why}`); source = got.text; }
           const res = await checkSource(source, file, { region: region(o.region), params });
           if (res.diagnostics.length) throw new SeglossError(res.diagnostics, res.sources);
           results.push(res);

@@ -4,7 +4,8 @@
 // With --out, a standalone ES module that runs the loss (codegen/module.ts).
 
 import type { Command } from 'commander';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readSource } from '../../compiler/compile.ts';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { type ModuleTarget, emitModule } from '../../compiler/codegen/module.ts';
 import { type Backend, compile } from '../../runtime/loss.ts';
@@ -53,7 +54,7 @@ export function register(program: Command): void {
         throw new UsageError(`--shape takes 4 or 5 positive integers, got '${o.shape}'`);
       }
       let source: string;
-      try { source = readFileSync(file, 'utf8'); } catch { throw new UsageError(`cannot read '${file}'`); }
+      { const got = readSource(file); if ('why' in got) throw new UsageError(`cannot read '${file}': ${got.why}`); source = got.text; }
       const backend = o.out && target === 'js' ? 'reference' : TARGETS[target];
       const loss = await compile(source, { file, backend, layout: layout(o.layout), region: region(o.region), params: parseParams(o.param), activation: activation(o.activation) });
       try {

@@ -9,7 +9,8 @@
 // never names an input and is written atomically.
 
 import type { Command } from 'commander';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readSource } from '../../compiler/compile.ts';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Params } from '../../compiler/knobs.ts';
 import { InputError } from '../../runtime/errors.ts';
@@ -340,7 +341,11 @@ function lossFile(arg: string): boolean {
 /** A .loss file or a library loss, compiled. Formula errors throw SeglossError. */
 async function open(arg: string, isFile: boolean, params: Params, opts: Parameters<typeof load>[2] & object): Promise<CompiledLoss> {
   try {
-    if (isFile) return await compile(readFileSync(arg, 'utf8'), { ...opts, file: arg, params });
+    if (isFile) {
+      const got = readSource(arg);
+      if ('why' in got) throw new UsageError(`cannot read '${arg}': ${got.why}`);
+      return await compile(got.text, { ...opts, file: arg, params });
+    }
     return await load(arg, params, opts);
   } catch (e) {
     if (e instanceof BackendUnavailable) throw new UsageError(`backend '${e.backend}' cannot start here: ${e.why}`);

@@ -4,7 +4,8 @@
 // A file with a syntax error is reported and left as it is (exit 2).
 
 import type { Command } from 'commander';
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readSource } from '../../compiler/compile.ts';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Module } from '../../compiler/ast.ts';
 import { type Diagnostic, SeglossError } from '../../compiler/diagnostics.ts';
@@ -41,7 +42,9 @@ export function register(program: Command): void {
       const errors: Diagnostic[] = [];
       const sources = new Map<string, string>();
       for (const file of files) {
-        const source = readFileSync(file, 'utf8');
+        const got = readSource(file);
+        if ('why' in got) throw new UsageError(`cannot read '${file}': ${got.why}`);
+        const source = got.text;
         const r = formatSource(source, file);
         if ('diagnostics' in r) {
           errors.push(...r.diagnostics);

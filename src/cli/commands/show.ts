@@ -3,7 +3,8 @@
 // plan; --dump shows the IR after chosen passes, --latex the math as LaTeX.
 
 import type { Command } from 'commander';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readSource } from '../../compiler/compile.ts';
+import { existsSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { type LossIR, frontend } from '../../compiler/compile.ts';
 import { SeglossError } from '../../compiler/diagnostics.ts';
@@ -53,7 +54,7 @@ export function register(program: Command): void {
       const opts = { region: region(o.region), dims: dims(o.dims), params: parseParams(o.param) };
       const file = resolveLoss(arg);
       let source: string;
-      try { source = readFileSync(file, 'utf8'); } catch { throw new UsageError(`cannot read '${file}'`); }
+      { const got = readSource(file); if ('why' in got) throw new UsageError(`cannot read '${file}': ${got.why}`); source = got.text; }
       const r = frontend(source, file, opts);
       if (!r.ir) throw new SeglossError(r.diagnostics, r.sources);
       const ir = r.ir;
@@ -98,7 +99,10 @@ function dumpPass(ir: LossIR, pass: 'lower' | 'diff' | 'simplify', mode: PrintMo
 /** A .loss file if the argument names one (or looks like a path), else losses/NAME.loss in the library. */
 export function resolveLoss(arg: string): string {
   if (existsSync(arg) && statSync(arg).isFile()) return arg;
-  if (/[/\\]/.test(arg) || arg.endsWith('.loss')) throw new UsageError(`cannot read '${arg}'`);
+  if (/[/\\]/.test(arg) || arg.endsWith('.loss')) {
+    const got = readSource(arg);
+    throw new UsageError(`cannot read '${arg}'${'why' in got ? `: ${got.why}` : ''}`);
+  }
   const file = join(LIBRARY_DIR, `${arg}.loss`);
   if (!existsSync(file)) {
     const names = libraryNames();
