@@ -85,6 +85,20 @@ describe('segloss list', () => {
 // ------------------------------------------------------------------ show
 
 describe('segloss show', () => {
+  // Issue 11, point 6: a value that is itself a pass reduction (reduction none: the sum of the per-pixel values)
+  // crashed the plan printer. Oracle: the value's own printed root, as the pass's line.
+  test('plan and show of bce with reduction=none print the value in the pass that sums it', () => {
+    for (const args of [['plan', 'losses/bce.loss'], ['show', 'bce']]) {
+      const r = segloss([...args, '--param', 'reduction=none']);
+      expect(r.code, r.err).toBe(0);
+      const ir = frontendFile(join(LOSSES, 'bce.loss'), { params: { reduction: 'none' } }).ir!;
+      const printed = printRoots([{ name: 'bce', node: ir.value }, { name: 'dbce/dp', node: ir.grad }]).split('\n');
+      const expr = printed.find((l) => /^bce\s*= /.test(l))!.replace(/^bce\s*= /, '');
+      expect(expr).toMatch(/^sum\[batch, class, y, x\]\(/);
+      expect(r.out).toContain(`pass 1: map + reduce, reads g, p\n    bce = ${expr}\n`);
+    }
+  });
+
   // Oracle: the compiler's printers and planner called here, in process, on the
   // same file (show only assembles them), and DESIGN.md's pass count for Dice.
   test('NAME: formula, gradient and plan sections, as the printers give them', () => {

@@ -52,7 +52,11 @@ export function printPlan(p: Plan, names: { loss: string; wrt: string }): string
     const kind = pass.kind === 'map' && pass.reductions.length ? 'map + reduce' : pass.kind === 'host' ? `host (${[...new Set(pass.nodes.map((n) => n.op))].join(', ')})` : pass.kind;
     const uses = pass.kind === 'map' && p.smallInputs.length ? `; uses ${p.smallInputs.map((n) => nameOf(n.id)).join(', ')}` : '';
     out.push(`  pass ${i + 1}: ${kind}, reads ${reads}${uses}`);
-    for (const r of pass.reductions) { done.add(r.id); out.push(line(nameOf(r.id), letOf.get(r.id)!.expr)); }
+    for (const r of pass.reductions) {
+      done.add(r.id);
+      // The loss's value may itself be a pass reduction (reduction=none: the sum of the per-pixel values): it prints as the root.
+      out.push(r === p.value ? line(names.loss, printed.roots[0]!) : line(nameOf(r.id), letOf.get(r.id)?.expr ?? '?'));
+    }
     if (pass.kind === 'materialize' || pass.kind === 'host') for (const b of pass.nodes) out.push(line(nameOf(b.id), letOf.get(b.id)?.expr ?? '?'));
     if (pass.kind === 'map') {
       // Large shared subexpressions are temporaries of the map kernel.
