@@ -3,6 +3,7 @@
 // worker thread (tests/fuzz.test.ts starts it) so that a hang, a deep recursion or a runaway
 // allocation is caught per input; its oracle for a formula that compiles is the float64 reference.
 
+import { rng } from '../src/runtime/check.ts';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
@@ -365,17 +366,8 @@ export function mutate(text: string, rnd: () => number, count: number): string {
 
 const F32_MAX = 3.4028234663852886e38;
 
-/** mulberry32: the input data from the input's seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (runtime/check.ts): the input data from the input's seed. */
+const prng = rng;
 
 /** Data for each input by role: probabilities in (0, 1) with exact 0, ½ and 1 now and then; masks of 0 and 1. */
 export function dataFor(inputs: { name: string; role: string }[], n: number, seed: number): Record<string, Float32Array> {
