@@ -70,14 +70,17 @@ const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200b-\u200f\u202a-\u
 /** The longest argument a message shows (a name, a path, a character run): longer ones are cut with '…'. */
 const MAX_ARG = 120;
 
-/** A user-supplied text as a message shows it: invisible characters as \u{…}, cut at MAX_ARG. */
-export function shown(text: string): string {
-  const cut = text.length > MAX_ARG ? `${text.slice(0, MAX_ARG)}…` : text;
-  return cut.replace(INVISIBLE, (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
+/** A text in a message: invisible characters as \u{…}, and, with `cut`, at most MAX_ARG characters. */
+export function shown(text: string, cut = true): string {
+  const t = cut && text.length > MAX_ARG ? `${text.slice(0, MAX_ARG)}…` : text;
+  return t.replace(INVISIBLE, (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
 }
 
+/** Arguments the compiler writes itself (hints, reasons), never cut; the others may hold a formula's text. */
+const OWN_TEXT: ReadonlySet<string> = new Set(['hint', 'why', 'want', 'expected']);
+
 function fill(template: string, args: Record<string, string | number>): string {
-  return template.replace(/\{(\w+)\}/g, (_, k: string) => (Object.hasOwn(args, k) ? shown(String(args[k])) : `{${k}}`));
+  return template.replace(/\{(\w+)\}/g, (_, k: string) => (Object.hasOwn(args, k) ? shown(String(args[k]), !OWN_TEXT.has(k)) : `{${k}}`));
 }
 
 export function diag(code: Code, span: Span | undefined, args: Record<string, string | number> = {}): Diagnostic {
