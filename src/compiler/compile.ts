@@ -13,7 +13,7 @@ import { type Activation, type Dims, type LoweredLoss, Lowerer, type Region } fr
 import { parse } from './parse.ts';
 import { simplify } from './simplify.ts';
 import { sum } from './build.ts';
-import { plan } from './plan/plan.ts';
+import { type Plan, plan } from './plan/plan.ts';
 import type { Params } from './knobs.ts';
 
 export interface FrontendOptions {
@@ -53,6 +53,8 @@ export interface LossIR {
   values?: Node;
   /** The lowered, unsimplified scalar that `grad` differentiates (the oracles' input). */
   objective: Node;
+  /** The plan of value and gradient (with `values` as an extra root), which the runtime runs. */
+  plan: Plan;
   /** Each pass's roots, for `show --dump`. */
   passes: { lower: Node[]; diff: Node[]; simplify: Node[] };
 }
@@ -66,9 +68,7 @@ export interface FrontendResult {
 
 /** A file to compile (the root, a CLI argument), read as a `use`d file is (a regular file under USE_MAX_BYTES), from any folder. */
 export function readSource(path: string): { text: string } | { why: string } {
-  let real: string;
-  try { real = realpathSync(path); } catch { return { why: 'no such file' }; }
-  return readConfined(real, [dirname(real)], false);
+  return readConfined(path, undefined, false);
 }
 
 /** A leading byte-order mark (editors on Windows write one) is not part of the formula. */
@@ -86,12 +86,13 @@ function realOr(path: string): string {
 /**
  * Why a `use` of `path` is refused, or its text. A formula is untrusted: a `use`
  * reaches only regular `.loss` files under USE_MAX_BYTES inside `roots` (real
- * paths, symlinks followed); the text of a refused file is never read.
+ * paths, symlinks followed); the text of a refused file is never read. Without
+ * `roots` (the file being compiled), any folder.
  */
-function readConfined(path: string, roots: readonly string[], lossOnly = true): { text: string } | { why: string } {
+function readConfined(path: string, roots: readonly string[] | undefined, lossOnly = true): { text: string } | { why: string } {
   let real: string;
   try { real = realpathSync(path); } catch { return { why: 'no such file' }; }
-  if (!roots.some((r) => inside(real, r))) return { why: "it is outside the using file's folder and the library" };
+  if (roots && !roots.some((r) => inside(real, r))) return { why: "it is outside the using file's folder and the library" };
   if (lossOnly && !real.endsWith('.loss')) return { why: 'it is not a .loss file' };
   let fd: number;
   // Non-blocking, so that a FIFO that slipped in after realpath cannot hang the open.
@@ -172,10 +173,11 @@ export function frontend(source: string, file: string, opts: FrontendOptions = {
   const g = grad(objective, loss.wrt.node);
   const [value, gradient, values] = simplify(unreduced ? [objective, g, unreduced] : [objective, g]) as [Node, Node, Node | undefined];
   // Each pass is a kernel that recomputes what it needs from the inputs: past MAX_PASSES the work grows with their square.
-  const passes = plan(value, gradient, values ? [values] : []).passes.length;
+  const gradPlan = plan(value, gradient, values ? [values] : []);
+  const passes = gradPlan.passes.length;
   if (passes > MAX_PASSES) return { ir: undefined, diagnostics: [...diagnostics, diag('E234', loss.nameSpan, { name: loss.name, passes, max: MAX_PASSES })], sources };
   return {
-    ir: { loss, value, grad: gradient, ...(values ? { values } : {}), objective, passes: { lower: [loss.value], diff: [objective, g], simplify: [value, gradient] } },
+    ir: { loss, value, grad: gradient, ...(values ? { values } : {}), objective, plan: gradPlan, passes: { lower: [loss.value], diff: [objective, g], simplify: [value, gradient] } },
     diagnostics,
     sources,
   };

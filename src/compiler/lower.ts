@@ -556,28 +556,15 @@ export class Lowerer {
 
   /** A node whose sources are all constants, folded; a located E231 when it folds to a non-finite or out-of-range value. */
   private folded(v: Value, e: A.Expr): Value {
-    if (!v || v.op === 'const' || v.op === 'expand') return v;
-    const r = record(v.op);
-    if (r.kind !== 'elementwise' || !r.f64) return v;
-    const vs = v.src.map(constOf);
-    if (vs.some((x) => x === undefined)) return v;
-    return this.constant(r.f64(...(vs as number[])), v, e);
+    if (!v || v.op === 'const' || v.op === 'expand' || v.src.some((x) => constOf(x) === undefined)) return v;
+    const c = foldConstant(v);
+    return c === undefined ? v : this.constant(c, v, e);
   }
 
-  /**
-   * A builtin call on constants (cosh(1000), log(0)): simplified to its constant, or E231 when that constant
-   * is not representable (the simplifier leaves such folds undone, so an elementwise result still computing is one).
-   */
+  /** A builtin call on constants (cosh(1000), log(0)): its constant, or E231 when float32 cannot hold it. */
   private foldedCall(v: Value, e: A.Expr): Value {
-    if (!v || v.op === 'const') return v;
-    const s = simplify([v])[0]!;
-    const c = constOf(s);
-    if (c !== undefined) return this.constant(c, v, e);
-    const elementwise = toposort([s]).every((n) => n.op === 'const' || n.op === 'expand' || (record(n.op).kind === 'elementwise' && record(n.op).f64));
-    if (!elementwise) return v;
-    const vals = new Map<number, number>();
-    for (const n of toposort([s])) vals.set(n.id, n.op === 'const' ? (n.arg as number) : n.op === 'expand' ? vals.get(n.src[0]!.id)! : record(n.op).f64!(...n.src.map((x) => vals.get(x.id)!)));
-    return this.constant(vals.get(s.id)!, v, e);
+    const c = v && v.op !== 'const' ? foldConstant(v) : undefined;
+    return c === undefined || !v ? v : this.constant(c, v, e);
   }
 
   private constant(c: number, v: Node, e: A.Expr): Value {
@@ -911,6 +898,22 @@ class TooDeep extends Error {
 const BINARY_OPS = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', '^': 'pow', '<': 'lt', '<=': 'le', '>': 'gt', '>=': 'ge', '==': 'eq', '!=': 'ne' } as const satisfies Record<A.BinaryOp, Op>;
 
 /** Why v is not representable; with `shown`, the value itself first (a folded expression's value is not on the page). */
+/**
+ * The float64 value of a graph of constants and elementwise ops (the registry's semantics, as the simplifier folds),
+ * whatever it is (NaN included); undefined when the graph holds anything else (an input, a size, a spatial op).
+ */
+function foldConstant(root: Node): number | undefined {
+  const vals = new Map<number, number>();
+  for (const n of toposort([root])) {
+    const r = record(n.op);
+    if (n.op === 'const') vals.set(n.id, n.arg as number);
+    else if (n.op === 'expand') vals.set(n.id, vals.get(n.src[0]!.id)!);
+    else if (r.kind === 'elementwise' && r.f64) vals.set(n.id, r.f64(...n.src.map((x) => vals.get(x.id)!)));
+    else return undefined;
+  }
+  return vals.get(root.id);
+}
+
 function rangeText(v: number, shown = false): string {
   if (Number.isNaN(v)) return 'NaN (not a number)';
   if (!Number.isFinite(v)) return `${v > 0 ? '' : 'minus '}infinity`;

@@ -476,7 +476,7 @@ function stateFor(source: string, opts: CompileOptions & { file: string }, dims:
   const fe = frontend(source, opts.file, { dims, region: opts.region ?? 'sample', params: opts.params ?? {}, activation: opts.activation ?? 'none', readFile: opts.readFile });
   if (!fe.ir) throw new SeglossError(fe.diagnostics, fe.sources);
   const extras = fe.ir.values ? [fe.ir.values] : [];
-  return { ir: fe.ir, plan: makePlan(fe.ir.value, fe.ir.grad, extras), valuePlan: makePlan(fe.ir.value, undefined, extras), shapes: new Map() };
+  return { ir: fe.ir, plan: fe.ir.plan, valuePlan: makePlan(fe.ir.value, undefined, extras), shapes: new Map() };
 }
 
 /** A per-pixel array (the layout without its class axis) repeated along class. */

@@ -20,10 +20,9 @@ export function lit(v: number): string {
   // beyond float32, where float32 arithmetic gives an infinity: the kernel computes it, as no literal spells it.
   if (Number.isNaN(v)) return '(0.0 / 0.0)';
   if (Math.abs(v) > F32_MAX) return v > 0 ? '(1.0 / 0.0)' : '(-1.0 / 0.0)';
-  const x = v;
-  let s = Number.isInteger(x) && Math.abs(x) < 1e21 ? `${x}.0` : String(x);
+  let s = Number.isInteger(v) && Math.abs(v) < 1e21 ? `${v}.0` : String(v);
   if (!/[.e]/.test(s)) s += '.0';
-  return x < 0 ? `(${s})` : s;
+  return v < 0 ? `(${s})` : s;
 }
 
 export interface KernelSpec {
