@@ -1,6 +1,6 @@
 // The .loss grammar as a pure chevrotain CST parser: no actions, one instance.
 // Precedence is the order of the expression rules, loosest first; labels name
-// the parts the AST visitor (src/compiler/parse.ts) reads. EBNF: grammar/README.md.
+// the parts the AST visitor (src/compiler/front/parse.ts) reads. EBNF: grammar/README.md.
 
 import { CstParser, tokenLabel, type IParserErrorMessageProvider, type TokenType } from 'chevrotain';
 import {

@@ -21,7 +21,7 @@ import {
   requiredBackends,
   type GpuBackend,
   type GpuHandle,
-} from '../src/runtime/gpu-env.ts';
+} from '../src/runtime/backends/gpujs.ts';
 
 const N = 4096;
 const CHUNK = 256; // elements summed by one thread; a constant, not an argument (loopMaxIterations trap)
@@ -201,7 +201,7 @@ for (const backend of GPU_BACKENDS) {
 describe('diagnostics when a backend cannot start', () => {
   function probeIn(env: NodeJS.ProcessEnv): Record<string, { ok: boolean; why?: string }> {
     const code =
-      "import { probeBackends } from './src/runtime/gpu-env.ts';" +
+      "import { probeBackends } from './src/runtime/backends/gpujs.ts';" +
       "process.stdout.write('\\nSEGLOSS_PROBE ' + JSON.stringify(await probeBackends()) + '\\n');";
     const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
       env,

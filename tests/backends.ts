@@ -4,7 +4,7 @@
 
 import { inject } from 'vitest';
 import { type Backend, BACKENDS } from '../src/runtime/loss.ts';
-import { requiredBackends } from '../src/runtime/gpu-env.ts';
+import { requiredBackends } from '../src/runtime/backends/gpujs.ts';
 
 export interface BackendCase { backend: Backend; skip: boolean; why: string }
 

@@ -5,9 +5,9 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import { frontend } from '../src/compiler/compile.ts';
-import { CHECK_CASES, type CheckOptions, checkSource, randomInputs } from '../src/runtime/check.ts';
-import { fromCanonical, sizesOf } from '../src/runtime/layout.ts';
+import { frontend } from '../src/compiler/pipeline.ts';
+import { CHECK_CASES, type CheckOptions, checkSource, randomInputs } from '../src/tools/check.ts';
+import { fromCanonical, sizesOf } from '../src/compiler/core/layout.ts';
 import { compile } from '../src/runtime/loss.ts';
 
 const dice = readFileSync('losses/dice.loss', 'utf8');

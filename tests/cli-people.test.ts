@@ -18,13 +18,13 @@ import * as listCmd from '../src/cli/commands/list.ts';
 import * as newCmd from '../src/cli/commands/new.ts';
 import * as showCmd from '../src/cli/commands/show.ts';
 import { UsageError } from '../src/cli/options.ts';
-import { frontendFile } from '../src/compiler/compile.ts';
-import { parse } from '../src/compiler/parse.ts';
+import { frontendFile } from '../src/compiler/pipeline.ts';
+import { parse } from '../src/compiler/front/parse.ts';
 import { plan } from '../src/compiler/plan/plan.ts';
 import { printPlan } from '../src/compiler/plan/print-plan.ts';
-import { printModule } from '../src/compiler/print-ast.ts';
-import { printRoots } from '../src/compiler/print.ts';
-import { readArray, writeArray } from '../src/runtime/io.ts';
+import { printModule } from '../src/compiler/front/print-ast.ts';
+import { printRoots } from '../src/compiler/passes/print.ts';
+import { readArray, writeArray } from '../src/tools/io.ts';
 import { load } from '../src/runtime/loss.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');

@@ -25,12 +25,12 @@ import { join } from 'node:path';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { dump } from 'npyjs';
 import { afterAll, describe, expect, test } from 'vitest';
-import { SeglossError } from '../src/compiler/diagnostics.ts';
-import type { Params } from '../src/compiler/knobs.ts';
-import { rng } from '../src/runtime/check.ts';
-import { readArray } from '../src/runtime/io.ts';
+import { SeglossError } from '../src/compiler/front/diagnostics.ts';
+import type { Params } from '../src/compiler/lower/knobs.ts';
+import { rng } from '../src/tools/check.ts';
+import { readArray } from '../src/tools/io.ts';
 import { type Backend, type CompiledLoss, load } from '../src/runtime/loss.ts';
-import { tfjs } from '../src/runtime/tfjs.ts';
+import { tfjs } from '../src/tools/tfjs.ts';
 
 const tf = await tfjs('cpu');
 

@@ -5,8 +5,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { frontendFile } from '../src/compiler/compile.ts';
-import { CODES, formatDiagnostics } from '../src/compiler/diagnostics.ts';
+import { frontendFile } from '../src/compiler/pipeline.ts';
+import { CODES, formatDiagnostics } from '../src/compiler/front/diagnostics.ts';
 
 const DIR = 'tests/fixtures/diagnostics';
 const fixtures = readdirSync(DIR).filter((f) => /^E\d+\.loss$/.test(f));

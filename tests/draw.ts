@@ -2,7 +2,7 @@
 // runtime.test.ts (every backend against the reference) and
 // compile-module.test.ts (standalone modules against the reference).
 
-import { rng } from '../src/runtime/check.ts';
+import { rng } from '../src/tools/check.ts';
 import type { CompiledLoss } from '../src/runtime/loss.ts';
 
 export interface Shape {

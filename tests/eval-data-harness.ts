@@ -11,8 +11,8 @@ import { performance } from 'node:perf_hooks';
 import { Command, CommanderError } from 'commander';
 import { register } from '../src/cli/commands/eval.ts';
 import { UsageError } from '../src/cli/options.ts';
-import { SeglossError } from '../src/compiler/diagnostics.ts';
-import { InputError } from '../src/runtime/errors.ts';
+import { SeglossError } from '../src/compiler/front/diagnostics.ts';
+import { InputError } from '../src/compiler/core/errors.ts';
 
 interface Job { id: number; args: string[] }
 

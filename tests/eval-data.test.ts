@@ -19,8 +19,8 @@ import { join } from 'node:path';
 import { constants as Z, crc32, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
-import { rng } from '../src/runtime/check.ts';
-import { ArrayFileError, readArray } from '../src/runtime/io.ts';
+import { rng } from '../src/tools/check.ts';
+import { ArrayFileError, readArray } from '../src/tools/io.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'segloss-data-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -28,8 +28,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump } from 'npyjs';
 import { afterAll, describe, expect, inject, test } from 'vitest';
-import { requiredBackends } from '../src/runtime/gpu-env.ts';
-import { ArrayFileError, readArray, writeArray } from '../src/runtime/io.ts';
+import { requiredBackends } from '../src/runtime/backends/gpujs.ts';
+import { ArrayFileError, readArray, writeArray } from '../src/tools/io.ts';
 import { load } from '../src/runtime/loss.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'segloss-eval-'));

@@ -3,18 +3,18 @@
 // worker thread (tests/fuzz.test.ts starts it) so that a hang, a deep recursion or a runaway
 // allocation is caught per input; its oracle for a formula that compiles is the float64 reference.
 
-import { rng } from '../src/runtime/check.ts';
+import { rng } from '../src/tools/check.ts';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { parentPort } from 'node:worker_threads';
-import { LIBRARY_DIR } from '../src/compiler/compile.ts';
-import { CODES, SeglossError } from '../src/compiler/diagnostics.ts';
-import { toposort } from '../src/compiler/ir.ts';
-import { InputError } from '../src/runtime/errors.ts';
-import { sizesOf, toCanonical } from '../src/runtime/layout.ts';
+import { LIBRARY_DIR } from '../src/compiler/pipeline.ts';
+import { CODES, SeglossError } from '../src/compiler/front/diagnostics.ts';
+import { toposort } from '../src/compiler/core/ir.ts';
+import { InputError } from '../src/compiler/core/errors.ts';
+import { sizesOf, toCanonical } from '../src/compiler/core/layout.ts';
 import { type CompiledLoss, compile } from '../src/runtime/loss.ts';
-import { evaluate } from '../src/runtime/reference.ts';
+import { evaluate } from '../src/compiler/core/reference.ts';
 
 /** One fuzz input: a formula and how it is compiled and run. */
 export interface FuzzInput {
@@ -366,7 +366,7 @@ export function mutate(text: string, rnd: () => number, count: number): string {
 
 const F32_MAX = 3.4028234663852886e38;
 
-/** mulberry32 (runtime/check.ts): the input data from the input's seed. */
+/** mulberry32 (tools/check.ts): the input data from the input's seed. */
 const prng = rng;
 
 /** Data for each input by role: probabilities in (0, 1) with exact 0, ½ and 1 now and then; masks of 0 and 1. */

@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
-import { GPU_BACKENDS, requiredBackends, type BackendProbe, type GpuBackend } from '../src/runtime/gpu-env.ts';
+import { GPU_BACKENDS, requiredBackends, type BackendProbe, type GpuBackend } from '../src/runtime/backends/gpujs.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -21,7 +21,7 @@ const MARK = 'SEGLOSS_PROBE ';
 function probeInChild(): Record<GpuBackend, BackendProbe> {
   const root = fileURLToPath(new URL('..', import.meta.url));
   const code =
-    "import { probeBackends } from './src/runtime/gpu-env.ts';" +
+    "import { probeBackends } from './src/runtime/backends/gpujs.ts';" +
     `process.stdout.write('\\n${MARK}' + JSON.stringify(await probeBackends()) + '\\n');`;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
     cwd: root,

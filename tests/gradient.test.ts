@@ -4,11 +4,11 @@
 
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import { frontend } from '../src/compiler/compile.ts';
-import { finiteDiff, randomInputs } from '../src/runtime/check.ts';
-import { sizesOf } from '../src/runtime/layout.ts';
-import { evaluate } from '../src/runtime/reference.ts';
-import { tfValueAndGrad } from '../src/runtime/tfjs-eval.ts';
+import { frontend } from '../src/compiler/pipeline.ts';
+import { finiteDiff, randomInputs } from '../src/tools/check.ts';
+import { sizesOf } from '../src/compiler/core/layout.ts';
+import { evaluate } from '../src/compiler/core/reference.ts';
+import { tfValueAndGrad } from '../src/tools/tfjs-eval.ts';
 import { lossSource, shape2d } from './arbitraries.ts';
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {

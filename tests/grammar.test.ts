@@ -4,9 +4,9 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { BinaryOp, DefDecl, Expr, LossDecl, Module, Span, Statement } from '../src/compiler/ast.ts';
-import { parse } from '../src/compiler/parse.ts';
-import { printExpr, printModule } from '../src/compiler/print-ast.ts';
+import type { BinaryOp, DefDecl, Expr, LossDecl, Module, Span, Statement } from '../src/compiler/front/ast.ts';
+import { parse } from '../src/compiler/front/parse.ts';
+import { printExpr, printModule } from '../src/compiler/front/print-ast.ts';
 
 /** The result expression of `loss t(p: prob) = <src>`, which must parse cleanly. */
 function expr(src: string): Expr {

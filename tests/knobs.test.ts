@@ -10,12 +10,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Scalar, Tensor } from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
-import { frontend } from '../src/compiler/compile.ts';
-import { toposort } from '../src/compiler/ir.ts';
-import { rng } from '../src/runtime/check.ts';
-import { oneHot } from '../src/runtime/io.ts';
+import { frontend } from '../src/compiler/pipeline.ts';
+import { toposort } from '../src/compiler/core/ir.ts';
+import { rng } from '../src/tools/check.ts';
+import { oneHot } from '../src/tools/io.ts';
 import { type Backend, compile, load } from '../src/runtime/loss.ts';
-import { tfjs } from '../src/runtime/tfjs.ts';
+import { tfjs } from '../src/tools/tfjs.ts';
 import { relErr } from './draw.ts';
 
 const tf = await tfjs('cpu');

@@ -19,8 +19,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump } from 'npyjs';
 import { afterAll, describe, expect, test } from 'vitest';
-import { rng } from '../src/runtime/check.ts';
-import { ArrayFileError, oneHot, readArray } from '../src/runtime/io.ts';
+import { rng } from '../src/tools/check.ts';
+import { ArrayFileError, oneHot, readArray } from '../src/tools/io.ts';
 import { load } from '../src/runtime/loss.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'segloss-labels-'));

@@ -6,12 +6,12 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Scalar, Tensor, Tensor4D, Tensor5D } from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, test } from 'vitest';
-import { type LossIR, frontendFile } from '../src/compiler/compile.ts';
-import type { Dims, Region } from '../src/compiler/lower.ts';
-import { rng } from '../src/runtime/check.ts';
-import { canonicalAxes, fromCanonical, indexMap, sizesOf, toCanonical } from '../src/runtime/layout.ts';
-import { evaluate } from '../src/runtime/reference.ts';
-import { tfjs } from '../src/runtime/tfjs.ts';
+import { type LossIR, frontendFile } from '../src/compiler/pipeline.ts';
+import type { Dims, Region } from '../src/compiler/lower/lower.ts';
+import { rng } from '../src/tools/check.ts';
+import { canonicalAxes, fromCanonical, indexMap, sizesOf, toCanonical } from '../src/compiler/core/layout.ts';
+import { evaluate } from '../src/compiler/core/reference.ts';
+import { tfjs } from '../src/tools/tfjs.ts';
 import { softSkelTf } from './oracles.ts';
 
 const tf = await tfjs('cpu');

@@ -4,10 +4,10 @@
 // ran for minutes or ended in an internal error before its fix.
 
 import { describe, expect, it, test } from 'vitest';
-import { frontend } from '../src/compiler/compile.ts';
-import { formatDiagnostics } from '../src/compiler/diagnostics.ts';
-import { parse } from '../src/compiler/parse.ts';
-import { printModule } from '../src/compiler/print-ast.ts';
+import { frontend } from '../src/compiler/pipeline.ts';
+import { formatDiagnostics } from '../src/compiler/front/diagnostics.ts';
+import { parse } from '../src/compiler/front/parse.ts';
+import { printModule } from '../src/compiler/front/print-ast.ts';
 import { compile } from '../src/runtime/loss.ts';
 
 const SHAPE = [2, 5, 6, 2];

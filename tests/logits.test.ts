@@ -1,4 +1,4 @@
-// The exact logits path (src/compiler/logspace.ts). Oracles: TensorFlow.js's
+// The exact logits path (src/compiler/lower/logspace.ts). Oracles: TensorFlow.js's
 // stable losses (tf.losses.sigmoidCrossEntropy, softmaxCrossEntropy, written
 // by tf from the logits, never through a probability) and their tfjs
 // gradients; and the float64 reference interpreter for what the rewrite must
@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { dump } from 'npyjs';
 import { afterAll, describe, expect, test } from 'vitest';
-import { frontend } from '../src/compiler/compile.ts';
-import { toposort } from '../src/compiler/ir.ts';
-import { readArray } from '../src/runtime/io.ts';
+import { frontend } from '../src/compiler/pipeline.ts';
+import { toposort } from '../src/compiler/core/ir.ts';
+import { readArray } from '../src/tools/io.ts';
 import { type Backend, load } from '../src/runtime/loss.ts';
-import { tfjs } from '../src/runtime/tfjs.ts';
+import { tfjs } from '../src/tools/tfjs.ts';
 
 const tf = await tfjs('cpu');
 const dir = mkdtempSync(join(tmpdir(), 'segloss-logits-'));

@@ -8,9 +8,9 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterAll, describe, expect, test } from 'vitest';
-import { internedCount } from '../src/compiler/ir.ts';
+import { internedCount } from '../src/compiler/core/ir.ts';
 import { type CompiledLoss, MAX_SHAPE_KERNELS, load } from '../src/runtime/loss.ts';
-import { workerKernelCounts } from '../src/runtime/threads.ts';
+import { workerKernelCounts } from '../src/runtime/backends/js.ts';
 import { backendCases } from './backends.ts';
 
 v8.setFlagsFromString('--expose-gc');

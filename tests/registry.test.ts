@@ -5,14 +5,14 @@
 
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import * as B from '../src/compiler/build.ts';
-import { grad } from '../src/compiler/diff.ts';
-import { REGISTRY, type Domain } from '../src/compiler/registry.ts';
-import { rng } from '../src/runtime/check.ts';
-import { intern } from '../src/compiler/ir.ts';
-import { type Sizes, canonicalAxes, count } from '../src/runtime/layout.ts';
-import { evaluate } from '../src/runtime/reference.ts';
-import { tfEvaluate } from '../src/runtime/tfjs-eval.ts';
+import * as B from '../src/compiler/core/build.ts';
+import { grad } from '../src/compiler/passes/diff.ts';
+import { REGISTRY, type Domain } from '../src/compiler/core/registry.ts';
+import { rng } from '../src/tools/check.ts';
+import { intern } from '../src/compiler/core/ir.ts';
+import { type Sizes, canonicalAxes, count } from '../src/compiler/core/layout.ts';
+import { evaluate } from '../src/compiler/core/reference.ts';
+import { tfEvaluate } from '../src/tools/tfjs-eval.ts';
 
 const elementwise = [...REGISTRY.values()].filter((r) => r.kind === 'elementwise');
 const SIZES = { batch: 1, class: 1, z: 1, y: 1, x: 8 } as const;

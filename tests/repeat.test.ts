@@ -3,9 +3,9 @@
 // hash-consed: equal formulas are one node); and hand-placed diagnostics.
 
 import { describe, expect, test } from 'vitest';
-import { frontendFile } from '../src/compiler/compile.ts';
-import type { Node } from '../src/compiler/ir.ts';
-import type { Params } from '../src/compiler/knobs.ts';
+import { frontendFile } from '../src/compiler/pipeline.ts';
+import type { Node } from '../src/compiler/core/ir.ts';
+import type { Params } from '../src/compiler/lower/knobs.ts';
 
 function lower(src: string, params: Params = {}): { value: Node | undefined; diagnostics: string[] } {
   const r = frontendFile('r.loss', { readFile: () => src, params });

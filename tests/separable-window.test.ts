@@ -6,17 +6,17 @@
 
 import type { Tensor, Tensor4D, Tensor5D } from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
-import * as B from '../src/compiler/build.ts';
+import * as B from '../src/compiler/core/build.ts';
 import { emitPass, staticValues } from '../src/compiler/codegen/kernel.ts';
-import { frontend } from '../src/compiler/compile.ts';
-import { type Axes, type WindowArg, toposort } from '../src/compiler/ir.ts';
+import { frontend } from '../src/compiler/pipeline.ts';
+import { type Axes, type WindowArg, toposort } from '../src/compiler/core/ir.ts';
 import { plan } from '../src/compiler/plan/plan.ts';
-import { gaussianWeights } from '../src/compiler/spatial.ts';
-import { rng } from '../src/runtime/check.ts';
-import { type Sizes, canonicalAxes, count, sizesOf } from '../src/runtime/layout.ts';
+import { gaussianWeights } from '../src/compiler/core/f64-loops.ts';
+import { rng } from '../src/tools/check.ts';
+import { type Sizes, canonicalAxes, count, sizesOf } from '../src/compiler/core/layout.ts';
 import { compile } from '../src/runtime/loss.ts';
-import { evaluate } from '../src/runtime/reference.ts';
-import { tfjs } from '../src/runtime/tfjs.ts';
+import { evaluate } from '../src/compiler/core/reference.ts';
+import { tfjs } from '../src/tools/tfjs.ts';
 
 const tf = await tfjs('cpu');
 const W = gaussianWeights(11, 1.5);

@@ -4,13 +4,13 @@
 
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import * as B from '../src/compiler/build.ts';
-import { frontend } from '../src/compiler/compile.ts';
-import { opCount } from '../src/compiler/ir.ts';
-import { simplify } from '../src/compiler/simplify.ts';
-import { randomInputs } from '../src/runtime/check.ts';
-import { sizesOf } from '../src/runtime/layout.ts';
-import { evaluate } from '../src/runtime/reference.ts';
+import * as B from '../src/compiler/core/build.ts';
+import { frontend } from '../src/compiler/pipeline.ts';
+import { opCount } from '../src/compiler/core/ir.ts';
+import { simplify } from '../src/compiler/passes/simplify.ts';
+import { randomInputs } from '../src/tools/check.ts';
+import { sizesOf } from '../src/compiler/core/layout.ts';
+import { evaluate } from '../src/compiler/core/reference.ts';
 import { lossSource, shape2d } from './arbitraries.ts';
 
 test('simplification keeps values and never grows the graph (random formulas)', () => {

@@ -18,13 +18,13 @@
 
 import type { Optimizer, Scalar, Tensor, Tensor4D, Variable } from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, inject, test } from 'vitest';
-import { rng } from '../src/runtime/check.ts';
-import { type GpuBackend, requiredBackends } from '../src/runtime/gpu-env.ts';
-import { fromCanonical, sizesOf, toCanonical } from '../src/runtime/layout.ts';
+import { rng } from '../src/tools/check.ts';
+import { type GpuBackend, requiredBackends } from '../src/runtime/backends/gpujs.ts';
+import { fromCanonical, sizesOf, toCanonical } from '../src/compiler/core/layout.ts';
 import { type Backend, CompiledLoss, load } from '../src/runtime/loss.ts';
-import { evaluate } from '../src/runtime/reference.ts';
+import { evaluate } from '../src/compiler/core/reference.ts';
 import { type SyncValueAndGrad, type TfjsLoss, toTfjs } from '../src/runtime/tfjs-bridge.ts';
-import { tfjs } from '../src/runtime/tfjs.ts';
+import { tfjs } from '../src/tools/tfjs.ts';
 
 const tf = await tfjs('cpu');
 

@@ -2,7 +2,7 @@
 // itself; exit codes: 0 ok, 1 a check failed, 2 bad input (formula, file, flag).
 
 import { Command, CommanderError } from 'commander';
-import { SeglossError, formatDiagnostics } from '../compiler/diagnostics.ts';
+import { SeglossError, formatDiagnostics } from '../compiler/front/diagnostics.ts';
 import * as bench from './commands/bench.ts';
 import * as check from './commands/check.ts';
 import * as compileCmd from './commands/compile.ts';
@@ -15,7 +15,7 @@ import * as newCmd from './commands/new.ts';
 import * as plan from './commands/plan.ts';
 import * as show from './commands/show.ts';
 import { UsageError, colorErr } from './options.ts';
-import { InputError } from '../runtime/errors.ts';
+import { InputError } from '../compiler/core/errors.ts';
 
 const program = new Command('segloss')
   .description('A compiler for segmentation losses: formulas in, exact gradients and fused kernels out, checked against TensorFlow.js.')

@@ -2,9 +2,9 @@
 // layout, backend; UsageError for bad flags (exit 2, no stack trace).
 
 import type { Command } from 'commander';
-import type { ParamValue, Params } from '../compiler/knobs.ts';
-import type { Activation, Dims, Region } from '../compiler/lower.ts';
-import type { Layout } from '../runtime/layout.ts';
+import type { ParamValue, Params } from '../compiler/lower/knobs.ts';
+import type { Activation, Dims, Region } from '../compiler/lower/lower.ts';
+import type { Layout } from '../compiler/core/layout.ts';
 import { BACKENDS, type Backend } from '../runtime/loss.ts';
 
 export class UsageError extends Error {}

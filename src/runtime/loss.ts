@@ -10,21 +10,21 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IKernelRunShortcut, KernelVariable } from 'gpu.js';
 import { type KernelSpec, SMALL, emitPass, staticValues } from '../compiler/codegen/kernel.ts';
-import { type FrontendOptions, type LossIR, frontend } from '../compiler/compile.ts';
-import { SeglossError, suggest } from '../compiler/diagnostics.ts';
-import type { Params } from '../compiler/knobs.ts';
-import { type Axis, type Node, toposort } from '../compiler/ir.ts';
-import type { Activation, Dims, Region } from '../compiler/lower.ts';
+import { type FrontendOptions, type LossIR, frontend } from '../compiler/pipeline.ts';
+import { SeglossError, suggest } from '../compiler/front/diagnostics.ts';
+import type { Params } from '../compiler/lower/knobs.ts';
+import { type Axis, type Node, toposort } from '../compiler/core/ir.ts';
+import type { Activation, Dims, Region } from '../compiler/lower/lower.ts';
 import { MEMORY, type Plan, isLarge, plan as makePlan } from '../compiler/plan/plan.ts';
-import { record } from '../compiler/registry.ts';
-import { type GpuBackend, type GpuHandle, GPU_BACKENDS, kernelBackend, openGpu } from './gpu-env.ts';
-import { type Layout, type Sizes, canonicalAxes, count, fromCanonical, indexMap, layoutAxes, sizesOf, toCanonical } from './layout.ts';
-import { evaluate } from './reference.ts';
+import { record } from '../compiler/core/registry.ts';
+import { type GpuBackend, type GpuHandle, GPU_BACKENDS, kernelBackend, openGpu } from './backends/gpujs.ts';
+import { type Layout, type Sizes, canonicalAxes, count, fromCanonical, indexMap, layoutAxes, sizesOf, toCanonical } from '../compiler/core/layout.ts';
+import { evaluate } from '../compiler/core/reference.ts';
 import { availableParallelism } from 'node:os';
-import { type JsKernel, MIN_THREADED_OUTPUT, jsRunner, releaseJsKernels, shared } from './threads.ts';
+import { type JsKernel, MIN_THREADED_OUTPUT, jsRunner, releaseJsKernels, shared } from './backends/js.ts';
 
 let nextKernelId = 0;
-import { InputError } from './errors.ts';
+import { InputError } from '../compiler/core/errors.ts';
 
 /**
  * gpu.js's four, `js` (the same generated kernels as plain JavaScript loops,

@@ -56,9 +56,9 @@
 // values keep); otherwise the backward pass throws.
 
 import * as tf from '@tensorflow/tfjs-core';
-import { type Node, isSpatial, toposort } from '../compiler/ir.ts';
-import { oneHot } from './io.ts';
-import { type Layout, layoutAxes, sizesOf } from './layout.ts';
+import { type Node, isSpatial, toposort } from '../compiler/core/ir.ts';
+import { oneHot } from '../tools/io.ts';
+import { type Layout, layoutAxes, sizesOf } from '../compiler/core/layout.ts';
 import type { CompiledLoss, Inputs } from './loss.ts';
 
 type TF = typeof tf;

@@ -1,11 +1,11 @@
 // `segloss bench` (also `npm run bench`): median time of value + gradient per
 // backend, side by side with tfjs-cpu, tfjs-wasm, a hand-written JS loop and
 // PyTorch; ratios, compile time, memory; a table, or JSON. The harness is
-// bench/bench.ts; this file parses the flags and draws the progress bar.
+// src/tools/bench/bench.ts; this file parses the flags and draws the progress bar.
 
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { DEFAULT_LOSSES, DEFAULT_SHAPES, PEERS, type Peer, formatJson, formatReport, runBench, shapeName } from '../../../bench/bench.ts';
+import { DEFAULT_LOSSES, DEFAULT_SHAPES, PEERS, type Peer, formatJson, formatReport, runBench, shapeName } from '../../tools/bench/bench.ts';
 import { BACKENDS, type Backend } from '../../runtime/loss.ts';
 import { UsageError, colorErr } from '../options.ts';
 

@@ -4,16 +4,16 @@
 
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { readSource } from '../../compiler/compile.ts';
+import { readSource } from '../../compiler/pipeline.ts';
 
-import { SeglossError } from '../../compiler/diagnostics.ts';
-import type { Params } from '../../compiler/knobs.ts';
-import type { Region } from '../../compiler/lower.ts';
+import { SeglossError } from '../../compiler/front/diagnostics.ts';
+import type { Params } from '../../compiler/lower/knobs.ts';
+import type { Region } from '../../compiler/lower/lower.ts';
 import { plan } from '../../compiler/plan/plan.ts';
-import { type CheckResult, checkSource, randomInputs } from '../../runtime/check.ts';
-import { sizesOf } from '../../runtime/layout.ts';
+import { type CheckResult, checkSource, randomInputs } from '../../tools/check.ts';
+import { sizesOf } from '../../compiler/core/layout.ts';
 import { AUTO_ORDER, compile } from '../../runtime/loss.ts';
-import { tfValueAndGrad } from '../../runtime/tfjs-eval.ts';
+import { tfValueAndGrad } from '../../tools/tfjs-eval.ts';
 import { UsageError, colorErr, collect, parseParams, region } from '../options.ts';
 
 export function register(program: Command): void {

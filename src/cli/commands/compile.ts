@@ -1,13 +1,13 @@
 // `segloss compile FILE --target js|glsl|wgsl`: the kernels a backend runs for
 // one shape. js is our gpu.js kernel source; glsl and wgsl are what gpu.js
 // translates it to, read back from a kernel built on headlessgl or webgpu.
-// With --out, a standalone ES module that runs the loss (codegen/module.ts).
+// With --out, a standalone ES module that runs the loss (src/tools/module.ts).
 
 import type { Command } from 'commander';
-import { readSource } from '../../compiler/compile.ts';
+import { readSource } from '../../compiler/pipeline.ts';
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { type ModuleTarget, emitModule } from '../../compiler/codegen/module.ts';
+import { type ModuleTarget, emitModule } from '../../tools/module.ts';
 import { type Backend, compile } from '../../runtime/loss.ts';
 import { UsageError, activation, formulaOptions, layout, parseParams, region } from '../options.ts';
 

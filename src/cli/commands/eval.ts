@@ -9,14 +9,14 @@
 // never names an input and is written atomically.
 
 import type { Command } from 'commander';
-import { readSource } from '../../compiler/compile.ts';
+import { readSource } from '../../compiler/pipeline.ts';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Params } from '../../compiler/knobs.ts';
-import { InputError } from '../../runtime/errors.ts';
-import { BackendUnavailable } from '../../runtime/gpu-env.ts';
-import { type ArrayData, ArrayFileError, DEFAULT_MAX_ELEMENTS, ElementLimitError, type Intensity, MAX_MAX_ELEMENTS, arrayFormat, isImageFile, oneHot, readArray, toNchw, writeArray } from '../../runtime/io.ts';
-import { type Layout, otherLayoutLikely, relayout } from '../../runtime/layout.ts';
+import type { Params } from '../../compiler/lower/knobs.ts';
+import { InputError } from '../../compiler/core/errors.ts';
+import { BackendUnavailable } from '../../runtime/backends/gpujs.ts';
+import { type ArrayData, ArrayFileError, DEFAULT_MAX_ELEMENTS, ElementLimitError, type Intensity, MAX_MAX_ELEMENTS, arrayFormat, isImageFile, oneHot, readArray, toNchw, writeArray } from '../../tools/io.ts';
+import { type Layout, otherLayoutLikely, relayout } from '../../compiler/core/layout.ts';
 import { BACKENDS, type CompiledLoss, LIBRARY_DIR, compile, libraryNames, load, suggestLoss } from '../../runtime/loss.ts';
 import { UsageError, activation, backend, collect, layout, parseParams, region } from '../options.ts';
 

@@ -4,13 +4,13 @@
 // A file with a syntax error is reported and left as it is (exit 2).
 
 import type { Command } from 'commander';
-import { readSource } from '../../compiler/compile.ts';
+import { readSource } from '../../compiler/pipeline.ts';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Module } from '../../compiler/ast.ts';
-import { type Diagnostic, SeglossError } from '../../compiler/diagnostics.ts';
-import { parse } from '../../compiler/parse.ts';
-import { printModule } from '../../compiler/print-ast.ts';
+import type { Module } from '../../compiler/front/ast.ts';
+import { type Diagnostic, SeglossError } from '../../compiler/front/diagnostics.ts';
+import { parse } from '../../compiler/front/parse.ts';
+import { printModule } from '../../compiler/front/print-ast.ts';
 import { UsageError, colorErr } from '../options.ts';
 
 const EXAMPLES = `

@@ -1,9 +1,9 @@
 // `segloss grad FILE`: the loss and its simplified gradient as math.
 
 import type { Command } from 'commander';
-import { frontendFile } from '../../compiler/compile.ts';
-import { SeglossError } from '../../compiler/diagnostics.ts';
-import { printRoots } from '../../compiler/print.ts';
+import { frontendFile } from '../../compiler/pipeline.ts';
+import { SeglossError } from '../../compiler/front/diagnostics.ts';
+import { printRoots } from '../../compiler/passes/print.ts';
 import { dims, formulaOptions, parseParams, region } from '../options.ts';
 
 export function register(program: Command): void {

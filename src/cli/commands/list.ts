@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { relative } from 'node:path';
-import { type LossEntry, catalogue } from '../../compiler/catalogue.ts';
+import { type LossEntry, catalogue } from '../../compiler/front/catalogue.ts';
 import { LIBRARY_DIR } from '../../runtime/loss.ts';
 import { UsageError, colorOut } from '../options.ts';
 

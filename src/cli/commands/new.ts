@@ -105,12 +105,12 @@ export function testTemplate(name: string, lossPath: string, src: string): strin
 import { join } from 'node:path';
 import type { Scalar, Tensor } from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
-import { frontendFile } from '${src}/compiler/compile.ts';
-import type { Dims, Region } from '${src}/compiler/lower.ts';
-import { rng } from '${src}/runtime/check.ts';
-import { canonicalAxes, fromCanonical, indexMap, sizesOf, toCanonical } from '${src}/runtime/layout.ts';
-import { evaluate } from '${src}/runtime/reference.ts';
-import { tfjs } from '${src}/runtime/tfjs.ts';
+import { frontendFile } from '${src}/compiler/pipeline.ts';
+import type { Dims, Region } from '${src}/compiler/lower/lower.ts';
+import { rng } from '${src}/tools/check.ts';
+import { canonicalAxes, fromCanonical, indexMap, sizesOf, toCanonical } from '${src}/compiler/core/layout.ts';
+import { evaluate } from '${src}/compiler/core/reference.ts';
+import { tfjs } from '${src}/tools/tfjs.ts';
 
 const tf = await tfjs('cpu');
 const LOSS_FILE = join(import.meta.dirname, ${JSON.stringify(lossPath)});

@@ -2,8 +2,8 @@
 // what each pass reads and accumulates.
 
 import type { Command } from 'commander';
-import { frontendFile } from '../../compiler/compile.ts';
-import { SeglossError } from '../../compiler/diagnostics.ts';
+import { frontendFile } from '../../compiler/pipeline.ts';
+import { SeglossError } from '../../compiler/front/diagnostics.ts';
 import { plan } from '../../compiler/plan/plan.ts';
 import { printPlan } from '../../compiler/plan/print-plan.ts';
 import { dims, formulaOptions, parseParams, region } from '../options.ts';

@@ -3,16 +3,16 @@
 // plan; --dump shows the IR after chosen passes, --latex the math as LaTeX.
 
 import type { Command } from 'commander';
-import { readSource } from '../../compiler/compile.ts';
+import { readSource } from '../../compiler/pipeline.ts';
 import { existsSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { type LossIR, frontend } from '../../compiler/compile.ts';
-import { SeglossError } from '../../compiler/diagnostics.ts';
-import { parse } from '../../compiler/parse.ts';
+import { type LossIR, frontend } from '../../compiler/pipeline.ts';
+import { SeglossError } from '../../compiler/front/diagnostics.ts';
+import { parse } from '../../compiler/front/parse.ts';
 import { plan } from '../../compiler/plan/plan.ts';
 import { printPlan } from '../../compiler/plan/print-plan.ts';
-import { printModule } from '../../compiler/print-ast.ts';
-import { type PrintMode, printRoots } from '../../compiler/print.ts';
+import { printModule } from '../../compiler/front/print-ast.ts';
+import { type PrintMode, printRoots } from '../../compiler/passes/print.ts';
 import { LIBRARY_DIR, libraryNames, suggestLoss } from '../../runtime/loss.ts';
 import { UsageError, collect, colorOut, dims, parseParams, region } from '../options.ts';
 

@@ -3,13 +3,13 @@
 // wasm) through the registry's emits. Identifiers are generated and numbers
 // printed here: no text from a formula file reaches the kernel.
 
-import * as B from '../build.ts';
-import { type Axes, type Axis, type Node, type WindowArg, toposort } from '../ir.ts';
-import type { Dims } from '../lower.ts';
+import * as B from '../core/build.ts';
+import { type Axes, type Axis, type Node, type WindowArg, toposort } from '../core/ir.ts';
+import type { Dims } from '../lower/lower.ts';
 import { type BufferSlot, type Pass, type Plan, isLarge } from '../plan/plan.ts';
-import { record } from '../registry.ts';
-import { type Layout, type Sizes, canonicalAxes, count, layoutAxes } from '../../runtime/layout.ts';
-import { evaluate } from '../../runtime/reference.ts';
+import { record } from '../core/registry.ts';
+import { type Layout, type Sizes, canonicalAxes, count, layoutAxes } from '../core/layout.ts';
+import { evaluate } from '../core/reference.ts';
 
 /** The largest finite float32: stands in for ±∞, which no shading language can write. */
 const F32_MAX = 3.4028234663852886e38;

@@ -8,8 +8,8 @@
 // a materialize pass writes them, later passes read them like inputs.
 // The plan depends on axes only, not on sizes: codegen specializes it per shape.
 
-import { type Axis, type Node, type WindowArg, toposort } from '../ir.ts';
-import { record } from '../registry.ts';
+import { type Axis, type Node, type WindowArg, toposort } from '../core/ir.ts';
+import { record } from '../core/registry.ts';
 
 const SPATIAL: readonly Axis[] = ['z', 'y', 'x'];
 

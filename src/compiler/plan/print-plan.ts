@@ -1,8 +1,8 @@
 // A plan as text: each pass with the sums it accumulates or the gradient it
 // writes, and the host epilogue between passes, all in one naming of t1, t2, ...
 
-import { printGraph } from '../print.ts';
-import type { Node } from '../ir.ts';
+import { printGraph } from '../passes/print.ts';
+import type { Node } from '../core/ir.ts';
 import { MEMORY, type Pass, type Plan, isLarge, isPassReduction } from './plan.ts';
 
 /** The buffers a pass reads (walking its roots down to buffers and inputs), in first-read order. */

@@ -22,7 +22,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as gpujs from 'gpu.js';
-import { InputError } from './errors.ts';
+import { InputError } from '../../compiler/core/errors.ts';
 import type { GPU as GPUType, IKernelRunShortcut } from 'gpu.js';
 
 export type GpuBackend = 'cpu' | 'webasm' | 'headlessgl' | 'webgpu';

@@ -8,18 +8,18 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import katex from 'katex';
-import { frontendFile } from '../compiler/compile.ts';
-import { SeglossError } from '../compiler/diagnostics.ts';
-import type { LoweredLoss } from '../compiler/lower.ts';
+import { frontendFile } from '../compiler/pipeline.ts';
+import { SeglossError } from '../compiler/front/diagnostics.ts';
+import type { LoweredLoss } from '../compiler/lower/lower.ts';
 import { passCount, plan } from '../compiler/plan/plan.ts';
 import { printPlan } from '../compiler/plan/print-plan.ts';
-import { printRoots } from '../compiler/print.ts';
+import { printRoots } from '../compiler/passes/print.ts';
 import { compile } from '../runtime/loss.ts';
 
 /** A header as every library file writes it: the title, then `# key: value` lines. */
 export interface Header { title: string; citation: string; use: string; convention: string }
 
-// Our own small reader: src/compiler/catalogue.ts (describeLoss) did not exist yet when this was written.
+// Our own small reader: src/compiler/front/catalogue.ts (describeLoss) did not exist yet when this was written.
 export function readHeader(lines: readonly string[]): Header {
   const field = (key: string) => lines.find((l) => l.startsWith(`${key}:`))?.slice(key.length + 1).trim() ?? '';
   return { title: lines[0] ?? '', citation: field('citation'), use: field('use'), convention: field('convention') };

@@ -5,16 +5,16 @@
 import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type * as A from './ast.ts';
-import { type Diagnostic, SeglossError, diag } from './diagnostics.ts';
-import { grad } from './diff.ts';
-import type { Node } from './ir.ts';
-import { type Activation, type Dims, type LoweredLoss, Lowerer, type Region } from './lower.ts';
-import { parse } from './parse.ts';
-import { simplify } from './simplify.ts';
-import { sum } from './build.ts';
+import type * as A from './front/ast.ts';
+import { type Diagnostic, SeglossError, diag } from './front/diagnostics.ts';
+import { grad } from './passes/diff.ts';
+import type { Node } from './core/ir.ts';
+import { type Activation, type Dims, type LoweredLoss, Lowerer, type Region } from './lower/lower.ts';
+import { parse } from './front/parse.ts';
+import { simplify } from './passes/simplify.ts';
+import { sum } from './core/build.ts';
 import { type Plan, plan } from './plan/plan.ts';
-import type { Params } from './knobs.ts';
+import type { Params } from './lower/knobs.ts';
 
 export interface FrontendOptions {
   dims?: Dims;

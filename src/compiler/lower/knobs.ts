@@ -21,7 +21,7 @@
 //   are dropped (`none`: per-sample, per-class values; one final reduction only).
 
 import type { Activation, Region } from './lower.ts';
-import { representable } from './simplify.ts';
+import { representable } from '../passes/simplify.ts';
 
 export type ParamValue = number | string | boolean | readonly number[] | readonly (readonly number[])[];
 export type Params = Readonly<Record<string, ParamValue>>;

@@ -60,7 +60,7 @@ import { constants as zlibConstants, gunzipSync, inflateSync } from 'node:zlib';
 import { decode as pngDecode, encode as pngEncode } from 'fast-png';
 import { readHeader as niftiHeader } from 'nifti-reader-js';
 import { dump as npyDump } from 'npyjs';
-import { InputError } from './errors.ts';
+import { InputError } from '../compiler/core/errors.ts';
 
 /** The element type of the file, in NumPy's names ('float32', 'uint8', ...). */
 export type DType = 'float16' | 'float32' | 'float64' | 'bool' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64';

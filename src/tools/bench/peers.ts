@@ -4,7 +4,7 @@
 //   without a compiler: float64 accumulators, one pass for BCE, two for Dice);
 // - TensorFlow.js `tf.valueAndGrad` of the formula written with tfjs ops by hand,
 //   on tfjs-backend-cpu and tfjs-backend-wasm;
-// - PyTorch eager on the CPU, through bench/torch_peer.py (JSON lines over a pipe).
+// - PyTorch eager on the CPU, through src/tools/bench/torch_peer.py (JSON lines over a pipe).
 //
 // The formulas follow losses/*.loss with their default parameters:
 //   dice    mean over (batch, class) of 1 - (2·Σp·g + 1e-5) / (Σp + Σg + 1e-5), Σ over space
@@ -12,7 +12,7 @@
 //   focal   mean(α(1-q)^γ·g·(-log q) + (1-α)q^γ·(1-g)·(-log(1-q))), α = .25, γ = 2, q as bce
 //   tversky mean over (batch, class) of 1 - (tp + s) / (tp + α·fp + β·fn + s), α = β = .5, s = 1e-5
 
-import { edtRef } from '../src/compiler/spatial.ts';
+import { edtRef } from '../../compiler/core/f64-loops.ts';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import type * as TF from '@tensorflow/tfjs-core';
 
 export const PEER_LOSSES = ['dice', 'bce', 'focal', 'tversky', 'ssim', 'hausdorff_dt', 'lovasz_hinge'] as const;
-/** The losses bench/torch_peer.py implements. */
+/** The losses src/tools/bench/torch_peer.py implements. */
 export const TORCH_LOSSES: readonly string[] = ['dice', 'bce', 'focal', 'tversky'];
 export type PeerLoss = (typeof PEER_LOSSES)[number];
 

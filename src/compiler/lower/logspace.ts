@@ -25,9 +25,9 @@
 // Probability inputs (no activation) are not touched: they keep their
 // documented clips.
 
-import * as B from './build.ts';
-import { type Node, rewrite } from './ir.ts';
-import { constOf } from './simplify.ts';
+import * as B from '../core/build.ts';
+import { type Node, rewrite } from '../core/ir.ts';
+import { constOf } from '../passes/simplify.ts';
 
 const EPS_CLIP = 1e-3;
 

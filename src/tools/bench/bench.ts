@@ -1,6 +1,6 @@
 // The benchmark harness behind `segloss bench` and `npm run bench`: median time of
 // value + gradient per segloss backend, side by side in one process with the peers
-// of bench/peers.ts (tfjs-cpu, tfjs-wasm, a hand-written fused JS loop, PyTorch
+// of src/tools/bench/peers.ts (tfjs-cpu, tfjs-wasm, a hand-written fused JS loop, PyTorch
 // eager in a child process); ratios, compile time, memory; a table or JSON.
 //
 // What is measured, per (loss, shape):
@@ -29,14 +29,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { type ShapeContext, emitPass, staticValues } from '../src/compiler/codegen/kernel.ts';
-import { frontend } from '../src/compiler/compile.ts';
-import { plan as makePlan } from '../src/compiler/plan/plan.ts';
-import { rng } from '../src/runtime/check.ts';
-import { type GpuBackend, GPU_BACKENDS, probeBackends } from '../src/runtime/gpu-env.ts';
-import { count, sizesOf } from '../src/runtime/layout.ts';
-import { BACKENDS, type Backend, type CompiledLoss, LIBRARY_DIR, load } from '../src/runtime/loss.ts';
-import { tfjs } from '../src/runtime/tfjs.ts';
+import { type ShapeContext, emitPass, staticValues } from '../../compiler/codegen/kernel.ts';
+import { frontend } from '../../compiler/pipeline.ts';
+import { plan as makePlan } from '../../compiler/plan/plan.ts';
+import { rng } from '../check.ts';
+import { type GpuBackend, GPU_BACKENDS, probeBackends } from '../../runtime/backends/gpujs.ts';
+import { count, sizesOf } from '../../compiler/core/layout.ts';
+import { BACKENDS, type Backend, type CompiledLoss, LIBRARY_DIR, load } from '../../runtime/loss.ts';
+import { tfjs } from '../tfjs.ts';
 import { JS_LOOPS, PEER_LOSSES, type PeerLoss, type Problem, TORCH_LOSSES, TorchPeer, type TorchInfo, tfRunner } from './peers.ts';
 
 export const PEERS = ['tfjs-cpu', 'tfjs-wasm', 'js-loop', 'torch'] as const;
@@ -302,7 +302,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     if (t instanceof TorchPeer) { torch = t; torchInfo = t.info; } else { torchInfo = t; skipped.push({ name: 'torch', why: `not installed (${t.why})` }); }
   }
   for (const l of losses) {
-    if (!(PEER_LOSSES as readonly string[]).includes(l)) skipped.push({ name: `peers for ${l}`, why: `bench/peers.ts has no tfjs/torch formula for '${l}'` });
+    if (!(PEER_LOSSES as readonly string[]).includes(l)) skipped.push({ name: `peers for ${l}`, why: `src/tools/bench/peers.ts has no tfjs/torch formula for '${l}'` });
   }
   options.onSkipped?.(skipped);
   const tf = await tfjs('cpu'); // tfjs-cpu is the oracle, whatever the peers

@@ -4,16 +4,16 @@
 // as JavaScript, the host steps of spatial.ts, and a loader that runs the
 // passes as src/runtime/loss.ts does. It is text: nothing here runs a loss.
 
-import { evaluate } from '../../runtime/reference.ts';
-import type { CompiledLoss } from '../../runtime/loss.ts';
-import { InputError } from '../../runtime/errors.ts';
-import { type Sizes, canonicalAxes, count, indexMap, sizesOf } from '../../runtime/layout.ts';
-import { type Node, type Op, isSpatial, sameAxes, toposort } from '../ir.ts';
-import type { Dims } from '../lower.ts';
-import { MEMORY, type Plan, isLarge } from '../plan/plan.ts';
-import { record } from '../registry.ts';
-import * as spatial from '../spatial.ts';
-import { type KernelSpec, emitPass, staticValues } from './kernel.ts';
+import { evaluate } from '../compiler/core/reference.ts';
+import type { CompiledLoss } from '../runtime/loss.ts';
+import { InputError } from '../compiler/core/errors.ts';
+import { type Sizes, canonicalAxes, count, indexMap, sizesOf } from '../compiler/core/layout.ts';
+import { type Node, type Op, isSpatial, sameAxes, toposort } from '../compiler/core/ir.ts';
+import type { Dims } from '../compiler/lower/lower.ts';
+import { MEMORY, type Plan, isLarge } from '../compiler/plan/plan.ts';
+import { record } from '../compiler/core/registry.ts';
+import * as spatial from '../compiler/core/f64-loops.ts';
+import { type KernelSpec, emitPass, staticValues } from '../compiler/codegen/kernel.ts';
 
 export type ModuleTarget = 'js' | 'glsl' | 'wgsl';
 
@@ -147,7 +147,7 @@ function emitPlan(plan: Plan, values: Node | undefined, sizes: Sizes, dims: Dims
     if (pass.kind === 'host') {
       const steps = pass.nodes.map((n) => {
         const call = HOST_CALLS[n.op];
-        if (!call) throw new Error(`internal: host op '${n.op}' has no standalone call (add it to HOST_CALLS in src/compiler/codegen/module.ts)`);
+        if (!call) throw new Error(`internal: host op '${n.op}' has no standalone call (add it to HOST_CALLS in src/tools/module.ts)`);
         const text = call(n.src.map((_, j) => `xs[${j}]`), n, N / prod(space), space, sizes.batch);
         hostCalls.push(text);
         const srcs = n.src.map((s) => (s.op === 'input' ? JSON.stringify(s.arg) : String(plan.slots.get(s.id)!.slot)));
@@ -277,7 +277,7 @@ export async function emitModule(loss: CompiledLoss, shape: readonly number[], t
     `  value: ${planText.value},`,
     '};',
     '',
-    ...(hostCalls.length ? ['// Host steps, from src/compiler/spatial.ts.', ...spatialFunctions(hostCalls), ''] : []),
+    ...(hostCalls.length ? ['// Host steps, from src/compiler/core/f64-loops.ts.', ...spatialFunctions(hostCalls), ''] : []),
     LOADER.trim(),
     '',
     target === 'js'

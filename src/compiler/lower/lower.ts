@@ -3,14 +3,14 @@
 // are only known there. Errors never throw: a failed subexpression lowers to
 // `undefined` and the errors above it stay quiet (no cascades).
 
-import type * as A from './ast.ts';
-import * as B from './build.ts';
-import { type Code, type Diagnostic, diag, suggest } from './diagnostics.ts';
-import { type Axes, type Axis, type Node, type Op, internCalls, isSpatial, minusAxes, sortAxes, toposort } from './ir.ts';
-import { record } from './registry.ts';
-import { F32_MAX, constOf, representable, simplify } from './simplify.ts';
-import { boxWeights, gaussianWeights } from './spatial.ts';
-import { verify } from './verify.ts';
+import type * as A from '../front/ast.ts';
+import * as B from '../core/build.ts';
+import { type Code, type Diagnostic, diag, suggest } from '../front/diagnostics.ts';
+import { type Axes, type Axis, type Node, type Op, internCalls, isSpatial, minusAxes, sortAxes, toposort } from '../core/ir.ts';
+import { record } from '../core/registry.ts';
+import { F32_MAX, constOf, representable, simplify } from '../passes/simplify.ts';
+import { boxWeights, gaussianWeights } from '../core/f64-loops.ts';
+import { verify } from '../core/verify.ts';
 import { KNOB_NAMES, type Knobs, type Params, splitParams } from './knobs.ts';
 import { toLogSpace } from './logspace.ts';
 

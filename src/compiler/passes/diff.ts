@@ -2,10 +2,10 @@
 // the sources through each op's vector-Jacobian rule; fan-out adjoints are summed.
 // The result is plain IR, so it is simplified, planned and printed like the value.
 
-import { add, expand, ONE, ZERO } from './build.ts';
-import { type Node, toposort } from './ir.ts';
-import { record } from './registry.ts';
-import { verify } from './verify.ts';
+import { add, expand, ONE, ZERO } from '../core/build.ts';
+import { type Node, toposort } from '../core/ir.ts';
+import { record } from '../core/registry.ts';
+import { verify } from '../core/verify.ts';
 
 /** d root / d wrt, with the axes of `wrt`. `root` must be a scalar. */
 export function grad(root: Node, wrt: Node): Node {

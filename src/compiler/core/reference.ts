@@ -2,9 +2,9 @@
 // Every value is a named-axis tensor in canonical order; elementwise ops run
 // the registry's f64 function, reductions and broadcasts go through index maps.
 
-import type { Axes, Axis, Node } from '../compiler/ir.ts';
-import { isSpatial, toposort } from '../compiler/ir.ts';
-import { record } from '../compiler/registry.ts';
+import type { Axes, Axis, Node } from './ir.ts';
+import { isSpatial, toposort } from './ir.ts';
+import { record } from './registry.ts';
 import { type Sizes, count, indexMap } from './layout.ts';
 
 export interface Tensor64 { axes: Axes; data: Float64Array }

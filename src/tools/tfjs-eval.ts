@@ -3,10 +3,10 @@
 // absent). Its gradient is tfjs's own autodiff: an oracle independent of diff.ts.
 
 import type * as TF from '@tensorflow/tfjs-core';
-import { type Axes, type Axis, type Node, isSpatial, toposort } from '../compiler/ir.ts';
-import type { Dims } from '../compiler/lower.ts';
-import { type TfContext, record } from '../compiler/registry.ts';
-import { type Sizes, canonicalAxes, count } from './layout.ts';
+import { type Axes, type Axis, type Node, isSpatial, toposort } from '../compiler/core/ir.ts';
+import type { Dims } from '../compiler/lower/lower.ts';
+import { type TfContext, record } from '../compiler/core/registry.ts';
+import { type Sizes, canonicalAxes, count } from '../compiler/core/layout.ts';
 import { tfjs } from './tfjs.ts';
 
 function context(tf: typeof TF, sizes: Sizes, dims: Dims): TfContext {

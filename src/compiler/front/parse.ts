@@ -6,8 +6,8 @@ import { EOF, tokenMatcher, type CstElement, type CstNode, type ILexingError, ty
 import {
   BindingName, Caret, Comma, CompareOp, Def, Equals, Identifier, LBrace, LBracket, LParen, Loss, lossLexer, markBindingNames,
   Minus, NumberLit, RBrace, RBracket, Repeat, RParen, UnterminatedString, Use,
-} from '../../grammar/lexer.ts';
-import { parser } from '../../grammar/parser.ts';
+} from '../../../grammar/lexer.ts';
+import { parser } from '../../../grammar/parser.ts';
 import type { BinaryOp, Binding, Body, Call, DefDecl, Expr, InputDecl, Item, LossDecl, Module, NamedArg, ParamDecl, Repeat as RepeatBlock, Span, Statement, UseDecl } from './ast.ts';
 import { diag, type Diagnostic } from './diagnostics.ts';
 

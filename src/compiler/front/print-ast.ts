@@ -3,7 +3,7 @@
 // Comments after the header are not in the AST: printModule finds them in
 // `m.source` and puts each back next to the statement it was written at.
 
-import { lossLexer } from '../../grammar/lexer.ts';
+import { lossLexer } from '../../../grammar/lexer.ts';
 import type { BinaryOp, DefDecl, Expr, Item, LossDecl, Module, Statement } from './ast.ts';
 
 // Binding strength, as in grammar/parser.ts: comparison < additive < multiplicative < unary minus < ^ < primary.

@@ -2,10 +2,10 @@
 // and constant folding through the registry's float64 semantics, applied
 // bottom-up to a fixpoint. It never changes values (a property test says so).
 
-import * as B from './build.ts';
-import { type Axes, type Node, rewrite, sameAxes, unionAxes } from './ir.ts';
-import { record } from './registry.ts';
-import { verify } from './verify.ts';
+import * as B from '../core/build.ts';
+import { type Axes, type Node, rewrite, sameAxes, unionAxes } from '../core/ir.ts';
+import { record } from '../core/registry.ts';
+import { verify } from '../core/verify.ts';
 
 /** The largest float32, and the smallest normal one: kernels run in float32 (GPUs flush subnormals to zero). */
 export const F32_MAX = 3.4028234663852886e38;

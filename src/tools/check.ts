@@ -4,15 +4,15 @@
 // the compiled kernels on the default backend (what a user's call runs).
 // It also flags losses that cannot train: a value or gradient that is zero everywhere.
 
-import type { Role } from '../compiler/ast.ts';
-import { type FrontendOptions, type LossIR, frontend } from '../compiler/compile.ts';
-import type { Diagnostic } from '../compiler/diagnostics.ts';
-import type { Dims } from '../compiler/lower.ts';
-import { type Layout, type Sizes, canonicalAxes, count, fromCanonical, layoutAxes, sizesOf, toCanonical, transpose } from './layout.ts';
-import { type Backend, type CompiledLoss, type GradResult, compile } from './loss.ts';
-import { InputError } from './errors.ts';
-import { evaluate } from './reference.ts';
-import { toposort } from '../compiler/ir.ts';
+import type { Role } from '../compiler/front/ast.ts';
+import { type FrontendOptions, type LossIR, frontend } from '../compiler/pipeline.ts';
+import type { Diagnostic } from '../compiler/front/diagnostics.ts';
+import type { Dims } from '../compiler/lower/lower.ts';
+import { type Layout, type Sizes, canonicalAxes, count, fromCanonical, layoutAxes, sizesOf, toCanonical, transpose } from '../compiler/core/layout.ts';
+import { type Backend, type CompiledLoss, type GradResult, compile } from '../runtime/loss.ts';
+import { InputError } from '../compiler/core/errors.ts';
+import { evaluate } from '../compiler/core/reference.ts';
+import { toposort } from '../compiler/core/ir.ts';
 import { tfEvaluate, tfValueAndGrad } from './tfjs-eval.ts';
 
 export interface CheckCase {

@@ -2,8 +2,8 @@
 // TensorFlow.js and Keras, nchw as in PyTorch; 2-D and 3-D), the canonical
 // order the runtime computes in (batch, class, z, y, x), and index maps.
 
-import type { Axes, Axis } from '../compiler/ir.ts';
-import type { Dims } from '../compiler/lower.ts';
+import type { Axes, Axis } from './ir.ts';
+import type { Dims } from '../lower/lower.ts';
 import { InputError } from './errors.ts';
 
 export type Layout = 'nhwc' | 'nchw';

@@ -2,8 +2,8 @@
 // Broadcasting is invisible in math, so `expand` prints as its source; every
 // reduction and every shared subexpression gets a name (t1, t2, ...).
 
-import { type Axes, type Axis, type Node, type WindowArg, isSpatial, sortAxes, toposort } from './ir.ts';
-import { record } from './registry.ts';
+import { type Axes, type Axis, type Node, type WindowArg, isSpatial, sortAxes, toposort } from '../core/ir.ts';
+import { record } from '../core/registry.ts';
 
 export type PrintMode = 'text' | 'latex';
 
