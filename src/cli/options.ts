@@ -3,7 +3,8 @@
 
 import type { Command } from 'commander';
 import type { ParamValue, Params } from '../compiler/lower/knobs.ts';
-import type { Activation, Dims, Region } from '../compiler/lower/lower.ts';
+import type { Dims } from '../compiler/core/layout.ts';
+import type { Activation, Region } from '../compiler/lower/knobs.ts';
 import type { Layout } from '../compiler/core/layout.ts';
 import { BACKENDS, type Backend } from '../runtime/loss.ts';
 

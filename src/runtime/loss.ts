@@ -14,7 +14,8 @@ import { type FrontendOptions, type LossIR, frontend } from '../compiler/pipelin
 import { SeglossError, suggest } from '../compiler/front/diagnostics.ts';
 import type { Params } from '../compiler/lower/knobs.ts';
 import { type Axis, type Node, toposort } from '../compiler/core/ir.ts';
-import type { Activation, Dims, Region } from '../compiler/lower/lower.ts';
+import type { Dims } from '../compiler/core/layout.ts';
+import type { Activation, Region } from '../compiler/lower/knobs.ts';
 import { MEMORY, type Plan, isLarge, plan as makePlan } from '../compiler/plan/plan.ts';
 import { record } from '../compiler/core/registry.ts';
 import { type GpuBackend, type GpuHandle, GPU_BACKENDS, kernelBackend, openGpu } from './backends/gpujs.ts';

@@ -7,7 +7,7 @@
 import type { Role } from '../compiler/front/ast.ts';
 import { type FrontendOptions, type LossIR, frontend } from '../compiler/pipeline.ts';
 import type { Diagnostic } from '../compiler/front/diagnostics.ts';
-import type { Dims } from '../compiler/lower/lower.ts';
+import type { Dims } from '../compiler/core/layout.ts';
 import { type Layout, type Sizes, canonicalAxes, count, fromCanonical, layoutAxes, sizesOf, toCanonical, transpose } from '../compiler/core/layout.ts';
 import { type Backend, type CompiledLoss, type GradResult, compile } from '../runtime/loss.ts';
 import { InputError } from '../compiler/core/errors.ts';

@@ -9,7 +9,7 @@ import type { CompiledLoss } from '../runtime/loss.ts';
 import { InputError } from '../compiler/core/errors.ts';
 import { type Sizes, canonicalAxes, count, indexMap, sizesOf } from '../compiler/core/layout.ts';
 import { type Node, type Op, isSpatial, sameAxes, toposort } from '../compiler/core/ir.ts';
-import type { Dims } from '../compiler/lower/lower.ts';
+import type { Dims } from '../compiler/core/layout.ts';
 import { MEMORY, type Plan, isLarge } from '../compiler/plan/plan.ts';
 import { record } from '../compiler/core/registry.ts';
 import * as spatial from '../compiler/core/f64-loops.ts';

@@ -8,7 +8,7 @@ import { readSource } from '../../compiler/pipeline.ts';
 
 import { SeglossError } from '../../compiler/front/diagnostics.ts';
 import type { Params } from '../../compiler/lower/knobs.ts';
-import type { Region } from '../../compiler/lower/lower.ts';
+import type { Region } from '../../compiler/lower/knobs.ts';
 import { plan } from '../../compiler/plan/plan.ts';
 import { type CheckResult, checkSource, randomInputs } from '../../tools/check.ts';
 import { sizesOf } from '../../compiler/core/layout.ts';

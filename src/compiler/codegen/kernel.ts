@@ -5,7 +5,7 @@
 
 import * as B from '../core/build.ts';
 import { type Axes, type Axis, type Node, type WindowArg, toposort } from '../core/ir.ts';
-import type { Dims } from '../lower/lower.ts';
+import type { Dims } from '../core/layout.ts';
 import { type BufferSlot, type Pass, type Plan, isLarge } from '../plan/plan.ts';
 import { record } from '../core/registry.ts';
 import { type Layout, type Sizes, canonicalAxes, count, layoutAxes } from '../core/layout.ts';

@@ -142,3 +142,10 @@ export function rewrite(roots: readonly Node[], f: (n: Node, src: readonly Node[
 export function opCount(roots: readonly Node[]): number {
   return toposort(roots).filter((n) => n.src.length > 0 && n.op !== 'expand').length;
 }
+
+/** The constant a node holds everywhere, looking through broadcasting. */
+export function constOf(n: Node): number | undefined {
+  if (n.op === 'const') return n.arg as number;
+  if (n.op === 'expand') return constOf(n.src[0]!);
+  return undefined;
+}

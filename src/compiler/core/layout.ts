@@ -3,9 +3,10 @@
 // order the runtime computes in (batch, class, z, y, x), and index maps.
 
 import type { Axes, Axis } from './ir.ts';
-import type { Dims } from '../lower/lower.ts';
 import { InputError } from './errors.ts';
 
+/** 2-D images or 3-D volumes. */
+export type Dims = 2 | 3;
 export type Layout = 'nhwc' | 'nchw';
 export type Sizes = Readonly<Record<Axis, number>>;
 

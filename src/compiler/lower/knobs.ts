@@ -20,9 +20,12 @@
 //   loss, through sums and constant multiples of losses) become sums (`sum`) or
 //   are dropped (`none`: per-sample, per-class values; one final reduction only).
 
-import type { Activation, Region } from './lower.ts';
-import { representable } from '../passes/simplify.ts';
+import { representable } from '../core/numbers.ts';
 
+/** What a region-reduction (`sum over region`) sums over, besides space: the sample, the batch, or everything. */
+export type Region = 'sample' | 'batch' | 'global';
+/** What the prediction is given as: probabilities, or logits through this activation (the exact log-space path). */
+export type Activation = 'none' | 'sigmoid' | 'softmax';
 export type ParamValue = number | string | boolean | readonly number[] | readonly (readonly number[])[];
 export type Params = Readonly<Record<string, ParamValue>>;
 export type Reduction = 'mean' | 'sum' | 'none';

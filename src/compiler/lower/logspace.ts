@@ -27,7 +27,7 @@
 
 import * as B from '../core/build.ts';
 import { type Node, rewrite } from '../core/ir.ts';
-import { constOf } from '../passes/simplify.ts';
+import { constOf } from '../core/ir.ts';
 
 const EPS_CLIP = 1e-3;
 

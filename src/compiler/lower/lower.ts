@@ -6,16 +6,16 @@
 import type * as A from '../front/ast.ts';
 import * as B from '../core/build.ts';
 import { type Code, type Diagnostic, diag, suggest } from '../front/diagnostics.ts';
-import { type Axes, type Axis, type Node, type Op, internCalls, isSpatial, minusAxes, sortAxes, toposort } from '../core/ir.ts';
+import { type Axes, type Axis, type Node, type Op, constOf, internCalls, isSpatial, minusAxes, sortAxes, toposort } from '../core/ir.ts';
 import { record } from '../core/registry.ts';
-import { F32_MAX, constOf, representable, simplify } from '../passes/simplify.ts';
+import { F32_MAX, representable } from '../core/numbers.ts';
+import { simplify } from '../passes/simplify.ts';
+import type { Dims } from '../core/layout.ts';
 import { boxWeights, gaussianWeights } from '../core/f64-loops.ts';
 import { verify } from '../core/verify.ts';
-import { KNOB_NAMES, type Knobs, type Params, splitParams } from './knobs.ts';
+import { type Activation, KNOB_NAMES, type Knobs, type Params, type Region, splitParams } from './knobs.ts';
 import { toLogSpace } from './logspace.ts';
 
-export type Region = 'sample' | 'batch' | 'global';
-export type Dims = 2 | 3;
 
 export interface LowerOptions {
   dims: Dims;
@@ -29,7 +29,6 @@ export interface LowerOptions {
   activation?: Activation;
 }
 
-export type Activation = 'none' | 'sigmoid' | 'softmax';
 
 export interface LoweredInput { name: string; role: A.Role; node: Node }
 export interface LoweredParam { name: string; value: number; default: number }
@@ -637,7 +636,7 @@ export class Lowerer {
     if (!v) return undefined;
     // Folded, so that `iterations - 1` counts; nothing that depends on an input does.
     const inputFree = v.axes.length === 0 && !toposort([v]).some((x) => x.op === 'input' || x.op === 'classindex');
-    const c = inputFree ? constOf(simplify([v])[0]!) : undefined;
+    const c = inputFree ? foldConstant(v) : undefined;
     if (c === undefined) return this.err('E227', e.span);
     const max = Math.floor(MAX_REPEAT / this.unrolled);
     if (!Number.isInteger(c) || c < 0 || c > max) {

@@ -3,25 +3,10 @@
 // bottom-up to a fixpoint. It never changes values (a property test says so).
 
 import * as B from '../core/build.ts';
-import { type Axes, type Node, rewrite, sameAxes, unionAxes } from '../core/ir.ts';
+import { type Axes, type Node, constOf, rewrite, sameAxes, unionAxes } from '../core/ir.ts';
+import { representable } from '../core/numbers.ts';
 import { record } from '../core/registry.ts';
 import { verify } from '../core/verify.ts';
-
-/** The largest float32, and the smallest normal one: kernels run in float32 (GPUs flush subnormals to zero). */
-export const F32_MAX = 3.4028234663852886e38;
-export const F32_MIN_NORMAL = 1.1754943508222875e-38;
-
-/** A constant every backend holds exactly enough: finite, within float32's range, 0 or not below its normal numbers. */
-export function representable(v: number): boolean {
-  return Number.isFinite(v) && Math.abs(v) <= F32_MAX && (v === 0 || Math.abs(v) >= F32_MIN_NORMAL);
-}
-
-/** The constant a node holds everywhere, looking through broadcasting. */
-export function constOf(n: Node): number | undefined {
-  if (n.op === 'const') return n.arg as number;
-  if (n.op === 'expand') return constOf(n.src[0]!);
-  return undefined;
-}
 
 /** Strip a broadcast: the node before `expand`, or the node itself. */
 const base = (n: Node): Node => (n.op === 'expand' ? n.src[0]! : n);
