@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import { frontend } from '../src/compiler/pipeline.ts';
+import { frontend } from '../src/runtime/sources.ts';
 import { CHECK_CASES, type CheckOptions, checkSource, randomInputs } from '../src/tools/check.ts';
 import { fromCanonical, sizesOf } from '../src/compiler/core/layout.ts';
 import { compile } from '../src/runtime/loss.ts';

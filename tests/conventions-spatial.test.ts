@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import type { Scalar, Tensor } from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, test } from 'vitest';
 import * as B from '../src/compiler/core/build.ts';
-import { frontend } from '../src/compiler/pipeline.ts';
+import { frontend } from '../src/runtime/sources.ts';
 import { emitModule } from '../src/tools/module.ts';
 import { grad } from '../src/compiler/passes/diff.ts';
 import { canonicalAxes, fromCanonical, sizesOf, toCanonical } from '../src/compiler/core/layout.ts';

@@ -5,7 +5,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { frontendFile } from '../src/compiler/pipeline.ts';
+import { frontendFile } from '../src/runtime/sources.ts';
 import { CODES, formatDiagnostics } from '../src/compiler/front/diagnostics.ts';
 
 const DIR = 'tests/fixtures/diagnostics';

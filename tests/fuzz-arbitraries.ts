@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { parentPort } from 'node:worker_threads';
-import { LIBRARY_DIR } from '../src/compiler/pipeline.ts';
+import { LIBRARY_DIR } from '../src/runtime/sources.ts';
 import { CODES, SeglossError } from '../src/compiler/front/diagnostics.ts';
 import { toposort } from '../src/compiler/core/ir.ts';
 import { InputError } from '../src/compiler/core/errors.ts';

@@ -13,7 +13,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, test } from 'vitest';
-import { LIBRARY_DIR } from '../src/compiler/pipeline.ts';
+import { LIBRARY_DIR } from '../src/runtime/sources.ts';
 import { type FuzzInput, type Outcome, bytesInput, choicesArb, grammarInput, mutate, targetedInputs, tokenSoupInput } from './fuzz-arbitraries.ts';
 
 /** The wall-clock bound of one input (compile on two backends and run): generous, for a slow shared machine. */

@@ -4,7 +4,7 @@
 
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import { frontend } from '../src/compiler/pipeline.ts';
+import { frontend } from '../src/runtime/sources.ts';
 import { finiteDiff, randomInputs } from '../src/tools/check.ts';
 import { sizesOf } from '../src/compiler/core/layout.ts';
 import { evaluate } from '../src/compiler/core/reference.ts';

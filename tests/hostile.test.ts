@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { LIBRARY_DIR, frontend, frontendFile } from '../src/compiler/pipeline.ts';
+import { LIBRARY_DIR, frontend, frontendFile } from '../src/runtime/sources.ts';
 import { formatDiagnostics } from '../src/compiler/front/diagnostics.ts';
 import { checkSource } from '../src/tools/check.ts';
 import { compile } from '../src/runtime/loss.ts';

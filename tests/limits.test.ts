@@ -4,7 +4,7 @@
 // ran for minutes or ended in an internal error before its fix.
 
 import { describe, expect, it, test } from 'vitest';
-import { frontend } from '../src/compiler/pipeline.ts';
+import { frontend } from '../src/runtime/sources.ts';
 import { formatDiagnostics } from '../src/compiler/front/diagnostics.ts';
 import { parse } from '../src/compiler/front/parse.ts';
 import { printModule } from '../src/compiler/front/print-ast.ts';

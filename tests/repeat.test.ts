@@ -3,7 +3,7 @@
 // hash-consed: equal formulas are one node); and hand-placed diagnostics.
 
 import { describe, expect, test } from 'vitest';
-import { frontendFile } from '../src/compiler/pipeline.ts';
+import { frontendFile } from '../src/runtime/sources.ts';
 import type { Node } from '../src/compiler/core/ir.ts';
 import type { Params } from '../src/compiler/lower/knobs.ts';
 

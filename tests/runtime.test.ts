@@ -6,7 +6,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
-import { frontend } from '../src/compiler/pipeline.ts';
+import { frontend } from '../src/runtime/sources.ts';
 import { plan } from '../src/compiler/plan/plan.ts';
 import { type CompiledLoss, compile } from '../src/runtime/loss.ts';
 import { continuousLossSource } from './arbitraries.ts';

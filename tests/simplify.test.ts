@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import * as B from '../src/compiler/core/build.ts';
-import { frontend } from '../src/compiler/pipeline.ts';
+import { frontend } from '../src/runtime/sources.ts';
 import { opCount } from '../src/compiler/core/ir.ts';
 import { simplify } from '../src/compiler/passes/simplify.ts';
 import { randomInputs } from '../src/tools/check.ts';

@@ -2,11 +2,8 @@
 // differentiate it, simplify both roots. Returns every pass's result for dumps,
 // or the diagnostics; it never throws on a formula mistake.
 
-import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type * as A from './front/ast.ts';
-import { type Diagnostic, SeglossError, diag } from './front/diagnostics.ts';
+import { type Diagnostic, diag } from './front/diagnostics.ts';
 import { grad } from './passes/diff.ts';
 import type { Node } from './core/ir.ts';
 import { type LoweredLoss, Lowerer } from './lower/lower.ts';
@@ -24,24 +21,16 @@ export interface FrontendOptions {
   /** Parameter overrides and knobs (knobs.ts). */
   params?: Params;
   activation?: Activation;
-  /**
-   * Reads a `use`d file; defaults to the file system. Returns undefined when absent.
-   * A given reader is trusted with the file's checks; the path checks (inside the
-   * allowed folders, ending in `.loss`) apply to it too.
-   */
-  readFile?: (path: string) => string | undefined;
+  /** Where `use`d files come from (default: none; src/runtime/sources.ts gives the file system's). */
+  host?: SourceHost;
 }
 
-/** The shared library's folder (`losses/` at the package root): a `use` may always reach it. */
-export const LIBRARY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'losses');
 /**
  * The most passes over the data a loss may take: the library takes at most 19 (ms_ssim in 3-D), clDice 2 per
  * iteration (iterations = 125 fits). A pass that is not a buffer recomputes its values from the inputs, so a chain
  * of n dependent reductions (a repeat over a mean) costs n² work: 256 such passes compile in about a second here.
  */
 export const MAX_PASSES = 256;
-/** The largest file a `use` reads: formulas are small; /dev/zero is not. */
-export const USE_MAX_BYTES = 1 << 20;
 
 export interface LossIR {
   loss: LoweredLoss;
@@ -68,85 +57,52 @@ export interface FrontendResult {
   sources: Map<string, string>;
 }
 
-/** A file to compile (the root, a CLI argument), read as a `use`d file is (a regular file under USE_MAX_BYTES), from any folder. */
-export function readSource(path: string): { text: string } | { why: string } {
-  return readConfined(path, undefined, false);
-}
-
 /** A leading byte-order mark (editors on Windows write one) is not part of the formula. */
 const unBom = (s: string): string => (s.charCodeAt(0) === 0xfeff ? s.slice(1) : s);
 
-const inside = (path: string, root: string): boolean => {
-  const r = relative(root, path);
-  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
+/**
+ * Where the compiler gets the files a formula `use`s: the file system in Node
+ * (src/runtime/sources.ts, which confines a `use` to the using file's folder and
+ * the library), a map of texts in a browser. The compiler itself reads nothing.
+ */
+export interface SourceHost {
+  /** The file `use "path"` in `from` names (for diagnostics) and its key (equal keys: the same file); `from` undefined: the root itself. */
+  locate(path: string, from: string | undefined): { file: string; key: string };
+  /** The text of a located file, or why it is refused. */
+  read(file: string): { text: string } | { why: string };
+  /** A key as a cycle's chain shows it, relative to the root file's folder. */
+  show(key: string, root: string): string;
+}
+
+/** A host with no files: every `use` is refused with the reason. */
+export const NO_FILES: SourceHost = {
+  locate: (path) => ({ file: path, key: path }),
+  read: () => ({ why: 'no files can be read here (no SourceHost was given)' }),
+  show: (key) => key,
 };
 
-function realOr(path: string): string {
-  try { return realpathSync(path); } catch { return resolve(path); }
-}
-
-/**
- * Why a `use` of `path` is refused, or its text. A formula is untrusted: a `use`
- * reaches only regular `.loss` files under USE_MAX_BYTES inside `roots` (real
- * paths, symlinks followed); the text of a refused file is never read. Without
- * `roots` (the file being compiled), any folder.
- */
-function readConfined(path: string, roots: readonly string[] | undefined, lossOnly = true): { text: string } | { why: string } {
-  let real: string;
-  try { real = realpathSync(path); } catch { return { why: 'no such file' }; }
-  if (roots && !roots.some((r) => inside(real, r))) return { why: "it is outside the using file's folder and the library" };
-  if (lossOnly && !real.endsWith('.loss')) return { why: 'it is not a .loss file' };
-  let fd: number;
-  // Non-blocking, so that a FIFO that slipped in after realpath cannot hang the open.
-  try { fd = openSync(real, constants.O_RDONLY | constants.O_NONBLOCK); } catch { return { why: 'it cannot be opened' }; }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) return { why: 'it is not a regular file' };
-    if (st.size > USE_MAX_BYTES) return { why: `it is larger than ${USE_MAX_BYTES} bytes` };
-    const buf = Buffer.alloc(USE_MAX_BYTES + 1);
-    let n = 0;
-    for (let k; n < buf.length && (k = readSync(fd, buf, n, buf.length - n, null)) > 0;) n += k;
-    if (n > USE_MAX_BYTES) return { why: `it is larger than ${USE_MAX_BYTES} bytes` };
-    return { text: buf.toString('utf8', 0, n) };
-  } catch {
-    return { why: 'it cannot be read' };
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Parse `source` and, transitively, every file it uses. */
-function load(source: string, file: string, given?: (p: string) => string | undefined) {
-  // The folders a `use` may reach: the root file's and the library's (and their subfolders).
-  const roots = [dirname(file), LIBRARY_DIR].map((d) => (given ? resolve(d) : realOr(d)));
-  const read = (path: string): { text: string } | { why: string } => {
-    if (!given) return readConfined(path, roots);
-    if (!roots.some((r) => inside(resolve(path), r))) return { why: "it is outside the using file's folder and the library" };
-    if (!path.endsWith('.loss')) return { why: 'it is not a .loss file' };
-    const text = given(path);
-    return text === undefined ? { why: 'no such file' } : { text };
-  };
+function load(source: string, file: string, host: SourceHost) {
   const sources = new Map<string, string>([[file, source]]);
   const diagnostics: Diagnostic[] = [];
   const first = parse(source, file);
   diagnostics.push(...first.diagnostics);
   const modules: A.Module[] = [first.module];
-  const seen = new Map<string, A.Module>([[resolve(file), first.module]]);
+  const rootKey = host.locate(file, undefined).key;
+  const seen = new Map<string, A.Module>([[rootKey, first.module]]);
   const visit = (m: A.Module, chain: string[]) => {
     for (const item of m.items) {
       if (item.kind !== 'use') continue;
       // An unterminated string (E104) ate the rest of its line: that path is not a path.
       if (diagnostics.some((d) => d.code === 'E104' && d.span?.file === m.file && d.span.start === item.span.start + 4)) continue;
-      const path = join(dirname(m.file), item.path);
-      const key = resolve(path);
+      const { file: path, key } = host.locate(item.path, m.file);
       if (chain.includes(key)) {
         // The whole chain from the file being compiled, so that a cycle among used files still names it.
-        const from = resolve(dirname(file));
-        diagnostics.push(diag('E211', item.span, { path: item.path, chain: [...chain, key].map((p) => relative(from, p) || p).join(' -> ') }));
+        diagnostics.push(diag('E211', item.span, { path: item.path, chain: [...chain, key].map((p) => host.show(p, file)).join(' -> ') }));
         continue;
       }
       if (seen.has(key)) continue;
-      const got = read(path);
+      const got = host.read(path);
       if (!('text' in got)) {
         diagnostics.push(diag('E210', item.span, { path: item.path, why: got.why }));
         continue;
@@ -160,12 +116,12 @@ function load(source: string, file: string, given?: (p: string) => string | unde
       visit(parsed.module, [...chain, key]);
     }
   };
-  visit(first.module, [resolve(file)]);
+  visit(first.module, [rootKey]);
   return { program: { main: first.module, modules }, diagnostics, sources };
 }
 
 export function frontend(source: string, file: string, opts: FrontendOptions = {}): FrontendResult {
-  const { program, diagnostics, sources } = load(unBom(source), file, opts.readFile);
+  const { program, diagnostics, sources } = load(unBom(source), file, opts.host ?? NO_FILES);
   const lowerer = new Lowerer(program, { dims: opts.dims ?? 2, region: opts.region ?? 'sample', params: opts.params ?? {}, activation: opts.activation ?? 'none' }, diagnostics.length > 0);
   const loss = lowerer.lowerLoss();
   diagnostics.push(...lowerer.diagnostics);
@@ -183,18 +139,4 @@ export function frontend(source: string, file: string, opts: FrontendOptions = {
     diagnostics,
     sources,
   };
-}
-
-/** `frontend`, throwing a SeglossError (which the CLI formats) on any diagnostic. */
-export function frontendOrThrow(source: string, file: string, opts: FrontendOptions = {}): LossIR {
-  const r = frontend(source, file, opts);
-  if (!r.ir) throw new SeglossError(r.diagnostics, r.sources);
-  return r.ir;
-}
-
-export function frontendFile(path: string, opts: FrontendOptions = {}): FrontendResult {
-  // The root file too: /dev/zero, a FIFO or a 2 GB file is refused, not read.
-  const got = opts.readFile ? { text: opts.readFile(path) } : readSource(path);
-  if (!('text' in got) || got.text === undefined) return { ir: undefined, diagnostics: [diag('E210', undefined, { path, why: 'why' in got ? got.why : 'no such file' })], sources: new Map() };
-  return frontend(got.text, path, opts);
 }

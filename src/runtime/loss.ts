@@ -5,13 +5,13 @@
 // Kernels are cached per shape, the least recently used dropped past a bound,
 // and released (gpu.js kernels destroyed, worker copies forgotten) on dispose.
 
-import { readFileSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { IKernelRunShortcut, KernelVariable } from 'gpu.js';
 import { type KernelSpec, SMALL, emitPass, staticValues } from '../compiler/codegen/kernel.ts';
-import { type FrontendOptions, type LossIR, frontend } from '../compiler/pipeline.ts';
-import { SeglossError, suggest } from '../compiler/front/diagnostics.ts';
+import type { LossIR } from '../compiler/pipeline.ts';
+import { type FileOptions, LIBRARY_DIR, frontend, suggestLoss } from './sources.ts';
+import { SeglossError } from '../compiler/front/diagnostics.ts';
 import type { Params } from '../compiler/lower/knobs.ts';
 import { type Axis, type Node, toposort } from '../compiler/core/ir.ts';
 import type { Dims } from '../compiler/core/layout.ts';
@@ -47,7 +47,7 @@ export interface CompileOptions {
   activation?: Activation;
   /** Worker threads for the js backend (default: the machine's cores; 1 runs on the calling thread). */
   threads?: number;
-  readFile?: FrontendOptions['readFile'];
+  readFile?: FileOptions['readFile'];
 }
 
 export type Inputs = Readonly<Record<string, ArrayLike<number>>>;
@@ -571,9 +571,6 @@ export async function compile(source: string, options: CompileOptions = {}): Pro
   return CompiledLoss.create(source, options);
 }
 
-/** The directory of the shared loss library (`losses/` at the package root). */
-export const LIBRARY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'losses');
-
 /** Load a library loss by name (`dice`), with parameter overrides. */
 export async function load(name: string, params: Params = {}, options: Omit<CompileOptions, 'params' | 'file'> = {}): Promise<CompiledLoss> {
   const file = join(LIBRARY_DIR, `${name}.loss`);
@@ -583,14 +580,4 @@ export async function load(name: string, params: Params = {}, options: Omit<Comp
     throw new InputError(`no loss named '${name}' in ${LIBRARY_DIR}${dym ? `; ${dym}` : ''}`);
   }
   return compile(source, { ...options, file, params });
-}
-
-/** The names of the library's losses, sorted. */
-export function libraryNames(): string[] {
-  try { return readdirSync(LIBRARY_DIR).filter((f) => f.endsWith('.loss')).map((f) => f.slice(0, -5)).sort(); } catch { return []; }
-}
-
-/** "did you mean 'dice'?" for a mistyped library loss name (a swap of two neighbours is one slip), or ''. */
-export function suggestLoss(name: string, names: readonly string[] = libraryNames()): string {
-  return suggest(name, names);
 }

@@ -5,7 +5,8 @@
 // It also flags losses that cannot train: a value or gradient that is zero everywhere.
 
 import type { Role } from '../compiler/front/ast.ts';
-import { type FrontendOptions, type LossIR, frontend } from '../compiler/pipeline.ts';
+import type { LossIR } from '../compiler/pipeline.ts';
+import { type FileOptions, frontend } from '../runtime/sources.ts';
 import type { Diagnostic } from '../compiler/front/diagnostics.ts';
 import type { Dims } from '../compiler/core/layout.ts';
 import { type Layout, type Sizes, canonicalAxes, count, fromCanonical, layoutAxes, sizesOf, toCanonical, transpose } from '../compiler/core/layout.ts';
@@ -70,7 +71,7 @@ export interface CheckResult {
   warnings: string[];
 }
 
-export interface CheckOptions extends FrontendOptions {
+export interface CheckOptions extends FileOptions {
   /** How the compiled kernels are called (default: `loss.valueAndGrad`); tests pass a faulty one to see the check fail. */
   runKernels?: (loss: CompiledLoss, inputs: Record<string, Float32Array>, shape: readonly number[]) => Promise<GradResult>;
 }

@@ -8,7 +8,7 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import katex from 'katex';
-import { frontendFile } from '../compiler/pipeline.ts';
+import { frontendFile } from '../runtime/sources.ts';
 import { SeglossError } from '../compiler/front/diagnostics.ts';
 import type { LoweredLoss } from '../compiler/lower/lower.ts';
 import { passCount, plan } from '../compiler/plan/plan.ts';

@@ -4,7 +4,7 @@
 
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { readSource } from '../../compiler/pipeline.ts';
+import { readSource } from '../../runtime/sources.ts';
 
 import { SeglossError } from '../../compiler/front/diagnostics.ts';
 import type { Params } from '../../compiler/lower/knobs.ts';

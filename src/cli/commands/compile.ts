@@ -4,7 +4,7 @@
 // With --out, a standalone ES module that runs the loss (src/tools/module.ts).
 
 import type { Command } from 'commander';
-import { readSource } from '../../compiler/pipeline.ts';
+import { readSource } from '../../runtime/sources.ts';
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { type ModuleTarget, emitModule } from '../../tools/module.ts';

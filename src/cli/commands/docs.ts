@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeSite } from '../../tools/site.ts';
-import { LIBRARY_DIR } from '../../runtime/loss.ts';
+import { LIBRARY_DIR } from '../../runtime/sources.ts';
 
 export function register(program: Command): void {
   program

@@ -4,7 +4,7 @@
 // A file with a syntax error is reported and left as it is (exit 2).
 
 import type { Command } from 'commander';
-import { readSource } from '../../compiler/pipeline.ts';
+import { readSource } from '../../runtime/sources.ts';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Module } from '../../compiler/front/ast.ts';

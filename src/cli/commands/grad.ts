@@ -1,7 +1,7 @@
 // `segloss grad FILE`: the loss and its simplified gradient as math.
 
 import type { Command } from 'commander';
-import { frontendFile } from '../../compiler/pipeline.ts';
+import { frontendFile } from '../../runtime/sources.ts';
 import { SeglossError } from '../../compiler/front/diagnostics.ts';
 import { printRoots } from '../../compiler/passes/print.ts';
 import { dims, formulaOptions, parseParams, region } from '../options.ts';

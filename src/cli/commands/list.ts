@@ -4,8 +4,9 @@
 import type { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { relative } from 'node:path';
-import { type LossEntry, catalogue } from '../../compiler/front/catalogue.ts';
-import { LIBRARY_DIR } from '../../runtime/loss.ts';
+import { type LossEntry } from '../../compiler/front/catalogue.ts';
+import { catalogue } from '../../runtime/sources.ts';
+import { LIBRARY_DIR } from '../../runtime/sources.ts';
 import { UsageError, colorOut } from '../options.ts';
 
 const EXAMPLES = `

@@ -105,7 +105,7 @@ export function testTemplate(name: string, lossPath: string, src: string): strin
 import { join } from 'node:path';
 import type { Scalar, Tensor } from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
-import { frontendFile } from '${src}/compiler/pipeline.ts';
+import { frontendFile } from '${src}/runtime/sources.ts';
 import type { Dims } from '${src}/compiler/core/layout.ts';
 import type { Region } from '${src}/compiler/lower/knobs.ts';
 import { rng } from '${src}/tools/check.ts';

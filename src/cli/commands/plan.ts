@@ -2,7 +2,7 @@
 // what each pass reads and accumulates.
 
 import type { Command } from 'commander';
-import { frontendFile } from '../../compiler/pipeline.ts';
+import { frontendFile } from '../../runtime/sources.ts';
 import { SeglossError } from '../../compiler/front/diagnostics.ts';
 import { plan } from '../../compiler/plan/plan.ts';
 import { printPlan } from '../../compiler/plan/print-plan.ts';

@@ -3,17 +3,18 @@
 // plan; --dump shows the IR after chosen passes, --latex the math as LaTeX.
 
 import type { Command } from 'commander';
-import { readSource } from '../../compiler/pipeline.ts';
+import { readSource } from '../../runtime/sources.ts';
 import { existsSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { type LossIR, frontend } from '../../compiler/pipeline.ts';
+import { type LossIR } from '../../compiler/pipeline.ts';
+import { frontend } from '../../runtime/sources.ts';
 import { SeglossError } from '../../compiler/front/diagnostics.ts';
 import { parse } from '../../compiler/front/parse.ts';
 import { plan } from '../../compiler/plan/plan.ts';
 import { printPlan } from '../../compiler/plan/print-plan.ts';
 import { printModule } from '../../compiler/front/print-ast.ts';
 import { type PrintMode, printRoots } from '../../compiler/passes/print.ts';
-import { LIBRARY_DIR, libraryNames, suggestLoss } from '../../runtime/loss.ts';
+import { LIBRARY_DIR, libraryNames, suggestLoss } from '../../runtime/sources.ts';
 import { UsageError, collect, colorOut, dims, parseParams, region } from '../options.ts';
 
 const PASSES = ['lower', 'diff', 'simplify', 'plan'] as const;

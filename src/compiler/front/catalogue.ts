@@ -6,11 +6,7 @@
 // `# citation: ...`, `# use: ...`, `# convention: ...`. A line without a
 // `key:` continues the keyed line above it; before any keyed line it is a note.
 
-import { readFileSync, readdirSync } from 'node:fs';
-import { basename, join } from 'node:path';
 import type { Expr, LossDecl, Module } from './ast.ts';
-import { SeglossError, diag } from './diagnostics.ts';
-import { parse } from './parse.ts';
 
 export interface LossEntry {
   /** The `loss` declaration's name (the file's base name, by the library's convention). */
@@ -63,7 +59,7 @@ function numberOf(e: Expr): number {
 /** The entry of a parsed module; undefined when it declares no loss. */
 export function describeModule(m: Module, file = m.file): LossEntry | undefined {
   const losses = m.items.filter((i): i is LossDecl => i.kind === 'loss');
-  const stem = basename(file).replace(/\.loss$/, '');
+  const stem = file.slice(Math.max(file.lastIndexOf('/'), file.lastIndexOf('\\')) + 1).replace(/\.loss$/, '');
   const loss = losses.find((l) => l.name === stem) ?? losses[0];
   if (!loss) return undefined;
   return {
@@ -73,23 +69,4 @@ export function describeModule(m: Module, file = m.file): LossEntry | undefined 
     inputs: loss.inputs.map((i) => ({ name: i.name, role: i.role })),
     file,
   };
-}
-
-/**
- * The catalogue entry of one .loss file. Throws SeglossError on a syntax error
- * or a file without a `loss`, and an Error with the path when it cannot be read.
- */
-export function describeLoss(file: string, source?: string): LossEntry {
-  const text = source ?? readFileSync(file, 'utf8');
-  const { module, diagnostics } = parse(text, file);
-  const sources = new Map([[file, text]]);
-  if (diagnostics.length) throw new SeglossError(diagnostics, sources);
-  const entry = describeModule(module, file);
-  if (!entry) throw new SeglossError([diag('E212', { file, line: 1, col: 1, start: 0, end: 0 }, { file })], sources);
-  return entry;
-}
-
-/** Every `*.loss` in `dir`, sorted by file name. */
-export function catalogue(dir: string): LossEntry[] {
-  return readdirSync(dir).filter((f) => f.endsWith('.loss')).sort().map((f) => describeLoss(join(dir, f)));
 }

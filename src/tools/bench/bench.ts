@@ -30,12 +30,13 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type ShapeContext, emitPass, staticValues } from '../../compiler/codegen/kernel.ts';
-import { frontend } from '../../compiler/pipeline.ts';
+import { frontend } from '../../runtime/sources.ts';
 import { plan as makePlan } from '../../compiler/plan/plan.ts';
 import { rng } from '../check.ts';
 import { type GpuBackend, GPU_BACKENDS, probeBackends } from '../../runtime/backends/gpujs.ts';
 import { count, sizesOf } from '../../compiler/core/layout.ts';
-import { BACKENDS, type Backend, type CompiledLoss, LIBRARY_DIR, load } from '../../runtime/loss.ts';
+import { BACKENDS, type Backend, type CompiledLoss, load } from '../../runtime/loss.ts';
+import { LIBRARY_DIR } from '../../runtime/sources.ts';
 import { tfjs } from '../tfjs.ts';
 import { JS_LOOPS, PEER_LOSSES, type PeerLoss, type Problem, TORCH_LOSSES, TorchPeer, type TorchInfo, tfRunner } from './peers.ts';
 

@@ -1,0 +1,139 @@
+// The Node edge of the compiler: formula files read from disk. The compiler
+// (src/compiler/) reads nothing itself; it asks a SourceHost for each `use`.
+// Here: a `use` reaches only regular `.loss` files under USE_MAX_BYTES inside the
+// using file's folder and the library (real paths, symlinks followed), and the
+// text of a refused file is never read. `frontend`/`frontendFile` are the
+// pipeline with this host.
+
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, readdirSync, realpathSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type LossEntry, describeModule } from '../compiler/front/catalogue.ts';
+import { SeglossError, diag, suggest } from '../compiler/front/diagnostics.ts';
+import { parse } from '../compiler/front/parse.ts';
+import { type FrontendOptions, type FrontendResult, type LossIR, type SourceHost, frontend as compileIR } from '../compiler/pipeline.ts';
+
+/** The shared library's folder (`losses/` at the package root): a `use` may always reach it. */
+export const LIBRARY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'losses');
+/** The largest file a `use` reads: formulas are small; /dev/zero is not. */
+export const USE_MAX_BYTES = 1 << 20;
+
+export interface FileOptions extends Omit<FrontendOptions, 'host'> {
+  /**
+   * Reads a `use`d file instead of the file system (tests, editors). Returns undefined when absent.
+   * A given reader is trusted with the file's checks; the path checks (inside the
+   * allowed folders, ending in `.loss`) apply to it too.
+   */
+  readFile?: (path: string) => string | undefined;
+}
+
+/** A file to compile (the root, a CLI argument), read as a `use`d file is (a regular file under USE_MAX_BYTES), from any folder. */
+export function readSource(path: string): { text: string } | { why: string } {
+  return readConfined(path, undefined, false);
+}
+
+const inside = (path: string, root: string): boolean => {
+  const r = relative(root, path);
+  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
+};
+
+function realOr(path: string): string {
+  try { return realpathSync(path); } catch { return resolve(path); }
+}
+
+/**
+ * Why a `use` of `path` is refused, or its text. Without `roots` (the file being
+ * compiled), any folder.
+ */
+function readConfined(path: string, roots: readonly string[] | undefined, lossOnly = true): { text: string } | { why: string } {
+  let real: string;
+  try { real = realpathSync(path); } catch { return { why: 'no such file' }; }
+  if (roots && !roots.some((r) => inside(real, r))) return { why: "it is outside the using file's folder and the library" };
+  if (lossOnly && !real.endsWith('.loss')) return { why: 'it is not a .loss file' };
+  let fd: number;
+  // Non-blocking, so that a FIFO that slipped in after realpath cannot hang the open.
+  try { fd = openSync(real, constants.O_RDONLY | constants.O_NONBLOCK); } catch { return { why: 'it cannot be opened' }; }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { why: 'it is not a regular file' };
+    if (st.size > USE_MAX_BYTES) return { why: `it is larger than ${USE_MAX_BYTES} bytes` };
+    const buf = Buffer.alloc(USE_MAX_BYTES + 1);
+    let n = 0;
+    for (let k; n < buf.length && (k = readSync(fd, buf, n, buf.length - n, null)) > 0;) n += k;
+    if (n > USE_MAX_BYTES) return { why: `it is larger than ${USE_MAX_BYTES} bytes` };
+    return { text: buf.toString('utf8', 0, n) };
+  } catch {
+    return { why: 'it cannot be read' };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The file system as the compiler's SourceHost for a root file: `use` confined to its folder and the library. */
+export function nodeHost(rootFile: string, given?: (path: string) => string | undefined): SourceHost {
+  // The folders a `use` may reach: the root file's and the library's (and their subfolders).
+  const roots = [dirname(rootFile), LIBRARY_DIR].map((d) => (given ? resolve(d) : realOr(d)));
+  return {
+    locate: (path, from) => {
+      const file = from === undefined ? path : join(dirname(from), path);
+      return { file, key: resolve(file) };
+    },
+    read: (path) => {
+      if (!given) return readConfined(path, roots);
+      if (!roots.some((r) => inside(resolve(path), r))) return { why: "it is outside the using file's folder and the library" };
+      if (!path.endsWith('.loss')) return { why: 'it is not a .loss file' };
+      const text = given(path);
+      return text === undefined ? { why: 'no such file' } : { text };
+    },
+    show: (key, root) => relative(resolve(dirname(root)), key) || key,
+  };
+}
+
+/** The pipeline (src/compiler/pipeline.ts) on `source`, with `use`d files from the file system. */
+export function frontend(source: string, file: string, opts: FileOptions = {}): FrontendResult {
+  const { readFile, ...rest } = opts;
+  return compileIR(source, file, { ...rest, host: nodeHost(file, readFile) });
+}
+
+/** `frontend`, throwing a SeglossError (which the CLI formats) on any diagnostic. */
+export function frontendOrThrow(source: string, file: string, opts: FileOptions = {}): LossIR {
+  const r = frontend(source, file, opts);
+  if (!r.ir) throw new SeglossError(r.diagnostics, r.sources);
+  return r.ir;
+}
+
+export function frontendFile(path: string, opts: FileOptions = {}): FrontendResult {
+  // The root file too: /dev/zero, a FIFO or a 2 GB file is refused, not read.
+  const got = opts.readFile ? { text: opts.readFile(path) } : readSource(path);
+  if (!('text' in got) || got.text === undefined) return { ir: undefined, diagnostics: [diag('E210', undefined, { path, why: 'why' in got ? got.why : 'no such file' })], sources: new Map() };
+  return frontend(got.text, path, opts);
+}
+
+/**
+ * The catalogue entry of one `.loss` file: a SeglossError for a file that does not parse
+ * or a file without a `loss`, and an Error with the path when it cannot be read.
+ */
+export function describeLoss(file: string, source?: string): LossEntry {
+  const text = source ?? readFileSync(file, 'utf8');
+  const { module, diagnostics } = parse(text, file);
+  const sources = new Map([[file, text]]);
+  if (diagnostics.length) throw new SeglossError(diagnostics, sources);
+  const entry = describeModule(module, file);
+  if (!entry) throw new SeglossError([diag('E212', { file, line: 1, col: 1, start: 0, end: 0 }, { file })], sources);
+  return entry;
+}
+
+/** Every `*.loss` in `dir`, sorted by file name. */
+export function catalogue(dir: string): LossEntry[] {
+  return readdirSync(dir).filter((f) => f.endsWith('.loss')).sort().map((f) => describeLoss(join(dir, f)));
+}
+
+/** The names of the library's losses, sorted. */
+export function libraryNames(): string[] {
+  try { return readdirSync(LIBRARY_DIR).filter((f) => f.endsWith('.loss')).map((f) => f.slice(0, -5)).sort(); } catch { return []; }
+}
+
+/** "did you mean 'dice'?" for a mistyped library loss name (a swap of two neighbours is one slip), or ''. */
+export function suggestLoss(name: string, names: readonly string[] = libraryNames()): string {
+  return suggest(name, names);
+}
