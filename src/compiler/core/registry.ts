@@ -83,6 +83,10 @@ export interface OpRecord {
    * images against the TensorFlow.js rule and finite differences of `ref`.
    */
   readonly examples?: readonly Arg[];
+  /** Reads whole images at full resolution: its sources must be at scale level 0. */
+  readonly fullResolution?: true;
+  /** The scale level of its result, when the op sets one (rather than keeping its sources'). */
+  readonly level?: (n: Node) => number;
 }
 
 const log1pStable = (x: number) => Math.log1p(x);
@@ -353,6 +357,7 @@ RECORDS.push(
     ],
   }),
   spatial('maxpool', 1, {
+    fullResolution: true,
     // arg: the width of a cube window, or the widths per spatial axis (an axis-wise window, B.poolArg).
     ref: ([x], n, outer, dims) => maxpoolRef(x!, outer, dims, n.arg as number | number[]),
     // Subgradient: each window's adjoint goes to its first maximum (poolarg), as TensorFlow's.
@@ -369,16 +374,19 @@ RECORDS.push(
     latex: ([x]) => `\\operatorname{maxpool}(${x})`,
   }),
   spatial('poolarg', 1, {
+    fullResolution: true,
     ref: ([x], n, outer, dims) => poolargRef(x!, outer, dims, n.arg as number | number[]),
     tf: () => { throw new Error('internal: poolarg appears only in gradients, which tfjs computes itself'); },
     print: { fn: 'poolarg' },
   }),
   spatial('poolgrad', 2, {
+    fullResolution: true,
     ref: ([g, a], n, outer, dims) => poolgradRef(g!, a!, outer, dims, n.arg as number | number[]),
     tf: () => { throw new Error('internal: poolgrad appears only in gradients, which tfjs computes itself'); },
     print: { fn: 'poolgrad' },
   }),
   spatial('interior', 0, {
+    level: (n) => (n.arg as number[])[1]!,
     ref: (_x, n, outer, dims) => { const [k, level] = n.arg as number[]; return interiorRef(outer, dims, k!, level); },
     tf: (t, _x, n, ctx) => {
       const dims = ctx.space.map((a) => ctx.size([a]));
@@ -389,6 +397,7 @@ RECORDS.push(
     latex: () => '\\mathbb{1}_{\\mathrm{interior}}',
   }),
   spatial('avgpool2', 1, {
+    level: (n) => (n.arg as number) + 1,
     ref: ([x], n, outer, dims) => avgpool2Ref(x!, outer, dims, n.arg as number),
     vjp: (g, out) => [B.unpool2(g, out.arg as number)],
     // Per axis: the level's lattice, SYMMETRIC pad of an odd extent, means of pairs, back on the full grid.
@@ -407,6 +416,7 @@ RECORDS.push(
     examples: [0, 1, 2],
   }),
   spatial('unpool2', 1, {
+    level: (n) => n.arg as number,
     ref: ([g], n, outer, dims) => unpool2Ref(g!, outer, dims, n.arg as number),
     // The adjoint of the adjoint is avgpool2 itself.
     vjp: (g, out) => [B.avgpool2(g, out.arg as number, out.axes.filter((a) => a === 'z' || a === 'y' || a === 'x'))],
@@ -429,6 +439,7 @@ RECORDS.push(
     examples: [0, 1, 2],
   }),
   spatial('edt', 1, {
+    fullResolution: true,
     host: true,
     ref: ([m], _n, outer, dims) => edtRef(m!, outer, dims),
     // A distance map is a constant of the loss: no gradient flows through it.
@@ -442,6 +453,7 @@ RECORDS.push(
     latex: ([x]) => `\\operatorname{edt}(${x})`,
   }),
   spatial('sorted', 2, {
+    fullResolution: true,
     host: true,
     // arg: the axes sorted over (space, or batch and space), flattened in canonical order.
     ref: ([x, k], n, outer, dims, batch) => sortedRef(x!, k!, sortSlices(outer, prod(dims), joined(n, batch))),
@@ -460,6 +472,7 @@ RECORDS.push(
     latex: ([x, k]) => `\\operatorname{sort}_{${k}\\downarrow}(${x})`,
   }),
   spatial('unsort', 2, {
+    fullResolution: true,
     host: true,
     ref: ([x, k], n, outer, dims, batch) => unsortRef(x!, k!, sortSlices(outer, prod(dims), joined(n, batch))),
     vjp: (g, out) => [B.sorted(g, out.src[1]!, out.arg as Axes), undefined],
@@ -467,6 +480,7 @@ RECORDS.push(
     print: { fn: 'unsort' },
   }),
   spatial('cumsum', 1, {
+    fullResolution: true,
     host: true,
     ref: ([x], n, outer, dims, batch) => cumsumRef(x!, sortSlices(outer, prod(dims), joined(n, batch))),
     // The adjoint of an inclusive prefix sum is the suffix sum: Σ_{j≥i} g_j = Σ g − cumsum(g) + g (Σ, cumsum over the same axes).

@@ -298,12 +298,11 @@ export class Lowerer {
       if (l !== undefined && l !== ls) return { a: l, b: ls, fullResolution: false };
       l = ls;
     }
-    if (l && FULL_RESOLUTION.has(n.op)) return { a: l, b: 0, fullResolution: true };
+    const r = record(n.op);
+    if (l && r.fullResolution) return { a: l, b: 0, fullResolution: true };
     if (!n.axes.some(isSpatial)) l = undefined;
     else if (n.op === 'input') l = 0;
-    else if (n.op === 'interior') l = (n.arg as number[])[1];
-    else if (n.op === 'avgpool2') l = (n.arg as number) + 1;
-    else if (n.op === 'unpool2') l = n.arg as number;
+    else if (r.level) l = r.level(n);
     this.levels.set(n.id, l);
     return l;
   }
@@ -924,9 +923,6 @@ function rangeText(v: number, shown = false): string {
 function boundIn(stmts: readonly A.Statement[]): Set<string> {
   return new Set(stmts.flatMap((s) => (s.kind === 'repeat' ? [...boundIn(s.body)] : [s.name])));
 }
-
-/** Ops that read whole images at full resolution: their sources must be at scale level 0. */
-const FULL_RESOLUTION: ReadonlySet<Op> = new Set<Op>(['maxpool', 'poolarg', 'poolgrad', 'edt', 'sorted', 'unsort', 'cumsum']);
 
 function arityText(arity: readonly number[]): string {
   const n = arity.join(' or ');
