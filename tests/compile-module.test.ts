@@ -132,7 +132,7 @@ describe('js modules', () => {
   test('every host op of the registry has a standalone call; spatial.ts exports every function (the module copies them by text)', () => {
     const host = [...REGISTRY.values()].filter((r) => r.host).map((r) => r.op);
     expect(host.filter((op) => !HOST_CALLS[op])).toEqual([]);
-    expect(readFileSync('src/compiler/core/f64-loops.ts', 'utf8')).not.toMatch(/^(function|const|let|import)\b/m);
+    expect(readFileSync('src/compiler/core/ops/f64-loops.ts', 'utf8')).not.toMatch(/^(function|const|let|import)\b/m);
   });
 });
 

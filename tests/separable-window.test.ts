@@ -11,7 +11,7 @@ import { emitPass, staticValues } from '../src/compiler/codegen/kernel.ts';
 import { frontend } from '../src/runtime/sources.ts';
 import { type Axes, type WindowArg, toposort } from '../src/compiler/core/ir.ts';
 import { plan } from '../src/compiler/plan/plan.ts';
-import { gaussianWeights } from '../src/compiler/core/f64-loops.ts';
+import { gaussianWeights } from '../src/compiler/core/ops/f64-loops.ts';
 import { rng } from '../src/tools/check.ts';
 import { type Sizes, canonicalAxes, count, sizesOf } from '../src/compiler/core/layout.ts';
 import { compile } from '../src/runtime/loss.ts';

@@ -12,7 +12,7 @@ import { type Node, type Op, isSpatial, sameAxes, toposort } from '../compiler/c
 import type { Dims } from '../compiler/core/layout.ts';
 import { MEMORY, type Plan, isLarge } from '../compiler/plan/plan.ts';
 import { record } from '../compiler/core/registry.ts';
-import * as spatial from '../compiler/core/f64-loops.ts';
+import * as spatial from '../compiler/core/ops/f64-loops.ts';
 import { type KernelSpec, emitPass, staticValues } from '../compiler/codegen/kernel.ts';
 
 export type ModuleTarget = 'js' | 'glsl' | 'wgsl';
@@ -277,7 +277,7 @@ export async function emitModule(loss: CompiledLoss, shape: readonly number[], t
     `  value: ${planText.value},`,
     '};',
     '',
-    ...(hostCalls.length ? ['// Host steps, from src/compiler/core/f64-loops.ts.', ...spatialFunctions(hostCalls), ''] : []),
+    ...(hostCalls.length ? ['// Host steps, from src/compiler/core/ops/f64-loops.ts.', ...spatialFunctions(hostCalls), ''] : []),
     LOADER.trim(),
     '',
     target === 'js'

@@ -9,7 +9,7 @@ import { type Arg, type Axes, type Axis, type Node, type Op, type WindowArg, isS
 import {
   avgpool2Ref, boxWeights, cumsumRef, edtRef, gaussianWeights, interiorRef, levelExtent, maxpoolRef, poolargRef, poolgradRef, sortSlices,
   sortedRef, unpool2Ref, unsortRef, windowRef,
-} from './f64-loops.ts';
+} from './ops/f64-loops.ts';
 
 export type Domain = readonly [number, number] | { readonly values: readonly number[] };
 

@@ -11,7 +11,7 @@ import { record } from '../core/registry.ts';
 import { F32_MAX, representable } from '../core/numbers.ts';
 import { simplify } from '../passes/simplify.ts';
 import type { Dims } from '../core/layout.ts';
-import { boxWeights, gaussianWeights } from '../core/f64-loops.ts';
+import { boxWeights, gaussianWeights } from '../core/ops/f64-loops.ts';
 import { verify } from '../core/verify.ts';
 import { type Activation, KNOB_NAMES, type Knobs, type Params, type Region, splitParams } from './knobs.ts';
 import { toLogSpace } from './logspace.ts';

@@ -12,7 +12,7 @@
 //   focal   mean(α(1-q)^γ·g·(-log q) + (1-α)q^γ·(1-g)·(-log(1-q))), α = .25, γ = 2, q as bce
 //   tversky mean over (batch, class) of 1 - (tp + s) / (tp + α·fp + β·fn + s), α = β = .5, s = 1e-5
 
-import { edtRef } from '../../compiler/core/f64-loops.ts';
+import { edtRef } from '../../compiler/core/ops/f64-loops.ts';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
