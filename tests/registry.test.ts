@@ -7,14 +7,14 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import * as B from '../src/compiler/core/build.ts';
 import { grad } from '../src/compiler/passes/diff.ts';
-import { REGISTRY, type Domain } from '../src/compiler/core/registry.ts';
+import { type Domain, OPS, rebuild } from '../src/compiler/core/ops/index.ts';
 import { rng } from '../src/tools/check.ts';
 import { intern } from '../src/compiler/core/ir.ts';
 import { type Sizes, canonicalAxes, count } from '../src/compiler/core/layout.ts';
 import { evaluate } from '../src/compiler/core/reference.ts';
 import { tfEvaluate } from '../src/tools/tfjs-eval.ts';
 
-const elementwise = [...REGISTRY.values()].filter((r) => r.kind === 'elementwise');
+const elementwise = Object.values(OPS).filter((r) => r.kind === 'elementwise');
 const SIZES = { batch: 1, class: 1, z: 1, y: 1, x: 8 } as const;
 
 function draw(d: Domain): fc.Arbitrary<number> {
@@ -58,7 +58,7 @@ describe('VJP equals central finite differences of the semantics, on the op doma
         const names = r.domain!.map((_, i) => `a${i}`);
         const ins = names.map((n) => B.input(n, ['x']));
         // L = Σ w · op(a0, a1, ...): its gradient in each argument is w · ∂op/∂a_i.
-        const L = B.sum(B.mul(B.input('w', ['x']), B.rebuild({ ...ins[0]!, op: r.op, src: ins, arg: undefined, axes: ['x'] }, ins)));
+        const L = B.sum(B.mul(B.input('w', ['x']), rebuild({ ...ins[0]!, op: r.op, src: ins, arg: undefined, axes: ['x'] }, ins)));
         const data: Record<string, Float64Array> = { w: Float64Array.from(w) };
         names.forEach((n, i) => (data[n] = Float64Array.from(rows.map((row) => row[i]!))));
         names.forEach((n, i) => {
@@ -84,7 +84,7 @@ describe('VJP equals central finite differences of the semantics, on the op doma
 // against the op's TensorFlow.js rule (tensor ops: convolutions, pads, reshapes; not the loops of
 // spatial.ts), and the VJP against central finite differences of the semantics. Odd and even extents
 // at every scale level, 2-D and 3-D.
-const spatialOps = [...REGISTRY.values()].filter((r) => r.kind === 'spatial' && r.examples);
+const spatialOps = Object.values(OPS).filter((r) => r.kind === 'stencil' && r.examples);
 const SPATIAL_CASES: { name: string; dims: 2 | 3; sizes: Sizes }[] = [
   { name: '2-D 9x6, two classes', dims: 2, sizes: { batch: 1, class: 2, z: 1, y: 9, x: 6 } },
   { name: '3-D 5x3x6', dims: 3, sizes: { batch: 1, class: 1, z: 5, y: 3, x: 6 } },

@@ -5,7 +5,7 @@
 import type * as TF from '@tensorflow/tfjs-core';
 import { type Axes, type Axis, type Node, isSpatial, toposort } from '../compiler/core/ir.ts';
 import type { Dims } from '../compiler/core/layout.ts';
-import { type TfContext, record } from '../compiler/core/registry.ts';
+import { type TfContext, record } from '../compiler/core/ops/index.ts';
 import { type Sizes, canonicalAxes, count } from '../compiler/core/layout.ts';
 import { tfjs } from './tfjs.ts';
 

@@ -29,7 +29,7 @@ export function expand(x: Node, axes: Axes): Node {
   return intern('expand', [x], undefined, to);
 }
 
-function reduce(op: 'sum' | 'max', x: Node, axes: Axes): Node {
+export function reduce(op: 'sum' | 'max', x: Node, axes: Axes): Node {
   const over = sortAxes(axes);
   if (over.length === 0) return x;
   if (!hasAxes(x.axes, over)) throw new Error(`internal: ${op} over (${over}) of a value with axes (${x.axes})`);
@@ -38,20 +38,14 @@ function reduce(op: 'sum' | 'max', x: Node, axes: Axes): Node {
 export const sum = (x: Node, axes: Axes = x.axes): Node => reduce('sum', x, axes);
 export const rmax = (x: Node, axes: Axes = x.axes): Node => reduce('max', x, axes);
 
-export function un(op: Op, x: Node): Node {
-  return intern(op, [x], undefined, x.axes);
+/** An elementwise op with broadcasting by axis name: every source expands to the union of their axes. */
+export function apply(op: Op, src: readonly Node[]): Node {
+  const u = unionAxes(...src.map((x) => x.axes));
+  return intern(op, src.map((x) => expand(x, u)), undefined, u);
 }
-
-/** Elementwise with broadcasting by axis name: both sides expand to the union. */
-export function bin(op: Op, a: Node, b: Node): Node {
-  const u = unionAxes(a.axes, b.axes);
-  return intern(op, [expand(a, u), expand(b, u)], undefined, u);
-}
-
-export function where(c: Node, a: Node, b: Node): Node {
-  const u = unionAxes(c.axes, a.axes, b.axes);
-  return intern('where', [expand(c, u), expand(a, u), expand(b, u)], undefined, u);
-}
+export const un = (op: Op, x: Node): Node => apply(op, [x]);
+export const bin = (op: Op, a: Node, b: Node): Node => apply(op, [a, b]);
+export const where = (c: Node, a: Node, b: Node): Node => apply('where', [c, a, b]);
 
 export const add = (a: Node, b: Node) => bin('add', a, b);
 export const sub = (a: Node, b: Node) => bin('sub', a, b);
@@ -136,18 +130,7 @@ export function cumsum(x: Node, over: Axes): Node {
   return intern('cumsum', [s], sortAxes(over), s.axes);
 }
 
-/** The node `n` with new sources (leaves are returned as they are). */
-export function rebuild(n: Node, src: readonly Node[]): Node {
-  switch (n.op) {
-    case 'const': case 'input': case 'size': case 'classindex': return n;
-    case 'expand': return expand(src[0]!, n.axes);
-    case 'sum': return sum(src[0]!, n.arg as Axes);
-    case 'max': return rmax(src[0]!, n.arg as Axes);
-    case 'where': return where(src[0]!, src[1]!, src[2]!);
-    case 'window': case 'maxpool': case 'poolarg': case 'avgpool2': case 'unpool2': case 'edt': return intern(n.op, [expand(src[0]!, n.axes)], n.arg, n.axes);
-    case 'poolgrad': case 'sorted': case 'unsort': return intern(n.op, src.map((x) => expand(x, n.axes)), n.arg, n.axes);
-    case 'cumsum': return intern(n.op, [expand(src[0]!, n.axes)], n.arg, n.axes);
-    case 'interior': return n;
-    default: return src.length === 1 ? un(n.op, src[0]!) : bin(n.op, src[0]!, src[1]!);
-  }
+/** `n` with new sources, each broadcast to n's axes (a spatial op rebuilt: same arg, same axes). */
+export function like(n: Node, src: readonly Node[]): Node {
+  return intern(n.op, src.map((x) => expand(x, n.axes)), n.arg, n.axes);
 }

@@ -4,7 +4,7 @@
 
 import type { Axes, Axis, Node } from './ir.ts';
 import { isSpatial, toposort } from './ir.ts';
-import { record } from './registry.ts';
+import { record } from './ops/index.ts';
 import { type Sizes, count, indexMap } from './layout.ts';
 
 export interface Tensor64 { axes: Axes; data: Float64Array }

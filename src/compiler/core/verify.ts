@@ -1,8 +1,8 @@
 // The IR verifier: re-derives every node's axes from its sources and checks
-// arity against the registry. Every pass runs it on its output.
+// arity against the op records. Every pass runs it on its output.
 
-import { type Axes, type Node, hasAxes, minusAxes, sameAxes, sortAxes, toposort } from './ir.ts';
-import { record } from './registry.ts';
+import { type Axes, type Node, hasAxes, isSpatial, minusAxes, sameAxes, sortAxes, toposort } from './ir.ts';
+import { record } from './ops/index.ts';
 
 export class VerifyError extends Error {}
 
@@ -31,9 +31,12 @@ export function verify(roots: readonly Node[], pass: string): void {
         break;
       }
       case 'elementwise':
-      case 'spatial':
         for (const s of n.src) expectAxes(s, n.axes, pass);
-        if (r.kind === 'spatial' && !['z', 'y', 'x'].some((a) => n.axes.includes(a as never))) throw new VerifyError(`after ${pass}: spatial op ${n.op} node ${n.id} has no spatial axes`);
+        break;
+      case 'stencil':
+      case 'host':
+        for (const s of n.src) expectAxes(s, n.axes, pass);
+        if (!n.axes.some(isSpatial)) throw new VerifyError(`after ${pass}: spatial op ${n.op} node ${n.id} has no spatial axes`);
         break;
     }
   }

@@ -28,6 +28,7 @@
 import * as B from '../core/build.ts';
 import { type Node, rewrite } from '../core/ir.ts';
 import { constOf } from '../core/ir.ts';
+import { rebuild } from '../core/ops/index.ts';
 
 const EPS_CLIP = 1e-3;
 
@@ -89,7 +90,7 @@ export interface LogSpaceResult {
 export function toLogSpace(root: Node): LogSpaceResult {
   let epsInLog = false;
   const [out] = rewrite([root], (n, src) => {
-    const m = B.rebuild(n, src);
+    const m = rebuild(n, src);
     if (m.op === 'log') {
       const l = logOf(m.src[0]!);
       if (l) return l;

@@ -7,7 +7,7 @@ import type * as A from '../front/ast.ts';
 import * as B from '../core/build.ts';
 import { type Code, type Diagnostic, diag, suggest } from '../front/diagnostics.ts';
 import { type Axes, type Axis, type Node, type Op, constOf, internCalls, isSpatial, minusAxes, sortAxes, toposort } from '../core/ir.ts';
-import { record } from '../core/registry.ts';
+import { record } from '../core/ops/index.ts';
 import { F32_MAX, representable } from '../core/numbers.ts';
 import { simplify } from '../passes/simplify.ts';
 import type { Dims } from '../core/layout.ts';

@@ -4,7 +4,7 @@
 
 import { add, expand, ONE, ZERO } from '../core/build.ts';
 import { type Node, toposort } from '../core/ir.ts';
-import { record } from '../core/registry.ts';
+import { record } from '../core/ops/index.ts';
 import { verify } from '../core/verify.ts';
 
 /** d root / d wrt, with the axes of `wrt`. `root` must be a scalar. */

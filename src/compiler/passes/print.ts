@@ -3,7 +3,7 @@
 // reduction and every shared subexpression gets a name (t1, t2, ...).
 
 import { type Axes, type Axis, type Node, type WindowArg, isSpatial, sortAxes, toposort } from '../core/ir.ts';
-import { record } from '../core/registry.ts';
+import { record } from '../core/ops/index.ts';
 
 export type PrintMode = 'text' | 'latex';
 
@@ -30,18 +30,8 @@ function axesText(axes: Axes, mode: PrintMode = 'text'): string {
   return mode === 'latex' ? axes.map((a) => `\\mathrm{${a}}`).join(', ') : axes.join(', ');
 }
 
-function spatialArgText(n: Node): string[] {
-  switch (n.op) {
-    case 'window': {
-      const { weights, dilation } = n.arg as WindowArg;
-      return [`${weights.length} taps`, ...(dilation > 1 ? [`dilation ${dilation}`] : [])];
-    }
-    case 'interior': { const [k, level] = n.arg as number[]; return level ? [String(k), String(level)] : [String(k)]; }
-    case 'maxpool': case 'poolarg': case 'poolgrad': return [String(n.arg)];
-    case 'unpool2': return [String(n.arg)];
-    default: return [];
-  }
-}
+/** A spatial op's arguments after its sources (its record's argText): maxpool(x, 3), interior(11, 2). */
+const argText = (n: Node): string[] => record(n.op).argText?.(n) ?? [];
 
 /** Print several roots of one graph; shared subexpressions are named once. */
 export function printGraph(roots: readonly Node[], mode: PrintMode = 'text', alwaysName: ReadonlySet<number> = new Set()): Printed {
@@ -96,7 +86,7 @@ export function printGraph(roots: readonly Node[], mode: PrintMode = 'text', alw
         const part = chain.axes.length === n.axes.filter(isSpatial).length ? '' : axesText(sortAxes(chain.axes), mode);
         out = mode === 'latex'
           ? { text: `(K${part && `_{${part}}`} \\ast ${chain.base})`, prec: ATOM }
-          : { text: `window${part && `[${part}]`}(${[chain.base, ...spatialArgText(n)].join(', ')})`, prec: ATOM };
+          : { text: `window${part && `[${part}]`}(${[chain.base, ...argText(n)].join(', ')})`, prec: ATOM };
         break;
       }
       case 'sum':
@@ -125,7 +115,7 @@ export function printGraph(roots: readonly Node[], mode: PrintMode = 'text', alw
         } else {
           // Spatial ops show their window: window(x, 11 taps), maxpool(x, 3), interior(11); at a
           // coarser scale level its spacing or level: window(x, 11 taps, dilation 4), interior(11, 2), unpool2(g, 1).
-          const arg = spatialArgText(n);
+          const arg = argText(n);
           out = { text: `${p.fn}(${[...xs.map((x) => x.text), ...arg].join(', ')})`, prec: ATOM };
         }
       }

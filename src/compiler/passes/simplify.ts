@@ -5,7 +5,7 @@
 import * as B from '../core/build.ts';
 import { type Axes, type Node, constOf, rewrite, sameAxes, unionAxes } from '../core/ir.ts';
 import { representable } from '../core/numbers.ts';
-import { record } from '../core/registry.ts';
+import { rebuild, record } from '../core/ops/index.ts';
 import { verify } from '../core/verify.ts';
 
 /** Strip a broadcast: the node before `expand`, or the node itself. */
@@ -78,7 +78,7 @@ function sinkExpand(n: Node): Node | undefined {
   if (record(n.op).kind !== 'elementwise' || !n.src.some((s) => s.op === 'expand')) return undefined;
   const small = unionAxes(...n.src.map((s) => base(s).axes));
   if (sameAxes(small, n.axes)) return undefined;
-  const inner = B.rebuild(n, n.src.map((s) => at(base(s), small)));
+  const inner = rebuild(n, n.src.map((s) => at(base(s), small)));
   return at(inner, n.axes);
 }
 
@@ -107,7 +107,7 @@ function step(n: Node): Node | undefined {
 
 function simplifyOnce(roots: readonly Node[]): Node[] {
   return rewrite(roots, (n, src) => {
-    let cur = B.rebuild(n, src);
+    let cur = rebuild(n, src);
     for (let i = 0; i < 64; i++) {
       const next = step(cur);
       if (!next || next === cur) break;

@@ -8,8 +8,8 @@
 // a materialize pass writes them, later passes read them like inputs.
 // The plan depends on axes only, not on sizes: codegen specializes it per shape.
 
-import { type Axis, type Node, type WindowArg, toposort } from '../core/ir.ts';
-import { record } from '../core/registry.ts';
+import { type Axis, type Node, toposort } from '../core/ir.ts';
+import { record } from '../core/ops/index.ts';
 
 const SPATIAL: readonly Axis[] = ['z', 'y', 'x'];
 
@@ -30,9 +30,9 @@ export function staticNodes(roots: readonly Node[]): Set<number> {
   const shapeOnly = new Set<number>();
   for (const n of toposort(roots)) {
     const r = record(n.op);
-    if (n.op !== 'input' && !r.host && n.src.every((s) => shapeOnly.has(s.id))) shapeOnly.add(n.id);
+    if (n.op !== 'input' && r.kind !== 'host' && n.src.every((s) => shapeOnly.has(s.id))) shapeOnly.add(n.id);
     // Spatial ops are never static: a window of a constant is not constant near the border.
-    const spatialOp = r.kind === 'spatial';
+    const spatialOp = r.kind === 'stencil' || r.kind === 'host';
     if (n.op === 'const' || n.op === 'size' || (!spatialOp && n.op !== 'input' && n.src.length > 0 && n.src.every((s) => out.has(s.id)))) out.add(n.id);
     else if (n.axes.length === 0 && shapeOnly.has(n.id)) out.add(n.id);
   }
@@ -73,11 +73,15 @@ export interface HostPass {
 
 export type Pass = ReducePass | MapPass | MaterializePass | HostPass;
 
-/** Stencil ops read their sources at shifted positions: these sources (by index). */
-const SHIFTED: Partial<Record<Node['op'], number[]>> = { window: [0], maxpool: [0], poolarg: [0], poolgrad: [0, 1], avgpool2: [0], unpool2: [0] };
-const isSpatialOp = (n: Node) => record(n.op).kind === 'spatial' && n.op !== 'interior';
+/** The sources (by index) a stencil reads at shifted positions (its record's `shifted`). */
+const shiftedSources = (n: Node): readonly number[] => record(n.op).shifted ?? [];
+/**
+ * Reads its sources at other positions (a stencil) or whole (a host op): never recomputed per tap of another
+ * stencil. The interior mask reads none: a formula of the coordinates, recomputed wherever it is needed.
+ */
+const isSpatialOp = (n: Node) => { const r = record(n.op); return r.kind === 'host' || (r.kind === 'stencil' && r.shifted.length > 0); };
 /** Runs on the host over whole arrays (distance transforms, sorts, prefix sums). */
-export const isHostOp = (n: Node) => record(n.op).host === true;
+export const isHostOp = (n: Node) => record(n.op).kind === 'host';
 
 /**
  * Where a buffer lives: every buffer has a slot in one memory array, elements
@@ -218,7 +222,7 @@ function findBuffers(order: readonly Node[]): Set<number> {
     }
   }
   for (const n of order) {
-    for (const i of SHIFTED[n.op] ?? []) {
+    for (const i of shiftedSources(n)) {
       const seen = new Set<number>();
       const walk = (m: Node) => {
         if (seen.has(m.id) || m.op === 'input' || buffers.has(m.id) || !isLarge(m) || isPassReduction(m)) return;
@@ -227,7 +231,7 @@ function findBuffers(order: readonly Node[]): Set<number> {
         m.src.forEach(walk);
       };
       const src = n.src[i]!;
-      if (n.op === 'window' && tapsPerElement(n) > 1 && inlineOps(src, buffers) > INLINE_OPS) {
+      if ((record(n.op).tapsPerElement?.(n) ?? 1) > 1 && inlineOps(src, buffers) > INLINE_OPS) {
         // Its spatial sources too: the buffer's pass reads them, and would recompute them per buffer it writes.
         buffers.add(src.id);
         src.src.forEach(walk);
@@ -241,12 +245,6 @@ function findBuffers(order: readonly Node[]): Set<number> {
 
 /** Elementwise ops a window may recompute per tap rather than read from a buffer (p * g is 1). */
 const INLINE_OPS = 3;
-
-/** Taps a window reads per element of the full grid: k at each of the 1 in q^d points of its level's lattice. */
-function tapsPerElement(n: Node): number {
-  const { weights, dilation } = n.arg as WindowArg;
-  return weights.length / dilation ** n.axes.filter((a) => SPATIAL.includes(a)).length;
-}
 
 /** The ops that computing full-size `x` in a kernel takes, down to inputs, buffers and spatial ops (future buffers). */
 function inlineOps(x: Node, buffers: ReadonlySet<number>): number {

@@ -1,0 +1,46 @@
+// The IR's scaffolding: leaves (constants, inputs, run-time sizes, the class
+// index), broadcasting, and the reductions sum and max. Every layer treats
+// these by kind; their records give the gradient, the tfjs rule and the print.
+
+import * as B from '../build.ts';
+import type { Axes, Node, Op } from '../ir.ts';
+import type { ExpandRecord, LeafRecord, ReduceRecord } from './types.ts';
+
+const src = (n: Node, i: number) => n.src[i]!;
+
+export const STRUCTURAL = {
+  const: { op: 'const', arity: 0, kind: 'leaf', tf: (t, _x, n) => t.scalar(n.arg as number), print: {} },
+  input: { op: 'input', arity: 0, kind: 'leaf', tf: () => { throw new Error('internal: inputs are bound by the evaluator'); }, print: {} },
+  size: { op: 'size', arity: 0, kind: 'leaf', tf: (t, _x, n, ctx) => t.scalar(ctx.size(n.arg as Axes)), print: {} },
+  classindex: {
+    // c along `class`: what class weights and include_background select by. Small, so the host computes it.
+    op: 'classindex', arity: 0, kind: 'leaf',
+    ref: (_x, _n, outer) => Float64Array.from({ length: outer }, (_, i) => i),
+    tf: (t, _x, n, ctx) => t.reshape(t.range(0, ctx.size(['class']), 1, 'float32'), ctx.shape(n.axes)),
+    print: { fn: 'classindex' },
+    latex: () => 'c',
+  },
+  expand: {
+    op: 'expand', arity: 1, kind: 'expand',
+    // The transpose of broadcasting is summing over the broadcast axes.
+    vjp: (g, out) => [B.sum(g, out.axes.filter((a) => !src(out, 0).axes.includes(a)))],
+    // Evaluator tensors keep every axis (size 1 where absent): broadcasting is implicit there.
+    // x + zeros rather than broadcastTo: broadcastTo is a Tile, and tfjs has no Tile
+    // gradient at rank 5 (3-D data); Add's gradient sums at any rank.
+    tf: (t, [x], n, ctx) => t.add(t.reshape(x!, ctx.shape(n.src[0]!.axes)), t.zeros(ctx.shape(n.axes))),
+    print: {},
+  },
+  sum: {
+    op: 'sum', arity: 1, kind: 'reduce',
+    vjp: (g, out) => [B.expand(g, src(out, 0).axes)],
+    tf: (t, [x], n, ctx) => t.sum(x!, (n.arg as Axes).map((a) => ctx.axis(a)), true),
+    print: { fn: 'sum' },
+  },
+  max: {
+    op: 'max', arity: 1, kind: 'reduce',
+    // Subgradient: every element equal to the max gets the full adjoint (as tf.max).
+    vjp: (g, out) => [B.mul(B.expand(g, src(out, 0).axes), B.bin('eq', src(out, 0), B.expand(out, src(out, 0).axes)))],
+    tf: (t, [x], n, ctx) => t.max(x!, (n.arg as Axes).map((a) => ctx.axis(a)), true),
+    print: { fn: 'max' },
+  },
+} satisfies Partial<Record<Op, LeafRecord | ExpandRecord | ReduceRecord>>;

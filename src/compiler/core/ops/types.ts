@@ -1,0 +1,150 @@
+// The shape of an op record, one type per kind: the type checker says what
+// each kind of op owes. Elementwise ops compute per element (float64
+// semantics, oracle, kernel expression); stencil ops read their sources at
+// shifted positions inside kernels (a float64 loop over whole images, which
+// sources they shift, how their argument prints); host ops run between passes
+// on whole arrays. Structural ops (leaves, broadcasts, reductions) are the
+// IR's scaffolding: every layer treats them by kind.
+//
+// Still to come from codegen and the module writer: a stencil's `kernel`
+// (its gpu.js emit, today in codegen) and a host op's `hostCall` (its call in
+// a standalone module, today tools/module.ts's HOST_CALLS). Each goes on its
+// kind's interface below and into the Absent list of the others.
+
+import type * as TF from '@tensorflow/tfjs-core';
+import type { Arg, Axes, Axis, Node, Op } from '../ir.ts';
+
+/** Test inputs of one argument: an interval, or a few values (a condition's 0 and 1). */
+export type Domain = readonly [number, number] | { readonly values: readonly number[] };
+
+export interface TfContext {
+  /** Position of an axis in the evaluator's fixed-rank tensors. */
+  axis(a: Axis): number;
+  /** Product of the run-time sizes of `axes`. */
+  size(axes: Axes): number;
+  /** The evaluator's fixed-rank shape of a value with `axes` (1 where an axis is absent). */
+  shape(axes: Axes): number[];
+  /** Spatial axes of the data (['y', 'x'] or ['z', 'y', 'x']). */
+  space: Axes;
+  /** Runs `f` with a zero gradient for every argument (comparisons, detach). */
+  noGrad(f: (...xs: TF.Tensor[]) => TF.Tensor, xs: TF.Tensor[]): TF.Tensor;
+}
+
+export interface EmitContext {
+  /** The value of each argument when it is a compile-time constant. */
+  consts: readonly (number | undefined)[];
+  /** Bind an expression to a fresh kernel variable; returns its name. */
+  bind(expr: string): string;
+  /** A number as a kernel literal. */
+  lit(v: number): string;
+}
+
+/** The TensorFlow.js evaluation of a node from its sources' tensors (an oracle independent of ours). */
+export type TfRule = (tf: typeof TF, xs: TF.Tensor[], node: Node, ctx: TfContext) => TF.Tensor;
+
+/**
+ * Adjoints of the sources given the adjoint `g` of `out`, in IR ops; `undefined`
+ * means no gradient flows to that source. Only called for sources on a path to
+ * the differentiated input.
+ */
+export type Vjp = (g: Node, out: Node) => (Node | undefined)[];
+
+/**
+ * Float64 semantics of a spatial op over canonical-order arrays: `outer`
+ * slices of the spatial `dims` (the reference interpreter runs exactly this),
+ * `batch` of them along the batch axis (outermost; 1 when the arrays have none).
+ */
+export type F64Loop = (xs: Float64Array[], node: Node, outer: number, dims: readonly number[], batch: number) => Float64Array;
+
+/** How an op prints: an infix or prefix operator with its precedence, or a function name. */
+export interface PrintForm { readonly infix?: string; readonly prefix?: string; readonly prec?: number; readonly fn?: string }
+
+interface Common {
+  readonly op: Op;
+  readonly arity: number;
+  readonly tf: TfRule;
+  readonly print: PrintForm;
+  readonly latex?: (xs: string[]) => string;
+  /** Absent on leaves, and on ops no gradient is ever taken through (they appear only in gradients). */
+  readonly vjp?: Vjp;
+}
+
+/** Every field that only some kinds have, so any record can be asked for any of them (`record(op).f64`). */
+interface Slots {
+  f64: unknown; oracle: unknown; emit: unknown; domain: unknown; stopsGradient: unknown;
+  ref: unknown; shifted: unknown; fullResolution: unknown; level: unknown; tapsPerElement: unknown; argText: unknown; examples: unknown;
+}
+/** The kind has none of these fields. */
+type Absent<K extends keyof Slots> = { readonly [P in K]?: never };
+
+export interface ElementwiseRecord extends Common, Absent<'ref' | NotSpatial> {
+  readonly kind: 'elementwise';
+  /** Elementwise float64 semantics: the reference interpreter runs exactly this. */
+  readonly f64: (...xs: number[]) => number;
+  /** An independent textbook formula the tests compare `f64` with. */
+  readonly oracle: (...xs: number[]) => number;
+  readonly vjp: Vjp;
+  /**
+   * gpu.js kernel JS (the subset gpu.js translates to GLSL, WGSL and wasm), one
+   * form for every backend: the numeric traps of GLSL/WGSL are avoided here.
+   */
+  readonly emit: (xs: string[], ctx: EmitContext) => string;
+  /** Where the table tests draw each argument from. */
+  readonly domain: readonly Domain[];
+  /** The gradient is zero by definition, not by calculus (detach): finite differences do not apply. */
+  readonly stopsGradient?: true;
+}
+
+type NotElementwise = 'f64' | 'oracle' | 'emit' | 'domain' | 'stopsGradient';
+type NotSpatial = 'shifted' | 'fullResolution' | 'level' | 'tapsPerElement' | 'argText' | 'examples';
+
+/** const, input, size, classindex: no sources. */
+export interface LeafRecord extends Common, Absent<NotElementwise | NotSpatial> {
+  readonly kind: 'leaf';
+  /** classindex: its values, computed on the host. */
+  readonly ref?: F64Loop;
+}
+
+/** Broadcasting: indexing, not computing. */
+export interface ExpandRecord extends Common, Absent<NotElementwise | NotSpatial | 'ref'> {
+  readonly kind: 'expand';
+  readonly vjp: Vjp;
+}
+
+/** sum and max over the axes in `arg`. */
+export interface ReduceRecord extends Common, Absent<NotElementwise | NotSpatial | 'ref'> {
+  readonly kind: 'reduce';
+  readonly op: 'sum' | 'max';
+  readonly vjp: Vjp;
+}
+
+/** What every spatial op (stencil or host) owes besides its kind's own fields. */
+interface Spatial extends Common {
+  /** The float64 semantics over whole images (the reference interpreter runs exactly this). */
+  readonly ref: F64Loop;
+  /** Reads whole images at full resolution: its sources must be at scale level 0 (lowering's E223). */
+  readonly fullResolution: boolean;
+  /** Its arguments as printed after its sources: maxpool(x, 3), window(x, 11 taps, dilation 4). */
+  readonly argText: (n: Node) => string[];
+}
+
+export interface StencilRecord extends Spatial, Absent<NotElementwise> {
+  readonly kind: 'stencil';
+  /** The sources (by index) a kernel reads at shifted positions: the planner makes buffers of the stencils below them. */
+  readonly shifted: readonly number[];
+  /** The scale level of its result, when the op sets one (rather than keeping its sources'). */
+  readonly level?: (n: Node) => number;
+  /**
+   * Taps read per element of the full grid, for a stencil whose shifted source the planner buffers
+   * when recomputing it per tap costs more (windows; other stencils recompute theirs).
+   */
+  readonly tapsPerElement?: (n: Node) => number;
+  /** The args the table tests build the op with, each run on random images against the tfjs rule and finite differences. */
+  readonly examples?: readonly Arg[];
+}
+
+export interface HostRecord extends Spatial, Absent<NotElementwise | 'shifted' | 'level' | 'tapsPerElement' | 'examples'> {
+  readonly kind: 'host';
+}
+
+export type OpRecord = LeafRecord | ExpandRecord | ReduceRecord | ElementwiseRecord | StencilRecord | HostRecord;
