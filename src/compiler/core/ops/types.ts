@@ -76,6 +76,8 @@ interface Slots {
 }
 /** The kind has none of these fields. */
 type Absent<K extends keyof Slots> = { readonly [P in K]?: never };
+type NotElementwise = 'f64' | 'oracle' | 'emit' | 'domain' | 'stopsGradient';
+type NotSpatial = 'shifted' | 'fullResolution' | 'level' | 'tapsPerElement' | 'argText' | 'examples';
 
 export interface ElementwiseRecord extends Common, Absent<'ref' | NotSpatial> {
   readonly kind: 'elementwise';
@@ -94,9 +96,6 @@ export interface ElementwiseRecord extends Common, Absent<'ref' | NotSpatial> {
   /** The gradient is zero by definition, not by calculus (detach): finite differences do not apply. */
   readonly stopsGradient?: true;
 }
-
-type NotElementwise = 'f64' | 'oracle' | 'emit' | 'domain' | 'stopsGradient';
-type NotSpatial = 'shifted' | 'fullResolution' | 'level' | 'tapsPerElement' | 'argText' | 'examples';
 
 /** const, input, size, classindex: no sources. */
 export interface LeafRecord extends Common, Absent<NotElementwise | NotSpatial> {
