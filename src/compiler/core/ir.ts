@@ -29,7 +29,7 @@ export function hasAxes(a: Axes, sub: Axes): boolean {
   return sub.every((x) => a.includes(x));
 }
 
-/** Every op of the IR. Semantics, gradients and emits live in registry.ts. */
+/** Every op of the IR. Semantics, gradients and emits live in its record (core/ops/). */
 export type Op =
   | 'const' | 'input' | 'size' | 'classindex'
   | 'expand' | 'sum' | 'max'

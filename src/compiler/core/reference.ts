@@ -1,6 +1,6 @@
 // The float64 reference interpreter: the definition of the IR's semantics.
 // Every value is a named-axis tensor in canonical order; elementwise ops run
-// the registry's f64 function, reductions and broadcasts go through index maps.
+// its op record's f64 function, reductions and broadcasts go through index maps.
 
 import type { Axes, Axis, Node } from './ir.ts';
 import { isSpatial, toposort } from './ir.ts';
