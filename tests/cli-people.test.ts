@@ -24,7 +24,7 @@ import { plan } from '../src/compiler/plan/plan.ts';
 import { printPlan } from '../src/compiler/plan/print-plan.ts';
 import { printModule } from '../src/compiler/front/print-ast.ts';
 import { printRoots } from '../src/compiler/passes/print.ts';
-import { readArray, writeArray } from '../src/tools/io.ts';
+import { readArray, writeArray } from '../src/tools/io/index.ts';
 import { load } from '../src/runtime/loss.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');

@@ -28,7 +28,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { SeglossError } from '../src/compiler/front/diagnostics.ts';
 import type { Params } from '../src/compiler/lower/knobs.ts';
 import { rng } from '../src/tools/check.ts';
-import { readArray } from '../src/tools/io.ts';
+import { readArray } from '../src/tools/io/index.ts';
 import { type Backend, type CompiledLoss, load } from '../src/runtime/loss.ts';
 import { tfjs } from '../src/tools/tfjs.ts';
 

@@ -20,7 +20,7 @@ import { constants as Z, crc32, deflateRawSync, deflateSync, gzipSync } from 'no
 import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
 import { rng } from '../src/tools/check.ts';
-import { ArrayFileError, readArray } from '../src/tools/io.ts';
+import { ArrayFileError, readArray } from '../src/tools/io/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'segloss-data-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

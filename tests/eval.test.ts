@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { dump } from 'npyjs';
 import { afterAll, describe, expect, inject, test } from 'vitest';
 import { requiredBackends } from '../src/runtime/backends/gpujs.ts';
-import { ArrayFileError, readArray, writeArray } from '../src/tools/io.ts';
+import { ArrayFileError, readArray, writeArray } from '../src/tools/io/index.ts';
 import { load } from '../src/runtime/loss.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'segloss-eval-'));

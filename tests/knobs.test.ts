@@ -13,7 +13,7 @@ import { describe, expect, test } from 'vitest';
 import { frontend } from '../src/compiler/pipeline.ts';
 import { toposort } from '../src/compiler/core/ir.ts';
 import { rng } from '../src/tools/check.ts';
-import { oneHot } from '../src/tools/io.ts';
+import { oneHot } from '../src/runtime/labels.ts';
 import { type Backend, compile, load } from '../src/runtime/loss.ts';
 import { tfjs } from '../src/tools/tfjs.ts';
 import { relErr } from './draw.ts';

@@ -20,7 +20,8 @@ import { join } from 'node:path';
 import { dump } from 'npyjs';
 import { afterAll, describe, expect, test } from 'vitest';
 import { rng } from '../src/tools/check.ts';
-import { ArrayFileError, oneHot, readArray } from '../src/tools/io.ts';
+import { oneHot } from '../src/runtime/labels.ts';
+import { ArrayFileError, readArray } from '../src/tools/io/index.ts';
 import { load } from '../src/runtime/loss.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'segloss-labels-'));

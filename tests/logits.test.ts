@@ -14,7 +14,7 @@ import { dump } from 'npyjs';
 import { afterAll, describe, expect, test } from 'vitest';
 import { frontend } from '../src/compiler/pipeline.ts';
 import { toposort } from '../src/compiler/core/ir.ts';
-import { readArray } from '../src/tools/io.ts';
+import { readArray } from '../src/tools/io/index.ts';
 import { type Backend, load } from '../src/runtime/loss.ts';
 import { tfjs } from '../src/tools/tfjs.ts';
 

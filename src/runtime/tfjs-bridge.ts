@@ -57,7 +57,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import { type Node, isSpatial, toposort } from '../compiler/core/ir.ts';
-import { oneHot } from '../tools/io.ts';
+import { oneHot } from './labels.ts';
 import { type Layout, layoutAxes, sizesOf } from '../compiler/core/layout.ts';
 import type { CompiledLoss, Inputs } from './loss.ts';
 
