@@ -18,7 +18,7 @@ import * as listCmd from '../src/cli/commands/list.ts';
 import * as newCmd from '../src/cli/commands/new.ts';
 import * as showCmd from '../src/cli/commands/show.ts';
 import { UsageError } from '../src/cli/options.ts';
-import { frontendFile } from '../src/compiler/pipeline.ts';
+import { frontendFile } from '../src/runtime/sources.ts';
 import { parse } from '../src/compiler/front/parse.ts';
 import { plan } from '../src/compiler/plan/plan.ts';
 import { printPlan } from '../src/compiler/plan/print-plan.ts';

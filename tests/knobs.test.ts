@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Scalar, Tensor } from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
-import { frontend } from '../src/compiler/pipeline.ts';
+import { frontend } from '../src/runtime/sources.ts';
 import { toposort } from '../src/compiler/core/ir.ts';
 import { rng } from '../src/tools/check.ts';
 import { oneHot } from '../src/runtime/labels.ts';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { dump } from 'npyjs';
 import { afterAll, describe, expect, test } from 'vitest';
-import { frontend } from '../src/compiler/pipeline.ts';
+import { frontend } from '../src/runtime/sources.ts';
 import { toposort } from '../src/compiler/core/ir.ts';
 import { readArray } from '../src/tools/io/index.ts';
 import { type Backend, load } from '../src/runtime/loss.ts';

@@ -9,7 +9,7 @@
 // never names an input and is written atomically.
 
 import type { Command } from 'commander';
-import { readSource } from '../../compiler/pipeline.ts';
+import { readSource } from '../../runtime/sources.ts';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Params } from '../../compiler/lower/knobs.ts';
@@ -18,7 +18,8 @@ import { BackendUnavailable } from '../../runtime/backends/gpujs.ts';
 import { oneHot } from '../../runtime/labels.ts';
 import { type ArrayData, ArrayFileError, DEFAULT_MAX_ELEMENTS, ElementLimitError, type Intensity, MAX_MAX_ELEMENTS, arrayFormat, isImageFile, readArray, toNchw, writeArray } from '../../tools/io/index.ts';
 import { type Layout, otherLayoutLikely, relayout } from '../../compiler/core/layout.ts';
-import { BACKENDS, type CompiledLoss, LIBRARY_DIR, compile, libraryNames, load, suggestLoss } from '../../runtime/loss.ts';
+import { BACKENDS, type CompiledLoss, compile, load } from '../../runtime/loss.ts';
+import { LIBRARY_DIR, libraryNames, suggestLoss } from '../../runtime/sources.ts';
 import { UsageError, activation, backend, collect, layout, parseParams, region } from '../options.ts';
 
 interface EvalOptions {
