@@ -28,11 +28,10 @@ export function parse(source: string, file: string): { module: Module; diagnosti
     ...tokens.filter((t) => t.tokenType === UnterminatedString).map((t) => diag('E104', tokenSpan(t, file))),
     ...firstPerStatement(parser.errors, tokens).map((e) => parsingDiagnostic(e, tokens, file)),
   ];
-  builder.file = file;
-  builder.diagnostics = [];
-  builder.recovered = diagnostics.length > 0;
+  // A visitor per call: what it collects belongs to this parse alone.
+  const builder = new AstBuilder({ file, diagnostics: [], recovered: diagnostics.length > 0 });
   const items = builder.visit(cst) as Item[];
-  diagnostics.push(...builder.diagnostics);
+  diagnostics.push(...builder.env.diagnostics);
 
   const first = tokens[0]?.startOffset ?? Infinity;
   const header = (lexed.groups['comments'] ?? [])
@@ -203,19 +202,21 @@ function nameOf(t: IToken): string {
   return t.image;
 }
 
-class AstBuilder extends parser.getBaseCstVisitorConstructor() {
-  file = '';
-  diagnostics: Diagnostic[] = [];
+/** What one parse's visitor reads and collects. */
+interface BuildEnv {
+  readonly file: string;
+  readonly diagnostics: Diagnostic[];
   /** Set when the CST may be partial: then an item that cannot be rebuilt is dropped, not fatal. */
-  recovered = false;
+  readonly recovered: boolean;
+}
 
-  constructor() {
+class AstBuilder extends parser.getBaseCstVisitorConstructor() {
+  constructor(readonly env: BuildEnv) {
     super();
-    this.validateVisitor();
   }
 
   private span(from: CstElement, to?: CstElement): Span {
-    return spanOf(this.file, from, to);
+    return spanOf(this.env.file, from, to);
   }
 
   private expr(node: CstNode): Expr {
@@ -227,7 +228,7 @@ class AstBuilder extends parser.getBaseCstVisitorConstructor() {
       try {
         return [this.visit(node) as Item];
       } catch (err) {
-        if (err === broken || this.recovered) return [];
+        if (err === broken || this.env.recovered) return [];
         throw err;
       }
     });
@@ -360,7 +361,7 @@ class AstBuilder extends parser.getBaseCstVisitorConstructor() {
       if (!('kind' in arg)) named.push(arg);
       else {
         if (named.length > 0) {
-          this.diagnostics.push(diag('E103', arg.span, { found: 'positional argument', expected: 'a named argument (name = value), since named arguments come last' }));
+          this.env.diagnostics.push(diag('E103', arg.span, { found: 'positional argument', expected: 'a named argument (name = value), since named arguments come last' }));
         }
         args.push(arg);
       }
@@ -385,4 +386,5 @@ class AstBuilder extends parser.getBaseCstVisitorConstructor() {
   }
 }
 
-const builder = new AstBuilder();
+// Once, at load: every grammar rule has its visitor method (a fresh visitor per parse holds that parse's state).
+new AstBuilder({ file: '', diagnostics: [], recovered: false }).validateVisitor();
