@@ -3,6 +3,7 @@
 // Passes return diagnostics; they never throw them.
 
 import type { Span } from './ast.ts';
+import { KNOB_NAMES } from './knob-names.ts';
 
 interface CodeEntry { title: string; message: string; hint?: string }
 
@@ -38,7 +39,7 @@ export const CODES = {
   E221: { title: 'not a constant argument', message: "{what} of '{name}' must be {want}", hint: 'window widths and kernels are fixed when the loss is compiled' },
   E222: { title: 'not along space', message: "'{name}' runs along {want}, not ({axes})", hint: '{hint}' },
   E223: { title: 'scale levels differ', message: "'{name}' combines values at scale levels {a} and {b}", hint: '{hint}' },
-  E225: { title: 'bad knob value', message: "knob '{name}' must be {want}, got '{value}'", hint: 'knobs: activation, region, include_background, class_weights, mask, ignore_index, reduction' },
+  E225: { title: 'bad knob value', message: "knob '{name}' must be {want}, got '{value}'", hint: `knobs: ${KNOB_NAMES.join(', ')}` },
   E226: { title: 'reduction does not apply', message: "reduction '{reduction}' does not apply to '{name}': {why}", hint: "use reduction 'mean' (the default) for this loss" },
   E229: { title: 'knob does not apply', message: "knob '{name}' does not apply to '{loss}': {why}", hint: 'leave it out: a knob that changes nothing is an error, never a silent no-op' },
   E230: { title: 'eps inside the log of logits', message: "'{name}' adds a constant inside the log of its prediction (as tf.keras 2.x does on probabilities); with activation '{activation}' the log is taken exactly from the logits, where that constant has no meaning", hint: 'set the eps inside the log to 0 (log_eps = 0), as tf.keras does with from_logits=True' },

@@ -4,18 +4,12 @@
 // `m.source` and puts each back next to the statement it was written at.
 
 import { lossLexer } from '../../../grammar/lexer.ts';
-import type { BinaryOp, DefDecl, Expr, Item, LossDecl, Module, Statement } from './ast.ts';
+import type { DefDecl, Expr, Item, LossDecl, Module, Statement } from './ast.ts';
+import { BINARY_PREC, PREC } from './precedence.ts';
 
-// Binding strength, as in grammar/parser.ts: comparison < additive < multiplicative < unary minus < ^ < primary.
-const PRIMARY = 6;
-const POWER = 5;
-const UNARY = 4;
-const LEVEL: Record<BinaryOp, number> = {
-  '<': 1, '<=': 1, '>': 1, '>=': 1, '==': 1, '!=': 1,
-  '+': 2, '-': 2,
-  '*': 3, '/': 3,
-  '^': POWER,
-};
+// Binding strength: the one table (precedence.ts).
+const { primary: PRIMARY, unary: UNARY } = PREC;
+const LEVEL = BINARY_PREC;
 
 const levelOf = (e: Expr): number => (e.kind === 'binary' ? LEVEL[e.op] : e.kind === 'neg' ? UNARY : PRIMARY);
 
@@ -42,7 +36,7 @@ export function printExpr(e: Expr): string {
       if (e.op === '^') return `${at(e.lhs, PRIMARY)}^${at(e.rhs, UNARY)}`;
       // The others are left-associative; comparisons do not chain, so neither side may be one.
       const level = LEVEL[e.op];
-      if (level === 1) return `${at(e.lhs, 2)} ${e.op} ${at(e.rhs, 2)}`;
+      if (level === PREC.compare) return `${at(e.lhs, PREC.additive)} ${e.op} ${at(e.rhs, PREC.additive)}`;
       // A chain (a + b + c + …) along its left spine with a loop: 50,000 terms are no deeper than one.
       const tail: string[] = [];
       let x: Expr = e;

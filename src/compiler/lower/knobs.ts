@@ -42,7 +42,7 @@ export interface Knobs {
   classDistances?: readonly (readonly number[])[];
 }
 
-export const KNOB_NAMES = ['activation', 'region', 'include_background', 'class_weights', 'mask', 'ignore_index', 'reduction', 'class_distances'] as const;
+export { KNOB_NAMES, type KnobName } from '../front/knob-names.ts';
 
 export const DEFAULT_KNOBS: Knobs = { includeBackground: true, mask: false, reduction: 'mean' };
 
