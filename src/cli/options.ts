@@ -2,7 +2,7 @@
 // layout, backend; UsageError for bad flags (exit 2, no stack trace).
 
 import type { Command } from 'commander';
-import type { ParamValue, Params } from '../compiler/lower/knobs.ts';
+import { KNOB_NAMES, type ParamValue, type Params } from '../compiler/lower/knobs.ts';
 import type { Dims } from '../compiler/core/layout.ts';
 import type { Activation, Region } from '../compiler/lower/knobs.ts';
 import type { Layout } from '../compiler/core/layout.ts';
@@ -57,9 +57,14 @@ export function backend(s: string): Backend | 'auto' {
 export const colorOut = process.stdout.isTTY === true && !process.env.NO_COLOR;
 export const colorErr = process.stderr.isTTY === true && !process.env.NO_COLOR;
 
+/** `--param`'s help: the knobs by name (from KNOB_NAMES, the one list), then `examples` of settings. */
+export function paramHelp(lead: string, examples: string): string {
+  return `${lead}, or set a knob (${KNOB_NAMES.join(', ')}), e.g. ${examples} (repeatable)`;
+}
+
 /** The options every command that compiles a formula takes: --region and repeatable --param. */
 export function formulaOptions(cmd: Command): Command {
   return cmd
     .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
-    .option('--param <name=value>', 'override a parameter default, or set a knob: reduction=sum, include_background=false, class_weights=1,2, mask=true, ignore_index=255 (repeatable)', collect, []);
+    .option('--param <name=value>', paramHelp('override a parameter default', 'reduction=sum, include_background=false, class_weights=1,2, mask=true, ignore_index=255, class_distances=0,1;1,0'), collect, []);
 }

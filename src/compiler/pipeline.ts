@@ -1,12 +1,15 @@
-// The front end as one call: parse a .loss file and what it `use`s, lower it,
-// differentiate it, simplify both roots. Returns every pass's result for dumps,
-// or the diagnostics; it never throws on a formula mistake.
+// The compiler's one entry, compileIR: parse a .loss file and what it `use`s,
+// lower it, differentiate it, simplify both roots, plan the passes. Returns every
+// stage's result (for `segloss show --dump`, the CLI, the docs site, the
+// benchmark and the runtime, which all take their plan from here), or the
+// diagnostics; it never throws on a formula mistake. src/runtime/sources.ts's
+// `frontend` is this with the file system as the SourceHost.
 
 import type * as A from './front/ast.ts';
 import { type Diagnostic, diag } from './front/diagnostics.ts';
 import { grad } from './passes/diff.ts';
 import type { Node } from './core/ir.ts';
-import { type LoweredLoss, Lowerer } from './lower/lower.ts';
+import { type LoweredLoss, Lowerer, type Program } from './lower/lower.ts';
 import type { Dims } from './core/layout.ts';
 import type { Activation, Region } from './lower/knobs.ts';
 import { parse } from './front/parse.ts';
@@ -46,9 +49,24 @@ export interface LossIR {
   objective: Node;
   /** The plan of value and gradient (with `values` as an extra root), which the runtime runs. */
   plan: Plan;
-  /** Each pass's roots, for `show --dump`. */
+  /** The plan of the value alone (with `values`): what `value()` runs. Built on first use. */
+  readonly valuePlan: Plan;
+  /**
+   * The plan of value and gradient alone, as `segloss plan`/`show` and the docs print it: `plan` itself, except
+   * under reduction 'none', where `plan` also writes `values` out for the caller (built on first use then).
+   */
+  readonly shownPlan: Plan;
+  /** The parsed modules: the main one first, then what it `use`s. */
+  ast: Program;
+  /** Each pass's roots, for `show --dump`: lower (the loss), diff (the objective and its raw gradient), simplify (value and gradient). */
   passes: { lower: Node[]; diff: Node[]; simplify: Node[] };
 }
+
+/** The passes after parsing whose result compileIR keeps, in pipeline order. */
+export const PASSES = ['lower', 'diff', 'simplify', 'plan'] as const;
+/** Every stage compileIR keeps, in pipeline order (`segloss show --dump`). */
+export const STAGES = ['parse', ...PASSES] as const;
+export type Stage = (typeof STAGES)[number];
 
 export interface FrontendResult {
   ir: LossIR | undefined;
@@ -120,7 +138,8 @@ function load(source: string, file: string, host: SourceHost) {
   return { program: { main: first.module, modules }, diagnostics, sources };
 }
 
-export function frontend(source: string, file: string, opts: FrontendOptions = {}): FrontendResult {
+/** The whole pipeline on `source` (named `file`): every stage's result, or the diagnostics. */
+export function compileIR(source: string, file: string, opts: FrontendOptions = {}): FrontendResult {
   const { program, diagnostics, sources } = load(unBom(source), file, opts.host ?? NO_FILES);
   const lowerer = new Lowerer(program, { dims: opts.dims ?? 2, region: opts.region ?? 'sample', params: opts.params ?? {}, activation: opts.activation ?? 'none' }, diagnostics.length > 0);
   const loss = lowerer.lowerLoss();
@@ -131,12 +150,18 @@ export function frontend(source: string, file: string, opts: FrontendOptions = {
   const g = grad(objective, loss.wrt.node);
   const [value, gradient, values] = simplify(unreduced ? [objective, g, unreduced] : [objective, g]) as [Node, Node, Node | undefined];
   // Each pass is a kernel that recomputes what it needs from the inputs: past MAX_PASSES the work grows with their square.
-  const gradPlan = plan(value, gradient, values ? [values] : []);
+  const extras = values ? [values] : [];
+  const gradPlan = plan(value, gradient, extras);
   const passes = gradPlan.passes.length;
   if (passes > MAX_PASSES) return { ir: undefined, diagnostics: [...diagnostics, diag('E234', loss.nameSpan, { name: loss.name, passes, max: MAX_PASSES })], sources };
-  return {
-    ir: { loss, value, grad: gradient, ...(values ? { values } : {}), objective, plan: gradPlan, passes: { lower: [loss.value], diff: [objective, g], simplify: [value, gradient] } },
-    diagnostics,
-    sources,
+  let valuePlan: Plan | undefined;
+  let shownPlan: Plan | undefined;
+  const ir: LossIR = {
+    loss, value, grad: gradient, ...(values ? { values } : {}), objective, plan: gradPlan,
+    get valuePlan() { return (valuePlan ??= plan(value, undefined, extras)); },
+    get shownPlan() { return (shownPlan ??= values ? plan(value, gradient) : gradPlan); },
+    ast: program,
+    passes: { lower: [loss.value], diff: [objective, g], simplify: [value, gradient] },
   };
+  return { ir, diagnostics, sources };
 }

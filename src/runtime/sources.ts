@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { type LossEntry, describeModule } from '../compiler/front/catalogue.ts';
 import { SeglossError, diag, suggest } from '../compiler/front/diagnostics.ts';
 import { parse } from '../compiler/front/parse.ts';
-import { type FrontendOptions, type FrontendResult, type LossIR, type SourceHost, frontend as compileIR } from '../compiler/pipeline.ts';
+import { type FrontendOptions, type FrontendResult, type LossIR, type SourceHost, compileIR } from '../compiler/pipeline.ts';
 
 /** The shared library's folder (`losses/` at the package root): a `use` may always reach it. */
 export const LIBRARY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'losses');
@@ -89,7 +89,7 @@ export function nodeHost(rootFile: string, given?: (path: string) => string | un
   };
 }
 
-/** The pipeline (src/compiler/pipeline.ts) on `source`, with `use`d files from the file system. */
+/** The pipeline (src/compiler/pipeline.ts's compileIR, every stage kept) on `source`, with `use`d files from the file system. */
 export function frontend(source: string, file: string, opts: FileOptions = {}): FrontendResult {
   const { readFile, ...rest } = opts;
   return compileIR(source, file, { ...rest, host: nodeHost(file, readFile) });

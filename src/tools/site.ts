@@ -10,19 +10,19 @@ import { basename, dirname, join } from 'node:path';
 import katex from 'katex';
 import { frontendFile } from '../runtime/sources.ts';
 import { SeglossError } from '../compiler/front/diagnostics.ts';
+import { parseHeader } from '../compiler/front/catalogue.ts';
 import type { LoweredLoss } from '../compiler/lower/lower.ts';
-import { passCount, plan } from '../compiler/plan/plan.ts';
+import { passCount } from '../compiler/plan/plan.ts';
 import { printPlan } from '../compiler/plan/print-plan.ts';
 import { printRoots } from '../compiler/passes/print.ts';
 import { compile } from '../runtime/loss.ts';
 
-/** A header as every library file writes it: the title, then `# key: value` lines. */
+/** A header as every library file writes it: the title, then `# key: value` lines (read by the catalogue's parseHeader). */
 export interface Header { title: string; citation: string; use: string; convention: string }
 
-// Our own small reader: src/compiler/front/catalogue.ts (describeLoss) did not exist yet when this was written.
 export function readHeader(lines: readonly string[]): Header {
-  const field = (key: string) => lines.find((l) => l.startsWith(`${key}:`))?.slice(key.length + 1).trim() ?? '';
-  return { title: lines[0] ?? '', citation: field('citation'), use: field('use'), convention: field('convention') };
+  const h = parseHeader(lines);
+  return { title: h.title, citation: h.citation ?? '', use: h.use ?? '', convention: h.convention ?? '' };
 }
 
 interface Entry { loss: LoweredLoss; header: Header; passes: number; page: string }
@@ -52,7 +52,7 @@ export async function writeSite(files: readonly string[], out: string): Promise<
     const r = frontendFile(file);
     if (!r.ir) throw new SeglossError(r.diagnostics, r.sources);
     const { loss } = r.ir;
-    const p = plan(r.ir.value, r.ir.grad);
+    const p = r.ir.shownPlan;
     const entry = { loss, header: readHeader(loss.header), passes: passCount(p), page: `${loss.name}.html` };
     const math = printRoots([{ name: tex(loss.name), node: r.ir.value }, { name: `\\frac{\\partial\\,${tex(loss.name)}}{\\partial ${loss.wrt.name.length === 1 ? loss.wrt.name : tex(loss.wrt.name)}}`, node: r.ir.grad }], 'latex');
     const body = [

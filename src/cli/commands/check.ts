@@ -9,12 +9,11 @@ import { readSource } from '../../runtime/sources.ts';
 import { SeglossError } from '../../compiler/front/diagnostics.ts';
 import type { Params } from '../../compiler/lower/knobs.ts';
 import type { Region } from '../../compiler/lower/knobs.ts';
-import { plan } from '../../compiler/plan/plan.ts';
 import { type CheckResult, checkSource, randomInputs } from '../../tools/check.ts';
 import { sizesOf } from '../../compiler/core/layout.ts';
 import { AUTO_ORDER, compile } from '../../runtime/loss.ts';
 import { tfValueAndGrad } from '../../tools/tfjs-eval.ts';
-import { UsageError, colorErr, collect, parseParams, region } from '../options.ts';
+import { UsageError, colorErr, collect, paramHelp, parseParams, region } from '../options.ts';
 
 export function register(program: Command): void {
   program
@@ -23,7 +22,7 @@ export function register(program: Command): void {
     .argument('<files...>', '.loss files')
     .option('--json', 'print [{loss, case, oracle, value, oracleValue, maxAbsErr, maxRelErr, ok, backend?, warnings?}]')
     .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
-    .option('--param <name=value>', 'a parameter or a knob for every file: reduction=sum, include_background=false, class_weights=1,2, mask=true (repeatable)', collect, [])
+    .option('--param <name=value>', paramHelp('a parameter for every file', 'reduction=sum, include_background=false, class_weights=1,2, mask=true'), collect, [])
     .option('--summary', 'one row per loss: passes, values, largest errors, and the speed-up over tfjs-cpu')
     .addHelpText('after', `
 Each case (binary 2-D, multi-class 2-D, binary 3-D; bigger images for windowed
@@ -108,7 +107,7 @@ async function summarize(source: string, file: string, res: CheckResult, reg: Re
     // null when no case has the row (the kernels refused every case's inputs).
     const worst = (oracle: string) => { const e = res.rows.filter((r) => r.oracle === oracle).map((r) => r.maxRelErr); return e.length ? Math.max(...e) : null; };
     return {
-      loss: ir.loss.name, passes: plan(ir.value, ir.grad).passes.length, values: res.rows.filter((r) => r.oracle === 'tfjs').map((r) => r.value),
+      loss: ir.loss.name, passes: ir.shownPlan.passes.length, values: res.rows.filter((r) => r.oracle === 'tfjs').map((r) => r.value),
       tfjsErr: worst('tfjs')!, fdErr: worst('finite-diff')!, kernelsErr: worst('kernels'), speedup: theirs / ours, ok: res.rows.every((r) => r.ok), warnings: res.warnings,
     };
   } finally {

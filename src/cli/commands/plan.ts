@@ -4,7 +4,6 @@
 import type { Command } from 'commander';
 import { frontendFile } from '../../runtime/sources.ts';
 import { SeglossError } from '../../compiler/front/diagnostics.ts';
-import { plan } from '../../compiler/plan/plan.ts';
 import { printPlan } from '../../compiler/plan/print-plan.ts';
 import { dims, formulaOptions, parseParams, region } from '../options.ts';
 
@@ -19,7 +18,7 @@ export function register(program: Command): void {
     .action((file: string, o: { region: string; dims: string; param: string[]; json?: boolean }) => {
       const r = frontendFile(file, { region: region(o.region), dims: dims(o.dims), params: parseParams(o.param) });
       if (!r.ir) throw new SeglossError(r.diagnostics, r.sources);
-      const p = plan(r.ir.value, r.ir.grad);
+      const p = r.ir.shownPlan;
       if (o.json) {
         const passes = p.passes.map((ps) => ({ kind: ps.kind === 'map' && ps.reductions.length ? 'map+reduce' : ps.kind, reads: p.reads.get(ps), accumulators: ps.reductions.length }));
         process.stdout.write(`${JSON.stringify({ loss: r.ir.loss.name, passes }, null, 2)}\n`);

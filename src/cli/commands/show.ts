@@ -1,37 +1,36 @@
 // `segloss show NAME|FILE`: everything the compiler makes of one loss, for a
 // person: the formula (canonical source), its simplified gradient, the kernel
-// plan; --dump shows the IR after chosen passes, --latex the math as LaTeX.
+// plan; --dump shows the result of chosen stages of the pipeline
+// (src/compiler/dump.ts), --latex the math as LaTeX.
 
 import type { Command } from 'commander';
 import { readSource } from '../../runtime/sources.ts';
 import { existsSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { type LossIR } from '../../compiler/pipeline.ts';
+import { STAGES } from '../../compiler/pipeline.ts';
 import { frontend } from '../../runtime/sources.ts';
 import { SeglossError } from '../../compiler/front/diagnostics.ts';
-import { parse } from '../../compiler/front/parse.ts';
-import { plan } from '../../compiler/plan/plan.ts';
-import { printPlan } from '../../compiler/plan/print-plan.ts';
+import { parseStages, planText, printStage, valueAndGradRoots } from '../../compiler/dump.ts';
 import { printModule } from '../../compiler/front/print-ast.ts';
 import { type PrintMode, printRoots } from '../../compiler/passes/print.ts';
 import { LIBRARY_DIR, libraryNames, suggestLoss } from '../../runtime/sources.ts';
 import { UsageError, collect, colorOut, dims, parseParams, region } from '../options.ts';
 
-const PASSES = ['lower', 'diff', 'simplify', 'plan'] as const;
-type Pass = (typeof PASSES)[number];
-
 const EXAMPLES = `
 NAME is a library loss (losses/NAME.loss); anything with a / or ending in .loss
 is a file. Without --dump: the formula, the gradient, the plan. With --dump:
-the IR after each pass named, in pipeline order (lower: the loss as IR; diff:
-the loss and its raw gradient; simplify: both after rewriting; plan: the fused
-passes). --latex prints the math as LaTeX: the formula as the compiler lowered
-it, the gradient, the dumps (the plan stays text).
+the result after each pass named, in pipeline order, as "== after <pass>"
+(lower: the loss as IR; diff: the loss and its raw gradient; simplify: both
+after rewriting; plan: the fused passes; parse: the source as parsed, the used
+files too); --dump all prints every one. --latex prints the math as LaTeX: the
+formula as the compiler lowered it, the gradient, the dumps (the source and the
+plan stay text).
 
 Examples:
   segloss show dice
   segloss show losses/tversky.loss --param alpha=0.7 --region batch
   segloss show focal --dump=lower,simplify
+  segloss show dice --dump all
   segloss show dice --latex
   segloss show dice --json`;
 
@@ -40,9 +39,9 @@ interface ShowOptions { dump?: string; latex?: boolean; json?: boolean; region: 
 export function register(program: Command): void {
   program
     .command('show')
-    .description('show a loss: its formula, simplified gradient and kernel plan, or the IR after chosen passes')
+    .description('show a loss: its formula, simplified gradient and kernel plan, or the result after chosen pipeline stages')
     .argument('<loss>', 'a library loss name (dice, bce, ...) or a .loss file')
-    .option('--dump <passes>', `the IR after these passes, comma-separated: ${PASSES.join(', ')}`)
+    .option('--dump <passes>', `print the result after these passes, comma-separated: ${STAGES.join(', ')}; or all`)
     .option('--latex', 'print the math as LaTeX')
     .option('--json', 'print {name, file, format, formula, formulaLatex?, gradient, plan, dump?} as JSON')
     .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
@@ -51,7 +50,8 @@ export function register(program: Command): void {
     .addHelpText('after', EXAMPLES)
     .action((arg: string, o: ShowOptions) => {
       const mode: PrintMode = o.latex ? 'latex' : 'text';
-      const dumps = o.dump === undefined ? undefined : parseDump(o.dump);
+      const dumps = o.dump === undefined ? undefined : parseStages(o.dump);
+      if (typeof dumps === 'string') throw new UsageError(dumps);
       const opts = { region: region(o.region), dims: dims(o.dims), params: parseParams(o.param) };
       const file = resolveLoss(arg);
       let source: string;
@@ -59,43 +59,26 @@ export function register(program: Command): void {
       const r = frontend(source, file, opts);
       if (!r.ir) throw new SeglossError(r.diagnostics, r.sources);
       const ir = r.ir;
-      const formula = printModule(parse(source, file).module).trimEnd();
+      const formula = printModule(ir.ast.main).trimEnd();
       // In LaTeX, the formula is the loss as the compiler lowered it (the source is not math).
-      const formulaLatex = o.latex ? dumpPass(ir, 'lower', 'latex') : undefined;
-      const gradient = printRoots(valueAndGrad(ir, ir.value, ir.grad), mode);
-      const planText = printPlan(plan(ir.value, ir.grad), { loss: ir.loss.name, wrt: ir.loss.wrt.name });
-      const dumped = dumps && Object.fromEntries(dumps.map((p) => [p, p === 'plan' ? planText : dumpPass(ir, p, mode)]));
+      const formulaLatex = o.latex ? printStage(ir, 'lower', 'latex') : undefined;
+      const gradient = printRoots(valueAndGradRoots(ir, ir.value, ir.grad), mode);
+      const plan = planText(ir);
+      const dumped = dumps && Object.fromEntries(dumps.map((p) => [p, printStage(ir, p, mode)]));
 
       if (o.json) {
-        const out = { name: ir.loss.name, file, format: mode, formula, ...(formulaLatex ? { formulaLatex } : {}), gradient, plan: planText, ...(dumped ? { dump: dumped } : {}) };
+        const out = { name: ir.loss.name, file, format: mode, formula, ...(formulaLatex ? { formulaLatex } : {}), gradient, plan, ...(dumped ? { dump: dumped } : {}) };
         process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
         return;
       }
       const sections: [string, string][] = dumped
         ? Object.entries(dumped).map(([p, text]) => [`after ${p}`, text])
-        : [[`formula (${formulaLatex ? 'LaTeX, as lowered' : file})`, formulaLatex ?? formula], [`gradient with respect to ${ir.loss.wrt.name}`, gradient], ['plan', planText]];
+        : [[`formula (${formulaLatex ? 'LaTeX, as lowered' : file})`, formulaLatex ?? formula], [`gradient with respect to ${ir.loss.wrt.name}`, gradient], ['plan', plan]];
       process.stdout.write(`${sections.map(([title, text]) => `${heading(title)}\n${text}\n`).join('\n')}`);
     });
 }
 
 const heading = (s: string) => (colorOut ? `\x1b[1m== ${s}\x1b[0m` : `== ${s}`);
-
-function parseDump(s: string): Pass[] {
-  const asked = s.split(',').map((x) => x.trim()).filter(Boolean);
-  const bad = asked.filter((x) => !(PASSES as readonly string[]).includes(x));
-  if (bad.length || asked.length === 0) throw new UsageError(`--dump takes passes among ${PASSES.join(', ')} (comma-separated), got '${s}'`);
-  return PASSES.filter((p) => asked.includes(p));
-}
-
-function valueAndGrad(ir: LossIR, value: LossIR['value'], grad: LossIR['grad']) {
-  return [{ name: ir.loss.name, node: value }, { name: `d${ir.loss.name}/d${ir.loss.wrt.name}`, node: grad }];
-}
-
-function dumpPass(ir: LossIR, pass: 'lower' | 'diff' | 'simplify', mode: PrintMode): string {
-  const nodes = ir.passes[pass];
-  const roots = nodes.length === 1 ? [{ name: ir.loss.name, node: nodes[0]! }] : valueAndGrad(ir, nodes[0]!, nodes[1]!);
-  return printRoots(roots, mode);
-}
 
 /** A .loss file if the argument names one (or looks like a path), else losses/NAME.loss in the library. */
 export function resolveLoss(arg: string): string {

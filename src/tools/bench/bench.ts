@@ -29,9 +29,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { type ShapeContext, emitPass, staticValues } from '../../compiler/codegen/kernel.ts';
+import { type ShapeContext, emitPass } from '../../compiler/codegen/kernel.ts';
+import { staticValues } from '../../runtime/program.ts';
 import { frontend } from '../../runtime/sources.ts';
-import { plan as makePlan } from '../../compiler/plan/plan.ts';
 import { rng } from '../check.ts';
 import { type GpuBackend, GPU_BACKENDS, probeBackends } from '../../runtime/backends/gpujs.ts';
 import { count, sizesOf } from '../../compiler/core/layout.ts';
@@ -161,7 +161,8 @@ export function parseToKernels(source: string, file: string, shape: readonly num
   const { sizes, dims } = sizesOf(shape, 'nhwc');
   const fe = frontend(source, file, { dims, region: 'sample', params: {}, activation: 'none' });
   if (!fe.ir) throw new Error(`${file} does not compile: ${fe.diagnostics.map((d) => d.code).join(', ')}`);
-  const plan = makePlan(fe.ir.value, fe.ir.grad);
+  // The plan compileIR built (the runtime runs the same one).
+  const plan = fe.ir.plan;
   const statics = staticValues(plan, sizes);
   const smallOffset = new Map<number, number>();
   let smallSize = 0;
