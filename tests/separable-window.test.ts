@@ -7,7 +7,8 @@
 import type { Tensor, Tensor4D, Tensor5D } from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import * as B from '../src/compiler/core/build.ts';
-import { emitPass, staticValues } from '../src/compiler/codegen/kernel.ts';
+import { emitPass } from '../src/compiler/codegen/kernel.ts';
+import { staticValues } from '../src/runtime/program.ts';
 import { frontend } from '../src/runtime/sources.ts';
 import { type Axes, type WindowArg, toposort } from '../src/compiler/core/ir.ts';
 import { plan } from '../src/compiler/plan/plan.ts';

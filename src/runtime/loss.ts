@@ -1,28 +1,30 @@
 // The runtime: a compiled loss with value() and valueAndGrad() over Float32Arrays
 // in the user's layout. Per dimensionality it keeps the IR and the plan; per
-// shape, the generated gpu.js kernels (built once, cached); per call it runs the
+// shape, the generated gpu.js kernels (built once, cached); per call it checks
+// the inputs and hands the plan to the executor (executor.ts), which runs the
 // passes, sums the partials, and finishes the small values on the host.
 // Kernels are cached per shape, the least recently used dropped past a bound,
 // and released (gpu.js kernels destroyed, worker copies forgotten) on dispose.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { IKernelRunShortcut, KernelVariable } from 'gpu.js';
-import { type KernelSpec, SMALL, emitPass, staticValues } from '../compiler/codegen/kernel.ts';
+import type { IKernelRunShortcut } from 'gpu.js';
+import type { KernelSpec } from '../compiler/codegen/kernel.ts';
 import type { LossIR } from '../compiler/pipeline.ts';
 import { type FileOptions, LIBRARY_DIR, frontend, suggestLoss } from './sources.ts';
 import { SeglossError } from '../compiler/front/diagnostics.ts';
 import type { Params } from '../compiler/lower/knobs.ts';
-import { type Axis, type Node, toposort } from '../compiler/core/ir.ts';
+import type { Axis } from '../compiler/core/ir.ts';
 import type { Dims } from '../compiler/core/layout.ts';
 import type { Activation, Region } from '../compiler/lower/knobs.ts';
-import { MEMORY, type Plan, isLarge, plan as makePlan } from '../compiler/plan/plan.ts';
-import { record } from '../compiler/core/registry.ts';
+import { type Plan, isLarge, plan as makePlan } from '../compiler/plan/plan.ts';
 import { type GpuBackend, type GpuHandle, GPU_BACKENDS, kernelBackend, openGpu } from './backends/gpujs.ts';
-import { type Layout, type Sizes, canonicalAxes, count, fromCanonical, indexMap, layoutAxes, sizesOf, toCanonical } from '../compiler/core/layout.ts';
+import { type Layout, type Sizes, canonicalAxes, count, fromCanonical, sizesOf, toCanonical } from '../compiler/core/layout.ts';
 import { evaluate } from '../compiler/core/reference.ts';
 import { availableParallelism } from 'node:os';
 import { type JsKernel, MIN_THREADED_OUTPUT, jsRunner, releaseJsKernels, shared } from './backends/js.ts';
+import { type KernelOutput as ExecutorOutput, type Memory, type Program, type Runner, repeatClass, run, valuesOut } from './executor.ts';
+import { shapeProgram } from './program.ts';
 
 let nextKernelId = 0;
 import { InputError } from '../compiler/core/errors.ts';
@@ -69,11 +71,8 @@ export interface GradResult extends ValueResult {
 export const AUTO_ORDER: readonly Backend[] = ['js', 'cpu', 'reference'];
 
 interface ShapeKernels {
-  sizes: Sizes;
-  statics: Map<number, number>;
-  staticAxes: Map<number, Axis[]>;
-  smallOffset: Map<number, number>;
-  smallSize: number;
+  /** The plan for this shape, as the executor runs it. */
+  program: Program;
   specs: (KernelSpec | undefined)[];
   /** What each pass calls: a gpu.js kernel, or the cpu pool over a kernel's threads. */
   kernels: (Runner | undefined)[];
@@ -97,9 +96,7 @@ interface ShapeKernels {
  */
 export const MAX_SHAPE_KERNELS = 8;
 
-/** A pass's kernel: its arguments, and where to write when the caller owns the output (else it may reuse scratch). */
-type Runner = (args: KernelVariable[], target?: Float32Array) => unknown;
-interface KernelCall { kernel: Runner; args: KernelVariable[]; target: Float32Array | undefined }
+/** The executor's result, or the reference backend's (a float64 gradient). */
 interface RunResult { value: number; grad?: Float32Array | Float64Array; values?: Float64Array }
 
 interface DimsState { ir: LossIR; plan: Plan; valuePlan: Plan; shapes: Map<string, ShapeKernels> }
@@ -244,10 +241,10 @@ export class CompiledLoss {
   }
 
   /**
-   * One evaluation as a generator: it yields each kernel call and receives its
-   * output, so the same steps run synchronously or awaited (webgpu, threads).
+   * One evaluation: the inputs checked, then the plan run by the executor on this shape's kernels.
+   * Synchronous when every kernel is (`sync` builds them so); else a Promise (webgpu, threads).
    */
-  private *steps(inputs: Inputs, shape: readonly number[], wantGrad: boolean, sync: boolean, into?: Float32Array): Generator<KernelCall, RunResult, unknown> {
+  private call(inputs: Inputs, shape: readonly number[], wantGrad: boolean, sync: boolean, into?: Float32Array): RunResult | Promise<RunResult> {
     if (this.disposed) throw new Error(`loss '${this.name}' was disposed`);
     const { sizes, dims } = sizesOf(shape, this.opts.layout);
     const st = this.state(dims);
@@ -259,101 +256,32 @@ export class CompiledLoss {
     }
     const plan = wantGrad ? st.plan : st.valuePlan;
     const k = this.kernelsFor(plan, sizes, dims, `${wantGrad ? 'grad' : 'value'}${sync ? ':sync' : ''}`, sync);
-    // An entry evicted while a call runs on it is released when the last such call ends.
-    k.busy++;
-    try {
-      const given = new Map<number, Float64Array>();
-      // Static values the host epilogue may read (small ones: full-size ones live in kernels only).
-      for (const [id, v] of k.statics) { const axes = k.staticAxes.get(id)!; if (!axes.some((a) => SPATIAL.includes(a))) given.set(id, new Float64Array(count(axes, sizes)).fill(v)); }
-      const small = new Float32Array(Math.max(1, k.smallSize));
-      let ranUpTo = -1;
-      const finish = (upTo: number) => {
-        for (let l = ranUpTo + 1; l <= upTo; l++) {
-          const nodes = plan.epilogue[l]!;
-          if (nodes.length) evaluate(nodes, {}, sizes, given).forEach((t, i) => given.set(nodes[i]!.id, t.data));
-        }
-        ranUpTo = Math.max(ranUpTo, upTo);
-        for (const n of plan.smallInputs) {
-          const v = given.get(n.id);
-          if (v) small.set(v, k.smallOffset.get(n.id)!);
-        }
-      };
-      finish(0);
-      let grad: Float32Array | undefined;
-      const N = count(['batch', 'class', ...SPATIAL] as Axis[], sizes);
-      // The js backend's worker threads read shared memory: big inputs are copied there once per call
-      // (not once per pass), into arrays this loss keeps; the buffers live there from the start.
-      const threaded = this.backend === 'js' && !sync && N >= MIN_THREADED_OUTPUT && (this.opts.threads ?? availableParallelism()) > 1;
-      const perCall = new Map<string, Float32Array>();
-      const data = (name: string) => {
-        if (name === MEMORY) return mem!;
+    const N = count(canonicalAxes(dims), sizes);
+    // The js backend's worker threads read shared memory: big inputs are copied there once per call
+    // (not once per pass), into arrays this loss keeps; the buffers live there from the start.
+    const threaded = this.backend === 'js' && !sync && N >= MIN_THREADED_OUTPUT && (this.opts.threads ?? availableParallelism()) > 1;
+    const perCall = new Map<string, Float32Array>();
+    const memory: Memory = {
+      input: (name) => {
         if (!threaded) return toF32(inputs[name]!);
         let a = perCall.get(name);
         if (!a) { a = shared(this.sharedInputs, name, inputs[name]!); perCall.set(name, a); }
         return a;
-      };
-      // Every buffer in one array (one kernel binding), allocated once per call.
-      const memSize = plan.slots.size * N;
-      const mem = plan.slots.size ? (threaded ? new Float32Array(new SharedArrayBuffer(memSize * 4)) : new Float32Array(memSize)) : undefined;
-      const valueOf = (n: Node) => {
-        if (n.op === 'input') return toF32(inputs[n.arg as string]!);
-        const { slot } = plan.slots.get(n.id)!;
-        return mem!.subarray(slot * N, (slot + 1) * N);
-      };
-      for (const [i, pass] of plan.passes.entries()) {
-        if (pass.kind === 'host') {
-          // Host ops (distance transforms, sorts, prefix sums) on arrays in memory, per (batch, class) slice.
-          for (const n of pass.nodes) {
-            const xs = n.src.map((s) => toCanonical(valueOf(s), this.opts.layout, sizes, dims));
-            const spatial = SPATIAL.filter((a) => dims === 3 || a !== 'z').map((a) => sizes[a]);
-            const d = record(n.op).ref!(xs, n, N / spatial.reduce((a, b) => a * b, 1), spatial, sizes.batch);
-            mem!.set(fromCanonical(d, this.opts.layout, sizes, dims, (m) => new Float32Array(m)), plan.slots.get(n.id)!.slot * N);
-          }
-          continue;
-        }
-        const spec = k.specs[i]!;
-        const args = spec.inputs.map((name) => (name === SMALL ? small : data(name)));
-        // The gradient goes straight to its destination when it is the pass's whole output.
-        const ownsOutput = spec.mapThreads === spec.output && spec.width === 1;
-        // In shared memory when threads write it: no copy out of their scratch.
-        const target = ownsOutput ? (into ?? (threaded ? new Float32Array(new SharedArrayBuffer(N * 4)) : new Float32Array(N))) : undefined;
-        const out = (yield { kernel: k.kernels[i]!, args, target }) as Float32Array | Float32Array[];
-        spec.buffers.forEach((b, j) => mem!.set((out as Float32Array).subarray(j * N, (j + 1) * N), plan.slots.get(b.id)!.slot * N));
-        if (spec.mapThreads) {
-          // Otherwise the kernel's array may be reused scratch (js) or hold terms too: copy the gradient out.
-          const g = (out as Float32Array).subarray(0, spec.mapThreads);
-          grad = g === target ? g : (into ?? new Float32Array(N));
-          if (grad !== g) grad.set(g);
-        }
-        if (spec.reduce) gatherPartials(out, spec, sizes, given);
-        if (spec.terms.length) gatherTerms(out as Float32Array, spec, sizes, dims, this.opts.layout, given);
-        // A level is complete once every pass reduction at it or below is computed.
-        const pendingLevels = [...plan.level].filter(([id]) => !given.has(id)).map(([, l]) => l);
-        finish(Math.min(plan.epilogue.length, ...pendingLevels) - 1);
-      }
-      finish(plan.epilogue.length - 1);
-      const value = given.get(plan.value.id)?.[0];
-      if (value === undefined) throw new Error('internal: the plan did not compute the loss value');
-      // The unreduced values are small: from what the passes and the epilogue computed.
-      const vn = st.ir.values;
-      const values = !vn ? undefined
-        : isLarge(vn) ? this.valuesOut(toCanonical(valueOf(vn), this.opts.layout, sizes, dims), canonicalAxes(dims), vn.axes, sizes, dims)
-        : evaluate([vn], {}, sizes, given)[0]!.data;
-      return { value, grad: wantGrad ? (grad ?? into?.fill(0) ?? new Float32Array(N)) : undefined, ...(values ? { values } : {}) };
-    } finally {
-      if (--k.busy === 0 && k.evicted) this.release(k);
-    }
+      },
+      alloc: (n) => (threaded ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n)),
+    };
+    // An entry evicted while a call runs on it is released when the last such call ends.
+    k.busy++;
+    const done = () => { if (--k.busy === 0 && k.evicted) this.release(k); };
+    let r: RunResult | Promise<RunResult>;
+    try { r = run(k.program, k.kernels, memory, wantGrad, into); } catch (e) { done(); throw e; }
+    if (r instanceof Promise) return r.finally(done);
+    done();
+    return r;
   }
 
   private async run(inputs: Inputs, shape: readonly number[], wantGrad: boolean, into?: Float32Array): Promise<RunResult> {
-    const gen = this.steps(inputs, shape, wantGrad, false, into);
-    try {
-      let step = gen.next();
-      while (!step.done) step = gen.next(await step.value.kernel(step.value.args, step.value.target));
-      return step.value;
-    } finally {
-      gen.return(undefined as never); // a kernel that threw leaves the generator suspended: end it (its finally runs)
-    }
+    return this.call(inputs, shape, wantGrad, false, into);
   }
 
   /** Whether valueAndGradSync works here: every backend whose kernels return synchronously (not webgpu). */
@@ -367,15 +295,8 @@ export class CompiledLoss {
    */
   valueAndGradSync(inputs: Inputs, shape: readonly number[], options: GradOptions = {}): GradResult {
     if (this.backend === 'webgpu') throw new Error('webgpu is asynchronous: use valueAndGrad, or a synchronous backend (cpu, webasm, headlessgl, reference)');
-    const gen = this.steps(inputs, shape, true, true, this.checkOut(options.out, shape));
-    let step;
-    try {
-      step = gen.next();
-      while (!step.done) step = gen.next(step.value.kernel(step.value.args, step.value.target));
-    } finally {
-      gen.return(undefined as never);
-    }
-    const r = step.value;
+    const r = this.call(inputs, shape, true, true, this.checkOut(options.out, shape));
+    if (r instanceof Promise) throw new Error('internal: a synchronous run returned a Promise');
     return { value: r.value, grad: r.grad!, backend: this.backend, ...(r.values ? { values: r.values } : {}) };
   }
 
@@ -383,21 +304,8 @@ export class CompiledLoss {
     const canon: Record<string, Float64Array> = Object.create(null); // an input may be called __proto__
     for (const inp of ir.loss.inputs) canon[inp.name] = toCanonical(inputs[inp.name]!, this.opts.layout, sizes, dims);
     const [v, g, vs] = evaluate([ir.value, ir.grad, ...(ir.values ? [ir.values] : [])], canon, sizes);
-    const values = vs && (isLarge(ir.values!) ? this.valuesOut(vs.data, vs.axes, vs.axes, sizes, dims) : vs.data);
+    const values = vs && (isLarge(ir.values!) ? valuesOut(vs.data, vs.axes, vs.axes, sizes, dims, this.opts.layout) : vs.data);
     return { value: v!.data[0]!, grad: wantGrad ? fromCanonical(g!.data, this.opts.layout, sizes, dims, (n) => new Float64Array(n)) : undefined, ...(values ? { values } : {}) };
-  }
-
-  /**
-   * Per-pixel values (reduction none) from canonical data with axes `from`: with every axis, in the
-   * loss's layout (the prediction's shape); with fewer (no class), batch-major over the axes they keep.
-   */
-  private valuesOut(data: ArrayLike<number>, from: readonly Axis[], axes: readonly Axis[], sizes: Sizes, dims: Dims): Float64Array {
-    const full = canonicalAxes(dims);
-    const own = new Float64Array(count([...axes], sizes));
-    const map = indexMap([...from], [...axes], sizes);
-    for (let i = 0; i < data.length; i++) own[map[i]!] = data[i]!;
-    if (axes.length !== full.length) return own;
-    return fromCanonical(own, this.opts.layout, sizes, dims, (n) => new Float64Array(n));
   }
 
   private kernelsFor(plan: Plan, sizes: Sizes, dims: Dims, which: string, sync = false): ShapeKernels {
@@ -410,7 +318,7 @@ export class CompiledLoss {
       st.shapes.set(key, hit);
       return hit;
     }
-    const statics = staticValues(plan, sizes);
+    const { program, specs, statics } = shapeProgram(plan, st.ir.values, sizes, dims, this.opts.layout);
     // WGSL has no infinity or NaN, not even as a constant expression (the shader fails to build): a value fixed by
     // the shape (log(classes() - 1) with one class) that is not finite is refused here, where other backends compute it.
     if (this.backend === 'webgpu') {
@@ -420,12 +328,6 @@ export class CompiledLoss {
         throw new InputError(`the loss has a value that is ${bad} for these sizes alone (${shape}), before any data; WebGPU (WGSL) holds no infinity or NaN: use another backend, or a formula that is finite for these sizes`);
       }
     }
-    const smallOffset = new Map<number, number>();
-    let smallSize = 0;
-    for (const n of plan.smallInputs) { smallOffset.set(n.id, smallSize); smallSize += count(n.axes, sizes); }
-    const ctx = { sizes, dims, layout: this.opts.layout, smallOffset, statics, slots: plan.slots };
-    // Host steps (distance transforms) have no kernel.
-    const specs = plan.passes.map((p) => (p.kind === 'host' ? undefined : emitPass(plan, p, ctx)));
     const built: IKernelRunShortcut[] = [];
     const js: JsKernel[] = [];
     const kernels = specs.map((spec): Runner | undefined => {
@@ -439,10 +341,9 @@ export class CompiledLoss {
       const kernel = this.build(spec, sync);
       built.push(kernel);
       // gpu.js allocates each result itself.
-      return (args) => kernel(...args);
+      return (args) => kernel(...args) as ExecutorOutput;
     });
-    const staticAxes = new Map(toposort(plan.grad ? [plan.value, plan.grad] : [plan.value]).filter((n) => statics.has(n.id)).map((n) => [n.id, [...n.axes]]));
-    const entry: ShapeKernels = { sizes, statics, staticAxes, smallOffset, smallSize, specs, kernels, built, js, busy: 0, evicted: false };
+    const entry: ShapeKernels = { program, specs, kernels, built, js, busy: 0, evicted: false };
     st.shapes.set(key, entry);
     if (st.shapes.size > MAX_SHAPE_KERNELS) {
       const [oldest, k] = st.shapes.entries().next().value!;
@@ -480,16 +381,6 @@ function stateFor(source: string, opts: CompileOptions & { file: string }, dims:
   return { ir: fe.ir, plan: fe.ir.plan, valuePlan: makePlan(fe.ir.value, undefined, extras), shapes: new Map() };
 }
 
-/** A per-pixel array (the layout without its class axis) repeated along class. */
-function repeatClass(v: ArrayLike<number>, layout: Layout, sizes: Sizes, dims: Dims): Float32Array {
-  const axes = layoutAxes(layout, dims);
-  const full = count(axes, sizes);
-  const out = new Float32Array(full);
-  const map = indexMap(axes, axes.filter((a) => a !== 'class'), sizes);
-  for (let i = 0; i < full; i++) out[i] = v[map[i]!]!;
-  return out;
-}
-
 /** Logits fed to a loss on probabilities give a wrong number, often finite (clips hide it): refuse them. */
 function checkProbabilities(v: ArrayLike<number>, name: string, loss: string): void {
   for (let i = 0; i < v.length; i++) {
@@ -503,59 +394,6 @@ function checkProbabilities(v: ArrayLike<number>, name: string, loss: string): v
 
 function toF32(a: ArrayLike<number>): Float32Array {
   return a instanceof Float32Array ? a : Float32Array.from(a);
-}
-
-/**
- * Sum (or max) each reduction's partials over chunks, then over the (batch,
- * class) group axes the reduction does not keep; store canonical-order results.
- */
-function gatherPartials(out: Float32Array | Float32Array[], spec: KernelSpec, sizes: Sizes, given: Map<number, Float64Array>): void {
-  const { reductions, groups, chunks } = spec.reduce!;
-  // gpu.js returns Array(k) cells as small arrays; the cpu pool returns them flattened.
-  const flat = out instanceof Float32Array && spec.width > 1;
-  const at = (t: number, j: number): number => {
-    if (flat) return (out as Float32Array)[(spec.mapThreads + t) * spec.width + j]!;
-    const cell = (out as ArrayLike<number | ArrayLike<number>>)[spec.mapThreads + t]!;
-    return typeof cell === 'number' ? cell : cell[j]!;
-  };
-  const C = sizes.class;
-  reductions.forEach((r, k) => {
-    const part = Math.floor(k / 4);
-    const j = k % 4;
-    const isMax = r.op === 'max';
-    const keepB = r.axes.includes('batch');
-    const keepC = r.axes.includes('class');
-    const res = new Float64Array(count(r.axes, sizes)).fill(isMax ? -Infinity : 0);
-    for (let g = 0; g < groups; g++) {
-      let acc = isMax ? -Infinity : 0;
-      const base = part * groups * chunks + g * chunks;
-      for (let s = 0; s < chunks; s++) { const v = at(base + s, j); acc = isMax ? Math.max(acc, v) : acc + v; }
-      const b = Math.floor(g / C);
-      const c = g % C;
-      const idx = (keepB ? b * (keepC ? C : 1) : 0) + (keepC ? c : 0);
-      res[idx] = isMax ? Math.max(res[idx]!, acc) : res[idx]! + acc;
-    }
-    given.set(r.id, res);
-  });
-}
-
-/** Add (or max) the per-element terms of a map pass's reduction by the (batch, class) axes it keeps. */
-function gatherTerms(out: Float32Array, spec: KernelSpec, sizes: Sizes, dims: Dims, layout: Layout, given: Map<number, Float64Array>): void {
-  const r = spec.terms[0]!;
-  const N = spec.mapThreads;
-  const isMax = r.op === 'max';
-  const res = new Float64Array(count(r.axes, sizes)).fill(isMax ? -Infinity : 0);
-  if (r.axes.length === 0) {
-    let acc = isMax ? -Infinity : 0;
-    if (isMax) for (let i = N; i < 2 * N; i++) acc = Math.max(acc, out[i]!);
-    else for (let i = N; i < 2 * N; i++) acc += out[i]!;
-    res[0] = acc;
-  } else {
-    // Index of each element's (batch, class) slot in the result, through the layout.
-    const map = indexMap(layoutAxes(layout, dims), r.axes, sizes);
-    for (let i = 0; i < N; i++) { const j = map[i]!; res[j] = isMax ? Math.max(res[j]!, out[N + i]!) : res[j]! + out[N + i]!; }
-  }
-  given.set(r.id, res);
 }
 
 /** The first backend of AUTO_ORDER that starts here. */
