@@ -7,11 +7,9 @@ import * as B from '../core/build.ts';
 import type { Axis, Node, WindowArg } from '../core/ir.ts';
 import { F32_MAX } from '../core/numbers.ts';
 import { record } from '../core/registry.ts';
+import { UNROLL_UP_TO, recomputeOps } from '../plan/cost.ts';
 import type { Emitter, Scope, StencilEmit } from './emitter.ts';
 import { type Expr, addTo, assign, constant, letVar, lit, loop, when } from './kernel-ir.ts';
-
-/** Ops a window's source may take per read for its taps to be unrolled (p * g is 1). */
-const UNROLL_OPS = 4;
 
 /** The spatial axes of n that have more than one element (the others have the single coordinate 0). */
 function spatialAxes(em: Emitter, n: Node): Axis[] {
@@ -104,24 +102,16 @@ function weightExpr(w: readonly number[], d: string): Expr {
   return w.slice(0, -1).reduceRight((rest, x, i) => `(${d} == ${i} ? ${lit(x)} : ${rest})`, lit(w[w.length - 1]!));
 }
 
-/** The ops computing `x` takes in this kernel (reads of inputs, buffers and small values are free; a stencil is many). */
+/** The ops computing `x` takes per read in this kernel (inputs, buffers and small values are read; a stencil opens loops). */
 function inlineOps(em: Emitter, x: Node): number {
-  const seen = new Set<number>();
-  let ops = 0;
-  const visit = (m: Node): void => {
-    if (seen.has(m.id) || m.op === 'input' || em.ctx.slots.has(m.id) || em.ctx.statics.has(m.id) || em.ctx.smallOffset.has(m.id)) return;
-    seen.add(m.id);
-    ops += record(m.op).kind === 'spatial' ? UNROLL_OPS + 1 : m.op === 'expand' ? 0 : 1;
-    m.src.forEach(visit);
-  };
-  visit(x);
-  return ops;
+  const { slots, statics, smallOffset } = em.ctx;
+  return recomputeOps(x, (m) => slots.has(m.id) || statics.has(m.id) || smallOffset.has(m.id), (m) => record(m.op).kind === 'spatial');
 }
 
 /**
  * A 1-D window: the source read at each tap's coordinate along the window's
- * axis, skipping taps outside the image. A cheap source (≤ UNROLL_OPS per
- * read) has its k taps unrolled, each with its literal weight and only the
+ * axis, skipping taps outside the image. A cheap source (≤ UNROLL_UP_TO ops per
+ * read, cost.ts) has its k taps unrolled, each with its literal weight and only the
  * bound it can cross (below 0 before the centre, past the end after it);
  * otherwise one loop over the taps keeps the kernel small (V8 does not
  * optimize a function past about 60 KB of bytecode). At scale level s
@@ -136,7 +126,7 @@ function window(em: Emitter, outer: Scope, n: Node): Expr {
   outer.body.push(letVar(acc, '0.0'));
   const s = onLattice(em, outer, spatialAxes(em, n), q) ?? outer;
   const c = em.coord(s, axis);
-  if (inlineOps(em, n.src[0]!) > UNROLL_OPS) {
+  if (inlineOps(em, n.src[0]!) > UNROLL_UP_TO) {
     const d = em.fresh('d');
     const sc = em.fresh(`s${axis}`);
     const taps = loop(d, weights.length, [constant(sc, `${c} + ${q === 1 ? `${d} - ${h}` : `${d} * ${q} - ${h * q}`}`)]);

@@ -10,6 +10,7 @@
 
 import { type Axis, type Node, toposort } from '../core/ir.ts';
 import { record } from '../core/ops/index.ts';
+import { BUFFER_ABOVE, recomputeOps } from './cost.ts';
 
 const SPATIAL: readonly Axis[] = ['z', 'y', 'x'];
 
@@ -210,7 +211,7 @@ export function plan(value: Node, grad: Node | undefined, extras: readonly Node[
  * Buffers: every distance transform and its mask (the host reads it), and every
  * stencil result that another stencil reads at shifted positions (recomputing
  * it per tap would multiply the work by the window's size), and the source of
- * a window when it costs more than INLINE_OPS per tap and the window reads it
+ * a window when it costs more than BUFFER_ABOVE ops per tap (cost.ts) and the window reads it
  * more than once per element (k taps at 1 in q^d lattice points: k > q^d).
  */
 function findBuffers(order: readonly Node[]): Set<number> {
@@ -231,7 +232,7 @@ function findBuffers(order: readonly Node[]): Set<number> {
         m.src.forEach(walk);
       };
       const src = n.src[i]!;
-      if ((record(n.op).tapsPerElement?.(n) ?? 1) > 1 && inlineOps(src, buffers) > INLINE_OPS) {
+      if ((record(n.op).tapsPerElement?.(n) ?? 1) > 1 && recomputeOps(src, (m) => buffers.has(m.id) || !isLarge(m) || isSpatialOp(m)) > BUFFER_ABOVE) {
         // Its spatial sources too: the buffer's pass reads them, and would recompute them per buffer it writes.
         buffers.add(src.id);
         src.src.forEach(walk);
@@ -241,23 +242,6 @@ function findBuffers(order: readonly Node[]): Set<number> {
     }
   }
   return buffers;
-}
-
-/** Elementwise ops a window may recompute per tap rather than read from a buffer (p * g is 1). */
-const INLINE_OPS = 3;
-
-/** The ops that computing full-size `x` in a kernel takes, down to inputs, buffers and spatial ops (future buffers). */
-function inlineOps(x: Node, buffers: ReadonlySet<number>): number {
-  const seen = new Set<number>();
-  let ops = 0;
-  const visit = (m: Node): void => {
-    if (seen.has(m.id) || m.op === 'input' || buffers.has(m.id) || !isLarge(m) || isSpatialOp(m)) return;
-    seen.add(m.id);
-    if (m.op !== 'expand') ops++;
-    m.src.forEach(visit);
-  };
-  visit(x);
-  return ops;
 }
 
 /** Passes over the full-size tensors (each reads the inputs once, one launch each). */
