@@ -1,14 +1,16 @@
 // The emitter: a node's value at the coordinates of a scope, as an expression,
 // with the statements computing it appended to the scope's block (kernel-ir.ts).
 // Identifiers are generated and numbers printed here: no text from a formula
-// file reaches the kernel. Elementwise ops come from the registry's emits,
-// stencil ops from the table the emitter is given (stencils.ts).
+// file reaches the kernel. Elementwise ops come from their records' emits,
+// stencil ops from their records' kernel code (core/ops/stencil.ts), which
+// builds statements through the KernelEmitter interface this class implements.
 
 import { type Axes, type Axis, type Node, toposort } from '../core/ir.ts';
 import { F32_MAX } from '../core/numbers.ts';
 import { canonicalAxes, count, layoutAxes } from '../core/layout.ts';
-import { record } from '../core/registry.ts';
-import { type Expr, type Stmt, addTo, assign, constant, letVar, lit, loop } from './kernel-ir.ts';
+import { recomputeOps } from '../core/cost.ts';
+import { type KernelEmitter, record } from '../core/ops/index.ts';
+import { type Expr, type Stmt, addTo, assign, constant, letVar, lit, loop } from '../core/kernel-ir.ts';
 import { type ShapeContext, inputVar } from './spec.ts';
 
 /** A block of a kernel, with what is known at its coordinates. */
@@ -25,17 +27,14 @@ export interface Scope {
   read?: Set<Axis>;
 }
 
-/** A stencil op's kernel code: its value at the scope's coordinates, loops and all. */
-export type StencilEmit = (em: Emitter, s: Scope, n: Node) => Expr;
-
-export class Emitter {
+export class Emitter implements KernelEmitter {
   private n = 0;
   /** Expressions that need no name of their own: generated names and literals. */
   private readonly atoms = new Set<Expr>(['0', '0.0', '1.0']);
   /** Whether a kernel reads the small-values buffer. */
   usesSmall = false;
 
-  constructor(readonly ctx: ShapeContext, private readonly stencils: Readonly<Record<string, StencilEmit>>) {}
+  constructor(readonly ctx: ShapeContext) {}
 
   fresh(prefix = 'v'): string {
     const v = `${prefix}${this.n++}`;
@@ -108,7 +107,7 @@ export class Emitter {
     if (this.ctx.statics.has(n.id) || this.ctx.smallOffset.has(n.id) || n.op === 'input' || this.ctx.slots.has(n.id)) return false;
     if (n.op === 'expand') return true;
     const r = record(n.op);
-    return !!r.emit && !r.host && n.op !== 'sum' && n.op !== 'max' && this.lookup(s, n) === undefined;
+    return !!r.emit && n.op !== 'sum' && n.op !== 'max' && this.lookup(s, n) === undefined;
   }
 
   /** An expression for node `n` at the coordinates of scope `s`; `compute` ignores n's own buffer (to fill it). */
@@ -123,17 +122,23 @@ export class Emitter {
       for (const m of toposort([n], (m) => m !== n && !this.plain(s, m))) if (m !== n && this.plain(s, m)) this.value(s, m);
     }
     let out: Expr;
-    const stencil = this.stencils[n.op];
+    const r = record(n.op);
     if (this.ctx.smallOffset.has(n.id)) out = this.smallIndex(s, n);
     else if (n.op === 'input') out = this.bind(s, `${inputVar(n.arg as string)}[${this.inputIndex(s)}]`);
     else if (this.ctx.slots.has(n.id) && !compute) out = this.bufferRead(s, n);
-    else if (stencil) out = stencil(this, s, n);
-    else if (record(n.op).host) throw new Error(`internal: host op '${n.op}' must be a buffer`);
+    else if (r.kind === 'stencil') out = r.kernel(this, s, n);
+    else if (r.kind === 'host') throw new Error(`internal: host op '${n.op}' must be a buffer`);
     else if (n.op === 'expand') out = this.value(s, n.src[0]!);
     else if (n.op === 'sum' || n.op === 'max') out = this.inlineReduce(s, n);
     else out = this.elementwise(s, n);
     s.memo.set(n.id, out);
     return out;
+  }
+
+  /** The ops computing `x` takes per read here: inputs, buffers, small values and literals are read; a stencil or host op opens loops. */
+  opsPerRead(x: Node): number {
+    const { slots, statics, smallOffset } = this.ctx;
+    return recomputeOps(x, (m) => slots.has(m.id) || statics.has(m.id) || smallOffset.has(m.id), (m) => { const k = record(m.op).kind; return k === 'stencil' || k === 'host'; });
   }
 
   /** A literal: needs no name. */
@@ -161,7 +166,7 @@ export class Emitter {
     return this.bind(s, `${inputVar(region)}[${at}]`);
   }
 
-  /** An elementwise op: the registry's emit of its sources' values. */
+  /** An elementwise op: its record's emit of its sources' values. */
   private elementwise(s: Scope, n: Node): Expr {
     const r = record(n.op);
     if (!r.emit) throw new Error(`internal: op '${n.op}' has no kernel emit`);

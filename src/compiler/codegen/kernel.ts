@@ -1,11 +1,12 @@
 // Codegen's entry: one pass of a plan, for one shape and layout, as a kernel
 // (pass.ts builds it as statements, kernel-ir.ts prints them for gpu.js and for
-// the plain-JS thread loop; emitter.ts and stencils.ts compute the values), and
-// the shape's static values every kernel reads as literals.
+// the plain-JS thread loop; emitter.ts computes the values, with a stencil's
+// kernel code from its record), and the shape's static values every kernel
+// reads as literals.
 
 import { type Axes, toposort } from '../core/ir.ts';
 import type { Plan } from '../plan/plan.ts';
-import { record } from '../core/registry.ts';
+import { record } from '../core/ops/index.ts';
 import { type Sizes, count } from '../core/layout.ts';
 import { evaluate } from '../core/reference.ts';
 

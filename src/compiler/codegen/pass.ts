@@ -11,7 +11,6 @@ import type { MapPass, MaterializePass, Pass, Plan, ReducePass } from '../plan/p
 import { Emitter, type Scope } from './emitter.ts';
 import { type Expr, type Stmt, THREAD, assign, constant, letVar, lit, loop, printGpuJs, printPlainJs, result, when } from './kernel-ir.ts';
 import { type KernelSpec, type ReduceLayout, SMALL, type ShapeContext, inputVar } from './spec.ts';
-import { STENCILS } from './stencils.ts';
 
 /** Threads per reduce kernel to aim for: enough for a GPU and for webasm's worker pool (≥ 4096 cells). */
 const TARGET_THREADS = 4096;
@@ -159,7 +158,7 @@ function reduceBody(em: Emitter, pass: ReducePass, width: number, mapThreads: nu
 export function emitPass(plan: Plan, pass: Pass, ctx: ShapeContext): KernelSpec {
   if (pass.kind === 'host') throw new Error('internal: host steps have no kernel');
   const inputs = plan.reads.get(pass)!;
-  const em = new Emitter(ctx, STENCILS);
+  const em = new Emitter(ctx);
   const N = count(canonicalAxes(ctx.dims), ctx.sizes);
   const mapThreads = pass.kind === 'map' ? N : 0;
   const width = pass.kind === 'map' || pass.reductions.length === 0 ? 1 : Math.min(4, pass.reductions.length);

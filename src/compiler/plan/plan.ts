@@ -10,7 +10,7 @@
 
 import { type Axis, type Node, toposort } from '../core/ir.ts';
 import { record } from '../core/ops/index.ts';
-import { BUFFER_ABOVE, recomputeOps } from './cost.ts';
+import { BUFFER_ABOVE, recomputeOps } from '../core/cost.ts';
 
 const SPATIAL: readonly Axis[] = ['z', 'y', 'x'];
 
@@ -211,7 +211,7 @@ export function plan(value: Node, grad: Node | undefined, extras: readonly Node[
  * Buffers: every distance transform and its mask (the host reads it), and every
  * stencil result that another stencil reads at shifted positions (recomputing
  * it per tap would multiply the work by the window's size), and the source of
- * a window when it costs more than BUFFER_ABOVE ops per tap (cost.ts) and the window reads it
+ * a window when it costs more than BUFFER_ABOVE ops per tap (core/cost.ts) and the window reads it
  * more than once per element (k taps at 1 in q^d lattice points: k > q^d).
  */
 function findBuffers(order: readonly Node[]): Set<number> {

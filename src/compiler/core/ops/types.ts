@@ -6,13 +6,16 @@
 // on whole arrays. Structural ops (leaves, broadcasts, reductions) are the
 // IR's scaffolding: every layer treats them by kind.
 //
-// Still to come from codegen and the module writer: a stencil's `kernel`
-// (its gpu.js emit, today in codegen) and a host op's `hostCall` (its call in
-// a standalone module, today tools/module.ts's HOST_CALLS). Each goes on its
-// kind's interface below and into the Absent list of the others.
+// A stencil's kernel code is its record's `kernel`, written against
+// KernelEmitter (what codegen's emitter offers it) and core/kernel-ir.ts's
+// statements. Still to come from the module writer: a host op's `hostCall`
+// (its call in a standalone module, today tools/module.ts's HOST_CALLS); it
+// goes on HostRecord and into the Absent list of the others.
 
 import type * as TF from '@tensorflow/tfjs-core';
 import type { Arg, Axes, Axis, Node, Op } from '../ir.ts';
+import type { Expr, Stmt } from '../kernel-ir.ts';
+import type { Sizes } from '../layout.ts';
 
 /** Test inputs of one argument: an interval, or a few values (a condition's 0 and 1). */
 export type Domain = readonly [number, number] | { readonly values: readonly number[] };
@@ -38,6 +41,40 @@ export interface EmitContext {
   /** A number as a kernel literal. */
   lit(v: number): string;
 }
+
+/** A block of a kernel being built, at some coordinates: a stencil's kernel code appends its statements to `body`. */
+export interface KernelScope {
+  readonly body: Stmt[];
+}
+
+/**
+ * What a stencil's kernel code needs from the emitter (codegen/emitter.ts
+ * implements it): the shape's sizes, coordinates, source values at the
+ * coordinates of a scope (a shifted one: `block` with new coordinates), fresh
+ * names, and binding an expression to a name. Statements come from
+ * core/kernel-ir.ts.
+ */
+export interface KernelEmitter {
+  readonly ctx: { readonly sizes: Sizes };
+  /** A fresh kernel variable name. */
+  fresh(prefix?: string): string;
+  /** A scope for the nested block `body` (or the same block), at the coordinates `coords` bound there, the parent's otherwise. */
+  block(parent: KernelScope, body: Stmt[], coords?: Map<Axis, Expr>): KernelScope;
+  /** The coordinate of axis `a` at scope `s` ('0' for an absent axis). */
+  coord(s: KernelScope, a: Axis): Expr;
+  /** The value of node `n` at the coordinates of scope `s`, its statements appended there. */
+  value(s: KernelScope, n: Node): Expr;
+  /** `expr` under a name of its own in the scope's block (a name or literal is already one). */
+  bind(s: KernelScope, expr: Expr): Expr;
+  /** The ops computing `x` takes per read in this kernel (core/cost.ts): what a window weighs to unroll its taps. */
+  opsPerRead(x: Node): number;
+}
+
+/**
+ * A stencil op's kernel code: its value at the coordinates of scope `s`, loops
+ * and branches appended to the scope's block as statements.
+ */
+export type StencilKernel = (em: KernelEmitter, s: KernelScope, n: Node) => Expr;
 
 /** The TensorFlow.js evaluation of a node from its sources' tensors (an oracle independent of ours). */
 export type TfRule = (tf: typeof TF, xs: TF.Tensor[], node: Node, ctx: TfContext) => TF.Tensor;
@@ -72,12 +109,13 @@ interface Common {
 /** Every field that only some kinds have, so any record can be asked for any of them (`record(op).f64`). */
 interface Slots {
   f64: unknown; oracle: unknown; emit: unknown; domain: unknown; stopsGradient: unknown;
-  ref: unknown; shifted: unknown; fullResolution: unknown; level: unknown; tapsPerElement: unknown; argText: unknown; examples: unknown;
+  ref: unknown; shifted: unknown; kernel: unknown; fullResolution: unknown; level: unknown; tapsPerElement: unknown; argText: unknown; examples: unknown;
 }
 /** The kind has none of these fields. */
 type Absent<K extends keyof Slots> = { readonly [P in K]?: never };
 type NotElementwise = 'f64' | 'oracle' | 'emit' | 'domain' | 'stopsGradient';
-type NotSpatial = 'shifted' | 'fullResolution' | 'level' | 'tapsPerElement' | 'argText' | 'examples';
+type NotStencil = 'shifted' | 'kernel' | 'level' | 'tapsPerElement' | 'examples';
+type NotSpatial = NotStencil | 'fullResolution' | 'argText';
 
 export interface ElementwiseRecord extends Common, Absent<'ref' | NotSpatial> {
   readonly kind: 'elementwise';
@@ -131,6 +169,8 @@ export interface StencilRecord extends Spatial, Absent<NotElementwise> {
   readonly kind: 'stencil';
   /** The sources (by index) a kernel reads at shifted positions: the planner makes buffers of the stencils below them. */
   readonly shifted: readonly number[];
+  /** Its kernel code (gpu.js and the plain-JS loop print the statements it builds). */
+  readonly kernel: StencilKernel;
   /** The scale level of its result, when the op sets one (rather than keeping its sources'). */
   readonly level?: (n: Node) => number;
   /**
@@ -142,7 +182,7 @@ export interface StencilRecord extends Spatial, Absent<NotElementwise> {
   readonly examples?: readonly Arg[];
 }
 
-export interface HostRecord extends Spatial, Absent<NotElementwise | 'shifted' | 'level' | 'tapsPerElement' | 'examples'> {
+export interface HostRecord extends Spatial, Absent<NotElementwise | NotStencil> {
   readonly kind: 'host';
 }
 

@@ -2,11 +2,11 @@
 // full-size node in a kernel takes, down to what the kernel reads rather than
 // computes. Two decisions weigh a window's source with it, in the same unit:
 //
-// - the planner (plan.ts): buffer the source of a window that reads more than
+// - the planner (plan/plan.ts): buffer the source of a window that reads more than
 //   one tap per element when recomputing it per tap costs more than BUFFER_ABOVE
 //   ops (a buffer costs a write and a read per element; recomputing, the ops
 //   per tap);
-// - codegen (emitter's window): unroll the taps when the source costs at most
+// - the window's kernel code (its record, core/ops/stencil.ts): unroll the taps when the source costs at most
 //   UNROLL_UP_TO ops per read, else one loop over the taps (each unrolled tap
 //   copies the source's code, and V8 stops optimizing a function past about
 //   60 KB of bytecode).
