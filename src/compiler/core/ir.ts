@@ -38,7 +38,7 @@ export type Op =
   | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
   | 'lt' | 'le' | 'gt' | 'ge' | 'eq' | 'ne'
   | 'where'
-  | 'window' | 'maxpool' | 'poolarg' | 'poolgrad' | 'interior' | 'avgpool2' | 'unpool2' | 'edt'
+  | 'window' | 'maxpool' | 'poolarg' | 'poolgrad' | 'interior' | 'avgpool2' | 'unpool2' | 'shift' | 'edt'
   | 'sorted' | 'unsort' | 'cumsum';
 
 /**

@@ -5,8 +5,9 @@
 
 import type * as A from '../front/ast.ts';
 import * as B from '../core/build.ts';
-import { type Axes, type Axis, type Node, type Op, constOf, isSpatial, sortAxes } from '../core/ir.ts';
+import { type Axes, type Axis, type Node, type Op, constOf, isSpatial, sortAxes, unionAxes } from '../core/ir.ts';
 import { boxWeights, gaussianWeights } from '../core/ops/f64-loops.ts';
+import { shift } from '../core/ops/stencil.ts';
 import { type LowerContext, type Value, spaceOf } from './context.ts';
 
 export interface Builtin {
@@ -174,6 +175,19 @@ export function makeBuiltins(cx: LowerContext): Map<string, Builtin> {
     ['interior', { arity: [1, 2], lower: ([k, l], _a, call) => { const w = width(k!, call, 0); return w === undefined ? undefined : withLevel(l, call, (s) => B.interior(w, space(), s)); } }],
     // 2x average pooling: one scale level down (tf.image.ssim_multiscale's downsampling).
     ['avgpool2', { arity: [1], lower: ([x]) => B.avgpool2(x!, cx.levelOf(x!) ?? 0, space()) }],
+    // shift[axis](e, k): e at c + k along one spatial axis, 0 outside the image (a finite difference is
+    // shift[x](e, 1) - e). k a constant integer, |k| ≤ MAX_WIDTH; e broadcast over space first.
+    ['shift', { arity: [2], alongSpace: true, lower: ([x, k], axes, call) => {
+      if (axes?.length !== 1 || !space().includes(axes[0]!)) {
+        return cx.err('E222', call.span, { name: 'shift', want: 'one spatial axis', axes: (axes ?? space()).join(', '), hint: 'name the axis it shifts along: shift[x](e, 1) is e one step along x' });
+      }
+      const v = constOf(k!);
+      if (v === undefined || !Number.isInteger(v) || Math.abs(v) > MAX_WIDTH) {
+        return cx.err('E221', (call.args[1] ?? call).span, { name: 'shift', what: 'its offset', want: `a constant integer from -${MAX_WIDTH} to ${MAX_WIDTH}` });
+      }
+      const s = B.expand(x!, unionAxes(x!.axes, space()));
+      return v === 0 ? s : shift(s, axes[0]!, v);
+    } }],
     ['edt', { arity: [1], lower: ([m]) => B.edt(m!, space()) }],
     // The signed distance of the mask m > 0.5 (Kervadec's one_hot2dist): the distance to it outside, minus the
     // distance to its outside plus 1 inside (0 on its inner boundary); 0 for an empty or a full mask. No gradient.

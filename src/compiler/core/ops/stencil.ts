@@ -10,7 +10,7 @@
 import type * as TF from '@tensorflow/tfjs-core';
 import * as B from '../build.ts';
 import { UNROLL_UP_TO } from '../cost.ts';
-import { type Axis, type Node, type Op, type WindowArg, isSpatial } from '../ir.ts';
+import { type Axis, type Node, type Op, SPATIAL, type WindowArg, intern, isSpatial } from '../ir.ts';
 import { type Expr, addTo, assign, constant, letVar, lit, loop, when } from '../kernel-ir.ts';
 import { F32_MAX } from '../numbers.ts';
 import { avgpool2Ref, boxWeights, gaussianWeights, interiorRef, levelExtent, maxpoolRef, poolargRef, poolgradRef, unpool2Ref, windowRef } from './f64-loops.ts';
@@ -193,6 +193,43 @@ function poolKernel(em: KernelEmitter, s: KernelScope, n: Node): Expr {
   return acc;
 }
 
+/**
+ * shift: the source at c + k along one spatial axis, 0 where that is outside
+ * the image (zero boundary). arg: [the axis's index in SPATIAL (z, y, x), k].
+ */
+const shiftArg = (n: Node): { axis: Axis; k: number } => { const [a, k] = n.arg as readonly number[]; return { axis: SPATIAL[a!]!, k: k! }; };
+
+/** x at c + k along `axis`, 0 outside the image: the IR node of the DSL's shift[axis](x, k). */
+export function shift(x: Node, axis: Axis, k: number): Node {
+  return intern('shift', [x], [SPATIAL.indexOf(axis), k], x.axes);
+}
+
+function shiftKernel(em: KernelEmitter, s: KernelScope, n: Node): Expr {
+  const { axis, k } = shiftArg(n);
+  const size = em.ctx.sizes[axis];
+  if (k === 0) return em.value(s, n.src[0]!);
+  if (Math.abs(k) >= size) return '0.0';
+  const acc = em.fresh('acc');
+  s.body.push(letVar(acc, '0.0'));
+  const sc = em.fresh(`s${axis}`);
+  s.body.push(constant(sc, `${em.coord(s, axis)} ${k < 0 ? '-' : '+'} ${Math.abs(k)}`));
+  const at = inside(em, s, k < 0 ? `${sc} >= 0` : `${sc} < ${size}`, axis, sc);
+  at.body.push(assign(acc, em.value(at, n.src[0]!)));
+  return acc;
+}
+
+/** The float64 shift over canonical-order arrays: `outer` images of the spatial `dims`, along dims[ax]. */
+function shiftRef(x: Float64Array, dims: readonly number[], ax: number, k: number): Float64Array {
+  const n = dims[ax]!;
+  const inner = dims.slice(ax + 1).reduce((a, b) => a * b, 1);
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const c = Math.floor(i / inner) % n + k;
+    if (c >= 0 && c < n) out[i] = x[i + k * inner]!;
+  }
+  return out;
+}
+
 export const STENCIL = {
   window: stencil('window', 1, {
     shifted: [0], fullResolution: false, kernel: windowKernel,
@@ -318,5 +355,27 @@ export const STENCIL = {
     print: { fn: 'unpool2' },
     latex: ([x]) => `\\operatorname{avgpool}_2^{\\top}(${x})`,
     examples: [0, 1, 2],
+  }),
+  shift: stencil('shift', 1, {
+    // Full resolution: a shift of a scale level's value would leave its lattice.
+    shifted: [0], fullResolution: true, kernel: shiftKernel,
+    argText: (n) => { const { axis, k } = shiftArg(n); return [axis, String(k)]; },
+    ref: ([x], n, _outer, dims) => { const { axis, k } = shiftArg(n); return shiftRef(x!, dims, n.axes.filter(isSpatial).findIndex((b) => b === axis), k); },
+    // Σ_c g[c] x[c + k] = Σ_c' g[c' − k] x[c']: the adjoint is the shift by −k (zero boundary on both sides).
+    vjp: (g, out) => { const { axis, k } = shiftArg(out); return [shift(B.expand(g, out.axes), axis, -k)]; },
+    // A slice of the image, padded back to its size with zeros on the side it left.
+    tf: (t, [x], n, ctx) => {
+      const { axis, k } = shiftArg(n);
+      const d = ctx.axis(axis);
+      const size = x!.shape[d]!;
+      if (Math.abs(k) >= size) return t.zerosLike(x!);
+      const begin = x!.shape.map((_, i) => (i === d ? Math.max(k, 0) : 0));
+      const extent = x!.shape.map((e, i) => (i === d ? size - Math.abs(k) : e));
+      const pad = x!.shape.map((_, i): [number, number] => (i === d ? (k > 0 ? [0, k] : [-k, 0]) : [0, 0]));
+      return t.pad(t.slice(x!, begin, extent), pad);
+    },
+    print: { fn: 'shift' },
+    latex: ([x]) => `\operatorname{shift}(${x})`,
+    examples: [[2, 1], [1, -1], [2, -3], [1, 2]],
   }),
 } satisfies Partial<Record<Op, StencilRecord>>;
