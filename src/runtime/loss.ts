@@ -17,7 +17,7 @@ import type { Params } from '../compiler/lower/knobs.ts';
 import type { Axis } from '../compiler/core/ir.ts';
 import type { Dims } from '../compiler/core/layout.ts';
 import type { Activation, Region } from '../compiler/lower/knobs.ts';
-import { type Plan, isLarge, plan as makePlan } from '../compiler/plan/plan.ts';
+import { type Plan, isLarge } from '../compiler/plan/plan.ts';
 import { type GpuBackend, type GpuHandle, GPU_BACKENDS, kernelBackend, openGpu } from './backends/gpujs.ts';
 import { type Layout, type Sizes, canonicalAxes, count, fromCanonical, sizesOf, toCanonical } from '../compiler/core/layout.ts';
 import { evaluate } from '../compiler/core/reference.ts';
@@ -43,7 +43,7 @@ export interface CompileOptions {
   backend?: Backend | 'auto';
   layout?: Layout;
   region?: Region;
-  /** Parameter overrides and knobs (include_background, class_weights, mask, ignore_index, reduction, region, activation). */
+  /** Parameter overrides and knobs (the names: KNOB_NAMES, src/compiler/front/knob-names.ts; README "Knobs"). */
   params?: Params;
   /** The prediction holds logits; the loss applies this activation first. */
   activation?: Activation;
@@ -377,8 +377,7 @@ export class CompiledLoss {
 function stateFor(source: string, opts: CompileOptions & { file: string }, dims: Dims): DimsState {
   const fe = frontend(source, opts.file, { dims, region: opts.region ?? 'sample', params: opts.params ?? {}, activation: opts.activation ?? 'none', readFile: opts.readFile });
   if (!fe.ir) throw new SeglossError(fe.diagnostics, fe.sources);
-  const extras = fe.ir.values ? [fe.ir.values] : [];
-  return { ir: fe.ir, plan: fe.ir.plan, valuePlan: makePlan(fe.ir.value, undefined, extras), shapes: new Map() };
+  return { ir: fe.ir, plan: fe.ir.plan, valuePlan: fe.ir.valuePlan, shapes: new Map() };
 }
 
 /** Logits fed to a loss on probabilities give a wrong number, often finite (clips hide it): refuse them. */

@@ -20,7 +20,7 @@ import { type ArrayData, ArrayFileError, DEFAULT_MAX_ELEMENTS, ElementLimitError
 import { type Layout, otherLayoutLikely, relayout } from '../../compiler/core/layout.ts';
 import { BACKENDS, type CompiledLoss, compile, load } from '../../runtime/loss.ts';
 import { LIBRARY_DIR, libraryNames, suggestLoss } from '../../runtime/sources.ts';
-import { UsageError, activation, backend, collect, layout, parseParams, region } from '../options.ts';
+import { UsageError, activation, backend, collect, layout, paramHelp, parseParams, region } from '../options.ts';
 
 interface EvalOptions {
   pred: string;
@@ -103,7 +103,7 @@ export function register(program: Command): void {
     .option('--layout <layout>', 'axis order of the arrays: nhwc | nchw', 'nhwc')
     .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
     .option('--activation <act>', '--pred holds logits; the loss applies none | sigmoid | softmax first', 'none')
-    .option('--param <name=value>', 'override a parameter default, or set a knob: reduction=sum|none, include_background=false, class_weights=1,2,0.5, mask=true (then --input mask=FILE), ignore_index=K (with --classes) (repeatable)', collect, [])
+    .option('--param <name=value>', paramHelp('override a parameter default', 'reduction=sum|none, include_background=false, class_weights=1,2,0.5, mask=true (then --input mask=FILE), ignore_index=K (with --classes)'), collect, [])
     .option('--backend <name>', `auto | ${BACKENDS.join(' | ')}`, 'auto')
     .option('--grad <file>', 'write d loss / d pred here (.npy, same shape and layout as --pred)')
     .option('--classes <n>', '--target is a label map of integers 0..n-1 ([B, H, W], or one channel): one-hot it into n classes (n must be --pred\'s class count)')

@@ -14,7 +14,7 @@ import { parseStages, planText, printStage, valueAndGradRoots } from '../../comp
 import { printModule } from '../../compiler/front/print-ast.ts';
 import { type PrintMode, printRoots } from '../../compiler/passes/print.ts';
 import { LIBRARY_DIR, libraryNames, suggestLoss } from '../../runtime/sources.ts';
-import { UsageError, collect, colorOut, dims, parseParams, region } from '../options.ts';
+import { UsageError, collect, colorOut, dims, paramHelp, parseParams, region } from '../options.ts';
 
 const EXAMPLES = `
 NAME is a library loss (losses/NAME.loss); anything with a / or ending in .loss
@@ -46,7 +46,7 @@ export function register(program: Command): void {
     .option('--json', 'print {name, file, format, formula, formulaLatex?, gradient, plan, dump?} as JSON')
     .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
     .option('--dims <n>', 'spatial dimensions: 2 or 3', '2')
-    .option('--param <name=value>', 'override a parameter default (repeatable)', collect, [])
+    .option('--param <name=value>', paramHelp('override a parameter default', 'reduction=sum, include_background=false'), collect, [])
     .addHelpText('after', EXAMPLES)
     .action((arg: string, o: ShowOptions) => {
       const mode: PrintMode = o.latex ? 'latex' : 'text';
