@@ -5,7 +5,8 @@
 
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { DEFAULT_LOSSES, DEFAULT_SHAPES, PEERS, type Peer, formatJson, formatReport, runBench, shapeName } from '../../tools/bench/bench.ts';
+import { DEFAULT_LOSSES, DEFAULT_SHAPES, runBench, shapeName } from '../../tools/bench/bench.ts';
+import { PEERS, type Peer, formatJson, formatReport } from '../../tools/bench/report.ts';
 import { BACKENDS, type Backend } from '../../runtime/loss.ts';
 import { UsageError, colorErr } from '../options.ts';
 

@@ -38,16 +38,11 @@ import { count, sizesOf } from '../../compiler/core/layout.ts';
 import { BACKENDS, type Backend, type CompiledLoss, load } from '../../runtime/loss.ts';
 import { LIBRARY_DIR } from '../../runtime/sources.ts';
 import { tfjs } from '../tfjs.ts';
+import { type BenchReport, type BenchRow, type CompileRow, GRAD_TOL, PEERS, type Peer, VALUE_TOL, summarize } from './report.ts';
 import { JS_LOOPS, PEER_LOSSES, type PeerLoss, type Problem, TORCH_LOSSES, TorchPeer, type TorchInfo, tfRunner } from './peers.ts';
-
-export const PEERS = ['tfjs-cpu', 'tfjs-wasm', 'js-loop', 'torch'] as const;
-export type Peer = (typeof PEERS)[number];
 
 export const DEFAULT_LOSSES: readonly string[] = ['dice', 'bce', 'focal', 'tversky'];
 export const DEFAULT_SHAPES: readonly (readonly number[])[] = [[4, 256, 256, 1], [4, 512, 512, 1], [2, 128, 128, 4], [1, 64, 64, 64, 1]];
-/** The shape the targets are stated at. */
-export const TARGET_SHAPE = '4x512x512x1';
-
 export interface BenchOptions {
   losses?: readonly string[];
   /** nhwc shapes: [batch, y, x, class] or [batch, z, y, x, class]. */
@@ -67,73 +62,6 @@ export interface BenchOptions {
   onProgress?: (done: number, total: number, label: string) => void;
 }
 
-export interface BenchRow {
-  loss: string;
-  shape: string;
-  /** `segloss:webasm`, or a peer's name. */
-  name: string;
-  kind: 'segloss' | 'peer';
-  status: 'ok' | 'error' | 'unavailable';
-  note?: string;
-  runs: number;
-  medianMs: number;
-  minMs: number;
-  timesMs: number[];
-  firstCallMs: number;
-  /** Sampled growth of rss / arrayBuffers over the row, MB (torch: the Python process's peak RSS growth). */
-  rssDeltaMB: number;
-  arrayBuffersDeltaMB: number;
-  value: number;
-  valueRelErr: number;
-  gradRelErr: number;
-  /** Value and gradient agree with tfjs-cpu (see the tolerances above). */
-  ok: boolean;
-  /** The peer's median divided by this row's: > 1 means this row is that many times faster. */
-  speedup: Partial<Record<Peer, number>>;
-}
-
-export interface CompileRow {
-  loss: string;
-  shape: string;
-  /** Frontend + plan + codegen for the shape, no gpu.js build: median after one warm-up, and the cold first run. */
-  parseToKernelsMs: number;
-  parseToKernelsColdMs: number;
-  passes: number;
-  /** First call per segloss backend (load + first valueAndGrad, gpu.js build included). */
-  firstCallMs: Partial<Record<Backend, number>>;
-}
-
-export interface SummaryLine {
-  loss: string;
-  shape: string;
-  fastest: string | undefined;
-  checks: { target: string; measured: string; pass: boolean | undefined }[];
-}
-
-export interface BenchReport {
-  meta: {
-    date: string;
-    node: string;
-    cpus: number;
-    cpu: string;
-    loadavgStart: number[];
-    loadavgEnd: number[];
-    runs: number;
-    warmup: number;
-    budgetS: number;
-    seed: number;
-    gcBeforeRows: boolean;
-    torch: TorchInfo;
-  };
-  backends: Backend[];
-  skipped: { name: string; why: string }[];
-  rows: BenchRow[];
-  compile: CompileRow[];
-  summary: SummaryLine[];
-}
-
-const VALUE_TOL = 1e-4;
-const GRAD_TOL = 1e-3;
 const GC = (globalThis as { gc?: () => void }).gc;
 
 export function shapeName(shape: readonly number[]): string {
@@ -479,115 +407,4 @@ function peerRow(loss: string, shape: string, peer: Peer, res: Awaited<ReturnTyp
   row.rssDeltaMB = res.mem.rssMB;
   row.arrayBuffersDeltaMB = res.mem.abMB;
   return row;
-}
-
-// ------------------------------------------------------------------ targets
-
-interface Target { peer: Peer; atLeast: number; text: string }
-
-/** The issue's targets at 4x512x512x1 (speedup = peer time / fastest segloss time). */
-const TARGETS: Record<string, Target[]> = {
-  dice: [
-    { peer: 'tfjs-cpu', atLeast: 40, text: '≥ 40x faster than tfjs-cpu' },
-    { peer: 'tfjs-wasm', atLeast: 4, text: '≥ 4x faster than tfjs-wasm' },
-    { peer: 'js-loop', atLeast: 1 / 1.15, text: 'within 1.15x of the JS loop' },
-  ],
-  bce: [
-    { peer: 'tfjs-cpu', atLeast: 10, text: '≥ 10x faster than tfjs-cpu' },
-    { peer: 'tfjs-wasm', atLeast: 1, text: 'faster than tfjs-wasm' },
-  ],
-};
-const PARSE_TO_KERNELS_TARGET_MS = 20;
-
-function summarize(losses: readonly string[], rows: readonly BenchRow[], compile: readonly CompileRow[]): SummaryLine[] {
-  const out: SummaryLine[] = [];
-  for (const loss of losses) {
-    const group = rows.filter((r) => r.loss === loss && r.shape === TARGET_SHAPE);
-    const c = compile.find((r) => r.loss === loss && r.shape === TARGET_SHAPE);
-    if (!c) continue;
-    const ours = group.filter((r) => r.kind === 'segloss' && r.status === 'ok').sort((a, b) => a.medianMs - b.medianMs);
-    const best = ours[0];
-    const checks: SummaryLine['checks'] = [];
-    for (const t of TARGETS[loss] ?? []) {
-      const s = best?.speedup[t.peer];
-      const measured = s === undefined ? 'not measured' : t.peer === 'js-loop' ? `${fmtRatio(1 / s)} the JS loop's time` : `${fmtRatio(s)} faster`;
-      checks.push({ target: t.text, measured, pass: s === undefined ? undefined : s >= t.atLeast });
-    }
-    checks.push({ target: `parse-to-kernels < ${PARSE_TO_KERNELS_TARGET_MS} ms`, measured: `${fmtMs(c.parseToKernelsMs)} ms`, pass: c.parseToKernelsMs < PARSE_TO_KERNELS_TARGET_MS });
-    out.push({ loss, shape: TARGET_SHAPE, fastest: best?.name, checks });
-  }
-  return out;
-}
-
-// --------------------------------------------------------------- formatting
-
-export function fmtMs(ms: number): string {
-  if (!Number.isFinite(ms)) return '–';
-  if (ms >= 100) return ms.toFixed(0);
-  if (ms >= 10) return ms.toFixed(1);
-  if (ms >= 1) return ms.toFixed(2);
-  return ms.toFixed(3);
-}
-
-function fmtRatio(x: number | undefined): string {
-  if (x === undefined || !Number.isFinite(x)) return '–';
-  return `${x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)}x`;
-}
-
-function fmtMB(x: number): string {
-  return Number.isFinite(x) ? x.toFixed(1) : '–';
-}
-
-function table(head: string[], body: string[][], right: Set<number>): string[] {
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
-}
-
-/** The report as text tables for people. */
-export function formatReport(r: BenchReport): string {
-  const out: string[] = [];
-  const m = r.meta;
-  out.push(`segloss bench: node ${m.node}, ${m.cpus} × ${m.cpu}; load average ${m.loadavgStart.map((x) => x.toFixed(2)).join(' ')} at the start, ${m.loadavgEnd.map((x) => x.toFixed(2)).join(' ')} at the end`);
-  out.push(`value + gradient, median of up to ${m.runs} timed calls after the first call and ${m.warmup} warm-up (fewer, at least 3, once a row passes ${m.budgetS} s)`);
-  out.push(`torch: ${m.torch.ok ? `${m.torch.torch} (${m.torch.python}), ${m.torch.threads} threads, in a separate Python process` : m.torch.why === 'not requested' ? 'not requested' : 'not installed (see skipped)'}`);
-  out.push('"vs X" = X\'s median / this row\'s median: above 1, this row is that many times faster; all rows measured side by side in this process (torch in its child process).');
-  out.push('');
-  const head = ['loss', 'shape', 'backend/peer', 'runs', 'median ms', 'vs tfjs-cpu', 'vs tfjs-wasm', 'vs JS loop', 'vs torch', 'first call ms', 'rss Δ MB', 'check'];
-  const body = r.rows.map((row) => {
-    if (row.status !== 'ok') return [row.loss, row.shape, row.name, '', row.status === 'unavailable' ? 'not installed' : 'error', '', '', '', '', '', '', row.note ?? ''];
-    const self = (p: Peer) => (row.name === p ? '·' : fmtRatio(row.speedup[p]));
-    const check = row.ok ? 'ok' : `MISMATCH value ${row.valueRelErr.toExponential(1)} grad ${row.gradRelErr.toExponential(1)}`;
-    return [row.loss, row.shape, row.name, String(row.runs), fmtMs(row.medianMs), self('tfjs-cpu'), self('tfjs-wasm'), self('js-loop'), self('torch'), fmtMs(row.firstCallMs), fmtMB(row.rssDeltaMB), check + (row.note && row.name !== 'torch' ? ` (${row.note})` : '')];
-  });
-  out.push(...table(head, body, new Set([3, 4, 5, 6, 7, 8, 9, 10])));
-  out.push('');
-  out.push('compile time: parse-to-kernels = frontend + plan + codegen for the shape, no gpu.js build (median of 5 after one warm-up; cold = the first);');
-  out.push('first call = load() + the first valueAndGrad, gpu.js kernel build included');
-  const cHead = ['loss', 'shape', 'passes', 'parse-to-kernels ms', 'cold ms', ...r.backends.map((b) => `first call ${b} ms`)];
-  const cBody = r.compile.map((c) => [c.loss, c.shape, String(c.passes), fmtMs(c.parseToKernelsMs), fmtMs(c.parseToKernelsColdMs), ...r.backends.map((b) => fmtMs(c.firstCallMs[b] ?? NaN))]);
-  out.push(...table(cHead, cBody, new Set(cHead.map((_, i) => i).filter((i) => i >= 2))));
-  out.push('');
-  if (r.summary.length) {
-    out.push(`targets at ${TARGET_SHAPE} (fastest segloss backend; measured, not asserted):`);
-    for (const s of r.summary) {
-      const parts = s.checks.map((c) => `${c.target}: ${c.measured} ${c.pass === undefined ? 'n/a' : c.pass ? 'PASS' : 'MISS'}`);
-      out.push(`  ${s.loss} (${s.fastest ?? 'no segloss backend ran'}): ${parts.join('; ')}`);
-    }
-  } else {
-    out.push(`targets: not evaluated (${TARGET_SHAPE} was not among the shapes)`);
-  }
-  if (r.skipped.length) {
-    out.push('');
-    out.push('skipped:');
-    for (const s of r.skipped) out.push(`  ${s.name}: ${s.why}`);
-  }
-  const bad = r.rows.filter((x) => x.status === 'ok' && !x.ok).length;
-  out.push('');
-  out.push(bad ? `${bad} row(s) disagree with tfjs-cpu (value rel err ≥ ${VALUE_TOL} or gradient ≥ ${GRAD_TOL})` : `every row agrees with tfjs-cpu (value rel err < ${VALUE_TOL}, gradient < ${GRAD_TOL} of its largest element)`);
-  return `${out.join('\n')}\n`;
-}
-
-export function formatJson(r: BenchReport): string {
-  return `${JSON.stringify(r, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`;
 }
