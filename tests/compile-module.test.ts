@@ -129,7 +129,7 @@ describe('js modules', () => {
     expect(() => m.valueAndGrad(x, new Float32Array(3))).toThrow(/out must be a Float32Array of 162/);
   });
 
-  test('the module runs plans with the runtime\'s own executor: every host op (core/ops) runs in a library loss's module above (the op records are bundled with it, not copied by text)', async () => {
+  test('the module runs plans with the runtime\'s own executor: every host op (core/ops) runs in a library loss\'s module above (the op records are bundled with it, not copied by text)', async () => {
     const host = Object.values(OPS).filter((r) => r.kind === 'host').map((r) => r.op);
     const ran = new Set<string>();
     for (const file of LOSSES) {
