@@ -1,7 +1,7 @@
 // The stencil ops: windows (separable, dilated at coarser scale levels), max
-// pooling and its gradient (poolarg, poolgrad), the interior mask, and 2x
-// average pooling with its adjoint. Each reads its sources at shifted
-// positions inside a kernel. Per op: the float64 loop (the definition), the
+// pooling and its gradient (poolarg, poolgrad), the interior mask, 2x average
+// pooling with its adjoint, and shift (finite differences). Each reads its
+// sources at shifted positions inside a kernel. Per op: the float64 loop (the definition), the
 // gradient in IR ops, the TensorFlow.js rule (the oracle), which sources it
 // shifts, its scale level, how its argument prints, and its kernel code
 // (statements of core/kernel-ir.ts, built through the emitter's KernelEmitter
