@@ -57,6 +57,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import { type Node, isSpatial, toposort } from '../compiler/core/ir.ts';
+import { record } from '../compiler/core/ops/index.ts';
 import { oneHot } from './labels.ts';
 import { type Layout, layoutAxes, sizesOf } from '../compiler/core/layout.ts';
 import type { CompiledLoss, Inputs } from './loss.ts';
@@ -393,17 +394,18 @@ function splitMask(y: ArrayLike<number>, shape: readonly number[], ca: number): 
 
 /**
  * Whether each unreduced value depends only on the prediction entries at its own
- * coordinates: no reduction over, and no window/pool/sort along, an axis the
+ * coordinates: no reduction over, and no stencil or host op (window, pool, shift, sort, distance transform) along, an axis the
  * values keep, on a path from the prediction. Then d Σ dy_i·v_i / dp = dy (broadcast) · G.
  */
 function separable(values: Node, wrt: string): boolean {
-  const along = new Set(['window', 'maxpool', 'poolarg', 'poolgrad', 'interior', 'avgpool2', 'unpool2', 'edt', 'sorted', 'unsort', 'cumsum']);
+  // Stencil and host ops read along space (neighbours, sorts, distance transforms).
+  const along = (n: Node) => { const k = record(n.op).kind; return k === 'stencil' || k === 'host'; };
   const order = toposort([values]);
   const dep = new Set<number>();
   for (const n of order) if ((n.op === 'input' && n.arg === wrt) || n.src.some((x) => dep.has(x.id))) dep.add(n.id);
   return !order.some((n) => dep.has(n.id) && (
     ((n.op === 'sum' || n.op === 'max') && (n.arg as readonly string[]).some((a) => (values.axes as readonly string[]).includes(a))) ||
-    (along.has(n.op) && values.axes.some(isSpatial))));
+    (along(n) && values.axes.some(isSpatial))));
 }
 
 /** The upstream gradient of the values, laid over yPred's shape; refused where that is not the exact product. */

@@ -7,6 +7,38 @@ import * as B from '../build.ts';
 import type { Node, Op } from '../ir.ts';
 import type { Domain, ElementwiseRecord, EmitContext, TfContext } from './types.ts';
 
+declare module '../ir.ts' {
+  /** The ops this file defines (core/ir.ts's Op is the union of every file's). */
+  interface OpNames {
+    neg: true;
+    recip: true;
+    exp: true;
+    log: true;
+    log1p: true;
+    sqrt: true;
+    abs: true;
+    sign: true;
+    sigmoid: true;
+    softplus: true;
+    tanh: true;
+    detach: true;
+    add: true;
+    sub: true;
+    mul: true;
+    div: true;
+    pow: true;
+    maximum: true;
+    minimum: true;
+    lt: true;
+    le: true;
+    gt: true;
+    ge: true;
+    eq: true;
+    ne: true;
+    where: true;
+  }
+}
+
 /**
  * log(1 + x) accurate for small x on every backend: GLSL and WGSL compute
  * log1p as log(1 + x). With u = 1 + x rounded, log(u)·x/(u − 1) cancels the

@@ -10,6 +10,16 @@ import { cumsumRef, edtRef, sortSlices, sortedRef, unsortRef } from './f64-loops
 import { asRows } from './tf-helpers.ts';
 import type { HostRecord } from './types.ts';
 
+declare module '../ir.ts' {
+  /** The ops this file defines (core/ir.ts's Op is the union of every file's). */
+  interface OpNames {
+    edt: true;
+    sorted: true;
+    unsort: true;
+    cumsum: true;
+  }
+}
+
 function host(op: Op, arity: number, r: Omit<HostRecord, 'op' | 'arity' | 'kind'>): HostRecord {
   return { op, arity, kind: 'host', ...r };
 }

@@ -17,6 +17,20 @@ import { avgpool2Ref, boxWeights, gaussianWeights, interiorRef, levelExtent, max
 import { alongAxis, asImages, lattice, maxPool3dAsImages, spread } from './tf-helpers.ts';
 import type { KernelEmitter, KernelScope, StencilRecord } from './types.ts';
 
+declare module '../ir.ts' {
+  /** The ops this file defines (core/ir.ts's Op is the union of every file's). */
+  interface OpNames {
+    window: true;
+    maxpool: true;
+    poolarg: true;
+    poolgrad: true;
+    interior: true;
+    avgpool2: true;
+    unpool2: true;
+    shift: true;
+  }
+}
+
 function stencil(op: Op, arity: number, r: Omit<StencilRecord, 'op' | 'arity' | 'kind'>): StencilRecord {
   return { op, arity, kind: 'stencil', ...r };
 }

@@ -6,6 +6,19 @@ import * as B from '../build.ts';
 import type { Axes, Node, Op } from '../ir.ts';
 import type { ExpandRecord, LeafRecord, ReduceRecord } from './types.ts';
 
+declare module '../ir.ts' {
+  /** The ops this file defines (core/ir.ts's Op is the union of every file's). */
+  interface OpNames {
+    const: true;
+    input: true;
+    size: true;
+    classindex: true;
+    expand: true;
+    sum: true;
+    max: true;
+  }
+}
+
 const src = (n: Node, i: number) => n.src[i]!;
 
 export const STRUCTURAL = {
