@@ -114,6 +114,22 @@ describe('js modules', () => {
     expect(relErr(got.grad, want.grad)).toBeLessThanOrEqual(F32_TOL);
   });
 
+  test('a js module and CompiledLoss on the js backend are one program: the same numbers, bit for bit', async () => {
+    const c = CASES[1]!;
+    for (const file of ['dice.loss', 'lovasz_softmax.loss', 'hausdorff_dt.loss', 'ssim.loss']) {
+      const loss = await compile(source(file), { ...options(file, c, 'js'), threads: 1 });
+      try {
+        const m = await importModule((await emitModule(loss, c.shape, 'js')).source);
+        const x = inputsFor(loss, c, 5);
+        const [got, want] = [m.valueAndGrad(x) as Result, await loss.valueAndGrad(x, c.shape)];
+        expect(got.value, file).toBe(want.value);
+        expect(Array.from(got.grad), file).toEqual(Array.from(want.grad));
+      } finally {
+        loss.dispose();
+      }
+    }
+  });
+
   test('the module checks the shape against the loss as the runtime does', async () => {
     const ref = await compile(source('dice.loss'), { ...options('dice.loss', CASES[1]!, 'reference'), params: { class_weights: '1,2' } });
     await expect(emitModule(ref, CASES[1]!.shape, 'js')).rejects.toThrow(/class_weights has 2 weights; the data has 3 classes/);

@@ -109,7 +109,7 @@ function clDice64(p: Float64Array, g: Float64Array, shape: number[], o: { iters:
   for (let i = 0; i < p.length; i++) {
     const k = o.per(i);
     if (k < 0) continue;
-    s[k]![0] += sp[i]! * g[i]!; s[k]![1] += sp[i]!; s[k]![2] += sg[i]! * p[i]!; s[k]![3] += sg[i]!;
+    s[k]![0]! += sp[i]! * g[i]!; s[k]![1]! += sp[i]!; s[k]![2]! += sg[i]! * p[i]!; s[k]![3]! += sg[i]!;
   }
   const terms = s.map(([a, b, c, d]) => {
     const tprec = (a! + 1) / (b! + 1), tsens = (c! + 1) / (d! + 1);
@@ -235,7 +235,7 @@ describe('axis-wise and cross pools: first-max gradient by hand, the tfjs evalua
       };
       visit(0, i);
       v[o * sp + i] = best;
-      g[o * sp + at] += w[o * sp + i]!;
+      g[o * sp + at]! += w[o * sp + i]!;
     }
     return { v, g };
   }

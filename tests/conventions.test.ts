@@ -85,7 +85,7 @@ function slotOf(shape: readonly number[], region: Region): { n: number; of: (i: 
 /** Σ f(i) over the region, one value per slot. */
 function rsum(shape: readonly number[], region: Region, f: (i: number) => number): Float64Array {
   const { n, of } = slotOf(shape, region), out = new Float64Array(n);
-  for (let i = 0; i < prod(shape); i++) out[of(i)] += f(i);
+  for (let i = 0; i < prod(shape); i++) out[of(i)]! += f(i);
   return out;
 }
 const mean = (xs: ArrayLike<number>) => { let s = 0; for (let i = 0; i < xs.length; i++) s += xs[i]!; return s / xs.length; };

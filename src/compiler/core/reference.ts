@@ -44,7 +44,7 @@ function evalNode(n: Node, xs: Float64Array[], inputs: Readonly<Record<string, F
       const map = indexMap(src.axes, n.axes, sizes);
       const x = xs[0]!;
       const out = new Float64Array(len).fill(n.op === 'sum' ? 0 : -Infinity);
-      if (n.op === 'sum') for (let i = 0; i < x.length; i++) out[map[i]!] += x[i]!;
+      if (n.op === 'sum') for (let i = 0; i < x.length; i++) out[map[i]!]! += x[i]!;
       else for (let i = 0; i < x.length; i++) { const j = map[i]!; if (x[i]! > out[j]! || Number.isNaN(x[i]!)) out[j] = x[i]!; }
       return out;
     }

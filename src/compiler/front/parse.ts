@@ -319,7 +319,7 @@ class AstBuilder extends parser.getBaseCstVisitorConstructor() {
     const lhs = one(nodesAt(ctx, 'lhs'));
     const ops = tokensAt(ctx, 'op');
     return nodesAt(ctx, 'rhs').reduce<Expr>(
-      (acc, rhs, i) => ({ kind: 'binary', op: one([ops[i]]).image as BinaryOp, lhs: acc, rhs: this.expr(rhs), span: this.span(lhs, rhs) }),
+      (acc, rhs, i) => ({ kind: 'binary', op: one([ops[i]!]).image as BinaryOp, lhs: acc, rhs: this.expr(rhs), span: this.span(lhs, rhs) }),
       this.expr(lhs),
     );
   }

@@ -56,7 +56,7 @@ export function bindParams(cx: LowerContext, loss: A.LossDecl, overrides: Readon
     const dflt = constantValue(p.value);
     const value = overrides[p.name] ?? dflt;
     if (dflt === undefined) cx.err('E213', p.value.span, { name: p.name });
-    else if (!representable(value)) cx.err('E219', p.span, { name: p.name, value: String(value) });
+    else if (value !== undefined && !representable(value)) cx.err('E219', p.span, { name: p.name, value: String(value) });
     if (value === undefined || !representable(value) || dflt === undefined) { scope.set(p.name, undefined); continue; }
     params.push({ name: p.name, value, default: dflt });
     scope.set(p.name, B.K(value));

@@ -104,9 +104,9 @@ export function diceLoop(shape: readonly number[]): JsLoop {
         for (let c = 0; c < C; c++) {
           const pi = p[i + c]!;
           const gi = g[i + c]!;
-          tp[c] += pi * gi;
-          sp[c] += pi;
-          sg[c] += gi;
+          tp[c]! += pi * gi;
+          sp[c]! += pi;
+          sg[c]! += gi;
         }
       }
       for (let c = 0; c < C; c++) {
