@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type ModuleTarget, emitModule, executorBundle } from '../src/tools/module.ts';
 import { OPS } from '../src/compiler/core/ops/index.ts';
 import { kernelBackend, openGpu } from '../src/runtime/backends/gpujs.ts';
-import { type CompiledLoss, type CompileOptions, compile } from '../src/runtime/loss.ts';
+import { type CompiledLoss, type CompileOptions, compile } from '../src/index.ts';
 import { backendCases } from './backends.ts';
 import { F32_TOL, inputsFor as drawInputs, relErr } from './draw.ts';
 
