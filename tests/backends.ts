@@ -3,7 +3,7 @@
 // SEGLOSS_REQUIRE_BACKENDS names it (as .ci/run does for headlessgl, webgpu).
 
 import { inject } from 'vitest';
-import { type Backend, BACKENDS } from '../src/runtime/loss.ts';
+import { type Backend, BACKENDS } from '../src/index.ts';
 import { requiredBackends } from '../src/runtime/backends/gpujs.ts';
 
 export interface BackendCase { backend: Backend; skip: boolean; why: string }

@@ -8,7 +8,7 @@ import { describe, expect, test } from 'vitest';
 import { frontend } from '../src/runtime/sources.ts';
 import { CHECK_CASES, type CheckOptions, checkSource, randomInputs } from '../src/tools/check.ts';
 import { fromCanonical, sizesOf } from '../src/compiler/core/layout.ts';
-import { compile } from '../src/runtime/loss.ts';
+import { compile } from '../src/index.ts';
 
 const dice = readFileSync('losses/dice.loss', 'utf8');
 const ce = readFileSync('losses/ce.loss', 'utf8');

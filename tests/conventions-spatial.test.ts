@@ -21,7 +21,7 @@ import { emitModule } from '../src/tools/module.ts';
 import { grad } from '../src/compiler/passes/diff.ts';
 import { canonicalAxes, fromCanonical, sizesOf, toCanonical } from '../src/compiler/core/layout.ts';
 import { rng } from '../src/tools/check.ts';
-import { type CompiledLoss, load } from '../src/runtime/loss.ts';
+import { type CompiledLoss, load } from '../src/index.ts';
 import { evaluate } from '../src/compiler/core/reference.ts';
 import { tfValueAndGrad } from '../src/tools/tfjs-eval.ts';
 import { tfjs } from '../src/tools/tfjs.ts';

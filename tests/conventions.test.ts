@@ -29,7 +29,7 @@ import { SeglossError } from '../src/compiler/front/diagnostics.ts';
 import type { Params } from '../src/compiler/lower/knobs.ts';
 import { rng } from '../src/tools/check.ts';
 import { readArray } from '../src/tools/io/index.ts';
-import { type Backend, type CompiledLoss, load } from '../src/runtime/loss.ts';
+import { type Backend, type CompiledLoss, load } from '../src/index.ts';
 import { tfjs } from '../src/tools/tfjs.ts';
 
 const tf = await tfjs('cpu');

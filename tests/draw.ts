@@ -3,7 +3,7 @@
 // compile-module.test.ts (standalone modules against the reference).
 
 import { rng } from '../src/tools/check.ts';
-import type { CompiledLoss } from '../src/runtime/loss.ts';
+import type { CompiledLoss } from '../src/index.ts';
 
 export interface Shape {
   name: string; shape: number[]; layout: 'nhwc' | 'nchw'; target: 'random' | 'empty' | 'full' | 'onehot';

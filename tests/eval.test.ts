@@ -30,7 +30,7 @@ import { dump } from 'npyjs';
 import { afterAll, describe, expect, inject, test } from 'vitest';
 import { requiredBackends } from '../src/runtime/backends/gpujs.ts';
 import { ArrayFileError, readArray, writeArray } from '../src/tools/io/index.ts';
-import { load } from '../src/runtime/loss.ts';
+import { load } from '../src/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'segloss-eval-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -13,7 +13,7 @@ import { CODES, SeglossError } from '../src/compiler/front/diagnostics.ts';
 import { toposort } from '../src/compiler/core/ir.ts';
 import { InputError } from '../src/compiler/core/errors.ts';
 import { sizesOf, toCanonical } from '../src/compiler/core/layout.ts';
-import { type CompiledLoss, compile } from '../src/runtime/loss.ts';
+import { type CompiledLoss, compile } from '../src/index.ts';
 import { evaluate } from '../src/compiler/core/reference.ts';
 
 /** One fuzz input: a formula and how it is compiled and run. */

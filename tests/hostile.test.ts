@@ -11,7 +11,7 @@ import { describe, expect, test } from 'vitest';
 import { LIBRARY_DIR, frontend, frontendFile } from '../src/runtime/sources.ts';
 import { formatDiagnostics } from '../src/compiler/front/diagnostics.ts';
 import { checkSource } from '../src/tools/check.ts';
-import { compile } from '../src/runtime/loss.ts';
+import { compile } from '../src/index.ts';
 
 const SECRET = 'SECRET_CANARY_7f3a';
 const LOSS = 'loss t(p: prob, g: target) = mean(p * g)\n';

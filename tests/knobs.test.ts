@@ -14,7 +14,7 @@ import { frontend } from '../src/runtime/sources.ts';
 import { toposort } from '../src/compiler/core/ir.ts';
 import { rng } from '../src/tools/check.ts';
 import { oneHot } from '../src/runtime/labels.ts';
-import { type Backend, compile, load } from '../src/runtime/loss.ts';
+import { type Backend, compile, load } from '../src/index.ts';
 import { tfjs } from '../src/tools/tfjs.ts';
 import { relErr } from './draw.ts';
 

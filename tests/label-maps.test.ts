@@ -22,7 +22,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { rng } from '../src/tools/check.ts';
 import { oneHot } from '../src/runtime/labels.ts';
 import { ArrayFileError, readArray } from '../src/tools/io/index.ts';
-import { load } from '../src/runtime/loss.ts';
+import { load } from '../src/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'segloss-labels-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

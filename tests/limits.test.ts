@@ -8,7 +8,7 @@ import { frontend } from '../src/runtime/sources.ts';
 import { formatDiagnostics } from '../src/compiler/front/diagnostics.ts';
 import { parse } from '../src/compiler/front/parse.ts';
 import { printModule } from '../src/compiler/front/print-ast.ts';
-import { compile } from '../src/runtime/loss.ts';
+import { compile } from '../src/index.ts';
 
 const SHAPE = [2, 5, 6, 2];
 const N = SHAPE.reduce((a, b) => a * b);

@@ -15,7 +15,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { frontend } from '../src/runtime/sources.ts';
 import { toposort } from '../src/compiler/core/ir.ts';
 import { readArray } from '../src/tools/io/index.ts';
-import { type Backend, load } from '../src/runtime/loss.ts';
+import { type Backend, load } from '../src/index.ts';
 import { tfjs } from '../src/tools/tfjs.ts';
 
 const tf = await tfjs('cpu');

@@ -14,8 +14,8 @@ import type { Scalar, Tensor, Tensor4D } from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { expect, test } from 'vitest';
 import { rng } from '../src/tools/check.ts';
-import { load } from '../src/runtime/loss.ts';
-import { toTfjs } from '../src/runtime/tfjs-bridge.ts';
+import { load } from '../src/index.ts';
+import { toTfjs } from '../src/index.ts';
 import { tfjs } from '../src/tools/tfjs.ts';
 
 const tf = await tfjs('cpu');

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
 import { frontend } from '../src/runtime/sources.ts';
 import { plan } from '../src/compiler/plan/plan.ts';
-import { type CompiledLoss, compile } from '../src/runtime/loss.ts';
+import { type CompiledLoss, compile } from '../src/index.ts';
 import { continuousLossSource } from './arbitraries.ts';
 import { backendCases } from './backends.ts';
 import { F32_TOL, type Shape, inputsFor, relErr } from './draw.ts';

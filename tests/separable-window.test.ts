@@ -15,7 +15,7 @@ import { plan } from '../src/compiler/plan/plan.ts';
 import { gaussianWeights } from '../src/compiler/core/ops/f64-loops.ts';
 import { rng } from '../src/tools/check.ts';
 import { type Sizes, canonicalAxes, count, sizesOf } from '../src/compiler/core/layout.ts';
-import { compile } from '../src/runtime/loss.ts';
+import { compile } from '../src/index.ts';
 import { evaluate } from '../src/compiler/core/reference.ts';
 import { tfjs } from '../src/tools/tfjs.ts';
 

@@ -21,9 +21,9 @@ import { afterAll, describe, expect, inject, test } from 'vitest';
 import { rng } from '../src/tools/check.ts';
 import { type GpuBackend, requiredBackends } from '../src/runtime/backends/gpujs.ts';
 import { fromCanonical, sizesOf, toCanonical } from '../src/compiler/core/layout.ts';
-import { type Backend, CompiledLoss, load } from '../src/runtime/loss.ts';
+import { type Backend, CompiledLoss, load } from '../src/index.ts';
 import { evaluate } from '../src/compiler/core/reference.ts';
-import { type SyncValueAndGrad, type TfjsLoss, toTfjs } from '../src/runtime/tfjs-bridge.ts';
+import { type SyncValueAndGrad, type TfjsLoss, toTfjs } from '../src/index.ts';
 import { tfjs } from '../src/tools/tfjs.ts';
 
 const tf = await tfjs('cpu');

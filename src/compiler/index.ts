@@ -10,7 +10,7 @@ export { printModule, printExpr } from './front/print-ast.ts';
 export { type Diagnostic, SeglossError, formatDiagnostics, formatDiagnostic } from './front/diagnostics.ts';
 export { type LossEntry, describeModule, parseHeader } from './front/catalogue.ts';
 export { type Node, type Axis, type Axes, toposort } from './core/ir.ts';
-export { type Dims, type Layout, type Sizes, canonicalAxes, layoutAxes, sizesOf, toCanonical, fromCanonical } from './core/layout.ts';
+export { type Dims, type Layout, type Sizes, canonicalAxes, indexMap, layoutAxes, sizesOf, toCanonical, fromCanonical } from './core/layout.ts';
 export { InputError } from './core/errors.ts';
 export { evaluate, type Tensor64 } from './core/reference.ts';
 export { type Params, type ParamValue, type Region, type Activation, KNOB_NAMES } from './lower/knobs.ts';

@@ -105,12 +105,9 @@ export function testTemplate(name: string, lossPath: string, src: string): strin
 import { join } from 'node:path';
 import type { Scalar, Tensor } from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
-import { frontendFile } from '${src}/runtime/sources.ts';
-import type { Dims } from '${src}/compiler/core/layout.ts';
-import type { Region } from '${src}/compiler/lower/knobs.ts';
+import { type Dims, type Region, canonicalAxes, evaluate, fromCanonical, frontendFile, indexMap, sizesOf, toCanonical } from '${src}/index.ts';
+// The test's own tools: a seeded generator and TensorFlow.js on its CPU backend.
 import { rng } from '${src}/tools/check.ts';
-import { canonicalAxes, fromCanonical, indexMap, sizesOf, toCanonical } from '${src}/compiler/core/layout.ts';
-import { evaluate } from '${src}/compiler/core/reference.ts';
 import { tfjs } from '${src}/tools/tfjs.ts';
 
 const tf = await tfjs('cpu');
