@@ -114,7 +114,7 @@ export class LossParser extends CstParser {
     this.SUBRULE(this.expression, { LABEL: 'value' });
   });
 
-  // The binary levels, loosest first, as src/compiler/front/precedence.ts tables them (tests/lists.test.ts checks
+  // The binary levels, loosest first, as src/compiler/core/precedence.ts tables them (tests/lists.test.ts checks
   // the two agree). Comparisons do not chain: `a < b < c` is an error, not `(a < b) < c`.
   expression = this.RULE('expression', () => {
     this.SUBRULE(this.additive, { LABEL: 'lhs' });

@@ -1,5 +1,5 @@
 // Lists that used to drift, now written once: the knob names (src/compiler/front/knob-names.ts)
-// and the operator precedence (src/compiler/front/precedence.ts), and the one header reader
+// and the operator precedence (src/compiler/core/precedence.ts), and the one header reader
 // (the catalogue's parseHeader, which the docs site uses). Oracles: the README's knob table,
 // each command's help, the knob parser's own verdicts, and the grammar itself (every pair of
 // operators parsed and its tree compared with the table).
@@ -18,7 +18,7 @@ import { KNOB_NAMES } from '../src/compiler/front/knob-names.ts';
 import { parseHeader } from '../src/compiler/front/catalogue.ts';
 import type { BinaryOp, Expr } from '../src/compiler/front/ast.ts';
 import { parse } from '../src/compiler/front/parse.ts';
-import { BINARY_PREC } from '../src/compiler/front/precedence.ts';
+import { BINARY_PREC } from '../src/compiler/core/precedence.ts';
 import { printExpr } from '../src/compiler/front/print-ast.ts';
 import { splitParams } from '../src/compiler/lower/knobs.ts';
 import { readHeader } from '../src/tools/site.ts';

@@ -1,6 +1,8 @@
 // The abstract syntax tree of a .loss file, as the parser's visitor builds it.
 // Plain data with source spans; names are not resolved here (see check.ts).
 
+import type { BinaryOperator } from '../core/precedence.ts';
+
 export interface Span {
   file: string;
   /** 1-based line and column of the first character. */
@@ -11,7 +13,8 @@ export interface Span {
   end: number;
 }
 
-export type BinaryOp = '+' | '-' | '*' | '/' | '^' | '<' | '<=' | '>' | '>=' | '==' | '!=';
+/** The binary operators: core/precedence.ts's table lists them with their levels. */
+export type BinaryOp = BinaryOperator;
 
 export interface NumberLit { kind: 'num'; value: number; text: string; span: Span }
 export interface NameRef { kind: 'name'; name: string; span: Span }

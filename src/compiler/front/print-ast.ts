@@ -5,9 +5,9 @@
 
 import { lossLexer } from '../../../grammar/lexer.ts';
 import type { DefDecl, Expr, Item, LossDecl, Module, Statement } from './ast.ts';
-import { BINARY_PREC, PREC } from './precedence.ts';
+import { BINARY_PREC, PREC } from '../core/precedence.ts';
 
-// Binding strength: the one table (precedence.ts).
+// Binding strength: the one table (core/precedence.ts).
 const { primary: PRIMARY, unary: UNARY } = PREC;
 const LEVEL = BINARY_PREC;
 
