@@ -3,6 +3,6 @@
 // diagnostics table (E225's hint) and everything above (the CLI's help, the API)
 // read it too. tests/lists.test.ts checks the README's knob table against it.
 
-export const KNOB_NAMES = ['activation', 'region', 'include_background', 'class_weights', 'mask', 'ignore_index', 'reduction', 'class_distances'] as const;
+export const KNOB_NAMES = ['activation', 'region', 'include_background', 'class_weights', 'mask', 'ignore_index', 'reduction', 'class_distances', 'label_smoothing'] as const;
 
 export type KnobName = (typeof KNOB_NAMES)[number];

@@ -19,6 +19,12 @@
 //   `oneHot(labels, …, ignoreIndex)` (io.ts) build it from a label map.
 // - class_distances (every two classes at distance 1): the matrix M of
 //   `wasserstein(p, g)` (generalized Wasserstein Dice), normalized by its max as MONAI.
+// - label_smoothing (0): each `target` input g becomes g·(1−ε) + ε/K before the
+//   formula reads it (KnobWeights.smoothTargets); K = 2 with activation = sigmoid,
+//   the class count C with softmax, and without an activation C, or 2 on a single
+//   channel (a binary target). A loss that declares its own `label_smoothing`
+//   parameter (bce, ce, dice_ce) takes the value as that parameter (toOwnParameter):
+//   its formula places the smoothing (dice_ce: in its CE term only, as MONAI).
 // - reduction (mean): the loss's final reductions (the mean whose value is the
 //   loss, through sums and constant multiples of losses) become sums (`sum`) or
 //   are dropped (`none`: per-sample, per-class values; one final reduction only).
@@ -48,6 +54,8 @@ export interface Knobs {
   reduction: Reduction;
   /** The class distance matrix M (K×K) of `wasserstein(p, g)`; absent: every two classes at distance 1. */
   classDistances?: readonly (readonly number[])[];
+  /** ε of label smoothing, in [0, 1): each target g becomes g·(1−ε) + ε/K. */
+  labelSmoothing?: number;
 }
 
 export { KNOB_NAMES, type KnobName } from '../front/knob-names.ts';
@@ -132,6 +140,12 @@ export function splitParams(all: Params): Split {
         else knobs.classDistances = rows as number[][];
         break;
       }
+      case 'label_smoothing': {
+        const n = numberParam(v);
+        if (n === undefined || n < 0 || n >= 1) bad(k, 'a number in [0, 1) (0.1)', v);
+        else knobs.labelSmoothing = n;
+        break;
+      }
       case 'reduction':
         if (v === 'mean' || v === 'sum' || v === 'none') knobs.reduction = v;
         else bad(k, 'mean, sum or none', v);
@@ -154,6 +168,18 @@ type Value = Node | undefined;
 type Scope = Map<string, Value>;
 
 /**
+ * A knob the loss also declares as its own parameter goes to that parameter, and
+ * the knob does not act: bce's, ce's and dice_ce's `label_smoothing` (their formulas
+ * place the smoothing; dice_ce's Dice term reads the target unsmoothed, as MONAI's DiceCELoss).
+ */
+export function toOwnParameter(knobs: Knobs, params: Record<string, number>, declared: readonly string[]): void {
+  if (knobs.labelSmoothing !== undefined && declared.includes('label_smoothing')) {
+    params['label_smoothing'] = knobs.labelSmoothing;
+    delete knobs.labelSmoothing;
+  }
+}
+
+/**
  * The knobs' weights, built when the loss's inputs are bound: the ignore mask
  * input, the class weights and the background mask; and what the formula did
  * that they act on (E229 when a knob set has nothing to act on).
@@ -170,6 +196,8 @@ export class KnobWeights {
   reducedClass = false;
   reducedSpace = false;
   usedDistances = false;
+  /** Whether the loss has a `target` input, which label_smoothing smooths. */
+  hasTarget = false;
 
   constructor(readonly knobs: Knobs, private readonly dims: Dims, private readonly levelOf: (n: Node) => number | undefined) {
     const k = knobs;
@@ -190,6 +218,24 @@ export class KnobWeights {
       this.classWeight = this.classMask ? B.mul(this.classMask, w) : w;
     } else {
       this.classWeight = this.classMask;
+    }
+  }
+
+  /**
+   * label_smoothing: each `target` input in `scope` becomes g·(1−ε) + ε/K before the formula reads it.
+   * K = 2 under sigmoid (tf.losses.sigmoidCrossEntropy, Keras's BinaryCrossentropy), C under softmax
+   * (softmaxCrossEntropy, torch's CrossEntropyLoss), and without an activation C, or 2 on one channel.
+   */
+  smoothTargets(scope: Map<string, Node | undefined>, inputs: readonly { name: string; role: string }[], activation: Activation): void {
+    const eps = this.knobs.labelSmoothing;
+    for (const i of inputs) {
+      if (i.role !== 'target') continue;
+      this.hasTarget = true;
+      const g = scope.get(i.name);
+      if (eps === undefined || eps === 0 || !g) continue;
+      const c = B.size(['class']);
+      const k = activation === 'sigmoid' ? B.K(2) : activation === 'softmax' ? c : B.where(B.bin('eq', c, B.ONE), B.K(2), c);
+      scope.set(i.name, B.add(B.mul(g, B.K(1 - eps)), B.div(B.K(eps), k)));
     }
   }
 
@@ -273,6 +319,7 @@ export class KnobWeights {
     if ((set.has('class_weights') || (set.has('include_background') && !k.includeBackground)) && !this.reducedClass) {
       return { name: set.has('class_weights') ? 'class_weights' : 'include_background', loss, why: 'its formula never sums or averages over `class`, where class weights and the background exclusion act' };
     }
+    if (set.has('label_smoothing') && k.labelSmoothing !== undefined && !this.hasTarget) return { name: 'label_smoothing', loss, why: 'it has no `target` input to smooth' };
     if (k.mask && !this.reducedSpace) return { name: k.ignoreIndex !== undefined ? 'ignore_index' : 'mask', loss, why: 'its formula never sums or averages over space, where the mask acts' };
     return undefined;
   }

@@ -16,7 +16,7 @@ import { verify } from '../core/verify.ts';
 import { bindInputs, bindParams } from './bind.ts';
 import { type Builtin, makeBuiltins } from './builtins.ts';
 import { type LowerContext, type LowerOptions, type LoweredLoss, type Program, type Scope, type Value, allAxes } from './context.ts';
-import { FinalTracer, type FinalLowering, KNOB_NAMES, type Knobs, KnobWeights, type Region, inputFree, splitParams } from './knobs.ts';
+import { FinalTracer, type FinalLowering, KNOB_NAMES, type Knobs, KnobWeights, type Region, inputFree, splitParams, toOwnParameter } from './knobs.ts';
 import { Levels, clashHint } from './levels.ts';
 import { MAX_CALL_DEPTH, MAX_LOWERED, MAX_REPEAT, TooDeep, TooLarge, foldConstant, rangeText } from './limits.ts';
 import { toLogSpace } from './logspace.ts';
@@ -401,6 +401,8 @@ export class Lowerer implements LowerContext, FinalLowering {
     if (this.knobs.mask && names.has('mask')) this.err('E205', loss.nameSpan, { name: 'mask' });
     const weights = (this.weights = new KnobWeights(this.knobs, this.opts.dims, (n) => this.levels.of(n)));
     const final = (this.final = new FinalTracer(this, weights));
+    toOwnParameter(this.knobs, this.params, loss.params.map((p) => p.name));
+    weights.smoothTargets(scope, inputs, this.opts.activation ?? 'none');
     const params = bindParams(this, loss, this.params, scope, names);
     if (this.diagnostics.length) {
       // Still check the body, so one run reports every mistake.
