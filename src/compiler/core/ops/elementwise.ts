@@ -5,7 +5,8 @@
 import type * as TF from '@tensorflow/tfjs-core';
 import * as B from '../build.ts';
 import type { Node, Op } from '../ir.ts';
-import type { Domain, ElementwiseRecord, EmitContext, TfContext } from './types.ts';
+import type { BinaryOperator } from '../precedence.ts';
+import type { Domain, ElementwiseRecord, EmitContext, PrintForm, TfContext } from './types.ts';
 
 declare module '../ir.ts' {
   /** The ops this file defines (core/ir.ts's Op is the union of every file's). */
@@ -68,7 +69,7 @@ function elementwise(op: Op, arity: number, r: Fields): ElementwiseRecord {
 }
 
 /** `oracle` sees only the sign of a − b: the comparison read off Math.sign. */
-function comparison(op: Op, sym: string, f: (a: number, b: number) => boolean, oracle: (sign: number) => boolean, tfop: 'less' | 'lessEqual' | 'greater' | 'greaterEqual' | 'equal' | 'notEqual'): ElementwiseRecord {
+function comparison(op: Op, sym: BinaryOperator, f: (a: number, b: number) => boolean, oracle: (sign: number) => boolean, tfop: 'less' | 'lessEqual' | 'greater' | 'greaterEqual' | 'equal' | 'notEqual'): ElementwiseRecord {
   return elementwise(op, 2, {
     f64: (a, b) => bool(f(a, b)),
     oracle: (a, b) => bool(oracle(Math.sign(a - b))),
@@ -77,31 +78,33 @@ function comparison(op: Op, sym: string, f: (a: number, b: number) => boolean, o
     // Equality compares float32 values: gpu.js's cpu backend computes in float64
     // but reads reduction results (a max's gradient compares with one) as float32.
     emit: ([a, b]) => (sym === '==' || sym === '!=' ? `(Math.fround(${a}) ${sym} Math.fround(${b}) ? 1.0 : 0.0)` : `(${a} ${sym} ${b} ? 1.0 : 0.0)`),
-    print: { infix: sym, prec: 1 },
+    print: { infix: sym },
     latex: ([a, b]) => `[${a} ${({ '<': '<', '<=': '\\le', '>': '>', '>=': '\\ge', '==': '=', '!=': '\\ne' } as Record<string, string>)[sym]} ${b}]`,
     domain: [ANY, ANY],
   });
 }
 
-function unary(op: Op, fn: string, r: Omit<Fields, 'print'>): ElementwiseRecord {
-  return elementwise(op, 1, { ...r, print: { fn } });
+/** A function of one argument; `print` adds to its printing as `fn(x)`. */
+function unary(op: Op, fn: string, r: Omit<Fields, 'print'> & { print?: Omit<PrintForm, 'fn'> }): ElementwiseRecord {
+  return elementwise(op, 1, { ...r, print: { fn, ...r.print } });
 }
 
 export const ELEMENTWISE = {
   neg: elementwise('neg', 1, {
     f64: (x) => -x, oracle: (x) => 0 - x,
     vjp: (g) => [B.neg(g)], tf: (t, [x]) => t.neg(x!), emit: ([x]) => `(-${x})`,
-    print: { prefix: '-', prec: 4 }, latex: ([x]) => `-${x}`, domain: [ANY],
+    // A negated sum is named when shared (t3 = -t2 reads better than repeating it); any other negation repeats.
+    print: { prefix: '-', repeat: (n) => n.src[0]!.op !== 'sum' }, latex: ([x]) => `-${x}`, domain: [ANY],
   }),
   recip: unary('recip', 'recip', {
     f64: (x) => 1 / x, oracle: (x) => Math.pow(x, -1),
     vjp: (g, out) => [B.neg(B.mul(g, B.mul(out, out)))], tf: (t, [x]) => t.reciprocal(x!), emit: ([x]) => `(1.0 / ${x})`,
-    latex: ([x]) => `\\frac{1}{${x}}`, domain: [POS],
+    latex: ([x]) => `\\frac{1}{${x}}`, print: { grouped: [0] }, domain: [POS],
   }),
   exp: unary('exp', 'exp', {
     f64: Math.exp, oracle: (x) => Math.pow(Math.E, x),
     vjp: (g, out) => [B.mul(g, out)], tf: (t, [x]) => t.exp(x!), emit: ([x]) => `Math.exp(${x})`,
-    latex: ([x]) => `e^{${x}}`, domain: [ANY],
+    latex: ([x]) => `e^{${x}}`, print: { grouped: [0] }, domain: [ANY],
   }),
   log: unary('log', 'log', {
     f64: Math.log, oracle: (x) => Math.log2(x) / Math.LOG2E,
@@ -116,7 +119,7 @@ export const ELEMENTWISE = {
   sqrt: unary('sqrt', 'sqrt', {
     f64: Math.sqrt, oracle: (x) => Math.pow(x, 0.5),
     vjp: (g, out) => [B.div(g, B.mul(B.K(2), out))], tf: (t, [x]) => t.sqrt(x!), emit: ([x]) => `Math.sqrt(${x})`,
-    latex: ([x]) => `\\sqrt{${x}}`, domain: [POS],
+    latex: ([x]) => `\\sqrt{${x}}`, print: { grouped: [0] }, domain: [POS],
   }),
   abs: unary('abs', 'abs', {
     // Subgradient 0 at 0, as tf.abs (x * sign(x)).
@@ -160,17 +163,17 @@ export const ELEMENTWISE = {
   add: elementwise('add', 2, {
     f64: (a, b) => a + b, oracle: (a, b) => -(-a - b),
     vjp: (g) => [g, g], tf: (t, [a, b]) => t.add(a!, b!), emit: ([a, b]) => `(${a} + ${b})`,
-    print: { infix: '+', prec: 2 }, latex: ([a, b]) => `${a} + ${b}`, domain: [ANY, ANY],
+    print: { infix: '+', assoc: true }, latex: ([a, b]) => `${a} + ${b}`, domain: [ANY, ANY],
   }),
   sub: elementwise('sub', 2, {
     f64: (a, b) => a - b, oracle: (a, b) => a + -b,
     vjp: (g) => [g, B.neg(g)], tf: (t, [a, b]) => t.sub(a!, b!), emit: ([a, b]) => `(${a} - ${b})`,
-    print: { infix: '-', prec: 2 }, latex: ([a, b]) => `${a} - ${b}`, domain: [ANY, ANY],
+    print: { infix: '-' }, latex: ([a, b]) => `${a} - ${b}`, domain: [ANY, ANY],
   }),
   mul: elementwise('mul', 2, {
     f64: (a, b) => a * b, oracle: (a, b) => Math.exp(Math.log(Math.abs(a)) + Math.log(Math.abs(b))) * Math.sign(a) * Math.sign(b),
     vjp: (g, out) => [B.mul(g, src(out, 1)), B.mul(g, src(out, 0))], tf: (t, [a, b]) => t.mul(a!, b!), emit: ([a, b]) => `(${a} * ${b})`,
-    print: { infix: '*', prec: 3 }, latex: ([a, b]) => `${a} \\cdot ${b}`, domain: [ANY, ANY],
+    print: { infix: '*', assoc: true }, latex: ([a, b]) => `${a} \\cdot ${b}`, domain: [ANY, ANY],
   }),
   div: elementwise('div', 2, {
     f64: (a, b) => a / b, oracle: (a, b) => a * Math.pow(b, -1),
@@ -179,7 +182,7 @@ export const ELEMENTWISE = {
     tf: (t, [a, b]) => t.div(a!, b!),
     // A literal 0 divisor gives 1 on headlessgl: multiply by the reciprocal constant instead.
     emit: ([a, b], c) => (c.consts[1] !== undefined ? `(${a} * ${c.lit(1 / c.consts[1])})` : `(${a} / ${b})`),
-    print: { infix: '/', prec: 3 }, latex: ([a, b]) => `\\frac{${a}}{${b}}`, domain: [ANY, POS],
+    print: { infix: '/', grouped: [0, 1], latexAtom: true }, latex: ([a, b]) => `\\frac{${a}}{${b}}`, domain: [ANY, POS],
   }),
   pow: elementwise('pow', 2, {
     f64: Math.pow, oracle: (a, b) => Math.exp(b * Math.log(a)),
@@ -201,7 +204,7 @@ export const ELEMENTWISE = {
       if (k === 0.5) return `Math.sqrt(${a})`;
       return `Math.pow(${a}, ${b})`;
     },
-    print: { infix: '^', prec: 5 }, latex: ([a, b]) => `{${a}}^{${b}}`, domain: [POS, [-2, 3]],
+    print: { infix: '^', rightAssoc: true, grouped: [1] }, latex: ([a, b]) => `{${a}}^{${b}}`, domain: [POS, [-2, 3]],
   }),
   maximum: elementwise('maximum', 2, {
     // Subgradient on ties: the first argument gets it (as tf.maximum).

@@ -10,12 +10,13 @@
 import type * as TF from '@tensorflow/tfjs-core';
 import * as B from '../build.ts';
 import { UNROLL_UP_TO } from '../cost.ts';
-import { type Axis, type Node, type Op, SPATIAL, type WindowArg, intern, isSpatial } from '../ir.ts';
+import { type Axis, type Node, type Op, SPATIAL, type WindowArg, intern, isSpatial, sortAxes } from '../ir.ts';
 import { type Expr, addTo, assign, constant, letVar, lit, loop, when } from '../kernel-ir.ts';
 import { F32_MAX } from '../numbers.ts';
+import { PREC } from '../precedence.ts';
 import { avgpool2Ref, boxWeights, gaussianWeights, interiorRef, levelExtent, maxpoolRef, poolargRef, poolgradRef, unpool2Ref, windowRef } from './f64-loops.ts';
 import { alongAxis, asImages, lattice, maxPool3dAsImages, spread } from './tf-helpers.ts';
-import type { KernelEmitter, KernelScope, StencilRecord } from './types.ts';
+import type { KernelEmitter, KernelScope, PrintForm, StencilRecord } from './types.ts';
 
 declare module '../ir.ts' {
   /** The ops this file defines (core/ir.ts's Op is the union of every file's). */
@@ -244,12 +245,39 @@ function shiftRef(x: Float64Array, dims: readonly number[], ax: number, k: numbe
   return out;
 }
 
+const windowArgText = (n: Node): string[] => {
+  const { weights, dilation } = n.arg as WindowArg;
+  return [`${weights.length} taps`, ...(dilation > 1 ? [`dilation ${dilation}`] : [])];
+};
+
+/**
+ * The 1-D windows of one separable window print as one: window(x, 11 taps) when the chain
+ * covers every spatial axis, window[y](t4, 11 taps) for a part of it (a shared inner window);
+ * in LaTeX (K \ast x), (K_{y} \ast t_{4}). A window whose source is an unnamed window with the
+ * same weights and spacing along another axis extends that one's chain (kept in `notes`).
+ */
+const windowPrint: PrintForm = {
+  show: (n, [x], c) => {
+    const { axis, weights, dilation } = n.arg as WindowArg;
+    const inner = n.src[0]!;
+    const ia = inner.op === 'window' ? (inner.arg as WindowArg) : undefined;
+    const same = ia && ia.dilation === dilation && ia.weights.length === weights.length && ia.weights.every((w, i) => w === weights[i]);
+    const prev = same && !c.isNamed(inner) ? (c.notes.get(inner.id) as { axes: Axis[]; base: string } | undefined) : undefined;
+    const chain = prev && !prev.axes.includes(axis) ? { axes: [axis, ...prev.axes], base: prev.base } : { axes: [axis], base: x!.text };
+    c.notes.set(n.id, chain);
+    const part = chain.axes.length === n.axes.filter(isSpatial).length ? '' : c.axes(sortAxes(chain.axes));
+    return c.mode === 'latex'
+      ? { text: `(K${part && `_{${part}}`} \\ast ${chain.base})`, prec: PREC.primary }
+      : { text: `window${part && `[${part}]`}(${[chain.base, ...windowArgText(n)].join(', ')})`, prec: PREC.primary };
+  },
+};
+
 export const STENCIL = {
   window: stencil('window', 1, {
     shifted: [0], fullResolution: false, kernel: windowKernel,
     // k taps at each of the 1 in q^d points of its level's lattice.
     tapsPerElement: (n) => { const { weights, dilation } = n.arg as WindowArg; return weights.length / dilation ** n.axes.filter(isSpatial).length; },
-    argText: (n) => { const { weights, dilation } = n.arg as WindowArg; return [`${weights.length} taps`, ...(dilation > 1 ? [`dilation ${dilation}`] : [])]; },
+    argText: windowArgText,
     ref: ([x], n, outer, dims) => {
       const a = n.arg as WindowArg;
       return windowRef(x!, outer, dims, n.axes.filter(isSpatial).findIndex((b) => b === a.axis), a.weights, a.dilation);
@@ -274,8 +302,7 @@ export const STENCIL = {
       y = conv(y);
       return ctx.space.reduce((v, a, i) => alongAxis(t, v, ctx.axis(a), (l) => spread(t, l, q, dims[i]!)), y);
     },
-    // Text and LaTeX: print.ts, which shows the 1-D windows of one separable window as one.
-    print: { fn: 'window' },
+    print: windowPrint,
     examples: [
       { weights: gaussianWeights(3, 1), axis: 'x', dilation: 1 },
       { weights: gaussianWeights(5, 1.5), axis: 'y', dilation: 1 },

@@ -8,14 +8,14 @@
 //
 // A stencil's kernel code is its record's `kernel`, written against
 // KernelEmitter (what codegen's emitter offers it) and core/kernel-ir.ts's
-// statements. Still to come from the module writer: a host op's `hostCall`
-// (its call in a standalone module, today tools/module.ts's HOST_CALLS); it
-// goes on HostRecord and into the Absent list of the others.
+// statements. A host op needs nothing more: the executor (in a standalone
+// module too, which bundles it) runs its record's `ref`.
 
 import type * as TF from '@tensorflow/tfjs-core';
 import type { Arg, Axes, Axis, Node, Op } from '../ir.ts';
 import type { Expr, Stmt } from '../kernel-ir.ts';
 import type { Sizes } from '../layout.ts';
+import type { BinaryOperator, PrefixOperator } from '../precedence.ts';
 
 /** Test inputs of one argument: an interval, or a few values (a condition's 0 and 1). */
 export type Domain = readonly [number, number] | { readonly values: readonly number[] };
@@ -93,8 +93,48 @@ export type Vjp = (g: Node, out: Node) => (Node | undefined)[];
  */
 export type F64Loop = (xs: Float64Array[], node: Node, outer: number, dims: readonly number[], batch: number) => Float64Array;
 
-/** How an op prints: an infix or prefix operator with its precedence, or a function name. */
-export interface PrintForm { readonly infix?: string; readonly prefix?: string; readonly prec?: number; readonly fn?: string }
+export type PrintMode = 'text' | 'latex';
+
+/** A printed expression: its text and how tightly it binds (a level of core/precedence.ts's PREC). */
+export interface PrintedExpr { readonly text: string; readonly prec: number }
+
+/** What an op's own printing (PrintForm.show) gets from the printer (passes/print.ts). */
+export interface PrintContext {
+  readonly mode: PrintMode;
+  /** A number as the mode writes it (1e-7 as 10^{-7} in LaTeX). */
+  number(v: number): string;
+  /** Axes as the mode writes them. */
+  axes(axes: Axes): string;
+  /** The text of `s`, in parentheses when it binds looser than `min`. */
+  wrap(s: PrintedExpr, min: number): string;
+  /** Whether node `n` (printed already) prints as its name (t3) rather than as its expression. */
+  isNamed(n: Node): boolean;
+  /** What an op's printing keeps per node during one printing (a window's chain of 1-D windows). */
+  readonly notes: Map<number, unknown>;
+}
+
+/**
+ * How an op prints: an infix or prefix operator (its level is core/precedence.ts's, by
+ * symbol), or a function name; or, for what is neither (leaves, broadcasts, reductions,
+ * windows), its own `show`. In LaTeX an op with a `latex` form prints through it.
+ */
+export interface PrintForm {
+  readonly infix?: BinaryOperator;
+  readonly prefix?: PrefixOperator;
+  readonly fn?: string;
+  /** An infix operator that is associative (+, ·): LaTeX prints an equal-level right operand without parentheses. */
+  readonly assoc?: true;
+  /** An infix operator that is right-associative (^): the parentheses go on an equal-level left operand instead of the right. */
+  readonly rightAssoc?: true;
+  /** LaTeX: the arguments (by index) the `latex` form groups itself (\frac{a}{b}, \sqrt{x}, e^{x}): they print bare. */
+  readonly grouped?: readonly number[];
+  /** LaTeX: the `latex` form is an atom (\frac{a}{b}) whatever the operator's level. */
+  readonly latexAtom?: true;
+  /** When shared, printed again at each use rather than named (a negation of anything but a sum). */
+  readonly repeat?: (n: Node) => boolean;
+  /** The whole printing of a node, from its sources' printings. */
+  readonly show?: (n: Node, xs: readonly PrintedExpr[], ctx: PrintContext) => PrintedExpr;
+}
 
 interface Common {
   readonly op: Op;
