@@ -14,6 +14,7 @@ import { type Backend, type CompiledLoss, type GradResult, compile } from '../ru
 import { InputError } from '../compiler/core/errors.ts';
 import { evaluate } from '../compiler/core/reference.ts';
 import { toposort } from '../compiler/core/ir.ts';
+import { record } from '../compiler/core/ops/index.ts';
 import { tfEvaluate, tfValueAndGrad } from './tfjs-eval.ts';
 
 export interface CheckCase {
@@ -198,11 +199,11 @@ export async function checkSource(source: string, file: string, opts: CheckOptio
   const { runKernels = (l, x, shape) => l.valueAndGrad(x, shape), ...fopts } = opts;
   const rows: CheckRow[] = [];
   const allSources = new Map<string, string>();
-  // Windows need images wider than themselves: such losses get the bigger cases.
+  // Windows need images wider than themselves, scale levels images that halve: the ops' records say
+  // which losses get the bigger cases (checkImages).
   const probe = frontend(source, file, { ...fopts, dims: 2 }).ir;
-  const spatial = probe !== undefined && toposort([probe.objective]).some((n) => n.op === 'window' || n.op === 'interior' || n.op === 'maxpool');
-  const multiscale = probe !== undefined && toposort([probe.objective]).some((n) => n.op === 'avgpool2');
-  cases ??= multiscale ? MULTISCALE_CHECK_CASES : spatial ? SPATIAL_CHECK_CASES : CHECK_CASES;
+  const wants = new Set(probe ? toposort([probe.objective]).map((n) => record(n.op).checkImages) : []);
+  cases ??= wants.has('multiscale') ? MULTISCALE_CHECK_CASES : wants.has('wide') ? SPATIAL_CHECK_CASES : CHECK_CASES;
   // One compiled loss per layout, on the default backend, with the same parameters and knobs.
   const compiled = new Map<Layout, CompiledLoss>();
   let valueMax = 0, gradMax = 0, independent: string | undefined;

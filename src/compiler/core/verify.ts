@@ -17,8 +17,7 @@ export function verify(roots: readonly Node[], pass: string): void {
     if (!sameAxes(n.axes, sortAxes(n.axes))) throw new VerifyError(`after ${pass}: node ${n.id} axes (${n.axes}) are not in canonical order`);
     switch (r.kind) {
       case 'leaf':
-        if (n.op === 'classindex') expectAxes(n, ['class'], pass);
-        else if (n.op !== 'input') expectAxes(n, [], pass);
+        if (r.leafAxes !== 'any') expectAxes(n, r.leafAxes, pass);
         break;
       case 'expand':
         if (!hasAxes(n.axes, n.src[0]!.axes) || sameAxes(n.axes, n.src[0]!.axes))

@@ -68,8 +68,9 @@ const RULES: Partial<Record<Node['op'], Rule[]>> = {
       const over = n.arg as Axes;
       return x !== a && over.every((ax) => !x.axes.includes(ax)) ? B.mul(at(x, n.axes), B.size(over)) : undefined;
     },
-    // Σ over every axis a sort runs along (space, or batch and space) of sorted(x, by) = Σ x: it permutes within a slice of the others (also unsort).
-    (n, a) => ((a.op === 'sorted' || a.op === 'unsort') && (a.arg as Axes).every((ax) => (n.arg as Axes).includes(ax)) ? B.sum(a.src[0]!, n.arg as Axes) : undefined),
+    // Σ over every axis a permutation runs along (sorted, unsort: space, or batch and space) of its result = Σ of its source:
+    // it permutes within a slice of the others.
+    (n, a) => (record(a.op).permutes && (a.arg as Axes).every((ax) => (n.arg as Axes).includes(ax)) ? B.sum(a.src[0]!, n.arg as Axes) : undefined),
   ],
 };
 

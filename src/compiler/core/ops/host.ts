@@ -58,6 +58,7 @@ export const HOST = {
       const order = t.tensor(Int32Array.from(indices.dataSync()), indices.shape, 'int32');
       return back(t.gather(xs, order, 1, 1));
     },
+    permutes: true,
     print: { fn: 'sorted' },
     latex: ([x, k]) => `\\operatorname{sort}_{${k}\\downarrow}(${x})`,
   }),
@@ -66,6 +67,7 @@ export const HOST = {
     ref: ([x, k], n, outer, dims, batch) => unsortRef(x!, k!, sortSlices(outer, prod(dims), joined(n, batch))),
     vjp: (g, out) => [B.sorted(g, out.src[1]!, out.arg as Axes), undefined],
     tf: () => { throw new Error('internal: unsort appears only in gradients, which tfjs computes itself'); },
+    permutes: true,
     print: { fn: 'unsort' },
   }),
   cumsum: host('cumsum', 1, {

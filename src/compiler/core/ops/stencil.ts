@@ -274,7 +274,7 @@ const windowPrint: PrintForm = {
 
 export const STENCIL = {
   window: stencil('window', 1, {
-    shifted: [0], fullResolution: false, kernel: windowKernel,
+    shifted: [0], fullResolution: false, kernel: windowKernel, checkImages: 'wide',
     // k taps at each of the 1 in q^d points of its level's lattice.
     tapsPerElement: (n) => { const { weights, dilation } = n.arg as WindowArg; return weights.length / dilation ** n.axes.filter(isSpatial).length; },
     argText: windowArgText,
@@ -311,7 +311,7 @@ export const STENCIL = {
     ],
   }),
   maxpool: stencil('maxpool', 1, {
-    shifted: [0], fullResolution: true, kernel: poolKernel, argText: (n) => [String(n.arg)],
+    shifted: [0], fullResolution: true, kernel: poolKernel, argText: (n) => [String(n.arg)], checkImages: 'wide',
     // arg: the width of a cube window, or the widths per spatial axis (an axis-wise window, B.poolArg).
     ref: ([x], n, outer, dims) => maxpoolRef(x!, outer, dims, n.arg as number | number[]),
     // Subgradient: each window's adjoint goes to its first maximum (poolarg), as TensorFlow's.
@@ -341,7 +341,7 @@ export const STENCIL = {
   }),
   interior: stencil('interior', 0, {
     // A formula of the coordinates: it reads no sources, so it is recomputed wherever it is needed.
-    shifted: [], fullResolution: false, kernel: interiorKernel,
+    shifted: [], fullResolution: false, kernel: interiorKernel, checkImages: 'wide',
     argText: (n) => { const [k, level] = n.arg as number[]; return level ? [String(k), String(level)] : [String(k)]; },
     level: (n) => (n.arg as number[])[1]!,
     ref: (_x, n, outer, dims) => { const [k, level] = n.arg as number[]; return interiorRef(outer, dims, k!, level); },
@@ -354,7 +354,7 @@ export const STENCIL = {
     latex: () => '\\mathbb{1}_{\\mathrm{interior}}',
   }),
   avgpool2: stencil('avgpool2', 1, {
-    shifted: [0], fullResolution: false, kernel: avgpool2Kernel, argText: () => [],
+    shifted: [0], fullResolution: false, kernel: avgpool2Kernel, argText: () => [], checkImages: 'multiscale',
     level: (n) => (n.arg as number) + 1,
     ref: ([x], n, outer, dims) => avgpool2Ref(x!, outer, dims, n.arg as number),
     vjp: (g, out) => [B.unpool2(g, out.arg as number)],

@@ -34,24 +34,24 @@ const reduction = (sym: string): PrintForm => ({
 
 export const STRUCTURAL = {
   const: {
-    op: 'const', arity: 0, kind: 'leaf',
+    op: 'const', arity: 0, kind: 'leaf', leafAxes: [],
     tf: (t, _x, n) => t.scalar(n.arg as number),
     // A negative constant binds as a negation.
     print: { show: (n, _xs, c) => ({ text: c.number(n.arg as number), prec: (n.arg as number) < 0 ? PREC.unary : PREC.primary }) },
   },
   input: {
-    op: 'input', arity: 0, kind: 'leaf',
+    op: 'input', arity: 0, kind: 'leaf', leafAxes: 'any',
     tf: () => { throw new Error('internal: inputs are bound by the evaluator'); },
     print: atom((n) => n.arg as string),
   },
   size: {
-    op: 'size', arity: 0, kind: 'leaf',
+    op: 'size', arity: 0, kind: 'leaf', leafAxes: [],
     tf: (t, _x, n, ctx) => t.scalar(ctx.size(n.arg as Axes)),
     print: atom((n, c) => (c.mode === 'latex' ? `N_{${c.axes(n.arg as Axes)}}` : `size[${c.axes(n.arg as Axes)}]`)),
   },
   classindex: {
     // c along `class`: what class weights and include_background select by. Small, so the host computes it.
-    op: 'classindex', arity: 0, kind: 'leaf',
+    op: 'classindex', arity: 0, kind: 'leaf', leafAxes: ['class'],
     ref: (_x, _n, outer) => Float64Array.from({ length: outer }, (_, i) => i),
     tf: (t, _x, n, ctx) => t.reshape(t.range(0, ctx.size(['class']), 1, 'float32'), ctx.shape(n.axes)),
     print: { fn: 'classindex' },

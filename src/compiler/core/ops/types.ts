@@ -150,14 +150,16 @@ interface Common {
 interface Slots {
   f64: unknown; oracle: unknown; emit: unknown; domain: unknown; stopsGradient: unknown;
   ref: unknown; shifted: unknown; kernel: unknown; fullResolution: unknown; level: unknown; tapsPerElement: unknown; argText: unknown; examples: unknown;
+  checkImages: unknown; permutes: unknown; leafAxes: unknown;
 }
 /** The kind has none of these fields. */
 type Absent<K extends keyof Slots> = { readonly [P in K]?: never };
 type NotElementwise = 'f64' | 'oracle' | 'emit' | 'domain' | 'stopsGradient';
-type NotStencil = 'shifted' | 'kernel' | 'level' | 'tapsPerElement' | 'examples';
-type NotSpatial = NotStencil | 'fullResolution' | 'argText';
+type NotStencil = 'shifted' | 'kernel' | 'level' | 'tapsPerElement' | 'examples' | 'checkImages';
+type NotHost = 'permutes';
+type NotSpatial = NotStencil | NotHost | 'fullResolution' | 'argText';
 
-export interface ElementwiseRecord extends Common, Absent<'ref' | NotSpatial> {
+export interface ElementwiseRecord extends Common, Absent<'ref' | NotSpatial | 'leafAxes'> {
   readonly kind: 'elementwise';
   /** Elementwise float64 semantics: the reference interpreter runs exactly this. */
   readonly f64: (...xs: number[]) => number;
@@ -178,18 +180,20 @@ export interface ElementwiseRecord extends Common, Absent<'ref' | NotSpatial> {
 /** const, input, size, classindex: no sources. */
 export interface LeafRecord extends Common, Absent<NotElementwise | NotSpatial> {
   readonly kind: 'leaf';
+  /** Its axes, which the verifier checks: fixed (none for a constant, `class` for the class index), or any (an input's are its declaration's). */
+  readonly leafAxes: Axes | 'any';
   /** classindex: its values, computed on the host. */
   readonly ref?: F64Loop;
 }
 
 /** Broadcasting: indexing, not computing. */
-export interface ExpandRecord extends Common, Absent<NotElementwise | NotSpatial | 'ref'> {
+export interface ExpandRecord extends Common, Absent<NotElementwise | NotSpatial | 'ref' | 'leafAxes'> {
   readonly kind: 'expand';
   readonly vjp: Vjp;
 }
 
 /** sum and max over the axes in `arg`. */
-export interface ReduceRecord extends Common, Absent<NotElementwise | NotSpatial | 'ref'> {
+export interface ReduceRecord extends Common, Absent<NotElementwise | NotSpatial | 'ref' | 'leafAxes'> {
   readonly kind: 'reduce';
   readonly op: 'sum' | 'max';
   readonly vjp: Vjp;
@@ -205,7 +209,7 @@ interface Spatial extends Common {
   readonly argText: (n: Node) => string[];
 }
 
-export interface StencilRecord extends Spatial, Absent<NotElementwise> {
+export interface StencilRecord extends Spatial, Absent<NotElementwise | NotHost | 'leafAxes'> {
   readonly kind: 'stencil';
   /** The sources (by index) a kernel reads at shifted positions: the planner makes buffers of the stencils below them. */
   readonly shifted: readonly number[];
@@ -220,10 +224,20 @@ export interface StencilRecord extends Spatial, Absent<NotElementwise> {
   readonly tapsPerElement?: (n: Node) => number;
   /** The args the table tests build the op with, each run on random images against the tfjs rule and finite differences. */
   readonly examples?: readonly Arg[];
+  /**
+   * The bigger cases tools/check.ts gives a loss that uses the op: 'wide' images for a window wider
+   * than the default 4x4 ones, 'multiscale' ones for several 2x scale levels (these win).
+   */
+  readonly checkImages?: 'wide' | 'multiscale';
 }
 
-export interface HostRecord extends Spatial, Absent<NotElementwise | NotStencil> {
+export interface HostRecord extends Spatial, Absent<NotElementwise | NotStencil | 'leafAxes'> {
   readonly kind: 'host';
+  /**
+   * It only permutes its first source's values within each slice along the axes in `arg` (sorted, unsort):
+   * a sum over all those axes of its result is that sum of the source (simplify's rule).
+   */
+  readonly permutes?: true;
 }
 
 export type OpRecord = LeafRecord | ExpandRecord | ReduceRecord | ElementwiseRecord | StencilRecord | HostRecord;
