@@ -21,8 +21,9 @@ glsl needs headlessgl (the gl package and an X display: run under xvfb-run -a);
 wgsl needs WebGPU through Dawn (see docs/backends.md).
 
 --out FILE writes one ES module with no dependencies for that shape: the
-kernels, the epilogue and host steps, and a loader. Inputs are Float32Arrays
-(or arrays of numbers) in the layout, by name. A js module exports
+kernels and the plan as data, with the runtime's executor bundled in (it runs
+the passes, the small values between them and the host steps). Inputs are
+Float32Arrays (or arrays of numbers) in the layout, by name. A js module exports
 value(inputs) and valueAndGrad(inputs, out?) -> { value, grad }; glsl and wgsl
 modules export createLoss(gpu), which builds the kernels on a gpu.js GPU, and
 the translated shaders as strings. Every module exports name, shape, layout,

@@ -129,7 +129,7 @@ export function plan(value: Node, grad: Node | undefined, extras: readonly Node[
     level.set(n.id, (isPassReduction(n) && !stat.has(n.id)) || buffers.has(n.id) ? l + 1 : l);
   }
   const lv = (n: Node) => level.get(n.id)!;
-  // A static reduction is folded per shape (codegen's staticValues), not run as a pass.
+  // A static reduction is folded per shape (runtime/program.ts's staticValues), not run as a pass.
   const reductions = order.filter((n) => isPassReduction(n) && !stat.has(n.id));
   const bufferNodes = order.filter((n) => buffers.has(n.id));
   const maxLevel = [...reductions, ...bufferNodes].reduce((m, n) => Math.max(m, lv(n)), 0);
