@@ -180,6 +180,8 @@ export function emitPass(plan: Plan, pass: Pass, ctx: ShapeContext): KernelSpec 
   return {
     source: printGpuJs(args, body),
     jsSource: printPlainJs(args, body),
+    args,
+    body,
     inputs: [...inputs, ...(em.usesSmall ? [SMALL] : [])],
     output,
     width,

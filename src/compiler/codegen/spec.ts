@@ -2,6 +2,7 @@
 // know of the shape at hand (ShapeContext).
 
 import type { Node } from '../core/ir.ts';
+import type { Stmt } from '../core/kernel-ir.ts';
 import type { Dims, Layout, Sizes } from '../core/layout.ts';
 import type { BufferSlot } from '../plan/plan.ts';
 
@@ -13,6 +14,12 @@ export interface KernelSpec {
    * `function(a0, ..., small, out, start, end)` writing `width` values per thread into `out`.
    */
   jsSource: string;
+  /**
+   * The kernel before printing: its argument names and statements (codegen/kernel-ir.ts), for a
+   * backend with a printer of its own (`source` and `jsSource` are printGpuJs and printPlainJs of them).
+   */
+  args: string[];
+  body: Stmt[];
   /** The full-size inputs, in argument order, then the small-values buffer. */
   inputs: string[];
   output: number;
