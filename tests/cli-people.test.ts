@@ -86,16 +86,35 @@ describe('segloss list', () => {
 
 describe('segloss show', () => {
   // Issue 11, point 6: a value that is itself a pass reduction (reduction none: the sum of the per-pixel values)
-  // crashed the plan printer. Oracle: the value's own printed root, as the pass's line.
-  test('plan and show of bce with reduction=none print the value in the pass that sums it', () => {
+  // crashed the plan printer; and the printed plan was not the one that runs (1 pass printed, 3 run). Oracle: the
+  // plan the runtime runs (CompiledLoss.plan, compileIR's plan), read here in process: its pass count, the pass
+  // that writes the per-element values (a line `values = tN`) and the pass that sums them (the value's line, the
+  // sum over every axis of that same tN).
+  test('plan and show of bce with reduction=none print the plan that runs: the values where written, the value in the pass that sums them', async () => {
+    const ir = frontendFile(join(LOSSES, 'bce.loss'), { params: { reduction: 'none' } }).ir!;
+    const runs = (await load('bce', { reduction: 'none' }, { backend: 'js' }));
+    const ran = runs.plan(2);
+    runs.dispose();
+    expect(ran.passes.map((p) => p.kind)).toEqual(ir.plan.passes.map((p) => p.kind));
+    const n = ran.passes.length;
+    const writes = ir.plan.passes.findIndex((p) => (p.kind === 'materialize' || p.kind === 'host') && p.nodes.includes(ir.values!));
+    const sums = ir.plan.passes.findIndex((p) => p.reductions.includes(ir.value));
+    expect(writes).toBeGreaterThanOrEqual(0);
+    expect(sums).toBeGreaterThan(writes);
+    expect(ir.values!.axes).toEqual(['batch', 'class', 'y', 'x']);
     for (const args of [['plan', 'losses/bce.loss'], ['show', 'bce']]) {
       const r = segloss([...args, '--param', 'reduction=none']);
       expect(r.code, r.err).toBe(0);
-      const ir = frontendFile(join(LOSSES, 'bce.loss'), { params: { reduction: 'none' } }).ir!;
-      const printed = printRoots([{ name: 'bce', node: ir.value }, { name: 'dbce/dp', node: ir.grad }]).split('\n');
-      const expr = printed.find((l) => /^bce\s*= /.test(l))!.replace(/^bce\s*= /, '');
-      expect(expr).toMatch(/^sum\[batch, class, y, x\]\(/);
-      expect(r.out).toContain(`pass 1: map + reduce, reads g, p\n    bce = ${expr}\n`);
+      expect(r.out).toContain(`bce: ${n} passes over the full tensor\n`);
+      const sections = r.out.slice(r.out.indexOf('bce: ')).split(/\n(?= {2}pass \d+: )/).slice(1);
+      expect(sections.length).toBe(n);
+      sections.forEach((sec, i) => expect(sec).toMatch(new RegExp(`^ {2}pass ${i + 1}: `)));
+      const name = /\n {4}values = (t\d+)\n/.exec(`${sections[writes]!}\n`)?.[1];
+      expect(name, sections[writes]).toBeDefined();
+      expect(sections[writes]).toMatch(new RegExp(`\n {4}${name} = .+`));
+      expect(sections[sums]).toContain(`\n    bce = sum[batch, class, y, x](${name})`);
+      expect(sections[sums]).toMatch(new RegExp(`^ {2}pass ${sums + 1}: reduce, reads ${name}\n`));
+      expect(r.out.match(/values = /g)?.length).toBe(1);
     }
   });
 

@@ -14,9 +14,9 @@ export function valueAndGradRoots(ir: LossIR, value: Node, grad: Node): { name: 
   return [{ name: ir.loss.name, node: value }, { name: `d${ir.loss.name}/d${ir.loss.wrt.name}`, node: grad }];
 }
 
-/** The plan of value and gradient (LossIR.shownPlan), as text. */
+/** The plan that runs (LossIR.plan: value, gradient and, under reduction=none, the per-element values), as text. */
 export function planText(ir: LossIR): string {
-  return printPlan(ir.shownPlan, { loss: ir.loss.name, wrt: ir.loss.wrt.name });
+  return printPlan(ir.plan, { loss: ir.loss.name, wrt: ir.loss.wrt.name });
 }
 
 /** The result of one stage as text; the plan is text in either mode, and so is the parsed source. */

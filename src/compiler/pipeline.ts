@@ -47,15 +47,13 @@ export interface LossIR {
   values?: Node;
   /** The lowered, unsimplified scalar that `grad` differentiates (the oracles' input). */
   objective: Node;
-  /** The plan of value and gradient (with `values` as an extra root), which the runtime runs. */
+  /**
+   * The plan of value and gradient (with `values` as an extra root): the plan the runtime runs, and the one
+   * `segloss plan`/`show`, `check --summary` and the docs site print and count.
+   */
   plan: Plan;
   /** The plan of the value alone (with `values`): what `value()` runs. Built on first use. */
   readonly valuePlan: Plan;
-  /**
-   * The plan of value and gradient alone, as `segloss plan`/`show` and the docs print it: `plan` itself, except
-   * under reduction 'none', where `plan` also writes `values` out for the caller (built on first use then).
-   */
-  readonly shownPlan: Plan;
   /** The parsed modules: the main one first, then what it `use`s. */
   ast: Program;
   /** Each pass's roots, for `show --dump`: lower (the loss), diff (the objective and its raw gradient), simplify (value and gradient). */
@@ -155,11 +153,9 @@ export function compileIR(source: string, file: string, opts: FrontendOptions = 
   const passes = gradPlan.passes.length;
   if (passes > MAX_PASSES) return { ir: undefined, diagnostics: [...diagnostics, diag('E234', loss.nameSpan, { name: loss.name, passes, max: MAX_PASSES })], sources };
   let valuePlan: Plan | undefined;
-  let shownPlan: Plan | undefined;
   const ir: LossIR = {
     loss, value, grad: gradient, ...(values ? { values } : {}), objective, plan: gradPlan,
     get valuePlan() { return (valuePlan ??= plan(value, undefined, extras)); },
-    get shownPlan() { return (shownPlan ??= values ? plan(value, gradient) : gradPlan); },
     ast: program,
     passes: { lower: [loss.value], diff: [objective, g], simplify: [value, gradient] },
   };

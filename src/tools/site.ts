@@ -13,7 +13,7 @@ import { SeglossError } from '../compiler/front/diagnostics.ts';
 import { parseHeader } from '../compiler/front/catalogue.ts';
 import type { LoweredLoss } from '../compiler/lower/lower.ts';
 import { passCount } from '../compiler/plan/plan.ts';
-import { printPlan } from '../compiler/plan/print-plan.ts';
+import { planText } from '../compiler/dump.ts';
 import { printRoots } from '../compiler/passes/print.ts';
 import { compile } from '../runtime/loss.ts';
 
@@ -52,7 +52,7 @@ export async function writeSite(files: readonly string[], out: string): Promise<
     const r = frontendFile(file);
     if (!r.ir) throw new SeglossError(r.diagnostics, r.sources);
     const { loss } = r.ir;
-    const p = r.ir.shownPlan;
+    const p = r.ir.plan;
     const entry = { loss, header: readHeader(loss.header), passes: passCount(p), page: `${loss.name}.html` };
     const math = printRoots([{ name: tex(loss.name), node: r.ir.value }, { name: `\\frac{\\partial\\,${tex(loss.name)}}{\\partial ${loss.wrt.name.length === 1 ? loss.wrt.name : tex(loss.wrt.name)}}`, node: r.ir.grad }], 'latex');
     const body = [
@@ -67,7 +67,7 @@ export async function writeSite(files: readonly string[], out: string): Promise<
       `<h2>Parameters</h2>`,
       loss.params.length ? `<table><tr><th>name</th><th>default</th></tr>${loss.params.map((q) => `<tr><td><code>${esc(q.name)}</code></td><td>${q.default}</td></tr>`).join('')}</table>` : '<p>None.</p>',
       `<h2>Kernel plan</h2>`,
-      `<pre>${esc(printPlan(p, { loss: loss.name, wrt: loss.wrt.name }))}</pre>`,
+      `<pre>${esc(planText(r.ir))}</pre>`,
       `<h2>Pictures</h2>`,
       await pictures(file, loss),
     ];

@@ -107,7 +107,7 @@ async function summarize(source: string, file: string, res: CheckResult, reg: Re
     // null when no case has the row (the kernels refused every case's inputs).
     const worst = (oracle: string) => { const e = res.rows.filter((r) => r.oracle === oracle).map((r) => r.maxRelErr); return e.length ? Math.max(...e) : null; };
     return {
-      loss: ir.loss.name, passes: ir.shownPlan.passes.length, values: res.rows.filter((r) => r.oracle === 'tfjs').map((r) => r.value),
+      loss: ir.loss.name, passes: ir.plan.passes.length, values: res.rows.filter((r) => r.oracle === 'tfjs').map((r) => r.value),
       tfjsErr: worst('tfjs')!, fdErr: worst('finite-diff')!, kernelsErr: worst('kernels'), speedup: theirs / ours, ok: res.rows.every((r) => r.ok), warnings: res.warnings,
     };
   } finally {

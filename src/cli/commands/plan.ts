@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { frontendFile } from '../../runtime/sources.ts';
 import { SeglossError } from '../../compiler/front/diagnostics.ts';
-import { printPlan } from '../../compiler/plan/print-plan.ts';
+import { planText } from '../../compiler/dump.ts';
 import { dims, formulaOptions, parseParams, region } from '../options.ts';
 
 export function register(program: Command): void {
@@ -18,12 +18,12 @@ export function register(program: Command): void {
     .action((file: string, o: { region: string; dims: string; param: string[]; json?: boolean }) => {
       const r = frontendFile(file, { region: region(o.region), dims: dims(o.dims), params: parseParams(o.param) });
       if (!r.ir) throw new SeglossError(r.diagnostics, r.sources);
-      const p = r.ir.shownPlan;
+      const p = r.ir.plan;
       if (o.json) {
         const passes = p.passes.map((ps) => ({ kind: ps.kind === 'map' && ps.reductions.length ? 'map+reduce' : ps.kind, reads: p.reads.get(ps), accumulators: ps.reductions.length }));
         process.stdout.write(`${JSON.stringify({ loss: r.ir.loss.name, passes }, null, 2)}\n`);
       } else {
-        process.stdout.write(`${printPlan(p, { loss: r.ir.loss.name, wrt: r.ir.loss.wrt.name })}\n`);
+        process.stdout.write(`${planText(r.ir)}\n`);
       }
     });
 }

@@ -97,6 +97,8 @@ export interface Plan {
   value: Node;
   /** Absent in a value-only plan. */
   grad: Node | undefined;
+  /** More roots the plan computes for the caller (a loss's unreduced values under reduction 'none'). */
+  extras: readonly Node[];
   passes: Pass[];
   /** Small nodes the host computes after each level (index = level), in dependency order. */
   epilogue: Node[][];
@@ -204,7 +206,7 @@ export function plan(value: Node, grad: Node | undefined, extras: readonly Node[
   for (const n of order) if (needed.has(n.id) && !isPassReduction(n)) epilogue[lv(n)]!.push(n);
 
   const levels = new Map(reductions.map((r) => [r.id, lv(r)]));
-  return { value, grad, passes, epilogue, smallInputs: order.filter((n) => smallInputs.has(n)), reads, static: stat, level: levels, buffers, slots };
+  return { value, grad, extras: [...extras], passes, epilogue, smallInputs: order.filter((n) => smallInputs.has(n)), reads, static: stat, level: levels, buffers, slots };
 }
 
 /**
