@@ -130,6 +130,39 @@ describe('js modules', () => {
     }
   });
 
+  // Issue 11: modules refused per-element values (reduction none on a pixel-wise loss) though the executor
+  // writes them. Oracles: CompiledLoss on the js backend (the same program: bit for bit) and the float64 reference.
+  test('reduction none on pixel-wise losses: the module returns the per-element values, as CompiledLoss does', async () => {
+    for (const c of [CASES[1]!, CASES[2]!]) {
+      for (const file of ['bce.loss', 'ce.loss', 'focal.loss']) {
+        const opts = { ...options(file, c, 'js'), params: { reduction: 'none' } };
+        const loss = await compile(source(file), { ...opts, threads: 1 });
+        const ref = await compile(source(file), { ...opts, backend: 'reference' });
+        const what = `${file}, ${c.name}`;
+        try {
+          const m = await importModule((await emitModule(loss, c.shape, 'js')).source);
+          const x = inputsFor(loss, c, 11);
+          const [got, want, exact] = [m.valueAndGrad(x) as Result, await loss.valueAndGrad(x, c.shape), await ref.valueAndGrad(x, c.shape)];
+          expect(want.values, what).toBeInstanceOf(Float64Array);
+          // Per element: the prediction's size, or its size without the class axis (a loss that sums over classes).
+          const C = c.layout === 'nhwc' ? c.shape.at(-1)! : c.shape[1]!;
+          expect([x[loss.wrt]!.length, x[loss.wrt]!.length / C], what).toContain(want.values!.length);
+          expect(got.values, what).toBeInstanceOf(Float64Array);
+          expect(Array.from(got.values!), what).toEqual(Array.from(want.values!));
+          expect(got.value, what).toBe(want.value);
+          expect(Array.from(got.grad), what).toEqual(Array.from(want.grad));
+          expect(relErr(got.values!, exact.values!), `${what}: values`).toBeLessThanOrEqual(F32_TOL);
+          expect(relErr([got.value], [exact.value]), `${what}: value`).toBeLessThanOrEqual(F32_TOL);
+          expect(relErr(got.grad, exact.grad), `${what}: gradient`).toBeLessThanOrEqual(F32_TOL);
+          expect(await m.value(x), what).toBe(got.value);
+        } finally {
+          loss.dispose();
+          ref.dispose();
+        }
+      }
+    }
+  });
+
   test('the module checks the shape against the loss as the runtime does', async () => {
     const ref = await compile(source('dice.loss'), { ...options('dice.loss', CASES[1]!, 'reference'), params: { class_weights: '1,2' } });
     await expect(emitModule(ref, CASES[1]!.shape, 'js')).rejects.toThrow(/class_weights has 2 weights; the data has 3 classes/);

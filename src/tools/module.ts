@@ -8,11 +8,10 @@
 import { buildSync } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import type { CompiledLoss } from '../runtime/loss.ts';
-import { InputError } from '../compiler/core/errors.ts';
 import { canonicalAxes, count, sizesOf } from '../compiler/core/layout.ts';
 import type { Dims, Layout, Sizes } from '../compiler/core/layout.ts';
 import type { Node } from '../compiler/core/ir.ts';
-import { type Plan, isLarge } from '../compiler/plan/plan.ts';
+import type { Plan } from '../compiler/plan/plan.ts';
 import type { KernelSpec } from '../compiler/codegen/kernel.ts';
 import { type ProgramData, encodeProgram } from '../runtime/executor.ts';
 import { shapeProgram } from '../runtime/program.ts';
@@ -112,8 +111,6 @@ export async function emitModule(loss: CompiledLoss, shape: readonly number[], t
   if (backend && loss.backend !== backend) throw new Error(`internal: a ${target} module reads its kernels from a loss compiled for ${backend}, not ${loss.backend}`);
   const { sizes, dims } = sizesOf(shape, loss.layout);
   const ir = loss.ir(dims);
-  // Per-pixel values: a module returns small ones only.
-  if (ir.values && isLarge(ir.values)) throw new InputError(`reduction 'none' with per-pixel values (${ir.values.axes.join(', ')}) is not supported in standalone modules yet; use reduction mean or sum, or the runtime`);
   const plans = { grad: loss.plan(dims, 'grad'), value: loss.plan(dims, 'value') };
   const natives: Record<'grad' | 'value', Native[] | undefined> = { grad: undefined, value: undefined };
   if (target === 'js') {
@@ -147,7 +144,7 @@ export async function emitModule(loss: CompiledLoss, shape: readonly number[], t
     '// Written by `segloss compile --out`; a standalone ES module with no dependencies.',
     `// Inputs: ${loss.inputs.map((i) => `${i.name} (${i.role})`).join(', ')}, each a Float32Array (or array of numbers) of ${N} elements in ${loss.layout} order.`,
     target === 'js'
-      ? '// value(inputs) -> number; valueAndGrad(inputs, out?) -> { value, grad } with grad a Float32Array (in `out` when given),\n// and values (per sample and class) under reduction none.'
+      ? '// value(inputs) -> number; valueAndGrad(inputs, out?) -> { value, grad } with grad a Float32Array (in `out` when given),\n// and under reduction none values, a Float64Array: per sample and class, or per element (in the layout), as the runtime\'s.'
       : '// createLoss(gpu) builds the kernels on a gpu.js GPU (any mode) and returns { value, valueAndGrad, destroy }\n// (Promises when the GPU\'s kernels return them, as on WebGPU). Keep the kernels unminified: gpu.js types 1.0 as a float, 1 as an integer.',
     '',
     `export const name = ${JSON.stringify(loss.name)};`,

@@ -24,7 +24,8 @@ wgsl needs WebGPU through Dawn (see docs/backends.md).
 kernels and the plan as data, with the runtime's executor bundled in (it runs
 the passes, the small values between them and the host steps). Inputs are
 Float32Arrays (or arrays of numbers) in the layout, by name. A js module exports
-value(inputs) and valueAndGrad(inputs, out?) -> { value, grad }; glsl and wgsl
+value(inputs) and valueAndGrad(inputs, out?) -> { value, grad } (and values
+under --param reduction=none: per sample and class, or per element); glsl and wgsl
 modules export createLoss(gpu), which builds the kernels on a gpu.js GPU, and
 the translated shaders as strings. Every module exports name, shape, layout,
 inputs, wrt and params.
