@@ -252,7 +252,7 @@ describe('segloss compile', () => {
 
 // ------------------------------------------------------------------ glsl, wgsl
 
-// Window, host and plain losses: each kind of pass the loader runs.
+// Window, host and plain losses: each kind of pass the module's executor runs.
 const GPU_LOSSES = ['dice.loss', 'bce.loss', 'ssim.loss', 'hausdorff_dt.loss', 'lovasz_softmax.loss', 'boundary.loss'];
 const GPU_TARGETS: { backend: 'headlessgl' | 'webgpu'; target: ModuleTarget; losses: string[] }[] = [
   { backend: 'headlessgl', target: 'glsl', losses: GPU_LOSSES },

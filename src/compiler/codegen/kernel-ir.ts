@@ -1,7 +1,8 @@
 // The kernel IR's printers: one kernel's statement list (core/kernel-ir.ts,
 // which the emitter and the stencil records build) rendered per target: gpu.js
-// source, and the plain-JS thread loop. A backend that is not gpu.js is one
-// more printer here.
+// source, and the plain-JS thread loop. A backend that is not gpu.js prints
+// the same statements (KernelSpec's `args` and `body`) its own way: the backend
+// recipe in docs/ARCHITECTURE.md, done in tests/backend-recipe.test.ts.
 
 import type { Expr, Stmt } from '../core/kernel-ir.ts';
 
