@@ -1,12 +1,13 @@
 // The Node edge of the compiler: formula files read from disk. The compiler
 // (src/compiler/) reads nothing itself; it asks a SourceHost for each `use`.
-// Here: a `use` reaches only regular `.loss` files under USE_MAX_BYTES inside the
-// using file's folder and the library (real paths, symlinks followed), and the
+// Here: `use "x.loss"` is looked for in the using file's folder, the project's
+// losses/, SEGLOSS_PATH and the library (nodeHost), and reaches only regular
+// `.loss` files under USE_MAX_BYTES inside those folders (real paths, symlinks followed), and the
 // text of a refused file is never read. `frontend`/`frontendFile` are the
 // pipeline with this host.
 
-import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, readdirSync, realpathSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, realpathSync } from 'node:fs';
+import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type LossEntry, describeModule } from '../compiler/front/catalogue.ts';
 import { SeglossError, diag, suggest } from '../compiler/front/diagnostics.ts';
@@ -32,6 +33,8 @@ export function readSource(path: string): { text: string } | { why: string } {
   return readConfined(path, undefined, false);
 }
 
+const OUTSIDE = "it is outside the using file's folder, the project's losses/, SEGLOSS_PATH and the library";
+
 const inside = (path: string, root: string): boolean => {
   const r = relative(root, path);
   return r === '' || (!r.startsWith('..') && !isAbsolute(r));
@@ -48,7 +51,7 @@ function realOr(path: string): string {
 function readConfined(path: string, roots: readonly string[] | undefined, lossOnly = true): { text: string } | { why: string } {
   let real: string;
   try { real = realpathSync(path); } catch { return { why: 'no such file' }; }
-  if (roots && !roots.some((r) => inside(real, r))) return { why: "it is outside the using file's folder and the library" };
+  if (roots && !roots.some((r) => inside(real, r))) return { why: OUTSIDE };
   if (lossOnly && !real.endsWith('.loss')) return { why: 'it is not a .loss file' };
   let fd: number;
   // Non-blocking, so that a FIFO that slipped in after realpath cannot hang the open.
@@ -69,24 +72,89 @@ function readConfined(path: string, roots: readonly string[] | undefined, lossOn
   }
 }
 
-/** The file system as the compiler's SourceHost for a root file: `use` confined to its folder and the library. */
+/**
+ * The project of a root file: the nearest ancestor of its folder that holds a package.json,
+ * else the nearest ancestor of the current directory that does, else none.
+ */
+export function projectDir(rootFile: string, cwd: string = process.cwd()): string | undefined {
+  for (const start of [dirname(resolve(rootFile)), resolve(cwd)]) {
+    for (let d = start; ; d = dirname(d)) {
+      if (existsSync(join(d, 'package.json'))) return d;
+      if (dirname(d) === d) break;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Where `use "x.loss"` looks, after the using file's own folder, for a root file: the
+ * project's `losses/` (projectDir), each directory of SEGLOSS_PATH (path.delimiter-separated,
+ * empty entries skipped), then the package's own library (LIBRARY_DIR); duplicates dropped.
+ */
+export function searchPath(rootFile: string, env: string | undefined = process.env.SEGLOSS_PATH): string[] {
+  const project = projectDir(rootFile);
+  const dirs = [
+    ...(project ? [join(project, 'losses')] : []),
+    ...(env ?? '').split(delimiter).filter((d) => d !== ''),
+    LIBRARY_DIR,
+  ].map((d) => resolve(d));
+  return [...new Set(dirs)];
+}
+
+/** A path as the E210 message lists it: relative to the current directory when inside it. */
+const shown = (path: string): string => {
+  const r = relative(process.cwd(), path);
+  return r && !r.startsWith('..') && !isAbsolute(r) ? r : path;
+};
+
+/**
+ * The file system as the compiler's SourceHost for a root file. `use "path"` in a file F names
+ * the first of these that exists: F's folder/path, then path in each searchPath directory
+ * (the project's losses/, SEGLOSS_PATH, the library). A file that exists but is refused is
+ * refused (the search does not go on past it). Whichever place it is found in, a `use` reaches
+ * only regular .loss files inside the allowed folders: the root file's folder, the search
+ * path's directories, and their subfolders (real paths, symlinks followed). When no place
+ * holds the file, E210 lists every place looked in.
+ */
 export function nodeHost(rootFile: string, given?: (path: string) => string | undefined): SourceHost {
-  // The folders a `use` may reach: the root file's and the library's (and their subfolders).
-  const roots = [dirname(rootFile), LIBRARY_DIR].map((d) => (given ? resolve(d) : realOr(d)));
+  const dirs = searchPath(rootFile);
+  const roots = [dirname(rootFile), ...dirs].map((d) => (given ? resolve(d) : realOr(d)));
+  const allowed = (path: string) => roots.some((r) => inside(resolve(path), r)) && path.endsWith('.loss');
+  // A given reader's texts, read once (locate asks whether a file exists; read wants its text).
+  const texts = new Map<string, string | undefined>();
+  const readGiven = (path: string) => {
+    if (!texts.has(path)) texts.set(path, given!(path));
+    return texts.get(path);
+  };
+  const exists = (path: string) => (given ? allowed(path) && readGiven(path) !== undefined : existsSync(path));
+  // The places looked in for a file found nowhere, by the file locate named (the first place).
+  const looked = new Map<string, string[]>();
   return {
     locate: (path, from) => {
-      const file = from === undefined ? path : join(dirname(from), path);
+      if (from === undefined) return { file: path, key: resolve(path) };
+      const places = [join(dirname(from), path), ...dirs.map((d) => join(d, path))]
+        .filter((p, i, all) => all.findIndex((q) => resolve(q) === resolve(p)) === i);
+      const found = places.find(exists);
+      const file = found ?? places[0]!;
+      if (!found && places.length > 1) looked.set(file, places);
       return { file, key: resolve(file) };
     },
     read: (path) => {
-      if (!given) return readConfined(path, roots);
-      if (!roots.some((r) => inside(resolve(path), r))) return { why: "it is outside the using file's folder and the library" };
-      if (!path.endsWith('.loss')) return { why: 'it is not a .loss file' };
-      const text = given(path);
-      return text === undefined ? { why: 'no such file' } : { text };
+      const got = readOne(path);
+      const where = looked.get(path);
+      if ('why' in got && got.why === 'no such file' && where) return { why: `no such file; looked in ${where.map(shown).join(', ')}` };
+      return got;
     },
     show: (key, root) => relative(resolve(dirname(root)), key) || key,
   };
+
+  function readOne(path: string): { text: string } | { why: string } {
+    if (!given) return readConfined(path, roots);
+    if (!roots.some((r) => inside(resolve(path), r))) return { why: OUTSIDE };
+    if (!path.endsWith('.loss')) return { why: 'it is not a .loss file' };
+    const text = readGiven(path);
+    return text === undefined ? { why: 'no such file' } : { text };
+  }
 }
 
 /** The pipeline (src/compiler/pipeline.ts's compileIR, every stage kept) on `source`, with `use`d files from the file system. */

@@ -25,7 +25,7 @@ export const CODES = {
   E207: { title: 'unknown role', message: "unknown input role '{name}'", hint: 'roles are prob, logits, target, weight, map' },
   E208: { title: 'no differentiable input', message: "loss '{name}' has no prob or logits input to differentiate", hint: 'declare the prediction as `p: prob` or `x: logits`' },
   E209: { title: 'two differentiable inputs', message: "loss '{name}' has more than one prob/logits input ({names})", hint: 'the gradient is taken with respect to exactly one prediction' },
-  E210: { title: 'use: file not usable', message: "cannot use '{path}': {why}", hint: "paths are relative to the file that says `use`; a `use` reaches only .loss files in that file's folder, its subfolders and the library" },
+  E210: { title: 'use: file not usable', message: "cannot use '{path}': {why}", hint: "a path is looked for in the folder of the file that says `use`, then the project's losses/, each SEGLOSS_PATH directory and the library; a `use` reaches only .loss files in those folders and their subfolders" },
   E211: { title: 'use: cycle', message: "'{path}' uses itself through {chain}" },
   E212: { title: 'no loss', message: '{file} declares no loss', hint: 'add `loss name(p: prob, g: target) = ...`' },
   E213: { title: 'not a constant', message: "the default of '{name}' must be a number", hint: 'write a literal such as 0.5, 1e-5 or -1' },
