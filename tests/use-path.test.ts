@@ -151,3 +151,43 @@ test('segloss grad, run in the user project, compiles a formula that says use "d
   expect(r.status).toBe(0);
   expect(r.stdout).toContain('mine');
 }, 60_000);
+
+describe('names and files on the command line (every command that takes a loss)', () => {
+  const cli = (args: string[], cwd: string, env: Record<string, string> = {}) =>
+    spawnSync('node', [join(REPO, 'bin', 'segloss.js'), ...args], { cwd, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1', ...env } });
+
+  test("a name is looked for in the project's losses/, SEGLOSS_PATH, then the library; grad --json", () => {
+    const p = project();
+    writeFileSync(p.at('losses', 'mine.loss'), `use "dice.loss"\n${LOSS}`);
+    writeFileSync(p.at('extra1', 'theirs.loss'), 'loss theirs(p: prob, g: target) = mean(p * g)\n');
+    const mine = cli(['grad', 'mine', '--json'], p.at('src'));
+    expect(mine.stderr).toBe('');
+    const out = JSON.parse(mine.stdout);
+    expect(out).toMatchObject({ loss: 'mine', wrt: 'p', file: p.at('losses', 'mine.loss'), format: 'text' });
+    expect(out.gradient).toMatch(/^dmine\/dp = /m);
+    const theirs = cli(['plan', 'theirs', '--json'], p.proj, { SEGLOSS_PATH: p.at('extra1') });
+    expect(theirs.stderr).toBe('');
+    expect(JSON.parse(theirs.stdout).loss).toBe('theirs');
+    const lib = cli(['compile', 'dice', '--json'], p.proj);
+    expect(lib.stderr).toBe('');
+    const c = JSON.parse(lib.stdout);
+    expect(c).toMatchObject({ loss: 'dice', target: 'js', shape: [1, 64, 64, 1], layout: 'nhwc' });
+    expect(c.kernels.length).toBeGreaterThan(0);
+    expect(typeof c.kernels[0].source).toBe('string');
+  }, 120_000);
+
+  test('a mistyped name: exit 2 and a did-you-mean, from the project too; a missing path says why', () => {
+    const p = project();
+    writeFileSync(p.at('losses', 'my_loss.loss'), PLAIN);
+    const lib = cli(['check', 'tverksy'], p.proj);
+    expect(lib.status).toBe(2);
+    expect(lib.stderr).toContain("'tverksy' is neither a file nor a library loss");
+    expect(lib.stderr).toContain("did you mean 'tversky'?");
+    const own = cli(['grad', 'my_lsos'], p.proj);
+    expect(own.status).toBe(2);
+    expect(own.stderr).toContain("did you mean 'my_loss'?");
+    const path = cli(['compile', 'nope/x.loss'], p.proj);
+    expect(path.status).toBe(2);
+    expect(path.stderr).toContain("cannot read 'nope/x.loss': no such file");
+  }, 120_000);
+});

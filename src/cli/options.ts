@@ -7,6 +7,9 @@ import type { Dims } from '../compiler/core/layout.ts';
 import type { Activation, Region } from '../compiler/lower/knobs.ts';
 import type { Layout } from '../compiler/core/layout.ts';
 import { BACKENDS, type Backend } from '../runtime/loss.ts';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { isAbsolute, join, relative } from 'node:path';
+import { LIBRARY_DIR, libraryNames, readSource, searchPath, suggestLoss } from '../runtime/sources.ts';
 
 export class UsageError extends Error {}
 
@@ -67,4 +70,35 @@ export function formulaOptions(cmd: Command): Command {
   return cmd
     .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
     .option('--param <name=value>', paramHelp('override a parameter default', 'reduction=sum, include_background=false, class_weights=1,2, mask=true, ignore_index=255, class_distances=0,1;1,0'), collect, []);
+}
+
+/** The help text of a command's loss argument. */
+export const LOSS_ARG_HELP = 'a loss name (dice, bce, ...; see segloss list) or a .loss file';
+
+/**
+ * A command's loss argument (every command that takes a loss: grad, plan, check, compile, show,
+ * eval): an existing file as it is; anything else with a / or \ or ending in .loss is a file that
+ * cannot be read (a UsageError saying why); else a name, looked up as NAME.loss along `use`'s search
+ * path from the current directory: the project's losses/, each SEGLOSS_PATH directory, the library
+ * (src/runtime/sources.ts's searchPath). `file` is relative to the current directory when inside it;
+ * `library` says whether it is the package's own. An unknown name gets a did-you-mean.
+ */
+export function resolveLoss(arg: string): { file: string; library: boolean } {
+  if (existsSync(arg) && statSync(arg).isFile()) return { file: arg, library: false };
+  if (/[/\\]/.test(arg) || arg.endsWith('.loss')) {
+    const got = readSource(arg);
+    throw new UsageError(`cannot read '${arg}'${'why' in got ? `: ${got.why}` : ''}`);
+  }
+  const dirs = searchPath(join(process.cwd(), 'loss'));
+  for (const dir of dirs) {
+    const file = join(dir, `${arg}.loss`);
+    if (existsSync(file) && statSync(file).isFile()) {
+      const rel = relative(process.cwd(), file);
+      return { file: rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file, library: dir === LIBRARY_DIR };
+    }
+  }
+  const names = libraryNames();
+  const all = [...new Set(dirs.flatMap((d) => { try { return readdirSync(d).filter((f) => f.endsWith('.loss')).map((f) => f.slice(0, -5)); } catch { return []; } }))].sort();
+  const dym = suggestLoss(arg, all);
+  throw new UsageError(`'${arg}' is neither a file nor a library loss; library losses: ${names.join(', ')}${dym ? `\n  hint: ${dym}` : ''}`);
 }

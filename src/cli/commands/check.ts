@@ -13,13 +13,13 @@ import { type CheckResult, checkSource, randomInputs } from '../../tools/check.t
 import { sizesOf } from '../../compiler/core/layout.ts';
 import { AUTO_ORDER, compile } from '../../runtime/loss.ts';
 import { tfValueAndGrad } from '../../tools/tfjs-eval.ts';
-import { UsageError, colorErr, collect, paramHelp, parseParams, region } from '../options.ts';
+import { UsageError, colorErr, collect, paramHelp, parseParams, region, resolveLoss } from '../options.ts';
 
 export function register(program: Command): void {
   program
     .command('check')
     .description('compare value and gradient with TensorFlow.js autodiff, finite differences and the compiled kernels on random inputs')
-    .argument('<files...>', '.loss files')
+    .argument('<losses...>', 'loss names (dice, bce, ...; see segloss list) or .loss files')
     .option('--json', 'print [{loss, case, oracle, value, oracleValue, maxAbsErr, maxRelErr, ok, backend?, warnings?}]')
     .option('--region <region>', 'what `region` binds to: sample | batch | global', 'sample')
     .option('--param <name=value>', paramHelp('a parameter for every file', 'reduction=sum, include_background=false, class_weights=1,2, mask=true'), collect, [])
@@ -41,9 +41,10 @@ Exit code 1 when any row is not ok, 2 when a file does not compile.
 --summary times value+gradient at 2x64x64x1 on the js backend against
 TensorFlow.js (cpu backend) autodiff of the same formula, median of a few runs.
 
-Examples:\n  segloss check losses/*.loss\n  segloss check losses/*.loss --summary\n  segloss check losses/dice.loss --json\n  segloss check losses/dice.loss --param include_background=false --param reduction=sum`)
-    .action(async (files: string[], o: { json?: boolean; region: string; summary?: boolean; param: string[] }) => {
+Examples:\n  segloss check losses/*.loss\n  segloss check dice tversky\n  segloss check losses/*.loss --summary\n  segloss check losses/dice.loss --json\n  segloss check losses/dice.loss --param include_background=false --param reduction=sum`)
+    .action(async (args: string[], o: { json?: boolean; region: string; summary?: boolean; param: string[] }) => {
       const params = parseParams(o.param);
+      const files = args.map((a) => resolveLoss(a).file);
       const results: CheckResult[] = [];
       const summaries: Summary[] = [];
       const bar = !o.json && colorErr ? new cliProgress.SingleBar({ format: ' {bar} {value}/{total} {file}', hideCursor: true, clearOnComplete: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;

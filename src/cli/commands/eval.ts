@@ -9,9 +9,8 @@
 // never names an input and is written atomically.
 
 import type { Command } from 'commander';
+import { statSync } from 'node:fs';
 import { readSource } from '../../runtime/sources.ts';
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Params } from '../../compiler/lower/knobs.ts';
 import { InputError } from '../../compiler/core/errors.ts';
 import { BackendUnavailable } from '../../runtime/backends/gpujs.ts';
@@ -19,8 +18,7 @@ import { oneHot } from '../../runtime/labels.ts';
 import { type ArrayData, ArrayFileError, DEFAULT_MAX_ELEMENTS, ElementLimitError, type Intensity, MAX_MAX_ELEMENTS, arrayFormat, isImageFile, readArray, toNchw, writeArray } from '../../tools/io/index.ts';
 import { type Layout, otherLayoutLikely, relayout } from '../../compiler/core/layout.ts';
 import { BACKENDS, type CompiledLoss, compile, load } from '../../runtime/loss.ts';
-import { LIBRARY_DIR, libraryNames, suggestLoss } from '../../runtime/sources.ts';
-import { UsageError, activation, backend, collect, layout, paramHelp, parseParams, region } from '../options.ts';
+import { LOSS_ARG_HELP, UsageError, activation, backend, collect, layout, paramHelp, parseParams, region, resolveLoss } from '../options.ts';
 
 interface EvalOptions {
   pred: string;
@@ -96,7 +94,7 @@ export function register(program: Command): void {
   program
     .command('eval')
     .description('run a loss on arrays (.npy, .png, .nii, .nii.gz): print its value, write its gradient')
-    .argument('<loss>', 'a .loss file, or the name of a library loss (dice, bce, ...)')
+    .argument('<loss>', LOSS_ARG_HELP)
     .requiredOption('--pred <file>', 'the prediction (probabilities, or logits with --activation)')
     .requiredOption('--target <file>', 'the target (masks, one-hot or soft labels), same shape as --pred; a label map with --classes')
     .option('--input <name=file>', 'an extra weight/map input of the loss (repeatable)', collect, [])
@@ -124,10 +122,12 @@ export function register(program: Command): void {
       const maxElements = o.maxElements !== undefined ? elementLimit(o.maxElements, '--max-elements')
         : process.env.SEGLOSS_MAX_ELEMENTS !== undefined ? elementLimit(process.env.SEGLOSS_MAX_ELEMENTS, 'SEGLOSS_MAX_ELEMENTS')
         : DEFAULT_MAX_ELEMENTS;
-      const isFile = lossFile(lossArg);
+      // A file, or a name: one in the package's library loads by name, another (the project's losses/, SEGLOSS_PATH) as its file.
+      const { file: lossPath, library } = resolveLoss(lossArg);
+      const isFile = !library;
       if (o.grad) {
         try { arrayFormat(o.grad, true); } catch (e) { throw toUsage(e); }
-        checkGradPath(o.grad, [['--pred', o.pred], ['--target', o.target], ...[...extra].map(([name, f]): [string, string] => [`--input ${name}`, f]), ...(isFile ? [['the loss file', lossArg] as [string, string]] : [])]);
+        checkGradPath(o.grad, [['--pred', o.pred], ['--target', o.target], ...[...extra].map(([name, f]): [string, string] => [`--input ${name}`, f]), ...(isFile ? [['the loss file', lossPath] as [string, string]] : [])]);
       }
 
       const warnings: string[] = [];
@@ -168,7 +168,7 @@ export function register(program: Command): void {
         extraData.set(name, a);
       }
 
-      const loss = await open(lossArg, isFile, params, opts);
+      const loss = await open(isFile ? lossPath : lossArg, isFile, params, opts);
       try {
         if (loss.inputs.find((i) => i.name === loss.wrt)?.role === 'prob') checkProbabilities(pred, o.pred, loss.name);
         if (mask && !extraData.has('mask')) extraData.set('mask', { data: mask, shape: pred.shape.map((n, i) => (i === classAxis(opts.layout, pred.shape) ? 1 : n)), dtype: 'float32' });
@@ -325,19 +325,6 @@ function checkProbabilities(pred: ArrayData, file: string, name: string): void {
   if (lo >= 0 && hi <= 1) return;
   throw new UsageError(`--pred ${file} holds values from ${fmtValue(lo)} to ${fmtValue(hi)}, but loss '${name}' takes probabilities in [0, 1]: ` +
     'if they are logits, pass --activation sigmoid (independent channels, binary) or --activation softmax (one class per pixel)');
-}
-
-/** Whether the argument is a .loss file (else a library loss); a name that is neither is refused, with a did-you-mean. */
-function lossFile(arg: string): boolean {
-  const isFile = existsSync(arg) && statSync(arg).isFile();
-  const looksLikePath = /[/\\]/.test(arg) || arg.endsWith('.loss');
-  if (!isFile && looksLikePath) throw new UsageError(`cannot read '${arg}'`);
-  if (!isFile && !existsSync(join(LIBRARY_DIR, `${arg}.loss`))) {
-    const names = libraryNames();
-    const dym = suggestLoss(arg, names);
-    throw new UsageError(`'${arg}' is neither a file nor a library loss; library losses: ${names.join(', ')}${dym ? `\n  hint: ${dym}` : ''}`);
-  }
-  return isFile;
 }
 
 /** A .loss file or a library loss, compiled. Formula errors throw SeglossError. */

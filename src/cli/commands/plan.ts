@@ -1,21 +1,22 @@
-// `segloss plan FILE`: the passes over the full tensor, the host epilogue, and
+// `segloss plan NAME|FILE`: the passes over the full tensor, the host epilogue, and
 // what each pass reads and accumulates.
 
 import type { Command } from 'commander';
 import { frontendFile } from '../../runtime/sources.ts';
 import { SeglossError } from '../../compiler/front/diagnostics.ts';
 import { planText } from '../../compiler/dump.ts';
-import { dims, formulaOptions, parseParams, region } from '../options.ts';
+import { LOSS_ARG_HELP, dims, formulaOptions, parseParams, region, resolveLoss } from '../options.ts';
 
 export function register(program: Command): void {
   formulaOptions(program
     .command('plan')
     .description('print the kernel plan: passes over the full tensor and the small values between them')
-    .argument('<file>', 'a .loss file'))
+    .argument('<loss>', LOSS_ARG_HELP))
     .option('--dims <n>', 'spatial dimensions: 2 or 3', '2')
     .option('--json', 'print {loss, passes: [{kind, reads, accumulators}]}')
-    .addHelpText('after', '\nExamples:\n  segloss plan losses/dice.loss\n  segloss plan losses/bce.loss --json')
-    .action((file: string, o: { region: string; dims: string; param: string[]; json?: boolean }) => {
+    .addHelpText('after', '\nExamples:\n  segloss plan dice\n  segloss plan losses/bce.loss --json')
+    .action((arg: string, o: { region: string; dims: string; param: string[]; json?: boolean }) => {
+      const { file } = resolveLoss(arg);
       const r = frontendFile(file, { region: region(o.region), dims: dims(o.dims), params: parseParams(o.param) });
       if (!r.ir) throw new SeglossError(r.diagnostics, r.sources);
       const p = r.ir.plan;

@@ -5,20 +5,17 @@
 
 import type { Command } from 'commander';
 import { readSource } from '../../runtime/sources.ts';
-import { existsSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
 import { STAGES } from '../../compiler/pipeline.ts';
 import { frontend } from '../../runtime/sources.ts';
 import { SeglossError } from '../../compiler/front/diagnostics.ts';
 import { parseStages, planText, printStage, valueAndGradRoots } from '../../compiler/dump.ts';
 import { printModule } from '../../compiler/front/print-ast.ts';
 import { type PrintMode, printRoots } from '../../compiler/passes/print.ts';
-import { LIBRARY_DIR, libraryNames, suggestLoss } from '../../runtime/sources.ts';
-import { UsageError, collect, colorOut, dims, paramHelp, parseParams, region } from '../options.ts';
+import { LOSS_ARG_HELP, UsageError, collect, colorOut, dims, paramHelp, parseParams, region, resolveLoss } from '../options.ts';
 
 const EXAMPLES = `
-NAME is a library loss (losses/NAME.loss); anything with a / or ending in .loss
-is a file. Without --dump: the formula, the gradient, the plan. With --dump:
+NAME is a loss by name (NAME.loss in your project's losses/, a SEGLOSS_PATH
+directory or the library); anything with a / or ending in .loss is a file. Without --dump: the formula, the gradient, the plan. With --dump:
 the result after each pass named, in pipeline order, as "== after <pass>"
 (lower: the loss as IR; diff: the loss and its raw gradient; simplify: both
 after rewriting; plan: the fused passes; parse: the source as parsed, the used
@@ -40,7 +37,7 @@ export function register(program: Command): void {
   program
     .command('show')
     .description('show a loss: its formula, simplified gradient and kernel plan, or the result after chosen pipeline stages')
-    .argument('<loss>', 'a library loss name (dice, bce, ...) or a .loss file')
+    .argument('<loss>', LOSS_ARG_HELP)
     .option('--dump <passes>', `print the result after these passes, comma-separated: ${STAGES.join(', ')}; or all`)
     .option('--latex', 'print the math as LaTeX')
     .option('--json', 'print {name, file, format, formula, formulaLatex?, gradient, plan, dump?} as JSON')
@@ -53,7 +50,7 @@ export function register(program: Command): void {
       const dumps = o.dump === undefined ? undefined : parseStages(o.dump);
       if (typeof dumps === 'string') throw new UsageError(dumps);
       const opts = { region: region(o.region), dims: dims(o.dims), params: parseParams(o.param) };
-      const file = resolveLoss(arg);
+      const { file } = resolveLoss(arg);
       let source: string;
       { const got = readSource(file); if ('why' in got) throw new UsageError(`cannot read '${file}': ${got.why}`); source = got.text; }
       const r = frontend(source, file, opts);
@@ -79,20 +76,3 @@ export function register(program: Command): void {
 }
 
 const heading = (s: string) => (colorOut ? `\x1b[1m== ${s}\x1b[0m` : `== ${s}`);
-
-/** A .loss file if the argument names one (or looks like a path), else losses/NAME.loss in the library. */
-export function resolveLoss(arg: string): string {
-  if (existsSync(arg) && statSync(arg).isFile()) return arg;
-  if (/[/\\]/.test(arg) || arg.endsWith('.loss')) {
-    const got = readSource(arg);
-    throw new UsageError(`cannot read '${arg}'${'why' in got ? `: ${got.why}` : ''}`);
-  }
-  const file = join(LIBRARY_DIR, `${arg}.loss`);
-  if (!existsSync(file)) {
-    const names = libraryNames();
-    const dym = suggestLoss(arg, names);
-    throw new UsageError(`'${arg}' is neither a file nor a library loss; library losses: ${names.join(', ')}${dym ? `\n  hint: ${dym}` : ''}`);
-  }
-  const rel = relative(process.cwd(), file);
-  return rel && !rel.startsWith('..') ? rel : file;
-}
