@@ -1,0 +1,168 @@
+// segloss as a package a user installs. `npm pack` (which runs `prepare`, the
+// build) makes the tarball; a fresh project in a temporary folder gets it the
+// way `npm install` lays it out: the tarball unpacked as node_modules/segloss,
+// node_modules/.bin/segloss linking to its "bin", and its "dependencies" (only
+// those, not this repository's devDependencies) as links to this repository's
+// installed copies. npm itself cannot do the install here: `npm install
+// --offline` needs every dependency in npm's cache, and this machine has none
+// (ENOTCACHED), nor a network. Then, in that project, as the user would:
+// `import { load } from 'segloss'`, `import { toTfjs } from 'segloss/tfjs'`,
+// `npx segloss`, and `tsc --noEmit` against the shipped .d.ts.
+//
+// Oracles: the float64 reference backend of this tree (value and gradient),
+// the training loss falling, the check's own comparisons, package.json's
+// version, and the commands' own registration (the CLI's lazy help table).
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { load } from '../src/index.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
+const work = mkdtempSync(join(tmpdir(), 'segloss-package-'));
+const project = join(work, 'project');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const SHAPE = [2, 8, 8, 1];
+const N = SHAPE.reduce((a, b) => a * b);
+// The same numbers in the project's scripts and here.
+const P_SRC = 'Float32Array.from({ length: N }, (_, i) => 0.05 + 0.9 * ((i * 37) % 101) / 101)';
+const G_SRC = 'Float32Array.from({ length: N }, (_, i) => ((i * 53) % 7) < 3 ? 1 : 0)';
+
+function run(cmd: string, args: string[], cwd = project) {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', npm_config_offline: 'true' } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+beforeAll(() => {
+  const packs = join(work, 'packs');
+  mkdirSync(packs);
+  const out = execFileSync('npm', ['pack', '--pack-destination', packs, '--json'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const tarball = join(packs, (JSON.parse(out) as { filename: string }[])[0]!.filename);
+
+  const modules = join(project, 'node_modules');
+  mkdirSync(join(modules, 'segloss'), { recursive: true });
+  execFileSync('tar', ['xzf', tarball, '-C', join(modules, 'segloss'), '--strip-components=1']);
+  const shipped = JSON.parse(readFileSync(join(modules, 'segloss', 'package.json'), 'utf8')) as { bin: Record<string, string>; dependencies: Record<string, string> };
+  for (const dep of Object.keys(shipped.dependencies)) {
+    mkdirSync(dirname(join(modules, dep)), { recursive: true });
+    symlinkSync(join(ROOT, 'node_modules', dep), join(modules, dep), 'dir');
+  }
+  mkdirSync(join(modules, '.bin'));
+  symlinkSync(join('..', 'segloss', shipped.bin.segloss!), join(modules, '.bin', 'segloss'));
+
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }));
+  writeFileSync(join(project, 'value.mjs'), `import { load } from 'segloss';
+const shape = ${JSON.stringify(SHAPE)};
+const N = ${N};
+const p = ${P_SRC};
+const g = ${G_SRC};
+const dice = await load('dice', {}, { backend: 'js' });
+const { value, grad } = await dice.valueAndGrad({ p, g }, shape);
+process.stdout.write(JSON.stringify({ value, grad: Array.from(grad) }));
+`);
+  // A model of one logit per pixel; the loss applies the sigmoid (activation=sigmoid), so the only
+  // gradient the graph needs is the bridge's own (tf.customGrad). A model with tfjs layers needs
+  // TensorFlow.js's gradients registered, which importing '@tensorflow/tfjs' does.
+  writeFileSync(join(project, 'train.mjs'), `import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { load } from 'segloss';
+import { toTfjs } from 'segloss/tfjs';
+await tf.setBackend('cpu');
+const shape = ${JSON.stringify(SHAPE)};
+const N = ${N};
+const yTrue = tf.tensor4d(${G_SRC}, shape);
+const z = tf.variable(tf.zeros(shape));
+const fn = await toTfjs(await load('dice', { activation: 'sigmoid' }, { backend: 'js' }));
+const opt = tf.train.adam(0.5);
+const losses = [];
+for (let s = 0; s < 6; s++) losses.push(await fn.trainStep(opt, () => z, yTrue, [z]));
+const cost = opt.minimize(() => fn(yTrue, z), true, [z]);
+losses.push(cost.dataSync()[0]);
+process.stdout.write(JSON.stringify(losses));
+`);
+  writeFileSync(join(project, 'mine.loss'), `# My loss: Dice plus squared error
+use "dice.loss"
+
+loss mine(p: prob, g: target; w = 0.5)
+  = w * mean(1 - dice_score(p, g)) + (1 - w) * mean((p - g)^2)
+`);
+  writeFileSync(join(project, 'types.ts'), `import { type CompiledLoss, SeglossError, compile, load } from 'segloss';
+import { type TfjsLoss, toTfjs } from 'segloss/tfjs';
+const loss: CompiledLoss = await load('dice', { smooth_nr: 1e-5 }, { backend: 'js' });
+const fn: TfjsLoss = await toTfjs(loss);
+const r = await loss.valueAndGrad({ p: new Float32Array(4), g: new Float32Array(4) }, [1, 2, 2, 1]);
+const v: number = r.value;
+const grad: Float32Array | Float64Array = r.grad;
+export { compile, fn, v, grad, SeglossError };
+`);
+  writeFileSync(join(project, 'types-wrong.ts'), `import { load } from 'segloss';
+const n: string = (await load('dice')).valueAndGrad;
+export { n };
+`);
+  const tsconfig = (file: string) => JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: [] }, files: [file] });
+  writeFileSync(join(project, 'tsconfig.json'), tsconfig('types.ts'));
+  writeFileSync(join(project, 'tsconfig.wrong.json'), tsconfig('types-wrong.ts'));
+}, 120_000);
+
+describe('the packed package in a fresh project', () => {
+  test("import { load } from 'segloss': Dice's value and gradient on the js backend equal the float64 reference", async () => {
+    const r = run(process.execPath, ['value.mjs']);
+    expect(r.code, r.err).toBe(0);
+    const got = JSON.parse(r.out) as { value: number; grad: number[] };
+    const p = new Function('N', `return ${P_SRC}`)(N) as Float32Array;
+    const g = new Function('N', `return ${G_SRC}`)(N) as Float32Array;
+    const ref = await (await load('dice', {}, { backend: 'reference' })).valueAndGrad({ p, g }, SHAPE);
+    // float32 kernels against float64: rounding only (observed ~1e-7 relative).
+    expect(Math.abs(got.value - ref.value)).toBeLessThanOrEqual(1e-6 * Math.abs(ref.value));
+    const scale = Math.max(...Array.from(ref.grad, Math.abs));
+    expect(got.grad).toHaveLength(N);
+    expect(Math.max(...got.grad.map((x, i) => Math.abs(x - ref.grad[i]!))) / scale).toBeLessThanOrEqual(1e-5);
+  });
+
+  test("import { toTfjs } from 'segloss/tfjs': trainStep (async) and optimizer.minimize (sync) lower the loss", () => {
+    const r = run(process.execPath, ['train.mjs']);
+    expect(r.code, r.err).toBe(0);
+    const losses = JSON.parse(r.out) as number[];
+    expect(losses).toHaveLength(7);
+    for (let i = 1; i < losses.length; i++) expect(losses[i]!, `step ${i}`).toBeLessThan(losses[i - 1]!);
+    expect(losses.at(-1)!).toBeLessThan(losses[0]! / 4);
+  });
+
+  test('npx segloss --version prints the package version; check passes on a formula of the project that uses "dice.loss"', () => {
+    const v = run('npx', ['--no-install', 'segloss', '--version']);
+    expect(v.code, v.err).toBe(0);
+    expect(v.out.trim()).toBe(PKG.version);
+    const c = run('npx', ['--no-install', 'segloss', 'check', 'mine.loss']);
+    expect(c.code, c.err).toBe(0);
+    expect(c.out).toMatch(/^mine +binary-2d +\S+ +kernels \(js\)/m);
+    expect(c.out).toContain('1 losses, 9 comparisons: 9 ok, 0 mismatched\n');
+  });
+
+  test('tsc --noEmit in the project: the shipped .d.ts type a correct program and reject a wrong one', () => {
+    const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
+    const ok = run(tsc, ['--noEmit', '-p', 'tsconfig.json']);
+    expect(ok.code, ok.out + ok.err).toBe(0);
+    const wrong = run(tsc, ['--noEmit', '-p', 'tsconfig.wrong.json']);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.out).toMatch(/types-wrong\.ts.*TS2322/);
+  });
+});
+
+describe('the CLI loads commands lazily', () => {
+  // Oracle: the commands' own registration. The top-level help (printed from
+  // main.ts's table, without loading a command) lists what they register.
+  test("segloss --help's command list is the one the command modules register", async () => {
+    const full = new Command('segloss').version(PKG.version, '-V, --version', 'print the version of segloss').configureHelp({ helpWidth: 80 });
+    const names = ['grad', 'check', 'plan', 'compile', 'eval', 'docs', 'bench', 'list', 'show', 'new', 'fmt'];
+    for (const name of names) ((await import(`../src/cli/commands/${name}.ts`)) as { register(p: Command): void }).register(full);
+    const commands = (text: string) => text.slice(text.indexOf('Commands:'), text.indexOf('\n\n', text.indexOf('Commands:')));
+    const r = run(process.execPath, [join(ROOT, 'bin', 'segloss.js'), '--help'], ROOT);
+    expect(r.code, r.err).toBe(0);
+    expect(commands(r.out)).toBe(commands(full.helpInformation()));
+  });
+});
