@@ -190,4 +190,18 @@ describe('names and files on the command line (every command that takes a loss)'
     expect(path.status).toBe(2);
     expect(path.stderr).toContain("cannot read 'nope/x.loss': no such file");
   }, 120_000);
+
+  test('--json on new, fmt and docs (docs takes a name too)', () => {
+    const p = project();
+    const made = cli(['new', 'my_loss', '--json'], p.proj);
+    expect(made.stderr).toBe('');
+    expect(JSON.parse(made.stdout)).toEqual({ loss: 'my_loss', files: [join('losses', 'my_loss.loss'), join('tests', 'losses', 'my_loss.test.ts')] });
+    writeFileSync(p.at('losses', 'ugly.loss'), 'loss ugly(p: prob, g: target)   =   mean(p*g)\n');
+    const fmt = cli(['fmt', '--check', '--json', 'losses'], p.proj);
+    expect(fmt.status).toBe(1);
+    expect(JSON.parse(fmt.stdout)).toEqual({ files: 2, changed: [join('losses', 'ugly.loss')], check: true });
+    const docs = cli(['docs', 'dice', '--out', 'site', '--json'], p.proj);
+    expect(docs.stderr).toBe('');
+    expect(JSON.parse(docs.stdout)).toEqual({ out: 'site', pages: 1, index: join(p.proj, 'site', 'index.html') });
+  }, 180_000);
 });

@@ -6,19 +6,22 @@ import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeSite } from '../../tools/site.ts';
 import { LIBRARY_DIR } from '../../runtime/sources.ts';
+import { resolveLoss } from '../options.ts';
 
 export function register(program: Command): void {
   program
     .command('docs')
     .description('write the loss library as a static site: an index and one page per loss')
-    .argument('[files...]', '.loss files (default: every loss in the library)')
+    .argument('[losses...]', 'loss names (dice, bce, ...) or .loss files (default: every loss in the library)')
     .option('--out <dir>', 'output directory', 'site')
-    .addHelpText('after', '\nExamples:\n  segloss docs --out site\n  segloss docs losses/dice.loss losses/bce.loss --out /tmp/site')
-    .action(async (files: string[], o: { out: string }) => {
-      const list = files.length ? files : readdirSync(LIBRARY_DIR).filter((f) => f.endsWith('.loss')).sort().map((f) => join(LIBRARY_DIR, f));
+    .option('--json', 'print {out, pages, index} (pages: the loss pages written)')
+    .addHelpText('after', '\nExamples:\n  segloss docs --out site\n  segloss docs dice losses/bce.loss --out /tmp/site')
+    .action(async (files: string[], o: { out: string; json?: boolean }) => {
+      const list = files.length ? files.map((f) => resolveLoss(f).file) : readdirSync(LIBRARY_DIR).filter((f) => f.endsWith('.loss')).sort().map((f) => join(LIBRARY_DIR, f));
       const start = performance.now();
       const pages = await writeSite(list, o.out);
       const secs = ((performance.now() - start) / 1000).toFixed(1);
-      process.stdout.write(`wrote ${pages.length - 1} loss pages in ${secs} s; open ${resolve(o.out, 'index.html')}\n`);
+      if (o.json) process.stdout.write(`${JSON.stringify({ out: o.out, pages: pages.length - 1, index: resolve(o.out, 'index.html') }, null, 2)}\n`);
+      else process.stdout.write(`wrote ${pages.length - 1} loss pages in ${secs} s; open ${resolve(o.out, 'index.html')}\n`);
     });
 }

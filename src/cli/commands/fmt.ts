@@ -35,8 +35,9 @@ export function register(program: Command): void {
     .description('format .loss files canonically; --check lists the files that would change')
     .argument('[paths...]', '.loss files or directories (default: losses)')
     .option('--check', 'write nothing; list the files that would change and exit 1 if any')
+    .option('--json', 'print {files, changed: [file], check} (changed: reformatted, or under --check would be)')
     .addHelpText('after', EXAMPLES)
-    .action((paths: string[], o: { check?: boolean }) => {
+    .action((paths: string[], o: { check?: boolean; json?: boolean }) => {
       const files = lossFiles(paths.length ? paths : ['losses']);
       const changed: string[] = [];
       const errors: Diagnostic[] = [];
@@ -55,12 +56,13 @@ export function register(program: Command): void {
         changed.push(file);
         if (!o.check) writeFileSync(file, r.text);
       }
+      if (o.json) process.stdout.write(`${JSON.stringify({ files: files.length, changed, check: o.check === true }, null, 2)}\n`);
       if (o.check) {
-        if (changed.length) process.stdout.write(changed.map((f) => `${f}\n`).join(''));
+        if (changed.length && !o.json) process.stdout.write(changed.map((f) => `${f}\n`).join(''));
         note(changed.length ? `${changed.length} of ${files.length} file${files.length === 1 ? '' : 's'} would be reformatted (run segloss fmt on ${changed.length === 1 ? 'it' : 'them'})` : `${files.length} file${files.length === 1 ? '' : 's'} already formatted`);
         if (changed.length) process.exitCode = 1;
       } else {
-        if (changed.length) process.stdout.write(changed.map((f) => `formatted ${f}\n`).join(''));
+        if (changed.length && !o.json) process.stdout.write(changed.map((f) => `formatted ${f}\n`).join(''));
         note(`${changed.length} of ${files.length} file${files.length === 1 ? '' : 's'} reformatted`);
       }
       if (errors.length) {

@@ -34,8 +34,9 @@ export function register(program: Command): void {
     .argument('<name>', 'the loss name: letters, digits and _, not starting with a digit')
     .option('--dir <dir>', 'where the .loss file goes', 'losses')
     .option('--tests <dir>', 'where the test goes', join('tests', 'losses'))
+    .option('--json', 'print {loss, files: [the .loss file, the test]}')
     .addHelpText('after', EXAMPLES)
-    .action((name: string, o: { dir: string; tests: string }) => {
+    .action((name: string, o: { dir: string; tests: string; json?: boolean }) => {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new UsageError(`'${name}' is not a loss name: use letters, digits and _, not starting with a digit (e.g. my_loss)`);
       if (KEYWORDS.has(name)) throw new UsageError(`'${name}' is a keyword of the .loss language; pick another name`);
       const lossFile = join(o.dir, `${name}.loss`);
@@ -53,6 +54,10 @@ export function register(program: Command): void {
         } catch (e) {
           throw new UsageError(`cannot write '${file}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
         }
+      }
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify({ loss: name, files: [lossFile, testFile] }, null, 2)}\n`);
+        return;
       }
       process.stdout.write([
         `created ${lossFile}`,
