@@ -39,7 +39,8 @@ interface EvalOptions {
 const MAX_CLASSES = 65536;
 
 const EXAMPLES = `
-The loss is a .loss file or the name of a library loss (losses/NAME.loss).
+The loss is a .loss file or a name: NAME.loss in your project's losses/, a
+SEGLOSS_PATH directory, or the library, in that order.
 --pred goes to the loss's prob/logits input, --target to its target input, and
 each extra weight/map input comes from --input NAME=FILE.npy. Arrays are .npy
 (float32, float64, or integers/bool: int8..int64, uint8..uint64), 4-D (batch,
@@ -327,7 +328,7 @@ function checkProbabilities(pred: ArrayData, file: string, name: string): void {
     'if they are logits, pass --activation sigmoid (independent channels, binary) or --activation softmax (one class per pixel)');
 }
 
-/** A .loss file or a library loss, compiled. Formula errors throw SeglossError. */
+/** A .loss file, or a loss of the package's library by name, compiled. Formula errors throw SeglossError. */
 async function open(arg: string, isFile: boolean, params: Params, opts: Parameters<typeof load>[2] & object): Promise<CompiledLoss> {
   try {
     if (isFile) {
