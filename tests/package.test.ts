@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { load } from '../src/index.ts';
+import { SeglossError, compile, load } from '../src/index.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
@@ -164,5 +164,21 @@ describe('the CLI loads commands lazily', () => {
     const r = run(process.execPath, [join(ROOT, 'bin', 'segloss.js'), '--help'], ROOT);
     expect(r.code, r.err).toBe(0);
     expect(commands(r.out)).toBe(commands(full.helpInformation()));
+  });
+});
+
+describe('API errors are located', () => {
+  // Oracle: the formula's own text (line 2, column 14 is the unknown name) and the CLI's format.
+  test("a SeglossError from compile or load says file:line:col, shows the line and a caret, the hint; diagnostics kept", async () => {
+    const e = await compile('loss x(p: prob, g: target)\n  = mean(p * q)\n', { file: 'mine.loss' }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(SeglossError);
+    const err = e as SeglossError;
+    expect(err.message).toBe("mine.loss:2:14: error[E201]: unknown name 'q'\n  |\n2 |   = mean(p * q)\n  |              ^\n  hint: did you mean 'g'?");
+    expect(err.diagnostics.map((d) => d.code)).toEqual(['E201']);
+    expect(err.stack).toContain('mine.loss:2:14: error[E201]');
+    const l = await load('bce', { activation: 'sigmoid', log_eps: 1e-7 }).catch((x: unknown) => x) as SeglossError;
+    expect(l).toBeInstanceOf(SeglossError);
+    expect(l.message).toMatch(/losses\/bce\.loss:\d+:\d+: error\[E230\]: /);
+    expect(l.message).toMatch(/\n\d+ \| loss bce\(/);
   });
 });
