@@ -14,15 +14,15 @@ type CommandModule = { register(program: Command): void };
 
 /** Every command, in help order: what the top-level help prints, and how to load it. */
 const COMMANDS: readonly { name: string; args: string; description: string; load: () => Promise<CommandModule> }[] = [
+  { name: 'list', args: '', description: 'the loss library: name, title, citation, parameters with defaults, input roles', load: () => import('./commands/list.ts') },
+  { name: 'show', args: '<loss>', description: 'show a loss: its formula, simplified gradient and kernel plan, or the result after chosen pipeline stages', load: () => import('./commands/show.ts') },
   { name: 'grad', args: '<loss>', description: 'print a loss and its simplified gradient as math', load: () => import('./commands/grad.ts') },
-  { name: 'check', args: '<losses...>', description: 'compare value and gradient with TensorFlow.js autodiff, finite differences and the compiled kernels on random inputs', load: () => import('./commands/check.ts') },
   { name: 'plan', args: '<loss>', description: 'print the kernel plan: passes over the full tensor and the small values between them', load: () => import('./commands/plan.ts') },
+  { name: 'check', args: '<losses...>', description: 'compare value and gradient with TensorFlow.js autodiff, finite differences and the compiled kernels on random inputs', load: () => import('./commands/check.ts') },
   { name: 'compile', args: '<loss>', description: 'print the kernels a backend runs for one shape, or write them as a standalone module (--out)', load: () => import('./commands/compile.ts') },
   { name: 'eval', args: '<loss>', description: 'run a loss on arrays (.npy, .png, .nii, .nii.gz): print its value, write its gradient', load: () => import('./commands/eval.ts') },
   { name: 'docs', args: '[losses...]', description: 'write the loss library as a static site: an index and one page per loss', load: () => import('./commands/docs.ts') },
   { name: 'bench', args: '', description: 'time value + gradient per backend against tfjs, a hand-written JS loop and PyTorch', load: () => import('./commands/bench.ts') },
-  { name: 'list', args: '', description: 'the loss library: name, title, citation, parameters with defaults, input roles', load: () => import('./commands/list.ts') },
-  { name: 'show', args: '<loss>', description: 'show a loss: its formula, simplified gradient and kernel plan, or the result after chosen pipeline stages', load: () => import('./commands/show.ts') },
   { name: 'new', args: '<name>', description: 'start a new loss: a formula skeleton and its test against TensorFlow.js', load: () => import('./commands/new.ts') },
   { name: 'fmt', args: '[paths...]', description: 'format .loss files canonically; --check lists the files that would change', load: () => import('./commands/fmt.ts') },
 ];
