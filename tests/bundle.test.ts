@@ -33,7 +33,7 @@ describe('browser bundle of the compiler', () => {
       read: (file: string) => (files.has(file) ? { text: files.get(file)! } : { why: 'no such file' }),
       show: (key: string) => key,
     };
-    const r = core.frontend(TVERSKY, 'tversky_typed.loss', { host });
+    const r = core.compileIR(TVERSKY, 'tversky_typed.loss', { host });
     expect(r.diagnostics).toEqual([]);
     const sizes = { batch: 2, class: 1, z: 1, y: 3, x: 4 };
     const n = 24;
@@ -48,7 +48,7 @@ describe('browser bundle of the compiler', () => {
     expect(v.data[0]).toBeCloseTo(v0!.data[0]!, 12);
     expect(Array.from(grad.data)).toEqual(Array.from(g0!.data));
     // And a `use` the host does not have is a located E210, not a crash.
-    const missing = core.frontend('use "nope.loss"\n' + TVERSKY.split('\n').slice(1).join('\n'), 'x.loss', { host });
+    const missing = core.compileIR('use "nope.loss"\n' + TVERSKY.split('\n').slice(1).join('\n'), 'x.loss', { host });
     expect(missing.diagnostics.map((d: { code: string }) => d.code)).toContain('E210');
   }, 60_000);
 });

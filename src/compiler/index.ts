@@ -17,7 +17,6 @@ export { type Params, type ParamValue, type Region, type Activation, KNOB_NAMES 
 export { printGraph, printRoots, type PrintMode } from './passes/print.ts';
 export { type Plan, type Pass, plan, passCount } from './plan/plan.ts';
 export { printPlan } from './plan/print-plan.ts';
-// compileIR under its old name too (`frontend`, as src/runtime/sources.ts calls it with the file system).
-export { type FrontendOptions, type FrontendResult, type LossIR, type SourceHost, type Stage, NO_FILES, MAX_PASSES, STAGES, compileIR, compileIR as frontend } from './pipeline.ts';
+export { type FrontendOptions, type FrontendResult, type LossIR, type SourceHost, type Stage, NO_FILES, MAX_PASSES, STAGES, compileIR } from './pipeline.ts';
 export { printStage } from './dump.ts';
 export { type KernelSpec, type ShapeContext, emitPass } from './codegen/kernel.ts';

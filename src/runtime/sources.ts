@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { type LossEntry, describeModule } from '../compiler/front/catalogue.ts';
 import { SeglossError, diag, suggest } from '../compiler/front/diagnostics.ts';
 import { parse } from '../compiler/front/parse.ts';
-import { type FrontendOptions, type FrontendResult, type LossIR, type SourceHost, compileIR } from '../compiler/pipeline.ts';
+import { type FrontendOptions, type FrontendResult, type SourceHost, compileIR } from '../compiler/pipeline.ts';
 
 /** The shared library's folder (`losses/` at the package root): a `use` may always reach it. */
 export const LIBRARY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'losses');
@@ -161,13 +161,6 @@ export function nodeHost(rootFile: string, given?: (path: string) => string | un
 export function frontend(source: string, file: string, opts: FileOptions = {}): FrontendResult {
   const { readFile, ...rest } = opts;
   return compileIR(source, file, { ...rest, host: nodeHost(file, readFile) });
-}
-
-/** `frontend`, throwing a SeglossError (which the CLI formats) on any diagnostic. */
-export function frontendOrThrow(source: string, file: string, opts: FileOptions = {}): LossIR {
-  const r = frontend(source, file, opts);
-  if (!r.ir) throw new SeglossError(r.diagnostics, r.sources);
-  return r.ir;
 }
 
 export function frontendFile(path: string, opts: FileOptions = {}): FrontendResult {
