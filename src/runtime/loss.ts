@@ -262,10 +262,10 @@ export class CompiledLoss {
     const threaded = this.backend === 'js' && !sync && N >= MIN_THREADED_OUTPUT && (this.opts.threads ?? availableParallelism()) > 1;
     const perCall = new Map<string, Float32Array>();
     const memory: Memory = {
+      // Each input converted once per call (not once per pass that reads it).
       input: (name) => {
-        if (!threaded) return toF32(inputs[name]!);
         let a = perCall.get(name);
-        if (!a) { a = shared(this.sharedInputs, name, inputs[name]!); perCall.set(name, a); }
+        if (!a) { a = threaded ? shared(this.sharedInputs, name, inputs[name]!) : toF32(inputs[name]!); perCall.set(name, a); }
         return a;
       },
       alloc: (n) => (threaded ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n)),
