@@ -11,7 +11,7 @@
 // SEGLOSS_REQUIRE_BACKENDS (e.g. "headlessgl,webgpu") names it, and is
 // reported as skipped, with the reason, otherwise.
 import { spawnSync } from 'node:child_process';
-import type { GPUVariableType, IGPUKernelSettings } from 'gpu.js';
+import type { GPU, GPUVariableType, IGPUKernelSettings } from 'gpu.js';
 import { afterAll, describe, expect, test } from 'vitest';
 import {
   BackendUnavailable,
@@ -58,9 +58,10 @@ afterAll(() => {
 });
 
 /** The open handle, or fail (required / unexpected error) or skip with the reason. */
-function handleOrSkip(backend: GpuBackend, ctx: { skip(note?: string): never }): GpuHandle {
+/** The handle, its GPU with gpu.js's own typings (segloss's declarations keep gpu.js's types out). */
+function handleOrSkip(backend: GpuBackend, ctx: { skip(note?: string): never }): { gpu: GPU } {
   const h = handles.get(backend);
-  if (h) return h;
+  if (h) return { gpu: h.gpu as unknown as GPU };
   const u = unavailable.get(backend)!;
   if (u.unexpected) throw new Error(`${backend}: openGpu failed unexpectedly: ${u.why}`);
   if (required.has(backend)) {

@@ -21,17 +21,33 @@ import { createRequire } from 'node:module';
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as gpujs from 'gpu.js';
 import { InputError } from '../../compiler/core/errors.ts';
-import type { GPU as GPUType, IKernelRunShortcut } from 'gpu.js';
 
 export type GpuBackend = 'cpu' | 'webasm' | 'headlessgl' | 'webgpu';
+
+// gpu.js's GPU and kernels as segloss uses them. gpu.js is an optional peer
+// dependency, so segloss's declarations name none of its types: a project that
+// compiles against segloss without gpu.js installed still type-checks.
+
+/** A kernel gpu.js built (its IKernelRunShortcut): called with the kernel's arguments. */
+export interface GpuJsKernel {
+  (...args: unknown[]): unknown;
+  /** The backend's kernel object (its class tells the backend that really runs it). */
+  kernel?: unknown;
+  destroy?(removeCanvasReferences?: boolean): void;
+}
+
+/** gpu.js's GPU: builds kernels from a function's source, and is destroyed with them. */
+export interface GpuJsGpu {
+  createKernel(source: string, settings: Record<string, unknown>): GpuJsKernel;
+  destroy(): Promise<void> | void;
+}
 
 export const GPU_BACKENDS: readonly GpuBackend[] = ['cpu', 'webasm', 'headlessgl', 'webgpu'];
 
 export interface GpuHandle {
   /** A gpu.js GPU pinned to `backend`. On `webgpu` every kernel call returns a Promise. */
-  gpu: GPUType;
+  gpu: GpuJsGpu;
   backend: GpuBackend;
   /** What runs underneath, e.g. "SwiftShader driver 5.0.0 (Vulkan)". */
   detail: string;
@@ -69,32 +85,52 @@ interface GPUAdapterLike {
 interface GPUDeviceLike {
   addEventListener(type: 'uncapturederror', listener: (event: { preventDefault(): void }) => void): void;
 }
-const lib = gpujs as unknown as {
-  GPU: typeof GPUType;
+interface GpuJs {
+  GPU: new (settings: { mode: GpuBackend }) => GpuJsGpu;
   CPUKernel: KernelClass;
   WebAssemblyKernel: KernelClass;
   HeadlessGLKernel: KernelClass & { isSupported: boolean };
-  WebGPUKernel: KernelClass;
   WebGPUContext: WebGPUContextLike;
-};
-const { GPU } = lib;
-
-const KERNEL_CLASS: Record<GpuBackend, KernelClass> = {
-  cpu: lib.CPUKernel,
-  webasm: lib.WebAssemblyKernel,
-  headlessgl: lib.HeadlessGLKernel,
-  webgpu: lib.WebGPUKernel,
-};
-
-/** The backend a built kernel really runs on (a webasm kernel may have degraded to cpu). */
-export function kernelBackend(kernel: IKernelRunShortcut | { kernel?: unknown }): GpuBackend | 'other' {
-  const inner = (kernel as { kernel?: unknown }).kernel;
-  const ctor = inner && typeof inner === 'object' ? (inner as object).constructor : undefined;
-  for (const b of GPU_BACKENDS) if (ctor === KERNEL_CLASS[b]) return b;
-  return 'other';
+  WebGPUKernel: KernelClass;
 }
 
 const require = createRequire(import.meta.url);
+
+/**
+ * gpu.js, loaded on first use: an optional peer dependency that only the
+ * cpu, webasm, headlessgl and webgpu backends need (the default js backend and
+ * the compiler do not). Missing, every one of those backends says how to get it.
+ */
+let loaded: GpuJs | undefined;
+function gpujs(backend: GpuBackend): GpuJs {
+  if (loaded) return loaded;
+  try {
+    loaded = require('gpu.js') as GpuJs;
+  } catch (e) {
+    const msg = (e as Error).message ?? String(e);
+    if ((e as { code?: string }).code === 'MODULE_NOT_FOUND' && /'gpu\.js'/.test(msg)) {
+      throw new BackendUnavailable(
+        backend,
+        'the optional package `gpu.js` is not installed (the cpu, webasm, headlessgl and webgpu backends run on it; ' +
+          'the default js backend does not): `npm install gpu.js@^2.24.1`',
+      );
+    }
+    throw new BackendUnavailable(backend, `gpu.js does not load (${firstLine(msg)}); reinstall it: \`npm install gpu.js@^2.24.1\``);
+  }
+  return loaded;
+}
+
+const kernelClass = (lib: GpuJs, b: GpuBackend): KernelClass =>
+  ({ cpu: lib.CPUKernel, webasm: lib.WebAssemblyKernel, headlessgl: lib.HeadlessGLKernel, webgpu: lib.WebGPUKernel })[b];
+
+/** The backend a built kernel really runs on (a webasm kernel may have degraded to cpu). */
+export function kernelBackend(kernel: { kernel?: unknown }): GpuBackend | 'other' {
+  const inner = (kernel as { kernel?: unknown }).kernel;
+  const ctor = inner && typeof inner === 'object' ? (inner as object).constructor : undefined;
+  if (!loaded || !ctor) return 'other';
+  for (const b of GPU_BACKENDS) if (ctor === kernelClass(loaded, b)) return b;
+  return 'other';
+}
 
 function gpujsRequire(): NodeJS.Require {
   // resolve `gl` exactly as gpu.js does: from gpu.js's own location
@@ -105,7 +141,7 @@ function gpujsRequire(): NodeJS.Require {
 
 const GL_DEBS = 'libxi-dev libx11-dev libxext-dev pkg-config python3 make g++';
 
-function checkHeadlessGl(): string {
+function checkHeadlessGl(lib: GpuJs): string {
   let getContext: unknown;
   try {
     getContext = gpujsRequire()('gl');
@@ -206,17 +242,20 @@ function noAdapterWhy(): string {
   return `no adapter on the Vulkan driver(s) ${icd}; Dawn finds none on Mesa lavapipe, use SwiftShader: VK_ICD_FILENAMES=${SWIFTSHADER_ICD} (apt-get install chromium)`;
 }
 
-async function startWebGpu(): Promise<string> {
+async function startWebGpu(lib: GpuJs): Promise<string> {
   prepareVulkanEnv();
   if (!dawnGpu) {
     let dawn: DawnModule;
     try {
       dawn = (await import('webgpu')) as unknown as DawnModule;
     } catch (e) {
+      const msg = (e as Error).message ?? String(e);
+      const missing = (e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && /'webgpu'/.test(msg);
       throw new BackendUnavailable(
         'webgpu',
-        `the \`webgpu\` package (Dawn) does not load (${firstLine((e as Error).message ?? String(e))}); ` +
-          'run `npm ci` (this project pins webgpu@0.6.2; 0.2.x needs a newer glibc than Debian 12 has)',
+        missing
+          ? 'the optional package `webgpu` (Dawn) is not installed: `npm install webgpu@0.6.2` (0.2.x needs a newer glibc than Debian 12 has)'
+          : `the \`webgpu\` package (Dawn) does not load (${firstLine(msg)}); reinstall it: \`npm install webgpu@0.6.2\``,
       );
     }
     // Dawn's interface classes (GPUBufferUsage, ...) as the browser has them; never overwrite
@@ -264,8 +303,8 @@ function installNavigatorGpu(gpu: unknown): void {
 
 /** Tears Dawn down once no webgpu handle is open (re-checked after each await). */
 async function teardownWebGpuIfIdle(): Promise<void> {
-  if (openWebGpu > 0 || !dawnGpu) return;
-  await lib.WebGPUContext.destroy();
+  if (openWebGpu > 0 || !dawnGpu || !loaded) return;
+  await loaded.WebGPUContext.destroy();
   if (openWebGpu > 0) return; // reopened meanwhile: the next acquire made a new device
   // Dawn keeps the process alive while the object returned by create() is reachable
   const g = globalThis as { navigator?: { gpu?: unknown } };
@@ -285,7 +324,7 @@ async function teardownWebGpuIfIdle(): Promise<void> {
 // get exactly right in f32 (1.25 * 2 + 0.5 = 3).
 const PROBE_SOURCE = 'function (a) { return a[0] * 2 + 0.5; }';
 
-async function verify(gpu: GPUType, backend: GpuBackend): Promise<void> {
+async function verify(gpu: GpuJsGpu, backend: GpuBackend): Promise<void> {
   const kernel = gpu.createKernel(PROBE_SOURCE, { output: [1] });
   let out: unknown;
   try {
@@ -313,6 +352,7 @@ export async function openGpu(backend: GpuBackend): Promise<GpuHandle> {
   if (!GPU_BACKENDS.includes(backend)) {
     throw new BackendUnavailable(backend, `unknown backend; use one of ${GPU_BACKENDS.join(', ')}`);
   }
+  const lib = gpujs(backend);
   let detail: string;
   switch (backend) {
     case 'cpu':
@@ -323,12 +363,12 @@ export async function openGpu(backend: GpuBackend): Promise<GpuHandle> {
       detail = 'WebAssembly f32 + SIMD';
       break;
     case 'headlessgl':
-      detail = checkHeadlessGl();
+      detail = checkHeadlessGl(lib);
       break;
     case 'webgpu':
       openWebGpu += 1;
       try {
-        detail = await startWebGpu();
+        detail = await startWebGpu(lib);
       } catch (e) {
         openWebGpu -= 1;
         await teardownWebGpuIfIdle();
@@ -337,9 +377,9 @@ export async function openGpu(backend: GpuBackend): Promise<GpuHandle> {
       break;
   }
 
-  let gpu: GPUType;
+  let gpu: GpuJsGpu;
   try {
-    gpu = new GPU({ mode: backend });
+    gpu = new lib.GPU({ mode: backend });
   } catch (e) {
     if (backend === 'webgpu') {
       openWebGpu -= 1;
@@ -404,7 +444,7 @@ export function requiredBackends(value: string | undefined = process.env.SEGLOSS
   return new Set(names as GpuBackend[]);
 }
 
-async function destroyQuietly(gpu: GPUType): Promise<void> {
+async function destroyQuietly(gpu: GpuJsGpu): Promise<void> {
   try {
     await gpu.destroy();
   } catch {
