@@ -14,8 +14,20 @@ import { SeglossError, diag, suggest } from '../compiler/front/diagnostics.ts';
 import { parse } from '../compiler/front/parse.ts';
 import { type FrontendOptions, type FrontendResult, type SourceHost, compileIR } from '../compiler/pipeline.ts';
 
+/**
+ * The package's root: the nearest folder above this file with a package.json
+ * (src/runtime/ → two up in a checkout; dist/src/runtime/ → three up when built).
+ */
+function packageRoot(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (let dir = here; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) return join(here, '..', '..');
+  }
+}
+
 /** The shared library's folder (`losses/` at the package root): a `use` may always reach it. */
-export const LIBRARY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'losses');
+export const LIBRARY_DIR = join(packageRoot(), 'losses');
 /** The largest file a `use` reads: formulas are small; /dev/zero is not. */
 export const USE_MAX_BYTES = 1 << 20;
 

@@ -5,7 +5,8 @@
 // float64 semantics it finishes the small values in) bundled by esbuild from
 // src/runtime/standalone.ts. It is text: nothing here runs a loss.
 
-import { buildSync } from 'esbuild';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { CompiledLoss } from '../runtime/loss.ts';
 import { canonicalAxes, count, sizesOf } from '../compiler/core/layout.ts';
@@ -49,27 +50,49 @@ function literal(x: unknown): string {
 
 let bundled: string | undefined;
 
+/** Where `npm run build` writes the bundle below, next to the built runtime. */
+export const PREBUILT_BUNDLE = 'src/runtime/standalone.bundle.txt';
+
+/**
+ * How esbuild bundles src/runtime/standalone.ts: one IIFE defining `segloss`,
+ * paths in its comments from `root` (the package root). `npm run build` runs
+ * the same options once and ships the text; a source checkout bundles on demand.
+ */
+export function standaloneBuildOptions(root: string): {
+  absWorkingDir: string; entryPoints: string[]; bundle: true; format: 'iife'; globalName: string;
+  platform: 'neutral'; target: string; write: false; logLevel: 'silent'; charset: 'utf8';
+} {
+  return {
+    absWorkingDir: root,
+    entryPoints: ['src/runtime/standalone.ts'],
+    bundle: true,
+    format: 'iife',
+    globalName: 'segloss',
+    platform: 'neutral',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+    charset: 'utf8',
+  };
+}
+
 /**
  * src/runtime/standalone.ts with the executor and what it imports (the
  * reference interpreter, the op records' float64 semantics and host loops,
- * layouts), as one script that defines `segloss` and imports nothing.
+ * layouts), as one script that defines `segloss` and imports nothing. The
+ * built package reads the text `npm run build` bundled; a source checkout
+ * bundles it here with esbuild (a development dependency).
  */
 export function executorBundle(): string {
   if (bundled === undefined) {
-    const out = buildSync({
-      // Paths (in the bundle's comments) from the package root, wherever the command runs.
-      absWorkingDir: fileURLToPath(new URL('../..', import.meta.url)),
-      entryPoints: ['src/runtime/standalone.ts'],
-      bundle: true,
-      format: 'iife',
-      globalName: 'segloss',
-      platform: 'neutral',
-      target: 'es2022',
-      write: false,
-      logLevel: 'silent',
-      charset: 'utf8',
-    });
-    bundled = out.outputFiles[0]!.text.trim();
+    const root = new URL('../..', import.meta.url);
+    const prebuilt = new URL(PREBUILT_BUNDLE, root);
+    if (existsSync(prebuilt)) {
+      bundled = readFileSync(prebuilt, 'utf8').trim();
+    } else {
+      const { buildSync } = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
+      bundled = buildSync(standaloneBuildOptions(fileURLToPath(root))).outputFiles![0]!.text.trim();
+    }
   }
   return bundled;
 }

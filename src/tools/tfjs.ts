@@ -1,22 +1,44 @@
 // TensorFlow.js set up as the oracle: tfjs-core on the cpu backend, with its
-// gradient functions registered. The CommonJS build registers none, and the ESM
-// file that does uses directory imports plain Node rejects: try both ways.
+// gradient functions registered. tfjs-core's CommonJS build (what Node loads
+// for '@tensorflow/tfjs-core') registers none; the ESM files that do import
+// their siblings without extensions ('./gradients/Abs_grad'), which bundlers
+// and vite resolve and plain Node rejects. So under plain Node a resolve hook
+// (node:module's register) retries those imports with `.js` and `/index.js`,
+// for files inside tfjs-core only; everything else resolves as usual.
 
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { createRequire } from 'node:module';
+import * as nodeModule from 'node:module';
 
 let ready: Promise<typeof tf> | undefined;
 
-/** Load one of tfjs-core's side-effect modules (gradients, chained ops) in either environment. */
-async function sideEffect(path: string): Promise<void> {
+/** The resolve hook, as a module of its own (node:module's register runs hooks off-thread). */
+const HOOK = `
+export async function resolve(specifier, context, next) {
   try {
-    // Under tsx, require() transpiles the ESM file and resolves its extensionless imports.
-    createRequire(import.meta.url)(`${path}.js`);
-  } catch {
-    // Under vitest (vite's resolver) the ESM import itself works.
-    await import(path);
+    return await next(specifier, context);
+  } catch (error) {
+    const inTfjsCore = (context.parentURL ?? '').includes('/@tensorflow/tfjs-core/');
+    if (!inTfjsCore || !/^\\.\\.?\\//.test(specifier) || /\\.m?js$/.test(specifier)) throw error;
+    for (const tail of ['.js', '/index.js']) {
+      try { return await next(specifier + tail, context); } catch { /* the next tail */ }
+    }
+    throw error;
   }
+}`;
+
+let hooked = false;
+function hookTfjsCoreResolution(): void {
+  if (hooked) return;
+  hooked = true;
+  const register = (nodeModule as { register?: (url: string) => void }).register;
+  if (typeof register === 'function') register(`data:text/javascript,${encodeURIComponent(HOOK)}`);
+}
+
+/** Load one of tfjs-core's side-effect ESM modules (gradients, chained ops). */
+async function sideEffect(path: string): Promise<void> {
+  hookTfjsCoreResolution();
+  await import(`${path}.js`);
 }
 
 async function registerGradients(): Promise<void> {
@@ -35,7 +57,16 @@ export function tfjs(backend: 'cpu' | 'wasm' = 'cpu'): Promise<typeof tf> {
   })();
   return ready.then(async (t) => {
     if (t.getBackend() !== backend) {
-      if (backend === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+      if (backend === 'wasm') {
+        try {
+          await import('@tensorflow/tfjs-backend-wasm');
+        } catch (e) {
+          const missing = (e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND';
+          throw new Error(missing
+            ? "TensorFlow.js's wasm backend (the benchmark's tfjs-wasm peer) is an optional package: `npm install @tensorflow/tfjs-backend-wasm@^4.22.0`"
+            : `TensorFlow.js's wasm backend does not load: ${(e as Error).message}`);
+        }
+      }
       if (!(await t.setBackend(backend))) throw new Error(`TensorFlow.js backend '${backend}' failed to start`);
     }
     return t;
