@@ -16,14 +16,14 @@ import type { Params } from '../compiler/lower/knobs.ts';
 import type { Axis } from '../compiler/core/ir.ts';
 import type { Dims } from '../compiler/core/layout.ts';
 import type { Activation, Region } from '../compiler/lower/knobs.ts';
-import { type Plan, isLarge } from '../compiler/plan/plan.ts';
+import type { Plan } from '../compiler/plan/plan.ts';
 import { type GpuBackend, type GpuHandle, type GpuJsKernel, GPU_BACKENDS, kernelBackend, openGpu } from './backends/gpujs.ts';
-import { type Layout, type Sizes, canonicalAxes, count, fromCanonical, sizesOf, toCanonical } from '../compiler/core/layout.ts';
-import { evaluate } from '../compiler/core/reference.ts';
+import { type Layout, type Sizes, canonicalAxes, count, sizesOf } from '../compiler/core/layout.ts';
 import { availableParallelism } from 'node:os';
 import { type JsKernel, MIN_THREADED_OUTPUT, jsRunner, releaseJsKernels, shared } from './backends/js.ts';
-import { type KernelOutput as ExecutorOutput, type Memory, type Program, type Runner, repeatClass, run, valuesOut } from './executor.ts';
+import { type KernelOutput as ExecutorOutput, type Memory, type Program, type Runner, run } from './executor.ts';
 import { shapeProgram } from './program.ts';
+import { type Inputs, checkInputs, checkOut, gpuKernelOptions, runReference, toF32 } from './checks.ts';
 
 let nextKernelId = 0;
 import { InputError } from '../compiler/core/errors.ts';
@@ -51,7 +51,7 @@ export interface CompileOptions {
   readFile?: FileOptions['readFile'];
 }
 
-export type Inputs = Readonly<Record<string, ArrayLike<number>>>;
+export type { Inputs } from './checks.ts';
 
 export interface ValueResult {
   /** The loss; under reduction 'none', the sum of `values` (what the gradient is of). */
@@ -178,7 +178,7 @@ export class CompiledLoss {
    * training loop reusing its buffers wants.
    */
   async valueAndGrad(inputs: Inputs, shape: readonly number[], options: GradOptions = {}): Promise<GradResult> {
-    const r = await this.run(inputs, shape, true, this.checkOut(options.out, shape));
+    const r = await this.run(inputs, shape, true, checkOut(options.out, shape));
     return { value: r.value, grad: r.grad!, backend: this.backend, ...(r.values ? { values: r.values } : {}) };
   }
 
@@ -211,34 +211,6 @@ export class CompiledLoss {
     }
   }
 
-  private checkOut(out: Float32Array | undefined, shape: readonly number[]): Float32Array | undefined {
-    const n = shape.reduce((a, b) => a * b, 1);
-    if (out && (!(out instanceof Float32Array) || out.length !== n)) throw new InputError(`out must be a Float32Array of ${n} elements for shape [${shape.join(', ')}]`);
-    return out;
-  }
-
-  /** The inputs checked against the shape; a per-pixel `mask` (no class axis) repeated along class. */
-  private check(inputs: Inputs, shape: readonly number[], ir: LossIR, sizes: Sizes, dims: Dims): Inputs {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const cw = ir.loss.knobs.classWeights;
-    if (cw && cw.length !== sizes.class) throw new InputError(`class_weights has ${cw.length} weights; the data has ${sizes.class} classes`);
-    const cd = ir.loss.knobs.classDistances;
-    if (cd && cd.length !== sizes.class) throw new InputError(`class_distances is ${cd.length}x${cd.length}; the data has ${sizes.class} classes`);
-    let out = inputs;
-    for (const inp of ir.loss.inputs) {
-      // Own properties only: an input may be called toString or constructor.
-      const v = Object.hasOwn(inputs, inp.name) ? inputs[inp.name] : undefined;
-      if (!v) throw new InputError(`loss '${ir.loss.name}' needs input '${inp.name}' (${inp.role}); got ${Object.keys(inputs).join(', ') || 'none'}`);
-      if (inp.name === 'mask' && ir.loss.knobs.mask && v.length * sizes.class === n && sizes.class > 1) {
-        out = { ...out, mask: repeatClass(v, this.opts.layout, sizes, dims) };
-        continue;
-      }
-      if (v.length !== n) throw new InputError(`input '${inp.name}' has ${v.length} elements; shape [${shape.join(', ')}] needs ${n}${inp.name === 'mask' ? ` (or ${n / sizes.class}, one per pixel)` : ''}`);
-      if (inp.role === 'prob') checkProbabilities(v, inp.name, ir.loss.name);
-    }
-    return out;
-  }
-
   /**
    * One evaluation: the inputs checked, then the plan run by the executor on this shape's kernels.
    * Synchronous when every kernel is (`sync` builds them so); else a Promise (webgpu, threads).
@@ -247,9 +219,9 @@ export class CompiledLoss {
     if (this.disposed) throw new Error(`loss '${this.name}' was disposed`);
     const { sizes, dims } = sizesOf(shape, this.opts.layout);
     const st = this.state(dims);
-    inputs = this.check(inputs, shape, st.ir, sizes, dims);
+    inputs = checkInputs(inputs, shape, st.ir, sizes, dims, this.opts.layout);
     if (this.backend === 'reference') {
-      const r = this.runReference(st.ir, inputs, sizes, dims, wantGrad);
+      const r = runReference(st.ir, inputs, sizes, dims, this.opts.layout, wantGrad);
       if (into && r.grad) into.set(r.grad);
       return into && r.grad ? { value: r.value, grad: into } : r;
     }
@@ -294,17 +266,9 @@ export class CompiledLoss {
    */
   valueAndGradSync(inputs: Inputs, shape: readonly number[], options: GradOptions = {}): GradResult {
     if (this.backend === 'webgpu') throw new Error('webgpu is asynchronous: use valueAndGrad, or a synchronous backend (cpu, webasm, headlessgl, reference)');
-    const r = this.call(inputs, shape, true, true, this.checkOut(options.out, shape));
+    const r = this.call(inputs, shape, true, true, checkOut(options.out, shape));
     if (r instanceof Promise) throw new Error('internal: a synchronous run returned a Promise');
     return { value: r.value, grad: r.grad!, backend: this.backend, ...(r.values ? { values: r.values } : {}) };
-  }
-
-  private runReference(ir: LossIR, inputs: Inputs, sizes: Sizes, dims: Dims, wantGrad: boolean) {
-    const canon: Record<string, Float64Array> = Object.create(null); // an input may be called __proto__
-    for (const inp of ir.loss.inputs) canon[inp.name] = toCanonical(inputs[inp.name]!, this.opts.layout, sizes, dims);
-    const [v, g, vs] = evaluate([ir.value, ir.grad, ...(ir.values ? [ir.values] : [])], canon, sizes);
-    const values = vs && (isLarge(ir.values!) ? valuesOut(vs.data, vs.axes, vs.axes, sizes, dims, this.opts.layout) : vs.data);
-    return { value: v!.data[0]!, grad: wantGrad ? fromCanonical(g!.data, this.opts.layout, sizes, dims, (n) => new Float64Array(n)) : undefined, ...(values ? { values } : {}) };
   }
 
   private kernelsFor(plan: Plan, sizes: Sizes, dims: Dims, which: string, sync = false): ShapeKernels {
@@ -356,10 +320,7 @@ export class CompiledLoss {
   private build(spec: KernelSpec, sync: boolean): GpuJsKernel {
     const gpu = this.gpu!;
     const kernel = gpu.gpu.createKernel(spec.source, {
-      output: [spec.output],
-      loopMaxIterations: spec.loopMaxIterations,
-      precision: 'single',
-      tactic: 'precision',
+      ...gpuKernelOptions(spec),
       // webasm splits kernels of ≥ 4096 cells across its worker pool only under the async contract.
       ...(this.backend === 'webasm' && !sync ? { asyncMode: true } : {}),
     });
@@ -377,21 +338,6 @@ function stateFor(source: string, opts: CompileOptions & { file: string }, dims:
   const fe = frontend(source, opts.file, { dims, region: opts.region ?? 'sample', params: opts.params ?? {}, activation: opts.activation ?? 'none', readFile: opts.readFile });
   if (!fe.ir) throw new SeglossError(fe.diagnostics, fe.sources);
   return { ir: fe.ir, plan: fe.ir.plan, valuePlan: fe.ir.valuePlan, shapes: new Map() };
-}
-
-/** Logits fed to a loss on probabilities give a wrong number, often finite (clips hide it): refuse them. */
-function checkProbabilities(v: ArrayLike<number>, name: string, loss: string): void {
-  for (let i = 0; i < v.length; i++) {
-    const x = v[i]!;
-    if (x < 0 || x > 1) {
-      throw new InputError(`input '${name}' of loss '${loss}' holds probabilities, but element ${i} is ${x}, outside [0, 1]: ` +
-        "if the prediction holds logits, compile with activation 'sigmoid' or 'softmax' (segloss: --activation sigmoid|softmax)");
-    }
-  }
-}
-
-function toF32(a: ArrayLike<number>): Float32Array {
-  return a instanceof Float32Array ? a : Float32Array.from(a);
 }
 
 /** The first backend of AUTO_ORDER that starts here. */
