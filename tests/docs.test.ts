@@ -1,12 +1,14 @@
 // `segloss docs`: the generated site, opened in real headless Chromium.
 // Oracles: the browser itself (console errors, failed or outside requests,
-// KaTeX's rendered output, SVG geometry, which fonts loaded) and the library's
-// files (one page per loss, the plan's pass count).
+// KaTeX's rendered output, SVG geometry, which fonts loaded, the layout's width
+// at a phone's 390 px) and the library's files (one page per loss, the plan's
+// pass count). Screenshots of two pages at phone width go to
+// .tmp/test-output/docs/ (git-ignored), for a person to look at.
 //
 // Without /usr/bin/chromium the browser test fails, naming how to install it,
 // unless SEGLOSS_SKIP_BROWSER=1, which skips it with a loud warning.
 
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
@@ -64,7 +66,65 @@ describe('segloss docs', () => {
     expect(readdirSync(join(site, 'assets', 'fonts')).filter((f) => f.endsWith('.woff2')).length).toBeGreaterThan(10);
     const index = readFileSync(join(site, 'index.html'), 'utf8');
     for (const p of pages.slice(1)) expect(index).toContain(`href="${p}"`);
-    for (const p of pages) expect(readFileSync(join(site, p), 'utf8'), `${p} carries no script`).not.toMatch(/<script/i);
+    for (const p of pages.slice(1)) expect(readFileSync(join(site, p), 'utf8'), `${p} carries no script`).not.toMatch(/<script/i);
+    // The index's one script is its search box, inline: nothing loaded from elsewhere.
+    expect(index.match(/<script/gi), 'index: one inline script').toHaveLength(1);
+    expect(index).not.toMatch(/<script[^>]*\bsrc=/i);
+  });
+
+  test('the index groups the losses and every library loss is in a named group', () => {
+    const index = readFileSync(join(site, 'index.html'), 'utf8');
+    for (const id of ['distribution', 'region', 'boundary', 'compound', 'seed']) expect(index).toContain(`<section class="group" id="${id}">`);
+    const other = index.slice(index.indexOf('<section class="group" id="other">'));
+    expect(other).toContain('wbce_logits.html');
+    for (const p of pages.slice(1, -1)) expect(other, `${p} is grouped`).not.toContain(`href="${p}"`);
+    expect(index).toContain('<input id="search" type="search"');
+  });
+
+  test('a loss page renders its header prose, links its citation, and says how to use it', () => {
+    const dice = readFileSync(join(site, 'dice.html'), 'utf8');
+    expect(dice).toContain('per sample and class over <code>region</code>'); // backticks rendered
+    expect(dice).toContain('<a href="https://arxiv.org/abs/1606.04797">arXiv:1606.04797</a>');
+    expect(readFileSync(join(site, 'balanced_ce.html'), 'utf8')).toMatch(/<a class="find" href="https:\/\/scholar\.google\.com\/scholar\?q=Xie/);
+    expect(dice).toContain('<h2>Use it</h2>');
+    expect(dice).toContain("const loss = await load('dice', { smooth_nr: 0.00001, smooth_dr: 0.00001 });");
+    expect(dice).toContain('npx segloss eval dice --pred p.npy --target g.npy --grad dp.npy');
+    expect(dice).toContain("<code>smp.losses.DiceLoss('multilabel')</code>");
+    expect(dice).toContain('--activation sigmoid --region batch --param smooth_nr=0 --param smooth_dr=0 --param zero_absent=1');
+    expect(dice).toContain("load: <code>{ activation: 'sigmoid', region: 'batch', smooth_nr: 0, smooth_dr: 0, zero_absent: 1 }</code>");
+    expect(dice).toContain('probabilities in [0, 1]');
+    expect(dice).toContain('one-hot (or soft) masks');
+    const gwd = readFileSync(join(site, 'generalized_wasserstein_dice.html'), 'utf8');
+    expect(gwd).toContain('logits, raw scores; the formula applies its own softmax over the class axis');
+    expect(gwd).toContain('at least two class channels');
+    expect(readFileSync(join(site, 'mcc.html'), 'utf8')).toContain('smp.losses.MCCLoss()');
+    expect(readFileSync(join(site, 'seed_dice.html'), 'utf8')).toContain('No MONAI, segmentation_models.pytorch or Keras call is listed');
+    // The formula as written, from the AST, before the compiler's.
+    expect(dice.indexOf('<h3>def <code>dice_score</code></h3><span class="katex-display">')).toBeGreaterThan(0);
+    expect(dice.indexOf('<h3>loss <code>dice</code></h3>')).toBeLessThan(dice.indexOf('Loss and gradient, as compiled'));
+    // No playground yet: no link to it.
+    expect(existsSync(join(site, '..', 'playground', 'index.html'))).toBe(false);
+    for (const p of pages.slice(1)) expect(readFileSync(join(site, p), 'utf8'), p).not.toContain('playground');
+  });
+
+  test('a loss page links its playground view when there is one', async () => {
+    const other = join(dir, 'with-playground');
+    mkdirSync(join(other, 'playground'), { recursive: true });
+    writeFileSync(join(other, 'playground', 'index.html'), '<!doctype html><title>playground</title>');
+    await writeSite(['losses/bce.loss'], join(other, 'site'));
+    expect(readFileSync(join(other, 'site', 'bce.html'), 'utf8')).toContain('<a class="playground" href="../playground/index.html#loss=bce">');
+  }, 60_000);
+
+  test('the windowed and distance losses get a picture that varies, not a flat one-pixel line', () => {
+    for (const name of ['ssim', 'ms_ssim', 'boundary', 'hausdorff_dt', 'log_hausdorff_dt', 'cldice', 'balanced_ce', 'generalized_wasserstein_dice']) {
+      const page = readFileSync(join(site, `${name}.html`), 'utf8');
+      expect(page, name).toContain('data-figure="shift"');
+    }
+    for (const name of ['ssim', 'ms_ssim', 'boundary', 'hausdorff_dt', 'log_hausdorff_dt', 'cldice']) {
+      const page = readFileSync(join(site, `${name}.html`), 'utf8');
+      expect(page, name).not.toContain('data-figure="pixel"');
+      expect(page, name).toContain('On a single pixel this loss is constant');
+    }
   });
 
   test('a loss page holds the header, the source, the parameters and the plan', () => {
@@ -110,28 +170,65 @@ describe('segloss docs', () => {
             katex: count('.katex'), errors: count('.katex-error') + count('.katex [style*="#cc0000"]'),
             katexFonts: [...document.fonts].filter((f) => f.family.replace(/"/g, '').startsWith('KaTeX') && f.status === 'loaded').length,
             imgsBroken: imgs.filter((i) => !i.complete || i.naturalWidth === 0).length,
-            plots: [...document.querySelectorAll('svg.plot')].map((s) => [...s.querySelectorAll('path[stroke-width="2"]')].map((q) => (q.getAttribute('d') ?? '').length)),
-            heatmaps: [...document.querySelectorAll('svg.heatmap')].map((s) => { const r = s.getBoundingClientRect(); return { cells: s.querySelectorAll('g rect').length, w: r.width, h: r.height }; }),
-            rows: count('table.losses tr'),
+            // Each curve's y coordinates (SVG user units), and each heatmap's distinct cell colours.
+            plots: [...document.querySelectorAll('svg.plot')].map((s) => [...s.querySelectorAll('path.curve')].map((q) => [...(q.getAttribute('d') ?? '').matchAll(/[ML][\d.-]+,([\d.-]+)/g)].map((m) => Number(m[1])))),
+            heatmaps: [...document.querySelectorAll('svg.heatmap')].map((s) => { const r = s.getBoundingClientRect(); const cells = [...s.querySelectorAll('g.cells rect')]; return { cells: cells.length, colours: new Set(cells.map((c) => c.getAttribute('fill'))).size, w: r.width, h: r.height }; }),
+            figures: count('figure'),
+            written: count('section.formula h3'), displays: count('.katex-display'),
+            rows: count('table.losses tr[data-search]'),
           };
         });
+        await phone(p);
         if (p === 'index.html') {
-          expect(seen.rows, p).toBe(pages.length); // header + one row per loss
+          expect(seen.rows, p).toBe(pages.length - 1); // one row per loss
           continue;
         }
         expect(seen.katex, `${p}: KaTeX output`).toBeGreaterThan(0);
+        expect(seen.displays, `${p}: the formula as written (one display per def and loss) and the compiled one`).toBe(seen.written + 1);
         expect(seen.errors, `${p}: .katex-error or an unsupported command in KaTeX's error colour`).toBe(0);
         expect(seen.katexFonts, `${p}: KaTeX fonts loaded`).toBeGreaterThan(0);
         expect(seen.imgsBroken, `${p}: broken <img>`).toBe(0);
-        expect(seen.plots, `${p}: one line plot`).toHaveLength(1);
-        expect(seen.plots[0]!.filter((len) => len > 500), `${p}: two curves of 99 points (and two legend strokes)`).toHaveLength(2);
-        expect(seen.heatmaps, `${p}: one heatmap`).toHaveLength(1);
-        expect(seen.heatmaps[0]!.cells, `${p}: 32x32 cells and the colour bar`).toBeGreaterThanOrEqual(32 * 32);
-        expect(seen.heatmaps[0]!.w * seen.heatmaps[0]!.h, `${p}: heatmap laid out`).toBeGreaterThan(0);
+        expect(seen.figures, `${p}: at least one picture`).toBeGreaterThan(0);
+        expect(seen.figures, `${p}: figures are line plots and heatmaps`).toBe(seen.plots.length + seen.heatmaps.length);
+        for (const curves of seen.plots) {
+          expect(curves, `${p}: two curves per plot`).toHaveLength(2);
+          const ys = curves.flat();
+          expect(ys.length, `${p}: curves drawn`).toBeGreaterThan(20);
+          expect(Math.max(...ys) - Math.min(...ys), `${p}: a plot's data is not constant`).toBeGreaterThan(1);
+        }
+        for (const h of seen.heatmaps) {
+          expect(h.cells, `${p}: 32x32 cells`).toBe(32 * 32);
+          expect(h.colours, `${p}: a heatmap's data is not constant`).toBeGreaterThan(1);
+          expect(h.w * h.h, `${p}: heatmap laid out`).toBeGreaterThan(0);
+        }
+      }
+      // The search box filters the index's rows.
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await page.goto(`${base}index.html`, { waitUntil: 'load' });
+      await page.fill('#search', 'hausdorff');
+      const shown = await page.evaluate(() => [...document.querySelectorAll('tr[data-search]:not([hidden]) a')].map((a) => a.textContent));
+      expect(shown.sort()).toEqual(['hausdorff_dt', 'log_hausdorff_dt']);
+      // Two pages as a phone shows them, for a person to look at.
+      const shots = join('.tmp', 'test-output', 'docs');
+      mkdirSync(shots, { recursive: true });
+      await page.setViewportSize({ width: 390, height: 844 });
+      for (const p of ['dice', 'ssim']) {
+        await page.goto(`${base}${p}.html`, { waitUntil: 'load' });
+        await page.evaluate(() => document.fonts.ready);
+        await page.screenshot({ path: join(shots, `${p}-390px.png`), fullPage: true });
+        expect(existsSync(join(shots, `${p}-390px.png`))).toBe(true);
       }
       expect(problems).toEqual([]);
+
+      /** At a phone's width (390 px) the page does not scroll sideways; back to the desktop width after. */
+      async function phone(p: string): Promise<void> {
+        await page.setViewportSize({ width: 390, height: 844 });
+        const width = await page.evaluate(() => ({ doc: document.documentElement.scrollWidth, body: document.body.scrollWidth, view: window.innerWidth }));
+        expect(Math.max(width.doc, width.body), `${p}: no horizontal scroll at 390 px`).toBeLessThanOrEqual(width.view);
+        await page.setViewportSize({ width: 1280, height: 900 });
+      }
     } finally {
       await browser.close();
     }
-  }, 120_000);
+  }, 240_000);
 });
