@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { writeSite } from '../../tools/site.ts';
+import { InputError } from '../../compiler/core/errors.ts';
 import { LIBRARY_DIR } from '../../runtime/sources.ts';
 import { resolveLoss } from '../options.ts';
 
@@ -19,9 +19,21 @@ export function register(program: Command): void {
     .action(async (files: string[], o: { out: string; json?: boolean }) => {
       const list = files.length ? files.map((f) => resolveLoss(f).file) : readdirSync(LIBRARY_DIR).filter((f) => f.endsWith('.loss')).sort().map((f) => join(LIBRARY_DIR, f));
       const start = performance.now();
+      const { writeSite } = await loadSite();
       const pages = await writeSite(list, o.out);
       const secs = ((performance.now() - start) / 1000).toFixed(1);
       if (o.json) process.stdout.write(`${JSON.stringify({ out: o.out, pages: pages.length - 1, index: resolve(o.out, 'index.html') }, null, 2)}\n`);
       else process.stdout.write(`wrote ${pages.length - 1} loss pages in ${secs} s; open ${resolve(o.out, 'index.html')}\n`);
     });
+}
+
+/** The site writer, after KaTeX (an optional peer dependency: only the catalogue typesets math). */
+async function loadSite(): Promise<typeof import('../../tools/site.ts')> {
+  try {
+    await import('katex');
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    throw new InputError('segloss docs typesets the formulas with KaTeX, an optional package: `npm install katex@^0.19.1`');
+  }
+  return import('../../tools/site.ts');
 }

@@ -11,6 +11,14 @@ import { STENCIL } from './stencil.ts';
 import { STRUCTURAL } from './structural.ts';
 import type { OpRecord } from './types.ts';
 
+// Each record file declares its op names (`interface OpNames` in ir.ts). A program
+// that reads only the emitted .d.ts (a user's tsc) drops the value imports above,
+// so these keep the record files, and with them every op name, in its program.
+export type {} from './elementwise.ts';
+export type {} from './host.ts';
+export type {} from './stencil.ts';
+export type {} from './structural.ts';
+
 export type * from './types.ts';
 
 export const OPS: { readonly [K in Op]: OpRecord } = { ...STRUCTURAL, ...ELEMENTWISE, ...STENCIL, ...HOST };
