@@ -1,28 +1,31 @@
 // segloss as a package a user installs. `npm pack` (which runs `prepare`, the
-// build) makes the tarball; a fresh project in a temporary folder gets it the
-// way `npm install` lays it out: the tarball unpacked as node_modules/segloss,
-// node_modules/.bin/segloss linking to its "bin", and its "dependencies" (only
-// those, not this repository's devDependencies) as links to this repository's
-// installed copies. npm itself cannot do the install here: `npm install
-// --offline` needs every dependency in npm's cache, and this machine has none
-// (ENOTCACHED), nor a network. Then, in that project, as the user would:
-// `import { load } from 'segloss'`, `import { toTfjs } from 'segloss/tfjs'`,
-// `npx segloss`, and `tsc --noEmit` against the shipped .d.ts.
+// build) makes the tarball; a fresh project in a temporary folder installs it
+// with npm itself, offline: `npm ci --offline` on a lockfile that pins the
+// tarball and, for its "dependencies", the versions and integrity hashes of
+// this repository's lockfile (npm's cache holds those tarballs since this
+// checkout's `npm ci`; a plain `npm install --offline` would also need the
+// registry's metadata, which the cache lacks: ENOTCACHED). The optional peers
+// (gpu.js, webgpu, katex, tfjs-backend-wasm) are not installed, as for a user.
+// Then, in that project, as the user would: `import { load } from 'segloss'`,
+// `import { toTfjs } from 'segloss/tfjs'`, `npx segloss`, and `tsc --noEmit`
+// against the shipped .d.ts.
 //
 // Oracles: the float64 reference backend of this tree (value and gradient),
 // the training loss falling, the check's own comparisons, package.json's
-// version, and the commands' own registration (the CLI's lazy help table).
+// version, the commands' own registration (the CLI's lazy help table), and
+// package.json's peerDependencies (what a missing optional package names).
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SeglossError, compile, load } from '../src/index.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
+const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string>; peerDependencies: Record<string, string> };
 const work = mkdtempSync(join(tmpdir(), 'segloss-package-'));
 const project = join(work, 'project');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -44,18 +47,27 @@ beforeAll(() => {
   const out = execFileSync('npm', ['pack', '--pack-destination', packs, '--json'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   const tarball = join(packs, (JSON.parse(out) as { filename: string }[])[0]!.filename);
 
-  const modules = join(project, 'node_modules');
-  mkdirSync(join(modules, 'segloss'), { recursive: true });
-  execFileSync('tar', ['xzf', tarball, '-C', join(modules, 'segloss'), '--strip-components=1']);
-  const shipped = JSON.parse(readFileSync(join(modules, 'segloss', 'package.json'), 'utf8')) as { bin: Record<string, string>; dependencies: Record<string, string> };
-  for (const dep of Object.keys(shipped.dependencies)) {
-    mkdirSync(dirname(join(modules, dep)), { recursive: true });
-    symlinkSync(join(ROOT, 'node_modules', dep), join(modules, dep), 'dir');
+  const tgz = `file:${join('..', 'packs', (JSON.parse(out) as { filename: string }[])[0]!.filename)}`;
+  // The project's lockfile: segloss from the tarball, and every package this repository installs for
+  // its "dependencies" (lockfile entries not marked dev or peer), at the same paths, versions and hashes.
+  type Entry = Record<string, unknown> & { dev?: boolean; devOptional?: boolean; peer?: boolean; link?: boolean };
+  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, Entry> };
+  const self = lock.packages['']!;
+  const packages: Record<string, unknown> = {
+    '': { name: 'consumer', version: '1.0.0', dependencies: { segloss: tgz } },
+    'node_modules/segloss': {
+      version: PKG.version, resolved: tgz, integrity: `sha512-${createHash('sha512').update(readFileSync(tarball)).digest('base64')}`,
+      dependencies: self.dependencies, peerDependencies: self.peerDependencies, peerDependenciesMeta: self.peerDependenciesMeta, bin: self.bin, engines: self.engines,
+    },
+  };
+  for (const [path, entry] of Object.entries(lock.packages)) {
+    if (path && !entry.dev && !entry.devOptional && !entry.peer && !entry.link) packages[path] = entry;
   }
-  mkdirSync(join(modules, '.bin'));
-  symlinkSync(join('..', 'segloss', shipped.bin.segloss!), join(modules, '.bin', 'segloss'));
+  mkdirSync(project);
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module', dependencies: { segloss: tgz } }));
+  writeFileSync(join(project, 'package-lock.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', lockfileVersion: 3, requires: true, packages }));
+  execFileSync('npm', ['ci', '--offline', '--no-audit', '--no-fund'], { cwd: project, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
-  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }));
   writeFileSync(join(project, 'value.mjs'), `import { load } from 'segloss';
 const shape = ${JSON.stringify(SHAPE)};
 const N = ${N};
@@ -104,10 +116,18 @@ export { compile, fn, v, grad, SeglossError };
 const n: string = (await load('dice')).valueAndGrad;
 export { n };
 `);
-  const tsconfig = (file: string) => JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: [] }, files: [file] });
+  const tsconfig = (file: string, skipLibCheck = true) => JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck, types: [] }, files: [file] });
   writeFileSync(join(project, 'tsconfig.json'), tsconfig('types.ts'));
+  writeFileSync(join(project, 'tsconfig.libcheck.json'), tsconfig('types.ts', false));
   writeFileSync(join(project, 'tsconfig.wrong.json'), tsconfig('types-wrong.ts'));
-}, 120_000);
+  writeFileSync(join(project, 'optional.mjs'), `import { load } from 'segloss';
+const out = {};
+for (const backend of ['cpu', 'webgpu']) {
+  try { await load('dice', {}, { backend }); out[backend] = 'started'; } catch (e) { out[backend] = e.name + ': ' + e.message; }
+}
+process.stdout.write(JSON.stringify(out));
+`);
+}, 180_000);
 
 describe('the packed package in a fresh project', () => {
   test("import { load } from 'segloss': Dice's value and gradient on the js backend equal the float64 reference", async () => {
@@ -143,10 +163,31 @@ describe('the packed package in a fresh project', () => {
     expect(c.out).toContain('1 losses, 9 comparisons: 9 ok, 0 mismatched\n');
   });
 
+  test('only the dependencies are installed: the optional peers are absent, and the features that need them say which package to install', () => {
+    const modules = join(project, 'node_modules');
+    expect(existsSync(join(modules, 'segloss', 'dist', 'src', 'index.js'))).toBe(true);
+    for (const dep of Object.keys(PKG.dependencies)) expect(existsSync(join(modules, dep, 'package.json')), dep).toBe(true);
+    for (const peer of Object.keys(PKG.peerDependencies)) expect(existsSync(join(modules, peer)), peer).toBe(false);
+    for (const dev of ['tsx', 'esbuild', 'typescript', 'vitest']) expect(existsSync(join(modules, dev)), dev).toBe(false);
+    const r = run(process.execPath, ['optional.mjs']);
+    expect(r.code, r.err).toBe(0);
+    const got = JSON.parse(r.out) as Record<string, string>;
+    expect(got.cpu).toBe(`BackendUnavailable: cpu: the optional package \`gpu.js\` is not installed (the cpu, webasm, headlessgl and webgpu backends run on it; the default js backend does not): \`npm install gpu.js@${PKG.peerDependencies['gpu.js']}\``);
+    expect(got.webgpu).toContain('`npm install gpu.js@');
+    const docs = run('npx', ['--no-install', 'segloss', 'docs', 'dice', '--out', 'site']);
+    expect(docs.code).toBe(2);
+    expect(docs.err).toBe(`segloss: segloss docs typesets the formulas with KaTeX, an optional package: \`npm install katex@${PKG.peerDependencies.katex}\`\n`);
+    expect(existsSync(join(project, 'site'))).toBe(false);
+  });
+
   test('tsc --noEmit in the project: the shipped .d.ts type a correct program and reject a wrong one', () => {
     const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
     const ok = run(tsc, ['--noEmit', '-p', 'tsconfig.json']);
     expect(ok.code, ok.out + ok.err).toBe(0);
+    // With skipLibCheck off, segloss's own declarations check clean (tfjs-core's own have errors of theirs).
+    const lib = run(tsc, ['--noEmit', '-p', 'tsconfig.libcheck.json']);
+    const ours = lib.out.split('\n').filter((l) => l.includes('node_modules/segloss/'));
+    expect(ours, lib.out).toEqual([]);
     const wrong = run(tsc, ['--noEmit', '-p', 'tsconfig.wrong.json']);
     expect(wrong.code).not.toBe(0);
     expect(wrong.out).toMatch(/types-wrong\.ts.*TS2322/);
