@@ -34,6 +34,7 @@ export const compile: typeof compileLoss = (source, options) => compileLoss(sour
 /** Load a library loss by name; a SeglossError's message says where (file:line:col and the line). */
 export const load: typeof loadLoss = (name, params, options) => loadLoss(name, params, options).catch(located);
 export { type SyncValueAndGrad, type TfjsLoss, type ToTfjsOptions, toTfjs } from './runtime/tfjs-bridge.ts';
+export { type DeviceLossSource, type TfjsDeviceLoss, type ToTfjsDeviceOptions, toTfjsDevice } from './runtime/tfjs-device.ts';
 export { type GpuBackend, BackendUnavailable, GPU_BACKENDS, probeBackends } from './runtime/backends/gpujs.ts';
 export { LIBRARY_DIR, catalogue, describeLoss, frontend, frontendFile, libraryNames, readSource } from './runtime/sources.ts';
 export { oneHot } from './runtime/labels.ts';

@@ -9,3 +9,4 @@
 // of the model's ops are TensorFlow.js's: import '@tensorflow/tfjs' (or
 // '@tensorflow/tfjs-node'), which registers them, as any tfjs training does.
 export { type SyncValueAndGrad, type TfjsLoss, type ToTfjsOptions, toTfjs } from './runtime/tfjs-bridge.ts';
+export { type DeviceLossSource, type TfjsDeviceLoss, type ToTfjsDeviceOptions, toTfjsDevice } from './runtime/tfjs-device.ts';

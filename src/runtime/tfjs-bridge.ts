@@ -61,6 +61,7 @@ import { record } from '../compiler/core/ops/index.ts';
 import { oneHot } from './labels.ts';
 import { type Layout, layoutAxes, sizesOf } from '../compiler/core/layout.ts';
 import type { CompiledLoss, Inputs } from './loss.ts';
+import type { LossIR } from '../compiler/pipeline.ts';
 
 type TF = typeof tf;
 type Tensor = tf.Tensor;
@@ -151,68 +152,12 @@ export async function toTfjs(loss: CompiledLoss, options: ToTfjsOptions = {}): P
         (layout === 'nhwc' ? ' (TensorFlow.js): compile it with { layout: \'nhwc\' }' : ''),
     );
   }
-  const wrt = loss.wrt;
-  const targets = loss.inputs.filter((i) => i.role === 'target');
-  if (targets.length !== 1) {
-    throw new RangeError(`loss '${loss.name}' has ${targets.length} target inputs; toTfjs maps yTrue to exactly one`);
-  }
-  const target = targets[0]!.name;
-  const extra = options.inputs ?? {};
-  const knobs = loss.ir(2).loss.knobs;
-  if (options.ignoreIndex !== undefined && knobs.ignoreIndex !== undefined && options.ignoreIndex !== knobs.ignoreIndex) {
-    throw new RangeError(`loss '${loss.name}' was loaded with ignore_index ${knobs.ignoreIndex}, but options.ignoreIndex is ${options.ignoreIndex}`);
-  }
-  const ignoreIndex = options.ignoreIndex ?? knobs.ignoreIndex;
-  const maskChannel = options.maskChannel === true;
-  // The mask comes from each batch's yTrue: its ignored labels, or its extra channel.
-  const perCallMask = maskChannel || ignoreIndex !== undefined;
-  if (perCallMask && !knobs.mask) {
-    throw new RangeError(`loss '${loss.name}' has no mask: load it with ${maskChannel ? '{ mask: true }' : `{ ignore_index: ${ignoreIndex} }`} for ${maskChannel ? 'options.maskChannel' : 'options.ignoreIndex'}`);
-  }
-  if (maskChannel && options.labels === true) throw new RangeError('options.maskChannel is for one-hot (or soft) targets, options.labels for label maps: a label map masks by its ignore index');
-  if (perCallMask && 'mask' in extra) throw new RangeError(`loss '${loss.name}': the mask comes from yTrue (${maskChannel ? 'maskChannel' : `ignore index ${ignoreIndex}`}), and options.inputs.mask gives another: keep one`);
-  const missing = loss.inputs.filter((i) => i.name !== wrt && i.name !== target && !(i.name in extra) && !(perCallMask && i.name === 'mask'));
-  if (missing.length) {
-    throw new RangeError(
-      `loss '${loss.name}' needs inputs besides yTrue (${target}) and yPred (${wrt}): ` +
-        `${missing.map((i) => `${i.name} (${i.role})`).join(', ')}; pass them as options.inputs` +
-        (missing.some((i) => i.name === 'mask') ? ', or let each batch carry its mask (options.ignoreIndex with label maps, options.maskChannel)' : ''),
-    );
-  }
+  const { wrt, target, extra, ignoreIndex, maskChannel, none } = bridgeSetup(loss.ir(2).loss, loss.name, options);
   const engine = resolveSync(loss, options.sync);
-  const none = knobs.reduction === 'none';
-
-  type Kind = 'target' | 'labels' | 'maskChannel' | 'ignoreRows';
-  /** yPred's shape, and what yTrue holds; throws on shapes that fit none. */
-  const shapeOf = (yTrue: Tensor, yPred: Tensor): { shape: number[]; kind: Kind } => {
-    const s = yPred.shape;
-    if (s.length !== 4 && s.length !== 5) {
-      throw new RangeError(`loss '${loss.name}': yPred has shape [${s.join(', ')}]; ${layout} tensors have rank 4 (2-D) or 5 (3-D)`);
-    }
-    const ca = layout === 'nhwc' ? s.length - 1 : 1;
-    const C = s[ca]!;
-    const yt = yTrue.shape;
-    const withClass = (c: number) => s.map((n, i) => (i === ca ? c : n));
-    const both = `yTrue has shape [${yt.join(', ')}], yPred [${s.join(', ')}]`;
-    if (maskChannel) {
-      if (!same(yt, withClass(C + 1))) throw new RangeError(`loss '${loss.name}': ${both}; with maskChannel yTrue has ${C + 1} channels: the target's ${C} and the mask`);
-      return { shape: [...s], kind: 'maskChannel' };
-    }
-    const isLabels = options.labels !== false &&
-      (same(yt, s.filter((_, i) => i !== ca)) || (same(yt, withClass(1)) && (C > 1 || ignoreIndex !== undefined || options.labels === true)));
-    if (isLabels) return { shape: [...s], kind: 'labels' };
-    if (options.labels === true) throw new RangeError(`loss '${loss.name}': ${both}; a label map has yPred's shape without the class axis, or with a class axis of 1`);
-    if (!same(yt, s)) {
-      throw new RangeError(`loss '${loss.name}': ${both}; they must be equal` +
-        (C > 1 && options.labels !== false ? `, or yTrue a label map ([${s.filter((_, i) => i !== ca).join(', ')}] or [${withClass(1).join(', ')}])` : ''));
-    }
-    // A one-hot target of yPred's shape whose ignored pixels hold the ignore index in every channel (model.fit
-    // wants yTrue of the output's shape): the mask is 0 there.
-    return { shape: [...s], kind: ignoreIndex !== undefined ? 'ignoreRows' : 'target' };
-  };
+  const shapeOf = (yTrue: Tensor, yPred: Tensor) => yTrueKind(yTrue.shape, yPred.shape, layout, loss.name, { ignoreIndex, maskChannel, labels: options.labels });
 
   /** The runtime's inputs for one call: the target (one-hot from labels, split from the mask channel) and the batch's mask. */
-  const inputsFor = (kind: Kind, yTrue: ArrayLike<number>, trueShape: readonly number[], yPred: ArrayLike<number>, shape: readonly number[]): Inputs => {
+  const inputsFor = (kind: YTrueKind, yTrue: ArrayLike<number>, trueShape: readonly number[], yPred: ArrayLike<number>, shape: readonly number[]): Inputs => {
     const ca = layout === 'nhwc' ? shape.length - 1 : 1;
     const C = shape[ca]!;
     let g: ArrayLike<number> = yTrue;
@@ -337,6 +282,95 @@ export async function toTfjs(loss: CompiledLoss, options: ToTfjsOptions = {}): P
     variableGrads: { value: variableGrads },
     trainStep: { value: trainStep },
   });
+}
+
+/** What yTrue holds, decided per call by its shape (see the top of this file). */
+export type YTrueKind = 'target' | 'labels' | 'maskChannel' | 'ignoreRows';
+
+/** The bridge's reading of a loss and its options (both bridges, this one and tfjs-device.ts, check them alike). */
+export interface BridgeSetup<E = ArrayLike<number>> {
+  /** The prediction's input (yPred) and the target's (yTrue). */
+  wrt: string;
+  target: string;
+  /** Inputs beyond target and prediction, as the options gave them. */
+  extra: Readonly<Record<string, E>>;
+  ignoreIndex: number | undefined;
+  maskChannel: boolean;
+  /** The mask comes from each batch's yTrue: its ignored labels, or its extra channel. */
+  perCallMask: boolean;
+  /** Reduction 'none': the function returns the per-item values. */
+  none: boolean;
+}
+
+/** The names, knobs and options of a bridge over `lowered` (a LossIR's `loss`); throws on a loss or options no bridge can take. */
+export function bridgeSetup<E>(
+  lowered: LossIR['loss'],
+  name: string,
+  options: { inputs?: Readonly<Record<string, E>>; ignoreIndex?: number; maskChannel?: boolean; labels?: boolean },
+): BridgeSetup<E> {
+  const loss = { name, inputs: lowered.inputs, wrt: lowered.wrt.name };
+  const wrt = loss.wrt;
+  const targets = loss.inputs.filter((i) => i.role === 'target');
+  if (targets.length !== 1) {
+    throw new RangeError(`loss '${loss.name}' has ${targets.length} target inputs; toTfjs maps yTrue to exactly one`);
+  }
+  const target = targets[0]!.name;
+  const extra = options.inputs ?? {};
+  const knobs = lowered.knobs;
+  if (options.ignoreIndex !== undefined && knobs.ignoreIndex !== undefined && options.ignoreIndex !== knobs.ignoreIndex) {
+    throw new RangeError(`loss '${loss.name}' was loaded with ignore_index ${knobs.ignoreIndex}, but options.ignoreIndex is ${options.ignoreIndex}`);
+  }
+  const ignoreIndex = options.ignoreIndex ?? knobs.ignoreIndex;
+  const maskChannel = options.maskChannel === true;
+  const perCallMask = maskChannel || ignoreIndex !== undefined;
+  if (perCallMask && !knobs.mask) {
+    throw new RangeError(`loss '${loss.name}' has no mask: load it with ${maskChannel ? '{ mask: true }' : `{ ignore_index: ${ignoreIndex} }`} for ${maskChannel ? 'options.maskChannel' : 'options.ignoreIndex'}`);
+  }
+  if (maskChannel && options.labels === true) throw new RangeError('options.maskChannel is for one-hot (or soft) targets, options.labels for label maps: a label map masks by its ignore index');
+  if (perCallMask && 'mask' in extra) throw new RangeError(`loss '${loss.name}': the mask comes from yTrue (${maskChannel ? 'maskChannel' : `ignore index ${ignoreIndex}`}), and options.inputs.mask gives another: keep one`);
+  const missing = loss.inputs.filter((i) => i.name !== wrt && i.name !== target && !(i.name in extra) && !(perCallMask && i.name === 'mask'));
+  if (missing.length) {
+    throw new RangeError(
+      `loss '${loss.name}' needs inputs besides yTrue (${target}) and yPred (${wrt}): ` +
+        `${missing.map((i) => `${i.name} (${i.role})`).join(', ')}; pass them as options.inputs` +
+        (missing.some((i) => i.name === 'mask') ? ', or let each batch carry its mask (options.ignoreIndex with label maps, options.maskChannel)' : ''),
+    );
+  }
+  return { wrt, target, extra, ignoreIndex, maskChannel, perCallMask, none: knobs.reduction === 'none' };
+}
+
+/** yPred's shape, and what yTrue holds; throws on shapes that fit none. */
+export function yTrueKind(
+  yt: readonly number[],
+  s: readonly number[],
+  layout: Layout,
+  name: string,
+  options: { ignoreIndex: number | undefined; maskChannel: boolean; labels: boolean | undefined },
+): { shape: number[]; kind: YTrueKind } {
+  const loss = { name };
+  const { ignoreIndex, maskChannel } = options;
+  if (s.length !== 4 && s.length !== 5) {
+    throw new RangeError(`loss '${loss.name}': yPred has shape [${s.join(', ')}]; ${layout} tensors have rank 4 (2-D) or 5 (3-D)`);
+  }
+  const ca = layout === 'nhwc' ? s.length - 1 : 1;
+  const C = s[ca]!;
+  const withClass = (c: number) => s.map((n, i) => (i === ca ? c : n));
+  const both = `yTrue has shape [${yt.join(', ')}], yPred [${s.join(', ')}]`;
+  if (maskChannel) {
+    if (!same(yt, withClass(C + 1))) throw new RangeError(`loss '${loss.name}': ${both}; with maskChannel yTrue has ${C + 1} channels: the target's ${C} and the mask`);
+    return { shape: [...s], kind: 'maskChannel' };
+  }
+  const isLabels = options.labels !== false &&
+    (same(yt, s.filter((_, i) => i !== ca)) || (same(yt, withClass(1)) && (C > 1 || ignoreIndex !== undefined || options.labels === true)));
+  if (isLabels) return { shape: [...s], kind: 'labels' };
+  if (options.labels === true) throw new RangeError(`loss '${loss.name}': ${both}; a label map has yPred's shape without the class axis, or with a class axis of 1`);
+  if (!same(yt, s)) {
+    throw new RangeError(`loss '${loss.name}': ${both}; they must be equal` +
+      (C > 1 && options.labels !== false ? `, or yTrue a label map ([${s.filter((_, i) => i !== ca).join(', ')}] or [${withClass(1).join(', ')}])` : ''));
+  }
+  // A one-hot target of yPred's shape whose ignored pixels hold the ignore index in every channel (model.fit
+  // wants yTrue of the output's shape): the mask is 0 there.
+  return { shape: [...s], kind: ignoreIndex !== undefined ? 'ignoreRows' : 'target' };
 }
 
 function resolveSync(loss: CompiledLoss, given: SyncValueAndGrad | false | undefined): SyncValueAndGrad | undefined {

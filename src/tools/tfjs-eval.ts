@@ -1,38 +1,13 @@
-// The TensorFlow.js evaluator of the IR: each op through the registry's tfjs
-// rule, on fixed-rank tensors in canonical order (size 1 where an axis is
-// absent). Its gradient is tfjs's own autodiff: an oracle independent of diff.ts.
+// The TensorFlow.js evaluator of the IR as an oracle: the graph built with each
+// op's tfjs rule (core/tf-graph.ts, shared with the on-device bridge), and its
+// gradient from tfjs's own autodiff: an oracle independent of diff.ts.
 
 import type * as TF from '@tensorflow/tfjs-core';
-import { type Axes, type Axis, type Node, isSpatial, toposort } from '../compiler/core/ir.ts';
+import type { Node } from '../compiler/core/ir.ts';
 import type { Dims } from '../compiler/core/layout.ts';
-import { type TfContext, record } from '../compiler/core/ops/index.ts';
-import { type Sizes, canonicalAxes, count } from '../compiler/core/layout.ts';
+import { type Sizes, canonicalAxes } from '../compiler/core/layout.ts';
+import { tfBuild as build, tfContext as context } from '../compiler/core/tf-graph.ts';
 import { tfjs } from './tfjs.ts';
-
-function context(tf: typeof TF, sizes: Sizes, dims: Dims): TfContext {
-  const order = canonicalAxes(dims);
-  return {
-    axis: (a: Axis) => order.indexOf(a),
-    size: (axes: Axes) => count(axes, sizes),
-    shape: (axes: Axes) => order.map((a) => (axes.includes(a) ? sizes[a] : 1)),
-    space: order.filter(isSpatial),
-    noGrad: (f, xs) =>
-      tf.customGrad((...args: unknown[]) => {
-        const ts = args.slice(0, xs.length) as TF.Tensor[];
-        return { value: f(...ts), gradFunc: () => ts.map((t) => tf.zerosLike(t)) };
-      })(...xs),
-  };
-}
-
-/** Build the graph of `roots` with tfjs ops; `bind` gives each input's tensor. */
-function build(tf: typeof TF, roots: readonly Node[], bind: (name: string) => TF.Tensor, ctx: TfContext): TF.Tensor[] {
-  const vals = new Map<number, TF.Tensor>();
-  for (const n of toposort(roots)) {
-    const v = n.op === 'input' ? bind(n.arg as string) : record(n.op).tf(tf, n.src.map((s) => vals.get(s.id)!), n, ctx);
-    vals.set(n.id, v);
-  }
-  return roots.map((r) => vals.get(r.id)!);
-}
 
 export interface TfResult { value: number; grad: Float32Array }
 
