@@ -15,6 +15,8 @@ import { extname, join, normalize } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { writeSite } from '../src/tools/site.ts';
+import { EQUIVALENTS, paramsObject } from '../src/tools/docsite/usage.ts';
+import { load } from '../src/index.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const skipBrowser = !existsSync(CHROMIUM) && process.env.SEGLOSS_SKIP_BROWSER === '1';
@@ -91,7 +93,7 @@ describe('segloss docs', () => {
     expect(dice).toContain('npx segloss eval dice --pred p.npy --target g.npy --grad dp.npy');
     expect(dice).toContain("<code>smp.losses.DiceLoss('multilabel')</code>");
     expect(dice).toContain('--activation sigmoid --region batch --param smooth_nr=0 --param smooth_dr=0 --param zero_absent=1');
-    expect(dice).toContain("load: <code>{ activation: 'sigmoid', region: 'batch', smooth_nr: 0, smooth_dr: 0, zero_absent: 1 }</code>");
+    expect(dice).toContain("in <code>load</code>: <code>{ activation: 'sigmoid', region: 'batch', smooth_nr: 0, smooth_dr: 0, zero_absent: 1 }</code>");
     expect(dice).toContain('probabilities in [0, 1]');
     expect(dice).toContain('one-hot (or soft) masks');
     const gwd = readFileSync(join(site, 'generalized_wasserstein_dice.html'), 'utf8');
@@ -100,7 +102,7 @@ describe('segloss docs', () => {
     expect(readFileSync(join(site, 'mcc.html'), 'utf8')).toContain('smp.losses.MCCLoss()');
     expect(readFileSync(join(site, 'seed_dice.html'), 'utf8')).toContain('No MONAI, segmentation_models.pytorch or Keras call is listed');
     // The formula as written, from the AST, before the compiler's.
-    expect(dice.indexOf('<h3>def <code>dice_score</code></h3><span class="katex-display">')).toBeGreaterThan(0);
+    expect(dice).toMatch(/<h3>def <code>dice_score<\/code><\/h3><p class="defaults">defaults: <code>smooth_nr = 1e-5, smooth_dr = 1e-5, eps = 1e-7, squared_pred = 0<\/code><\/p><span class="katex-display">/);
     expect(dice.indexOf('<h3>loss <code>dice</code></h3>')).toBeLessThan(dice.indexOf('Loss and gradient, as compiled'));
     // No playground yet: no link to it.
     expect(existsSync(join(site, '..', 'playground', 'index.html'))).toBe(false);
@@ -114,6 +116,50 @@ describe('segloss docs', () => {
     await writeSite(['losses/bce.loss'], join(other, 'site'));
     expect(readFileSync(join(other, 'site', 'bce.html'), 'utf8')).toContain('<a class="playground" href="../playground/index.html#loss=bce">');
   }, 60_000);
+
+  test('every equivalent call\'s flags load (no unknown parameter or knob, no knob without effect)', async () => {
+    const shape = [1, 12, 12, 2], n = 12 * 12 * 2;
+    for (const [name, eqs] of Object.entries(EQUIVALENTS)) {
+      expect(existsSync(`losses/${name}.loss`), name).toBe(true);
+      for (const e of eqs) {
+        const loss = await load(name, paramsObject(e.flags) as Record<string, number>, { backend: 'reference' });
+        const inputs = Object.fromEntries(loss.inputs.map((i) => [i.name, Float32Array.from({ length: n }, (_, k) => (i.role === 'target' ? k % 2 : 0.2 + 0.6 * ((k * 7) % 11) / 11))]));
+        expect(Number.isFinite((await loss.value(inputs, shape)).value), `${name} ${e.flags}`).toBe(true);
+        loss.dispose();
+      }
+    }
+  }, 60_000);
+
+  // Two equivalents checked against the library's computation written here from its source
+  // (not from segloss's formula): smp's DiceLoss('multilabel') and MONAI's FocalLoss().
+  test('smp DiceLoss(\'multilabel\') and MONAI FocalLoss() equal segloss with the flags the catalogue gives', async () => {
+    const [B, H, W, C] = [2, 5, 4, 3], n = B * H * W * C;
+    const x = Float64Array.from({ length: n }, (_, k) => Math.sin(k * 1.7) * 3);            // logits, nhwc
+    const g = Float64Array.from({ length: n }, (_, k) => ((k * 5) % 7 < 3 ? 1 : 0));
+    for (let b = 0; b < B; b++) for (let i = 0; i < H * W; i++) g[(b * H * W + i) * C + 2] = 0; // class 2 absent everywhere
+    const sig = (v: number) => 1 / (1 + Math.exp(-v));
+    // smp: sigmoid; per class over batch and space: 1 - 2 tp / clamp_min(sum p + sum g, eps); classes absent from the batch count 0; mean over classes.
+    let smp = 0;
+    for (let c = 0; c < C; c++) {
+      let tp = 0, sp = 0, sg = 0;
+      for (let k = c; k < n; k += C) { const p = sig(x[k]!); tp += p * g[k]!; sp += p; sg += g[k]!; }
+      smp += sg > 0 ? 1 - (2 * tp) / Math.max(sp + sg, 1e-7) : 0;
+    }
+    smp /= C;
+    // MONAI sigmoid_focal_loss, alpha None: (1 - p_t)^gamma * BCE-with-logits, gamma 2, mean over every element.
+    let focal = 0;
+    for (let k = 0; k < n; k++) {
+      const p = sig(x[k]!), t = g[k]!, pt = t * p + (1 - t) * (1 - p);
+      const bce = Math.max(x[k]!, 0) - x[k]! * t + Math.log1p(Math.exp(-Math.abs(x[k]!)));
+      focal += (1 - pt) ** 2 * bce;
+    }
+    focal /= n;
+    const flags = (name: string, call: string) => EQUIVALENTS[name]!.find((e) => e.call === call)!.flags;
+    const dice = await load('dice', paramsObject(flags('dice', "smp.losses.DiceLoss('multilabel')")) as Record<string, number>, { backend: 'reference' });
+    expect((await dice.value({ p: x, g }, [B, H, W, C])).value).toBeCloseTo(smp, 10);
+    const fl = await load('focal', paramsObject(flags('focal', 'monai.losses.FocalLoss()')) as Record<string, number>, { backend: 'reference' });
+    expect((await fl.value({ p: x, g }, [B, H, W, C])).value).toBeCloseTo(focal, 10);
+  });
 
   test('the windowed and distance losses get a picture that varies, not a flat one-pixel line', () => {
     for (const name of ['ssim', 'ms_ssim', 'boundary', 'hausdorff_dt', 'log_hausdorff_dt', 'cldice', 'balanced_ce', 'generalized_wasserstein_dice']) {

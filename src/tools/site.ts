@@ -87,7 +87,7 @@ export async function writeSite(files: readonly string[], out: string, opts: Sit
       `</section>`,
       `<section class="formula"><h2>Formula</h2>`,
       `<p>As written in <code>${esc(basename(file))}</code>${r.ir.ast.modules.length > 1 ? ` (it uses ${r.ir.ast.modules.slice(1).map((m) => `<code>${esc(basename(m.file))}</code>`).join(', ')}; their text is below)` : ''}.</p>`,
-      ...written.map((b) => (b.kind === 'use' ? `<p class="file">use "${esc(b.name)}"</p>` : `<h3>${b.kind} <code>${esc(b.name)}</code></h3>${typeset(b.latex, file)}`)),
+      ...written.map((b) => (b.kind === 'use' ? `<p class="file">use "${esc(b.name)}"</p>` : `<h3>${b.kind} <code>${esc(b.name)}</code></h3>${b.defaults ? `<p class="defaults">defaults: <code>${esc(b.defaults)}</code></p>` : ''}${typeset(b.latex, file)}`)),
       `<h2>Loss and gradient, as compiled</h2>`,
       `<p>As the compiler simplified them; the <i>t</i>s are shared subexpressions.</p>`,
       typeset(math, file),

@@ -81,32 +81,37 @@ function call(e: Extract<Expr, { kind: 'call' }>): string {
   return `${name}\\left(${args.join(',\\ ')}\\right)`;
 }
 
-/** The statements of a body, one aligned row each (`&=` aligned); a repeat's rows indented under its line. */
+/**
+ * The statements of a body, one row each, every row flush left (`&` first): on a phone a
+ * right-aligned column of names would sit off screen behind a long head. A repeat's rows
+ * are indented under its line.
+ */
 function rows(body: readonly Statement[], indent = ''): string[] {
   return body.flatMap((s) => (s.kind === 'bind'
-    ? [`${indent}${texName(s.name)} &= ${tex(s.value)}`]
-    : [`${indent}&\\text{repeat } ${tex(s.count)} \\text{ times:}`, ...rows(s.body, `${indent}\\quad `)]));
+    ? [`&${indent}${texName(s.name)} = ${tex(s.value)}`]
+    : [`&${indent}\\text{repeat } ${tex(s.count)} \\text{ times:}`, ...rows(s.body, `${indent}\\quad `)]));
 }
 
 const aligned = (r: string[]) => `\\begin{aligned}\n${r.join(' \\\\\n')}\n\\end{aligned}`;
 
 function block(head: string, b: Body): string {
-  const r = rows(b.bindings);
-  return aligned(r.length ? [...r, `${head} &= ${tex(b.result)}`] : [`${head} &= ${tex(b.result)}`]);
+  return aligned([...rows(b.bindings), `&${head} = ${tex(b.result)}`]);
 }
 
 /**
- * The module's `def`s and `loss`es as LaTeX displays, in file order, each with a plain
- * caption (`def` name or `loss` name). A `use` is listed, not expanded.
+ * The module's `def`s and `loss`es as LaTeX displays, in file order. A def's head shows its
+ * parameters' names only (a long head would push its bindings off a phone's screen); its
+ * defaults come as text in `defaults`. A `use` is listed, not expanded.
  */
-export function moduleTex(m: Module): { kind: 'def' | 'loss' | 'use'; name: string; latex: string }[] {
+export function moduleTex(m: Module): { kind: 'def' | 'loss' | 'use'; name: string; latex: string; defaults: string }[] {
   return m.items.map((item) => {
-    if (item.kind === 'use') return { kind: 'use' as const, name: item.path, latex: '' };
+    if (item.kind === 'use') return { kind: 'use' as const, name: item.path, latex: '', defaults: '' };
     if (item.kind === 'def') {
-      const ps = item.params.map((p) => (p.value ? `${texName(p.name)}{=}${tex(p.value)}` : texName(p.name)));
-      return { kind: 'def' as const, name: item.name, latex: block(`\\operatorname{${escName(item.name)}}\\left(${ps.join(',\\ ')}\\right)`, item) };
+      const ps = item.params.map((p) => texName(p.name));
+      const defaults = item.params.flatMap((p) => (p.value ? [`${p.name} = ${p.value.kind === 'num' ? p.value.text : p.value.kind === 'neg' && p.value.arg.kind === 'num' ? `-${p.value.arg.text}` : '…'}`] : [])).join(', ');
+      return { kind: 'def' as const, name: item.name, latex: block(`\\operatorname{${escName(item.name)}}\\left(${ps.join(',\\ ')}\\right)`, item), defaults };
     }
     const ins = item.inputs.map((i) => texName(i.name));
-    return { kind: 'loss' as const, name: item.name, latex: block(`\\mathcal{L}_{\\mathrm{${escName(item.name)}}}\\left(${ins.join(',\\ ')}\\right)`, item) };
+    return { kind: 'loss' as const, name: item.name, latex: block(`\\mathcal{L}_{\\mathrm{${escName(item.name)}}}\\left(${ins.join(',\\ ')}\\right)`, item), defaults: '' };
   });
 }

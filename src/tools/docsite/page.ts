@@ -20,7 +20,8 @@ dt { font-weight: 600; } dd { margin: 0 0 .5em 1.5em; }
 figure { margin: 1em 0 2em; max-width: 100%; } figcaption { color: #555; font-size: 90%; max-width: 640px; }
 svg.plot, svg.heatmap { max-width: 100%; height: auto; }
 svg text { font: 12px system-ui, sans-serif; fill: #333; } .note, .absent { color: #8a5a00; }
-.eqnote, .load { color: #555; font-size: 90%; }
+.eqnote, .defaults { color: #555; font-size: 90%; } .defaults { margin: 0; }
+ul.eq { padding-left: 1.2em; } ul.eq li { margin-bottom: .6em; } .lib { font-weight: 600; }
 nav.groups a { margin-right: .8em; white-space: nowrap; }
 #search { font: inherit; padding: .4em .6em; width: 100%; max-width: 28em; margin: .5em 0 1em; }
 @media (max-width: 700px) {
@@ -31,6 +32,7 @@ nav.groups a { margin-right: .8em; white-space: nowrap; }
   table.losses tr { padding: .5em 0; border-bottom: 1px solid #ddd; }
   table.losses td { border: 0; padding: .1em 0; text-align: left; }
   table.losses td.n::before { content: "passes: "; color: #555; }
+  table.losses td:nth-child(2) { font-weight: 600; }
 }
 `;
 

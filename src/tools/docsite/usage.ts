@@ -89,17 +89,22 @@ export const EQUIVALENTS: Record<string, Equivalent[]> = {
   ],
 };
 
-/** `--param k=v --activation a --region r` as load()'s params object text; `--classes`/`--layout` are not params. */
-export function paramsOf(flags: string): string {
-  const out: string[] = [];
+/** `--param k=v --activation a --region r` as load()'s params; `--classes`/`--layout` are not params. */
+export function paramsObject(flags: string): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
   const re = /--(param|activation|region) '?([^ ']+)'?/g;
   for (let m; (m = re.exec(flags));) {
-    if (m[1] === 'param') {
-      const [k, v] = [m[2]!.slice(0, m[2]!.indexOf('=')), m[2]!.slice(m[2]!.indexOf('=') + 1)];
-      out.push(`${k}: ${/^-?[\d.]+(e-?\d+)?$/.test(v) ? v : `'${v}'`}`);
-    } else out.push(`${m[1]}: '${m[2]}'`);
+    if (m[1] !== 'param') { out[m[1]!] = m[2]!; continue; }
+    const [k, v] = [m[2]!.slice(0, m[2]!.indexOf('=')), m[2]!.slice(m[2]!.indexOf('=') + 1)];
+    out[k] = /^-?[\d.]+(e-?\d+)?$/.test(v) ? Number(v) : v === 'true' || v === 'false' ? v === 'true' : v;
   }
-  return out.length ? `{ ${out.join(', ')} }` : '{}';
+  return out;
+}
+
+/** paramsObject as the text of a JavaScript object literal. */
+export function paramsOf(flags: string): string {
+  const e = Object.entries(paramsObject(flags));
+  return e.length ? `{ ${e.map(([k, v]) => `${k}: ${typeof v === 'string' ? `'${v}'` : v}`).join(', ')} }` : '{}';
 }
 
 /** What the loss reads: one line per input. `twoClasses`: the figures found it constant on one channel. */
@@ -133,13 +138,13 @@ export function useItHtml(loss: LoweredLoss): string {
   ].join('\n');
   const cli = `npx segloss eval ${loss.name} --pred ${pred}.npy${target ? ` --target ${target}.npy` : ''}${extras.map((i) => ` --input ${i.name}=${i.name}.npy`).join('')} --grad d${pred}.npy`;
   const eq = EQUIVALENTS[loss.name] ?? [];
-  const rows = eq.map((e) => `<tr><td>${e.lib}</td><td><code>${esc(e.call)}</code></td><td>${e.flags ? `<code>${esc(e.flags)}</code>` : 'the defaults'}${e.flags && paramsOf(e.flags) !== '{}' ? `<br><span class="load">load: <code>${esc(paramsOf(e.flags))}</code></span>` : ''}${e.note ? `<br><span class="eqnote">${esc(e.note)}</span>` : ''}</td></tr>`);
+  const items = eq.map((e) => `<li><span class="lib">${e.lib}</span> <code>${esc(e.call)}</code><br>segloss: ${e.flags ? `<code>${esc(e.flags)}</code>` : 'the defaults'}${e.flags && paramsOf(e.flags) !== '{}' ? `; in <code>load</code>: <code>${esc(paramsOf(e.flags))}</code>` : ''}${e.note ? `<br><span class="eqnote">${esc(e.note)}</span>` : ''}</li>`);
   return [
     `<h3>In code</h3><pre class="use">${esc(load)}</pre>`,
     `<h3>On the command line</h3><pre class="use">${esc(cli)}</pre>`,
     `<h3>The same loss elsewhere</h3>`,
-    rows.length
-      ? `<div class="scroll"><table class="eq"><tr><th>library</th><th>call</th><th>segloss flags for the same loss</th></tr>${rows.join('')}</table></div>`
+    items.length
+      ? `<p>Each call below computes the same loss as segloss with the flags shown.</p><ul class="eq">${items.join('')}</ul>`
       : '<p>No MONAI, segmentation_models.pytorch or Keras call is listed for this loss; its convention above says which paper or code it follows.</p>',
   ].join('\n');
 }
