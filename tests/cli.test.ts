@@ -2,7 +2,7 @@
 // Oracles: the check's own comparisons (TensorFlow.js, finite differences and
 // the compiled kernels), the documented exit codes, and the text a person reads.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,5 +80,19 @@ describe('segloss', () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/check/);
     expect(r.out).toMatch(/grad/);
+  });
+});
+
+describe('the CLI and a reader that stops early', () => {
+  // Oracle: the exit status and stderr of `segloss <cmd> | head -0`: the reader closes the pipe before
+  // the command writes, so every write meets EPIPE.
+  test.each(['--help', 'check --help', 'list'])('segloss %s | head -0: exit 0, nothing on stderr (no EPIPE trace)', async (line) => {
+    const child = spawn(process.execPath, ['bin/segloss.js', ...line.split(' ')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += String(d); });
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    expect(err).toBe('');
+    expect(code).toBe(0);
   });
 });

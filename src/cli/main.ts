@@ -73,7 +73,21 @@ function named(argv: readonly string[]): Set<string> {
   return new Set();
 }
 
+/**
+ * A reader that stops early (`segloss list | head`) closes the pipe: the rest of
+ * the output has nowhere to go, which is not an error of the command.
+ */
+function quietOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
+}
+
 async function main(): Promise<void> {
+  quietOnClosedPipe();
   try {
     const program = await buildProgram(named(process.argv.slice(2)));
     await program.parseAsync(process.argv);
