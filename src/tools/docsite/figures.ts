@@ -18,7 +18,9 @@ import { heatmap, linePlot } from './svg.ts';
 /** Which figures a page got: for the report and the tests. */
 export interface FigureKinds { pixel: string; shift: string; gradient: string }
 
-const N = 32, R = 9, SHIFT = [3, 2] as const;
+const N = 32, R = 9;
+/** Where the heatmap's prediction sits: the first of these at which the gradient is not zero everywhere. */
+const GRAD_SHIFTS: readonly (readonly [number, number])[] = [[3, 2], [6, 4], [9, 6]];
 const SHIFTS = Array.from({ length: 13 }, (_, k) => k);
 
 /** Finite and not all equal (relative to their size). */
@@ -96,18 +98,20 @@ export async function pictures(file: string, loss: LoweredLoss): Promise<{ html:
     } else {
       absent.push('On the 32×32 disc the loss does not change as the prediction moves off the target, so that plot is left out.');
     }
-    let grad: { g: Float64Array; C: number } | undefined;
-    for (const C of shift ? [shift.C] : [1, 2]) {
-      const r = await compiled.valueAndGrad(inputs(channels(disc(...SHIFT, 1.5), C), channels(target, C), C), [1, N, N, C]);
-      const g = Float64Array.from({ length: N * N }, (_, i) => r.grad[i * C + C - 1]!);
-      if (varies(Array.from(g))) { grad = { g, C }; break; }
+    let grad: { g: Float64Array; C: number; at: readonly [number, number] } | undefined;
+    search: for (const C of shift ? [shift.C] : [1, 2]) {
+      for (const at of GRAD_SHIFTS) {
+        const r = await compiled.valueAndGrad(inputs(channels(disc(...at, 1.5), C), channels(target, C), C), [1, N, N, C]);
+        const g = Float64Array.from({ length: N * N }, (_, i) => r.grad[i * C + C - 1]!);
+        if (varies(Array.from(g))) { grad = { g, C, at }; break search; }
+      }
     }
     if (grad) {
       kinds.gradient = `heatmap, ${grad.C} channel${grad.C > 1 ? 's' : ''}`;
-      out.push(`<figure data-figure="gradient">${heatmap(grad.g, N, R, SHIFT)}`,
-        `<figcaption>Figure ${++fig}. The gradient ∂${esc(loss.name)}/∂${esc(loss.wrt.name)}${grad.C > 1 ? ' (foreground channel)' : ''} on a 32×32 image: the target is a disc of radius ${R} (solid circle), the prediction a soft disc shifted by (${SHIFT.join(', ')}) px (dashed: p = 0.5). Blue (negative): a gradient-descent step raises p there; red: it lowers p.${twoNote(grad.C)}</figcaption></figure>`);
+      out.push(`<figure data-figure="gradient">${heatmap(grad.g, N, R, grad.at)}`,
+        `<figcaption>Figure ${++fig}. The gradient ∂${esc(loss.name)}/∂${esc(loss.wrt.name)}${grad.C > 1 ? ' (foreground channel)' : ''} on a 32×32 image: the target is a disc of radius ${R} (solid circle), the prediction a soft disc shifted by (${grad.at.join(', ')}) px (dashed: p = 0.5)${grad.at !== GRAD_SHIFTS[0] ? ` (at (${GRAD_SHIFTS.slice(0, GRAD_SHIFTS.indexOf(grad.at)).map((a) => a.join(', ')).join(') and (')}) px its gradient is zero everywhere)` : ''}. Blue (negative): a gradient-descent step raises p there; red: it lowers p.${twoNote(grad.C)}</figcaption></figure>`);
     } else {
-      absent.push('Its gradient on the shifted disc is zero everywhere, so the heatmap is left out.');
+      absent.push(`Its gradient on the disc shifted by (${GRAD_SHIFTS.map((a) => a.join(', ')).join('), (')}) px is zero everywhere, so the heatmap is left out.`);
     }
     if (absent.length) out.unshift(`<p class="absent">${absent.join(' ')}</p>`);
     return { html: out.join('\n'), kinds };
