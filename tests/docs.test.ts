@@ -254,6 +254,12 @@ describe('segloss docs', () => {
       await page.fill('#search', 'hausdorff');
       const shown = await page.evaluate(() => [...document.querySelectorAll('tr[data-search]:not([hidden]) a')].map((a) => a.textContent));
       expect(shown.sort()).toEqual(['hausdorff_dt', 'log_hausdorff_dt']);
+      const visible = () => page.evaluate(() => [...document.querySelectorAll('tr[data-search]')].filter((r) => r.getBoundingClientRect().height > 0).length);
+      expect(await visible(), 'filtered rows are hidden on a desktop').toBe(2);
+      await page.setViewportSize({ width: 390, height: 844 });
+      expect(await visible(), 'and at phone width, where rows are blocks').toBe(2);
+      await page.fill('#search', '');
+      expect(await visible(), 'an empty search shows every row').toBe(pages.length - 1);
       // Two pages as a phone shows them, for a person to look at.
       const shots = join('.tmp', 'test-output', 'docs');
       mkdirSync(shots, { recursive: true });

@@ -11,7 +11,8 @@ h1 { font-size: 1.6em; line-height: 1.25; } h1 code, code { overflow-wrap: anywh
 table { border-collapse: collapse; } th, td { border-bottom: 1px solid #ddd; padding: .35em .6em; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; } td.n { text-align: right; }
 .scroll { max-width: 100%; overflow-x: auto; }
-table.losses { width: 100%; } table.losses td.cite { font-size: 90%; color: #555; }
+[hidden] { display: none !important; }
+table.losses { width: 100%; } table.losses td:first-child code { overflow-wrap: normal; white-space: nowrap; } table.losses td.cite { font-size: 90%; color: #555; }
 pre { background: #f7f7f7; padding: .8em; overflow-x: auto; max-width: 100%; }
 pre.source, pre.use { white-space: pre-wrap; overflow-wrap: anywhere; } .file { margin-bottom: 0; font-family: monospace; color: #555; }
 dt { font-weight: 600; } dd { margin: 0 0 .5em 1.5em; }
