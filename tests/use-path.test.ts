@@ -5,7 +5,7 @@
 // Oracle: which file the compiler read (its sources), and the messages.
 
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -174,6 +174,29 @@ describe('names and files on the command line (every command that takes a loss)'
     expect(c).toMatchObject({ loss: 'dice', target: 'js', shape: [1, 64, 64, 1], layout: 'nhwc' });
     expect(c.kernels.length).toBeGreaterThan(0);
     expect(typeof c.kernels[0].source).toBe('string');
+  }, 120_000);
+
+  test("segloss list: the project's losses/, SEGLOSS_PATH, then the library, a name listed where a name finds it", () => {
+    // Oracle: the files themselves (names, the file each name resolves to by the search order) and the library's folder.
+    const p = project();
+    writeFileSync(p.at('losses', 'mine.loss'), '# My loss\nloss mine(p: prob, g: target) = mean(p * g)\n');
+    writeFileSync(p.at('losses', 'dice.loss'), '# Our dice\nloss dice(p: prob, g: target) = mean(p + g)\n');
+    writeFileSync(p.at('extra1', 'theirs.loss'), '# Theirs\nloss theirs(p: prob, g: target) = mean(p * g)\n');
+    const library = readdirSync(join(REPO, 'losses')).filter((f) => f.endsWith('.loss')).map((f) => f.slice(0, -5)).sort();
+    const r = cli(['list', '--json'], p.at('src'), { SEGLOSS_PATH: p.at('extra1') });
+    expect(r.stderr).toBe('');
+    const got = (JSON.parse(r.stdout) as { name: string; file: string }[]).map((e) => [e.name, e.file]);
+    // Paths print relative to the current directory when inside it; these are all outside src/.
+    const rel = (f: string) => f;
+    expect(got).toEqual([
+      ['dice', rel(p.at('losses', 'dice.loss'))], ['mine', rel(p.at('losses', 'mine.loss'))],
+      ['theirs', p.at('extra1', 'theirs.loss')],
+      ...library.filter((n) => n !== 'dice').map((n) => [n, join(REPO, 'losses', `${n}.loss`)]),
+    ]);
+    const t = cli(['list'], p.at('src'), { SEGLOSS_PATH: p.at('extra1') });
+    expect(t.stdout).toContain(`2 losses in ${rel(p.at('losses'))}\n`);
+    expect(t.stdout).toContain(`1 losses in ${p.at('extra1')}\n`);
+    expect(t.stdout).toContain(`${library.length - 1} losses in ${join(REPO, 'losses')} (1 more hidden by the same names above)\n`);
   }, 120_000);
 
   test('a mistyped name: exit 2 and a did-you-mean, from the project too; a missing path says why', () => {

@@ -1,12 +1,13 @@
-// `segloss list`: the catalogue of the loss library, from each file's header
-// (title, citation, use, convention) and its `loss` line (inputs, parameters).
+// `segloss list`: the losses a name reaches, from each file's header (title,
+// citation, use, convention) and its `loss` line (inputs, parameters): the
+// places of the search path in order (the project's losses/, SEGLOSS_PATH, the
+// library), a name listed once, where it is found first; or one --dir.
 
 import type { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { type LossEntry } from '../../compiler/front/catalogue.ts';
-import { catalogue } from '../../runtime/sources.ts';
-import { LIBRARY_DIR } from '../../runtime/sources.ts';
+import { catalogue, searchPath } from '../../runtime/sources.ts';
 import { UsageError, colorOut } from '../options.ts';
 
 const EXAMPLES = `
@@ -17,29 +18,43 @@ Examples:
   segloss list
   segloss list --long
   segloss list --json | jq '.[] | select(.inputs[].role == "logits")'
-  segloss list --dir my-losses`;
+  segloss list --dir my-losses
+
+Without --dir: the project's losses/ (the nearest folder above with a
+package.json), the directories of SEGLOSS_PATH, then the library; a name in
+an earlier place hides the same name later (as \`segloss show NAME\` finds it).`;
 
 export function register(program: Command): void {
   program
     .command('list')
     .description('the loss library: name, title, citation, parameters with defaults, input roles')
-    .option('--dir <dir>', 'a directory of .loss files instead of the library')
+    .option('--dir <dir>', 'only this directory of .loss files (default: the search path: losses/, SEGLOSS_PATH, the library)')
     .option('-l, --long', 'also print what each loss is for (use) and its convention')
     .option('--json', 'print [{name, title, citation, use, convention, notes, params: [{name, default}], inputs: [{name, role}], file}]')
     .addHelpText('after', EXAMPLES)
     .action((o: { dir?: string; long?: boolean; json?: boolean }) => {
-      const dir = o.dir ?? LIBRARY_DIR;
-      if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--dir: '${dir}' is not a directory`);
-      const entries = catalogue(shortPath(dir));
+      if (o.dir && (!existsSync(o.dir) || !statSync(o.dir).isDirectory())) throw new UsageError(`--dir: '${o.dir}' is not a directory`);
+      const dirs = o.dir ? [o.dir] : searchPath(join(process.cwd(), 'loss')).filter((d) => existsSync(d) && statSync(d).isDirectory());
+      const seen = new Set<string>();
+      const places = dirs.map((dir) => {
+        const all = catalogue(shortPath(dir));
+        const entries = all.filter((e) => !seen.has(e.name));
+        for (const e of entries) seen.add(e.name);
+        return { dir: shortPath(dir), entries, hidden: all.length - entries.length };
+      });
+      const entries = places.flatMap((p) => p.entries);
       if (o.json) {
         process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
         return;
       }
       if (entries.length === 0) {
-        process.stdout.write(`no .loss files in ${dir}\n`);
+        process.stdout.write(`no .loss files in ${dirs.map(shortPath).join(', ')}\n`);
         return;
       }
-      process.stdout.write(`${entries.map((e) => entryText(e, o.long === true)).join('\n')}\n${entries.length} losses in ${shortPath(dir)}\n`);
+      const text = places.filter((p) => p.entries.length > 0 || p.hidden > 0).map((p) =>
+        `${p.entries.map((e) => entryText(e, o.long === true)).join('\n')}${p.entries.length ? '\n' : ''}` +
+        `${p.entries.length} losses in ${p.dir}${p.hidden ? ` (${p.hidden} more hidden by the same names above)` : ''}\n`);
+      process.stdout.write(text.join('\n'));
     });
 }
 
