@@ -149,7 +149,7 @@ describe('training on the device', () => {
     expect(curve.at(-1)!).toBeLessThan(curve[0]! * 0.8);
     // No tensor leaks per step: one more step leaves the count where it was.
     const before = tf.memory().numTensors;
-    tf.dispose(opt.minimize(() => device(g, predict()) as Scalar, true, [w, b]));
+    tf.dispose(opt.minimize(() => device(g, predict()) as Scalar, true, [w, b])!);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([x, g, w, b]);
     opt.dispose();

@@ -54,8 +54,8 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import * as B from '../compiler/core/build.ts';
-import { type Node, toposort } from '../compiler/core/ir.ts';
-import { type Dims, type Layout, layoutAxes, sizesOf } from '../compiler/core/layout.ts';
+import { type Axis, type Node, toposort } from '../compiler/core/ir.ts';
+import { type Dims, type Layout, type Sizes, canonicalAxes, layoutAxes, sizesOf } from '../compiler/core/layout.ts';
 import type { TfContext } from '../compiler/core/ops/index.ts';
 import { deviceUnsupported, tfBuild, tfContext } from '../compiler/core/tf-graph.ts';
 import { grad as differentiate } from '../compiler/passes/diff.ts';
@@ -129,7 +129,10 @@ interface DimsGraphs {
 /** Per shape: the evaluator's context, the kept tensors of nodes that read no input, the fixed inputs. */
 interface ShapeState {
   ctx: TfContext;
-  sizes: Record<string, number>;
+  sizes: Sizes;
+  /** The layout's axes and the evaluator's, outermost first. */
+  layoutOrder: Axis[];
+  evalOrder: Axis[];
   statics: Map<number, Tensor>;
   extra: Map<string, Tensor>;
   /** Evaluation order of each root set, statics left out. */
@@ -192,10 +195,16 @@ export function toTfjsDevice<L extends DeviceLossSource>(loss: L, options: ToTfj
       shapes.set(key, st);
       return { st, g };
     }
-    const ctx = tfContext(t, sizes, dims, false);
-    st = { ctx, sizes: { ...sizes }, statics: new Map(), extra: new Map(), orders: new Map() };
-    // Fixed inputs, in canonical order, kept.
-    for (const [name, v] of Object.entries(extra)) st.extra.set(name, t.keep(t.tidy(() => toCanonical(t, fullInput(t, v, shape, layout, name, loss.name), layout))));
+    const layoutOrder = layoutAxes(layout, dims);
+    // Canonical order (space innermost): the stencil and host rules need it, and tfjs reduces over the innermost
+    // axes without transposing (in nhwc order each sum over space would transpose its input first). yPred and yTrue
+    // are moved in once and the gradient moved back once: a reshape with one class, a transpose with several.
+    const evalOrder = canonicalAxes(dims);
+    const ctx = tfContext(t, sizes, dims, false, evalOrder);
+    st = { ctx, sizes, layoutOrder, evalOrder, statics: new Map(), extra: new Map(), orders: new Map() };
+    const s0 = st;
+    // Fixed inputs, in the evaluator's order, kept.
+    for (const [name, v] of Object.entries(extra)) st.extra.set(name, t.keep(t.tidy(() => move(t, fullInput(t, v, shape, layout, name, loss.name), s0.layoutOrder, s0.evalOrder))));
     shapes.set(key, st);
     if (shapes.size > MAX_SHAPES) {
       const [oldest, s] = shapes.entries().next().value as [string, ShapeState];
@@ -214,7 +223,7 @@ export function toTfjsDevice<L extends DeviceLossSource>(loss: L, options: ToTfj
     for (const n of all) if (n.op === 'input' || n.src.some((s) => reads.has(s.id))) reads.add(n.id);
     const statics = all.filter((n) => !reads.has(n.id) && !st.statics.has(n.id));
     if (statics.length) {
-      const built = t.tidy(() => tfBuild(t, statics, () => { throw new Error('internal: a static node reads an input'); }, st.ctx, st.statics, statics));
+      const built = t.tidy(() => tfBuild(t, statics, () => { throw new Error('internal: a static node reads an input'); }, st.ctx, { known: st.statics, order: statics, lazyBroadcast: true }));
       statics.forEach((n, i) => st.statics.set(n.id, t.keep(built[i]!)));
     }
     order = all.filter((n) => reads.has(n.id));
@@ -226,9 +235,11 @@ export function toTfjsDevice<L extends DeviceLossSource>(loss: L, options: ToTfj
   const bindings = (st: ShapeState, kind: YTrueKind, yTrue: Tensor, yPred: Tensor, shape: readonly number[]): Map<string, Tensor> => {
     const { target: g, mask } = prepareTarget(t, kind, yTrue, shape, layout, ignoreIndex);
     const m = new Map<string, Tensor>(st.extra);
-    m.set(wrt, toCanonical(t, t.cast(yPred, 'float32'), layout));
-    m.set(target, toCanonical(t, g, layout));
-    if (mask) m.set('mask', toCanonical(t, t.broadcastTo(mask, shape as number[]), layout));
+    const inEval = (x: Tensor) => move(t, x, st.layoutOrder, st.evalOrder);
+    m.set(wrt, inEval(t.cast(yPred, 'float32')));
+    m.set(target, inEval(g));
+    // The per-pixel mask broadcasts along class (its sums over space and class then count each pixel C times, as the runtime's repeated mask does).
+    if (mask) m.set('mask', inEval(t.broadcastTo(mask, shape as number[])));
     return m;
   };
 
@@ -237,13 +248,10 @@ export function toTfjsDevice<L extends DeviceLossSource>(loss: L, options: ToTfj
       const v = inputs.get(name);
       if (!v) throw new Error(`internal: loss '${loss.name}' reads input '${name}', which the device bridge did not bind`);
       return v;
-    }, st.ctx, st.statics, orderFor(st, roots, key));
+    }, st.ctx, { known: st.statics, order: orderFor(st, roots, key), lazyBroadcast: true });
 
-  /** A gradient root (canonical, maybe missing axes) as a tensor of yPred's shape in the layout. */
-  const gradOut = (st: ShapeState, node: Node, x: Tensor, shape: readonly number[]): Tensor => {
-    const full = st.ctx.shape(layoutAxes('nchw', shape.length === 5 ? 3 : 2));
-    return fromCanonical(t, t.broadcastTo(t.reshape(x, st.ctx.shape(node.axes)), full), layout);
-  };
+  /** A gradient root (the evaluator's order, size 1 along axes it lacks) as a tensor of yPred's shape in the layout. */
+  const gradOut = (st: ShapeState, x: Tensor): Tensor => move(t, t.broadcastTo(x, st.ctx.shape(st.evalOrder)), st.evalOrder, st.layoutOrder);
 
   const valuesInfo = (shape: readonly number[]) => {
     const { sizes, dims } = sizesOf(shape, layout);
@@ -252,6 +260,9 @@ export function toTfjsDevice<L extends DeviceLossSource>(loss: L, options: ToTfj
     const full = vn.axes.length === axes.length;
     return { node: vn, full, shape: full ? [...shape] : vn.axes.map((a) => sizes[a]) };
   };
+  /** The order the values come out in (the layout's when they have every axis, else their own, canonical), the other axes after them. */
+  const valuesOrder = (st: ShapeState, info: { node: Node; full: boolean }): Axis[] =>
+    info.full ? st.layoutOrder : [...info.node.axes, ...st.evalOrder.filter((a) => !info.node.axes.includes(a))];
 
   const fn = ((yTrue: Tensor, yPred: Tensor): Tensor => {
     const { shape, kind } = yTrueKind(yTrue.shape, yPred.shape, layout, loss.name, { ignoreIndex, maskChannel, labels: options.labels });
@@ -266,7 +277,7 @@ export function toTfjsDevice<L extends DeviceLossSource>(loss: L, options: ToTfj
       if (none) {
         const info = valuesInfo(shape);
         const [v] = build(st, [info.node], 'values', inputs);
-        const values = info.full ? fromCanonical(t, t.reshape(v!, st.ctx.shape(info.node.axes)), layout) : t.reshape(v!, info.shape);
+        const values = t.reshape(move(t, v!, st.evalOrder, valuesOrder(st, info)), info.shape);
         save([yt, yp]);
         return {
           value: values,
@@ -274,9 +285,10 @@ export function toTfjsDevice<L extends DeviceLossSource>(loss: L, options: ToTfj
             const [syt, syp] = saved as [Tensor, Tensor];
             const again = bindings(st, kind, syt, syp, shape);
             // dy in the values' layout, to the evaluator's canonical shape of the values' axes.
-            again.set(DY, info.full ? toCanonical(t, dy, layout) : t.reshape(dy, st.ctx.shape(info.node.axes)));
+            const vo = valuesOrder(st, info);
+            again.set(DY, move(t, t.reshape(dy, vo.map((a) => (info.node.axes.includes(a) ? st.sizes[a] : 1))), vo, st.evalOrder));
             const [gw] = build(st, [g.weighted!], 'weighted', again);
-            return [t.zerosLike(syt), gradOut(st, g.weighted!, gw!, shape)];
+            return [t.zerosLike(syt), gradOut(st, gw!)];
           },
         };
       }
@@ -285,7 +297,7 @@ export function toTfjsDevice<L extends DeviceLossSource>(loss: L, options: ToTfj
         return { value: t.reshape(v!, []), gradFunc: () => { throw new Error('internal: no gradient was recorded'); } };
       }
       const [v, gr] = build(st, [g.value, g.grad], 'grad', inputs);
-      save([gradOut(st, g.grad, gr!, shape)]);
+      save([gradOut(st, gr!)]);
       return {
         value: t.reshape(v!, []),
         // d loss/d yPred · dy (dy the upstream scalar gradient); yTrue gets none.
@@ -342,15 +354,17 @@ function release(t: TF, s: ShapeState): void {
   s.extra.clear();
 }
 
-/** The permutation from a layout to canonical order (batch, class, space), and back. */
-const toCanonicalPerm = (rank: number) => [0, rank - 1, ...Array.from({ length: rank - 2 }, (_, i) => i + 1)];
-const fromCanonicalPerm = (rank: number) => [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2), 1];
-
-function toCanonical(t: TF, x: Tensor, layout: Layout): Tensor {
-  return layout === 'nchw' ? x : t.transpose(x, toCanonicalPerm(x.rank));
-}
-function fromCanonical(t: TF, x: Tensor, layout: Layout): Tensor {
-  return layout === 'nchw' ? x : t.transpose(x, fromCanonicalPerm(x.rank));
+/**
+ * `x`, whose axes are `from` (every axis, outermost first; size 1 along some), with its axes in the order `to`
+ * (the same set): a reshape when the axes longer than 1 keep their relative order (nhwc to canonical with one
+ * class, per-item values without space), else a transpose.
+ */
+function move(t: TF, x: Tensor, from: readonly Axis[], to: readonly Axis[]): Tensor {
+  if (from.every((a, i) => a === to[i])) return x;
+  const dim = (a: Axis) => x.shape[from.indexOf(a)]!;
+  const long = (o: readonly Axis[]) => o.filter((a) => dim(a) > 1).join();
+  if (long(from) === long(to)) return t.reshape(x, to.map(dim));
+  return t.transpose(x, to.map((a) => from.indexOf(a)));
 }
 
 /** A fixed input as a float32 tensor of yPred's shape in the layout (a per-pixel mask broadcast along class). */

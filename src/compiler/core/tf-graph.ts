@@ -20,10 +20,13 @@ import { type TfContext, record } from './ops/index.ts';
  * The evaluator's context for one shape. `tape`: whether tfjs's autodiff will
  * run through the graph (the oracle), so that comparisons and `detach` stop
  * its gradient; without a tape (the device bridge evaluates inside a tfjs
- * kernel, where nothing is recorded) they are plain ops.
+ * kernel, where nothing is recorded) they are plain ops. `order`: the axes'
+ * positions in the tensors, canonical by default; a graph of elementwise ops
+ * and reductions alone may use another (the device bridge uses the data's
+ * layout, so that it transposes nothing); the stencil and host rules
+ * (core/ops/tf-helpers.ts) need the canonical one (space innermost).
  */
-export function tfContext(tf: typeof TF, sizes: Sizes, dims: Dims, tape = true): TfContext {
-  const order = canonicalAxes(dims);
+export function tfContext(tf: typeof TF, sizes: Sizes, dims: Dims, tape = true, order: readonly Axis[] = canonicalAxes(dims)): TfContext {
   return {
     axis: (a: Axis) => order.indexOf(a),
     size: (axes: Axes) => count(axes, sizes),
@@ -39,27 +42,57 @@ export function tfContext(tf: typeof TF, sizes: Sizes, dims: Dims, tape = true):
   };
 }
 
-/**
- * Build the graph of `roots` with tfjs ops; `bind` gives each input's tensor.
- * `known` holds tensors already computed for some nodes (by id), used as they
- * are; `order` is `toposort(roots)` when the caller keeps it (a graph built
- * again for every training step).
- */
-export function tfBuild(
-  tf: typeof TF,
-  roots: readonly Node[],
-  bind: (name: string) => TF.Tensor,
-  ctx: TfContext,
-  known?: ReadonlyMap<number, TF.Tensor>,
-  order?: readonly Node[],
-): TF.Tensor[] {
-  const vals = new Map<number, TF.Tensor>(known ?? []);
-  for (const n of order ?? toposort(roots, (m) => vals.has(m.id))) {
+export interface TfBuildOptions {
+  /** Tensors already computed for some nodes (by id), used as they are. */
+  known?: ReadonlyMap<number, TF.Tensor>;
+  /** `toposort(roots)` (nodes in `known` may be left out), when the caller keeps it: a graph built for every training step. */
+  order?: readonly Node[];
+  /**
+   * Broadcasts stay implicit (no tape only): an `expand` is a reshape, elementwise ops broadcast as tfjs does,
+   * a sum over an axis a tensor only broadcasts along is a product by its size, and a tensor is made full
+   * size only where a stencil or host op reads it, and at the roots. The records' `expand` rule materializes
+   * (x + zeros, which tfjs can differentiate at any rank): a full-size pass per broadcast.
+   */
+  lazyBroadcast?: boolean;
+}
+
+/** Build the graph of `roots` with tfjs ops; `bind` gives each input's tensor. */
+export function tfBuild(tf: typeof TF, roots: readonly Node[], bind: (name: string) => TF.Tensor, ctx: TfContext, opts: TfBuildOptions = {}): TF.Tensor[] {
+  const vals = new Map<number, TF.Tensor>(opts.known ?? []);
+  const full = (n: Node): TF.Tensor => {
+    const v = vals.get(n.id)!;
+    const want = ctx.shape(n.axes);
+    return v.shape.length === want.length && v.shape.every((k, i) => k === want[i]) ? v : tf.broadcastTo(v, want);
+  };
+  for (const n of opts.order ?? toposort(roots, (m) => vals.has(m.id))) {
     if (vals.has(n.id)) continue;
-    const v = n.op === 'input' ? bind(n.arg as string) : record(n.op).tf(tf, n.src.map((s) => vals.get(s.id)!), n, ctx);
+    let v: TF.Tensor;
+    if (n.op === 'input') v = bind(n.arg as string);
+    else if (!opts.lazyBroadcast) v = record(n.op).tf(tf, n.src.map((s) => vals.get(s.id)!), n, ctx);
+    else v = lazy(tf, n, n.src.map((s) => vals.get(s.id)!), ctx, full);
     vals.set(n.id, v);
   }
-  return roots.map((r) => vals.get(r.id)!);
+  return roots.map((r) => (opts.lazyBroadcast ? full(r) : vals.get(r.id)!));
+}
+
+/** One node with implicit broadcasts (see TfBuildOptions.lazyBroadcast); `full(src)` makes a source full size. */
+function lazy(tf: typeof TF, n: Node, xs: TF.Tensor[], ctx: TfContext, full: (n: Node) => TF.Tensor): TF.Tensor {
+  const r = record(n.op);
+  switch (r.kind) {
+    case 'expand': return tf.reshape(xs[0]!, xs[0]!.rank === 0 ? ctx.shape([]) : xs[0]!.shape);
+    case 'reduce': {
+      const x = xs[0]!;
+      const over = (n.arg as Axes).map((a) => ctx.axis(a));
+      const axes = x.rank === 0 ? [] : over.filter((i) => x.shape[i]! > 1);
+      const base = x.rank === 0 ? tf.reshape(x, ctx.shape([])) : x;
+      const reduced = axes.length ? (r.op === 'sum' ? tf.sum(base, axes, true) : tf.max(base, axes, true)) : base;
+      // Summing a value that is constant along an axis multiplies it by the axis's length.
+      const times = r.op === 'sum' ? (n.arg as Axes).filter((a) => x.rank === 0 || x.shape[ctx.axis(a)]! === 1).reduce((k, a) => k * ctx.size([a]), 1) : 1;
+      return times === 1 ? reduced : tf.mul(reduced, times);
+    }
+    case 'stencil': case 'host': return r.tf(tf, n.src.map(full), n, ctx);
+    default: return r.tf(tf, xs, n, ctx);
+  }
 }
 
 /**
