@@ -21,7 +21,7 @@ import { createRequire } from 'node:module';
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InputError } from '../../compiler/core/errors.ts';
+import { BackendUnavailable, firstLine } from './unavailable.ts';
 
 export type GpuBackend = 'cpu' | 'webasm' | 'headlessgl' | 'webgpu';
 
@@ -59,16 +59,8 @@ export interface GpuHandle {
 
 export type BackendProbe = { ok: true } | { ok: false; why: string };
 
-/** A backend cannot start here. `message` names what is missing and how to get it. */
-export class BackendUnavailable extends InputError {
-  override readonly name = 'BackendUnavailable';
-  constructor(
-    readonly backend: GpuBackend,
-    readonly why: string,
-  ) {
-    super(`${backend}: ${why}`);
-  }
-}
+// A backend that cannot start throws BackendUnavailable (backends/unavailable.ts, shared with the browser's modes).
+export { BackendUnavailable };
 
 /** Debian 12's chromium-common ships SwiftShader's Vulkan ICD here. */
 export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -450,8 +442,4 @@ async function destroyQuietly(gpu: GpuJsGpu): Promise<void> {
   } catch {
     /* best effort */
   }
-}
-
-function firstLine(s: string): string {
-  return s.split('\n')[0]!.trim();
 }
