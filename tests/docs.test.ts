@@ -97,7 +97,8 @@ describe('segloss docs', () => {
     expect(dice).toContain('probabilities in [0, 1]');
     expect(dice).toContain('one-hot (or soft) masks');
     const gwd = readFileSync(join(site, 'generalized_wasserstein_dice.html'), 'utf8');
-    expect(gwd).toContain('logits, raw scores; the formula applies its own softmax over the class axis');
+    expect(gwd).toContain('logits, raw scores; the formula applies the softmax over the class axis itself');
+    expect(dice).toContain('<code>--param region=batch --param smooth_nr=0 --param smooth_dr=0 --param zero_absent=1</code>.'); // flags in prose as code
     expect(gwd).toContain('at least two class channels');
     expect(readFileSync(join(site, 'mcc.html'), 'utf8')).toContain('smp.losses.MCCLoss()');
     expect(readFileSync(join(site, 'seed_dice.html'), 'utf8')).toContain('No MONAI, segmentation_models.pytorch or Keras call is listed');
@@ -131,8 +132,8 @@ describe('segloss docs', () => {
   }, 60_000);
 
   // Two equivalents checked against the library's computation written here from its source
-  // (not from segloss's formula): smp's DiceLoss('multilabel') and MONAI's FocalLoss().
-  test('smp DiceLoss(\'multilabel\') and MONAI FocalLoss() equal segloss with the flags the catalogue gives', async () => {
+  // (not from segloss's formula): smp's DiceLoss('multilabel') and MCCLoss(), MONAI's FocalLoss() and TverskyLoss().
+  test('smp DiceLoss(\'multilabel\') and MCCLoss(), MONAI FocalLoss() and TverskyLoss() equal segloss with the flags the catalogue gives', async () => {
     const [B, H, W, C] = [2, 5, 4, 3], n = B * H * W * C;
     const x = Float64Array.from({ length: n }, (_, k) => Math.sin(k * 1.7) * 3);            // logits, nhwc
     const g = Float64Array.from({ length: n }, (_, k) => ((k * 5) % 7 < 3 ? 1 : 0));
@@ -159,6 +160,25 @@ describe('segloss docs', () => {
     expect((await dice.value({ p: x, g }, [B, H, W, C])).value).toBeCloseTo(smp, 10);
     const fl = await load('focal', paramsObject(flags('focal', 'monai.losses.FocalLoss()')) as Record<string, number>, { backend: 'reference' });
     expect((await fl.value({ p: x, g }, [B, H, W, C])).value).toBeCloseTo(focal, 10);
+
+    // MONAI TverskyLoss(sigmoid=True, alpha=0.3, beta=0.7): per sample and class over space, fp *= alpha, fn *= beta, smooth 1e-5, mean.
+    let tv = 0;
+    for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) {
+      let tp = 0, fp = 0, fn = 0;
+      for (let i = 0; i < H * W; i++) { const k = (b * H * W + i) * C + c, p = sig(x[k]!); tp += p * g[k]!; fp += p * (1 - g[k]!); fn += (1 - p) * g[k]!; }
+      tv += 1 - (tp + 1e-5) / (tp + 0.3 * fp + 0.7 * fn + 1e-5);
+    }
+    tv /= B * C;
+    const tl = await load('tversky', paramsObject(flags('tversky', 'TverskyLoss(sigmoid=True, alpha=0.3, beta=0.7)')) as Record<string, number>, { backend: 'reference' });
+    expect((await tl.value({ p: x, g }, [B, H, W, C])).value).toBeCloseTo(tv, 10);
+
+    // smp MCCLoss() (binary, probabilities): one MCC over the batch, each count + 1e-5.
+    const p1 = Float64Array.from({ length: B * H * W }, (_, k) => sig(x[k * C]!)), g1 = Float64Array.from({ length: B * H * W }, (_, k) => g[k * C]!);
+    let [tp, tn, fp, fn] = [1e-5, 1e-5, 1e-5, 1e-5];
+    p1.forEach((p, k) => { const t = g1[k]!; tp += p * t; tn += (1 - p) * (1 - t); fp += p * (1 - t); fn += (1 - p) * t; });
+    const mcc = 1 - (tp * tn - fp * fn) / Math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn));
+    const ml = await load('mcc', paramsObject(flags('mcc', 'smp.losses.MCCLoss()')) as Record<string, number>, { backend: 'reference' });
+    expect((await ml.value({ p: p1, g: g1 }, [B, H, W, 1])).value).toBeCloseTo(mcc, 10);
   });
 
   test('the windowed and distance losses get a picture that varies, not a flat one-pixel line', () => {

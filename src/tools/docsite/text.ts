@@ -6,7 +6,15 @@ export const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&
 
 /** Header prose as HTML: `code` in backticks becomes <code>, everything else escaped. */
 export function prose(s: string): string {
-  return s.split(/(`[^`]+`)/).map((part) => (/^`[^`]+`$/.test(part) ? `<code>${esc(part.slice(1, -1))}</code>` : esc(part))).join('');
+  return s.split(/(`[^`]+`)/).map((part) => (/^`[^`]+`$/.test(part) ? `<code>${esc(part.slice(1, -1))}</code>` : flags(esc(part)))).join('');
+}
+
+/** Command-line flags in escaped prose (`--param smooth=0`, `--activation softmax`) as code; a run of them is one piece. */
+function flags(html: string): string {
+  return html.replace(/--[a-z][a-z_-]*(?:[ =](?!-)[^\s,;()]+)?(?: --[a-z][a-z_-]*(?:[ =](?!-)[^\s,;()]+)?)*/g, (m) => {
+    const tail = /[.:]$/.exec(m)?.[0] ?? '';
+    return `<code>${tail ? m.slice(0, -1) : m}</code>${tail}`;
+  });
 }
 
 /**

@@ -114,7 +114,7 @@ export function inputsHtml(loss: LoweredLoss, source: string, twoClasses: boolea
     const n = `<code>${esc(i.name)}</code>`;
     switch (i.role) {
       case 'prob': return `${n}: probabilities in [0, 1], one channel per class (sigmoid outputs, or a softmax over the class axis). A network's logits: load with <code>activation: 'sigmoid'</code> or <code>'softmax'</code> (CLI <code>--activation</code>); the loss is then computed from them in log space.`;
-      case 'logits': return `${n}: logits, raw scores; the formula applies its own ${softmax ? 'softmax over the class axis' : 'activation'} (no <code>--activation</code>).`;
+      case 'logits': return `${n}: logits, raw scores; ${softmax ? 'the formula applies the softmax over the class axis itself' : 'the formula reads them as they are'} (no <code>--activation</code>).`;
       case 'target': return `${n}: the target, one-hot (or soft) masks of the prediction's shape. A label map of integers 0..C−1: <code>--classes C</code> on the command line, <code>toTfjs(loss)</code> one-hot encodes it per call, <code>oneHot</code> for the API.`;
       default: return `${n} (${esc(i.role)}): one more per-pixel input of the prediction's shape (CLI <code>--input ${esc(i.name)}=FILE</code>).`;
     }
