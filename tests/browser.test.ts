@@ -39,13 +39,18 @@ loss tversky_page(p: prob, g: target; alpha = 0.3, beta = 0.7)
   = mean(1 - (tp(p, g) + 1) / (tp(p, g) + alpha * sum[region](p * (1 - g)) + beta * sum[region]((1 - p) * g) + 1))
 `;
 
-interface Case { name: string; load?: string; source?: string; params?: Record<string, number>; shape: number[] }
-// nhwc; 2 x 8 x 8 x 3: reductions over several groups, a class axis, logs (bce) and a formula with `use`.
+interface Case { name: string; load?: string; source?: string; params?: Record<string, number | string>; shape: number[] }
+// nhwc. 2 x 8 x 8 x 3: reductions over several groups, a class axis, logs (bce), a power (focal_tversky)
+// and a formula with `use`; logits through softmax (dice_ce, log space); a 3-D volume whose loss runs
+// host steps (hausdorff_dt: distance transforms); windows (ssim, 11 x 11 Gaussian).
 const CASES: Case[] = [
   { name: 'dice', load: 'dice', shape: [2, 8, 8, 3] },
   { name: 'bce', load: 'bce', shape: [2, 8, 8, 3] },
   { name: 'focal_tversky', load: 'focal_tversky', shape: [2, 8, 8, 3] },
   { name: 'tversky_page', source: TVERSKY, shape: [2, 8, 8, 3] },
+  { name: 'dice_ce softmax', load: 'dice_ce', params: { activation: 'softmax' }, shape: [2, 8, 8, 3] },
+  { name: 'hausdorff_dt 3-D', load: 'hausdorff_dt', shape: [1, 5, 6, 7, 2] },
+  { name: 'ssim', load: 'ssim', shape: [1, 16, 16, 1] },
 ];
 
 const inputsFor = (n: number) => ({
@@ -132,9 +137,10 @@ async function reference(c: Case): Promise<{ value: number; grad: Float64Array }
  * Within float32 error: inputs are rounded to f32 for both sides; the kernels compute in f32
  * (about 6e-8 relative per operation; partial sums of at most 64 terms, then summed in float64
  * by the executor), and SwiftShader's log/exp are within a few ulp for p in [0.05, 0.95] (GPUJS.md:
- * f32 log(1-p) loses up to 6e-5 only for tiny p). Measured here: value within 4e-9 relative, each
- * gradient element within 7e-8 of the gradient's largest magnitude, on every backend; the bounds
- * below (1e-6 of each) leave a 15-fold margin and still catch a wrong term (a 1e-3 change).
+ * f32 log(1-p) loses up to 6e-5 only for tiny p). Measured here, on every backend: value within
+ * 6e-8 relative, each gradient element within 3e-7 of the gradient's largest magnitude (ssim, whose
+ * variances are differences of windowed means, the worst; 2e-7 for softmax logits; under 7e-8 for the
+ * rest). The bounds below (1e-6 of each) leave at least a 3-fold margin and still catch a wrong term.
  */
 const errors: string[] = [];
 function expectClose(got: PageResult, want: { value: number; grad: Float64Array }, what: string): void {
