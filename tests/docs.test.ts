@@ -131,9 +131,9 @@ describe('segloss docs', () => {
     }
   }, 60_000);
 
-  // Two equivalents checked against the library's computation written here from its source
-  // (not from segloss's formula): smp's DiceLoss('multilabel') and MCCLoss(), MONAI's FocalLoss() and TverskyLoss().
-  test('smp DiceLoss(\'multilabel\') and MCCLoss(), MONAI FocalLoss() and TverskyLoss() equal segloss with the flags the catalogue gives', async () => {
+  // Equivalents checked against the library's computation written here from its source
+  // (not from segloss's formula): smp's DiceLoss('multilabel') and MCCLoss(), MONAI's FocalLoss() and TverskyLoss(), Keras's Dice().
+  test('smp DiceLoss(\'multilabel\') and MCCLoss(), MONAI FocalLoss() and TverskyLoss(), Keras Dice() equal segloss with the flags the catalogue gives', async () => {
     const [B, H, W, C] = [2, 5, 4, 3], n = B * H * W * C;
     const x = Float64Array.from({ length: n }, (_, k) => Math.sin(k * 1.7) * 3);            // logits, nhwc
     const g = Float64Array.from({ length: n }, (_, k) => ((k * 5) % 7 < 3 ? 1 : 0));
@@ -171,6 +171,12 @@ describe('segloss docs', () => {
     tv /= B * C;
     const tl = await load('tversky', paramsObject(flags('tversky', 'TverskyLoss(sigmoid=True, alpha=0.3, beta=0.7)')) as Record<string, number>, { backend: 'reference' });
     expect((await tl.value({ p: x, g }, [B, H, W, C])).value).toBeCloseTo(tv, 10);
+
+    // Keras Dice(): one Dice over every axis, 1 - 2 tp / (sum g + sum p + 1e-7), on probabilities.
+    let [ktp, ks] = [0, 1e-7];
+    for (let k = 0; k < n; k++) { const p = sig(x[k]!); ktp += p * g[k]!; ks += p + g[k]!; }
+    const kd = await load('dice', paramsObject(flags('dice', 'keras.losses.Dice()')) as Record<string, number>, { backend: 'reference' });
+    expect((await kd.value({ p: x.map(sig), g }, [B, H, W, C])).value).toBeCloseTo(1 - (2 * ktp) / ks, 10);
 
     // smp MCCLoss() (binary, probabilities): one MCC over the batch, each count + 1e-5.
     const p1 = Float64Array.from({ length: B * H * W }, (_, k) => sig(x[k * C]!)), g1 = Float64Array.from({ length: B * H * W }, (_, k) => g[k * C]!);

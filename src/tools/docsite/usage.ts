@@ -21,6 +21,8 @@ export const EQUIVALENTS: Record<string, Equivalent[]> = {
     { lib: 'MONAI', call: 'DiceLoss(softmax=True, to_onehot_y=True)', flags: '--activation softmax --classes C', note: 'the target a label map' },
     { lib: 'MONAI', call: 'DiceLoss(batch=True, include_background=False)', flags: '--region batch --param include_background=false' },
     { lib: 'smp', call: "smp.losses.DiceLoss('multilabel')", flags: `${SMP_REGION} --param smooth_nr=0 --param smooth_dr=0 --param zero_absent=1`, note: 'smp takes logits by default (from_logits=True), sums over batch and space per class, and zeroes the classes absent from the batch.' },
+    { lib: 'Keras', call: 'keras.losses.Dice()', flags: '--region global --param smooth_nr=0 --param smooth_dr=1e-7', note: 'one Dice over every axis, epsilon 1e-7 in the denominator only.' },
+    { lib: 'Keras', call: 'keras.losses.Dice(axis=(1, 2))', flags: '--param smooth_nr=0 --param smooth_dr=1e-7', note: '2-D, (B, H, W, C): per sample and class, then the mean.' },
     { lib: 'smp', call: "smp.losses.DiceLoss('multiclass')", flags: '--activation softmax --classes C --region batch --param smooth_nr=0 --param smooth_dr=0 --param zero_absent=1', note: 'the target a label map' },
   ],
   jaccard: [
@@ -45,6 +47,7 @@ export const EQUIVALENTS: Record<string, Equivalent[]> = {
     { lib: 'MONAI', call: 'monai.losses.FocalLoss()', flags: '--activation sigmoid --param alpha=-1', note: 'MONAI takes logits and has no alpha by default.' },
     { lib: 'MONAI', call: 'FocalLoss(alpha=0.25)', flags: '--activation sigmoid' },
     { lib: 'smp', call: "smp.losses.FocalLoss('binary')", flags: '--activation sigmoid --param alpha=-1' },
+    { lib: 'Keras', call: 'keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True)', flags: '', note: 'on probabilities (alpha 0.25, gamma 2); without apply_class_balancing: --param alpha=-1. Keras reads p unclipped in the modulator, so the two differ only where p is within 1e-7 of 0 or 1. Its from_logits=True takes the sigmoid before the log; --activation sigmoid stays in log space.' },
   ],
   categorical_focal: [
     { lib: 'MONAI', call: 'monai.losses.FocalLoss(use_softmax=True, to_onehot_y=True)', flags: '--activation softmax --classes C', note: 'the target a label map' },
