@@ -258,6 +258,25 @@ describe.skipIf(skipBrowser)('the browser build in headless Chromium', () => {
     }
   }, 180_000);
 
+  test('formula mistakes are located as in Node; an unknown library name gets a did-you-mean; a missing `use` says where it looked', async () => {
+    const problems: string[] = [];
+    const page = await open(browser, 'index.html', problems);
+    const got = await page.evaluate(async () => {
+      const s = (window as unknown as { segloss: any }).segloss;
+      const fail = async (f: () => Promise<unknown>) => { try { await f(); return 'no error'; } catch (e) { return `${(e as Error).name}: ${(e as Error).message}`; } };
+      return {
+        typo: await fail(() => s.compile('loss x(p: prob, g: target)\n  = mean(sigmoidd(p) * g)\n', { file: 'x.loss' })),
+        name: await fail(() => s.load('dcie')),
+        use: await fail(() => s.compile('use "nope.loss"\nloss x(p: prob, g: target) = mean(p * g)\n', { file: 'x.loss' })),
+      };
+    });
+    expect(got.typo).toMatch(/^SeglossError: x\.loss:2:10: error\[E202\]: unknown function 'sigmoidd'[\s\S]*did you mean 'sigmoid'/);
+    expect(got.name).toMatch(/^InputError: no loss named 'dcie' in the library; did you mean 'dice'/);
+    expect(got.use).toMatch(/E210[\s\S]*nope\.loss[\s\S]*no such file among the files given \(none\) or in the library/);
+    await page.close();
+    expect(problems).toEqual([]);
+  }, 60_000);
+
   test('times per call (printed, not asserted): dice and bce, 4 x 128 x 128 x 1, value and gradient', async () => {
     const problems: string[] = [];
     const page = await open(browser, 'index.html', problems);
