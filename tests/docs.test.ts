@@ -187,6 +187,50 @@ describe('segloss docs', () => {
     expect((await ml.value({ p: p1, g: g1 }, [B, H, W, 1])).value).toBeCloseTo(mcc, 10);
   });
 
+  // MONAI's SoftclDiceLoss and SoftDiceclDiceLoss (monai/losses/cldice.py) written here: soft_erode the min of
+  // the (3,1) and (1,3) min-pools, soft_dilate the 3x3 max-pool (in-image elements, as torch's -inf padding),
+  // soft_skel with iter_ = 3, every sum over batch, space and the channels from 1 on, smooth 1.
+  test('MONAI SoftclDiceLoss() and SoftDiceclDiceLoss() equal segloss with the flags the catalogue gives', async () => {
+    const [B, H, W, C] = [2, 9, 8, 3], n = B * H * W * C;
+    const p = Float64Array.from({ length: n }, (_, k) => 0.5 + 0.45 * Math.sin(k * 1.3));
+    const g = Float64Array.from({ length: n }, (_, k) => ((k * 5) % 7 < 3 ? 1 : 0));
+    type Img = number[][];
+    const img = (f: (y: number, x: number) => number): Img => Array.from({ length: H }, (_, y) => Array.from({ length: W }, (_, x) => f(y, x)));
+    const slice = (a: Float64Array, b: number, c: number) => img((y, x) => a[((b * H + y) * W + x) * C + c]!);
+    const pool = (a: Img, dy: number, dx: number, op: (...v: number[]) => number): Img => img((y, x) => {
+      const v: number[] = [];
+      for (let i = -dy; i <= dy; i++) for (let j = -dx; j <= dx; j++) if (y + i >= 0 && y + i < H && x + j >= 0 && x + j < W) v.push(a[y + i]![x + j]!);
+      return op(...v);
+    });
+    const erode = (a: Img) => { const p1 = pool(a, 1, 0, Math.min), p2 = pool(a, 0, 1, Math.min); return img((y, x) => Math.min(p1[y]![x]!, p2[y]![x]!)); };
+    const open = (a: Img) => pool(erode(a), 1, 1, Math.max);
+    const relu = (v: number) => Math.max(0, v);
+    const skel = (a: Img): Img => {
+      let o = open(a), s = img((y, x) => relu(a[y]![x]! - o[y]![x]!));
+      for (let t = 0; t < 3; t++) {
+        a = erode(a); o = open(a);
+        const d = img((y, x) => relu(a[y]![x]! - o[y]![x]!));
+        s = img((y, x) => s[y]![x]! + relu(d[y]![x]! - s[y]![x]! * d[y]![x]!));
+      }
+      return s;
+    };
+    let [spg, sp, sgp, sg, tp, sum] = [0, 0, 0, 0, 0, 0];
+    for (let b = 0; b < B; b++) for (let c = 1; c < C; c++) {
+      const P = slice(p, b, c), G = slice(g, b, c), SP = skel(P), SG = skel(G);
+      for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+        spg += SP[y]![x]! * G[y]![x]!; sp += SP[y]![x]!; sgp += SG[y]![x]! * P[y]![x]!; sg += SG[y]![x]!;
+        tp += P[y]![x]! * G[y]![x]!; sum += P[y]![x]! + G[y]![x]!;
+      }
+    }
+    const tprec = (spg + 1) / (sp + 1), tsens = (sgp + 1) / (sg + 1);
+    const cl = 1 - (2 * tprec * tsens) / (tprec + tsens), dice = 1 - (2 * tp + 1) / (sum + 1);
+    const flags = (name: string) => paramsObject(EQUIVALENTS[name]![0]!.flags) as Record<string, number>;
+    const a = await load('cldice', flags('cldice'), { backend: 'reference' });
+    expect((await a.value({ p, g }, [B, H, W, C])).value).toBeCloseTo(cl, 10);
+    const b = await load('dice_cldice', flags('dice_cldice'), { backend: 'reference' });
+    expect((await b.value({ p, g }, [B, H, W, C])).value).toBeCloseTo(0.5 * dice + 0.5 * cl, 10);
+  });
+
   test('the windowed and distance losses get a picture that varies, not a flat one-pixel line', () => {
     for (const name of ['ssim', 'ms_ssim', 'boundary', 'hausdorff_dt', 'log_hausdorff_dt', 'cldice', 'balanced_ce', 'generalized_wasserstein_dice']) {
       const page = readFileSync(join(site, `${name}.html`), 'utf8');

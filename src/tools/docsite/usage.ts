@@ -87,6 +87,12 @@ export const EQUIVALENTS: Record<string, Equivalent[]> = {
   lovasz_softmax: [
     { lib: 'smp', call: "smp.losses.LovaszLoss('multiclass')", flags: '--activation softmax --classes C --region batch', note: 'the target a label map; smp applies the softmax.' },
   ],
+  cldice: [
+    { lib: 'MONAI', call: 'monai.losses.SoftclDiceLoss()', flags: '--region global --param include_background=false', note: 'one sum over the batch and every channel but the first (two or more channels); MONAI\'s forward takes (y_true, y_pred), target first.' },
+  ],
+  dice_cldice: [
+    { lib: 'MONAI', call: 'monai.losses.SoftDiceclDiceLoss()', flags: '--region global --param include_background=false', note: 'as SoftclDiceLoss: global sums without the first channel, target first.' },
+  ],
   generalized_wasserstein_dice: [
     { lib: 'MONAI', call: 'monai.losses.GeneralizedWassersteinDiceLoss(dist_matrix=M)', flags: "--classes C --param 'class_distances=0,1;1,0'", note: 'the target a label map; M given row by row.' },
   ],
