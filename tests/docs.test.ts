@@ -231,6 +231,36 @@ describe('segloss docs', () => {
     expect((await b.value({ p, g }, [B, H, W, C])).value).toBeCloseTo(0.5 * dice + 0.5 * cl, 10);
   });
 
+  // MONAI's HausdorffDTLoss and LogHausdorffDTLoss (monai/losses/hausdorff_loss.py) written here with a
+  // brute-force distance transform: per sample and channel, m = x > 0.5; where m is neither empty nor full,
+  // d = the distance of a foreground pixel to the nearest background one and vice versa, else 0; the mean of
+  // (p - g)^2 (d_p^2 + d_g^2) over the channels from 1 on (include_background=False, MONAI's default).
+  test('MONAI HausdorffDTLoss() and LogHausdorffDTLoss() equal segloss with the flags the catalogue gives', async () => {
+    const [B, H, W, C] = [2, 7, 6, 3], n = B * H * W * C;
+    const p = Float64Array.from({ length: n }, (_, k) => 0.5 + 0.49 * Math.sin(k * 0.37));
+    const g = Float64Array.from({ length: n }, (_, k) => (Math.cos(k * 0.21) > 0.2 ? 1 : 0));
+    const field = (a: Float64Array, b: number, c: number): number[] => {
+      const m = Array.from({ length: H * W }, (_, i) => a[(b * H * W + i) * C + c]! > 0.5);
+      if (m.every(Boolean) || !m.some(Boolean)) return m.map(() => 0);
+      return m.map((v, i) => {
+        let best = Infinity;
+        m.forEach((u, j) => { if (u !== v) best = Math.min(best, Math.hypot(Math.floor(i / W) - Math.floor(j / W), (i % W) - (j % W))); });
+        return best;
+      });
+    };
+    let sum = 0, count = 0;
+    for (let b = 0; b < B; b++) for (let c = 1; c < C; c++) {
+      const dp = field(p, b, c), dg = field(g, b, c);
+      for (let i = 0; i < H * W; i++) { const k = (b * H * W + i) * C + c; sum += (p[k]! - g[k]!) ** 2 * (dp[i]! ** 2 + dg[i]! ** 2); count++; }
+    }
+    const flags = (name: string) => paramsObject(EQUIVALENTS[name]![0]!.flags) as Record<string, number>;
+    const h = await load('hausdorff_dt', flags('hausdorff_dt'), { backend: 'reference' });
+    expect((await h.value({ p, g }, [B, H, W, C])).value).toBeCloseTo(sum / count, 10);
+    const lh = await load('log_hausdorff_dt', flags('log_hausdorff_dt'), { backend: 'reference' });
+    expect((await lh.value({ p, g }, [B, H, W, C])).value).toBeCloseTo(Math.log(sum / count + 1), 10);
+    expect(sum).toBeGreaterThan(0);
+  });
+
   test('the windowed and distance losses get a picture that varies, not a flat one-pixel line', () => {
     for (const name of ['ssim', 'ms_ssim', 'boundary', 'hausdorff_dt', 'log_hausdorff_dt', 'cldice', 'balanced_ce', 'generalized_wasserstein_dice']) {
       const page = readFileSync(join(site, `${name}.html`), 'utf8');
