@@ -82,7 +82,7 @@ describe('every library loss: value and gradient on the device', () => {
       const wants = new Set(toposort([loss.ir(2).objective]).map((n) => record(n.op).checkImages));
       // Scale levels: the smaller two of check's cases (its 165x170 image takes the tfjs-cpu oracle 40 s here).
       const cases = wants.has('multiscale') ? MULTISCALE_CHECK_CASES.slice(1) : wants.has('wide') ? SPATIAL_CHECK_CASES : CHECK_CASES;
-      let worstO = 0, worstK = 0;
+      let worstO = 0, worstK = 0, nonzero = 0;
       for (const [k, c] of cases.entries()) {
         const { sizes, dims } = sizesOf(c.shape, 'nhwc');
         const ir = loss.ir(dims);
@@ -92,6 +92,7 @@ describe('every library loss: value and gradient on the device', () => {
         // Float32 on every side: the oracle reads the same rounded numbers.
         for (const key of Object.keys(canon)) canon[key] = Float64Array.from(Float32Array.from(canon[key]!));
         const oracle = await tfValueAndGrad(ir.objective, wrt, canon, sizes, dims);
+        if (oracle.grad.some((v) => v !== 0)) nonzero++;
         const nhwc = (a: ArrayLike<number>) => fromCanonical(a, 'nhwc', sizes, dims, (n) => new Float32Array(n));
         const yPred = tf.tensor(nhwc(canon[wrt]!), c.shape);
         const yTrue = tf.tensor(nhwc(canon[target]!), c.shape);
@@ -107,6 +108,9 @@ describe('every library loss: value and gradient on the device', () => {
         expect(eO, `${name} ${c.name}: device vs tfjs autodiff`).toBeLessThan(TOL_ORACLE);
         expect(eK, `${name} ${c.name}: device vs kernels`).toBeLessThan(TOL_KERNELS);
       }
+      // A zero gradient would match anything (relErr's scale): each loss has a case where it is not (one-class
+      // softmax losses and MS-SSIM's smallest images have none in some cases).
+      expect(nonzero, `${name}: the oracle's gradient is zero in every case`).toBeGreaterThan(0);
       console.log(`[tfjs-device] ${name}: vs tfjs autodiff ${worstO.toExponential(1)}, vs kernels ${worstK.toExponential(1)}`);
       device.dispose();
     }, 120_000);

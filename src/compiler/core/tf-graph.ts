@@ -6,15 +6,17 @@
 // tfjs ops and never reads a tensor back).
 //
 // The on-device bridge needs every op to run as tfjs ops on the tfjs backend.
-// Most records' tfjs rules do. A few do not (DEVICE_UNSUPPORTED says why):
-// distance transforms and sorts read their data on the host (`dataSync`), and
-// some ops appear only in gradients (the oracle never evaluates them, so they
-// have no tfjs rule). `deviceUnsupported(roots)` lists the ones a graph uses.
+// Most records' tfjs rules do; the sort and its inverse have device forms here
+// (DEVICE_RULES). A few ops have none (DEVICE_UNSUPPORTED says why): distance
+// transforms read their data on the host (`dataSync`), and the max pool's
+// gradient ops appear only in gradients (the oracle never evaluates them, so
+// they have no tfjs rule). `deviceUnsupported(roots)` lists the ones a graph uses.
 
 import type * as TF from '@tensorflow/tfjs-core';
 import { type Axes, type Axis, type Node, type Op, isSpatial, toposort } from './ir.ts';
 import { type Dims, type Sizes, canonicalAxes, count } from './layout.ts';
-import { type TfContext, record } from './ops/index.ts';
+import { type TfContext, type TfRule, record } from './ops/index.ts';
+import { asRows } from './ops/tf-helpers.ts';
 
 /**
  * The evaluator's context for one shape. `tape`: whether tfjs's autodiff will
@@ -90,9 +92,36 @@ function lazy(tf: typeof TF, n: Node, xs: TF.Tensor[], ctx: TfContext, full: (n:
       const times = r.op === 'sum' ? (n.arg as Axes).filter((a) => x.rank === 0 || x.shape[ctx.axis(a)]! === 1).reduce((k, a) => k * ctx.size([a]), 1) : 1;
       return times === 1 ? reduced : tf.mul(reduced, times);
     }
-    case 'stencil': case 'host': return r.tf(tf, n.src.map(full), n, ctx);
+    case 'stencil': case 'host': return (DEVICE_RULES[n.op] ?? r.tf)(tf, n.src.map(full), n, ctx);
     default: return r.tf(tf, xs, n, ctx);
   }
+}
+
+/**
+ * On-device forms of ops whose records' tfjs rules are the oracle's: the sort's order stays a tensor (the
+ * oracle's rule rebuilds it from dataSync, off tfjs's tape, whose gather gradient rejects int32 indices on a
+ * path to the differentiated input; the device bridge has no tape), and the inverse of a sort, which appears
+ * only in gradients, gathers by the inverse permutation. tfjs's topk breaks ties by index, as the float64
+ * loop's stable sort does (core/ops/f64-loops.ts's `orders`).
+ */
+const DEVICE_RULES: Partial<Record<Op, TfRule>> = {
+  sorted: (t, [x, k], n, ctx) => {
+    const [xs, back] = asRows(t, x!, ctx, n.arg as Axes);
+    return back(t.gather(xs, sortOrder(t, k!, ctx, n.arg as Axes), 1, 1));
+  },
+  unsort: (t, [x, k], n, ctx) => {
+    const [xs, back] = asRows(t, x!, ctx, n.arg as Axes);
+    const order = sortOrder(t, k!, ctx, n.arg as Axes);
+    // out[order[j]] = x[j], i.e. out[i] = x[inv[i]] with inv the permutation that sorts `order` ascending.
+    const inv = t.topk(t.neg(t.cast(order, 'float32')), order.shape[1]!, true).indices;
+    return back(t.gather(xs, inv, 1, 1));
+  },
+};
+
+/** Per row (the slices along `over`), the indices that sort `k` descending. */
+function sortOrder(t: typeof TF, k: TF.Tensor, ctx: TfContext, over: Axes): TF.Tensor2D {
+  const [ks] = asRows(t, k, ctx, over);
+  return t.topk(ks, ks.shape[1]!, true).indices;
 }
 
 /**
@@ -100,9 +129,7 @@ function lazy(tf: typeof TF, n: Node, xs: TF.Tensor[], ctx: TfContext, full: (n:
  * using one cannot be evaluated on the device.
  */
 export const DEVICE_UNSUPPORTED: Partial<Record<Op, string>> = {
-  edt: 'the exact Euclidean distance transform runs on the host (its tfjs rule reads the mask with dataSync)',
-  sorted: 'the sort order is computed on the host (its tfjs rule reads the indices with dataSync)',
-  unsort: 'the inverse of a sort appears only in gradients and has no tfjs rule',
+  edt: 'the exact Euclidean distance transform runs on the host (its tfjs rule reads the mask with dataSync; tfjs has no distance transform)',
   poolarg: "the max pool's argmax appears only in gradients and has no tfjs rule",
   poolgrad: "the max pool's gradient appears only in gradients and has no tfjs rule",
 };
