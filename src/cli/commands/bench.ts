@@ -5,7 +5,8 @@
 
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { DEFAULT_LOSSES, DEFAULT_SHAPES, runBench, shapeName } from '../../tools/bench/bench.ts';
+import { DEFAULT_LOSSES, DEFAULT_SHAPES, parseLossSpec, runBench, shapeName } from '../../tools/bench/bench.ts';
+import { libraryNames, suggestLoss } from '../../runtime/sources.ts';
 import { PEERS, type Peer, formatJson, formatReport } from '../../tools/bench/report.ts';
 import { BACKENDS, type Backend } from '../../runtime/loss.ts';
 import { UsageError, colorErr } from '../options.ts';
@@ -18,6 +19,8 @@ interface BenchFlags {
   runs: string;
   warmup: string;
   budget: string;
+  threads?: string;
+  retries: string;
   json?: boolean;
 }
 
@@ -26,15 +29,21 @@ Shapes are nhwc: batch x y x x x class, or batch x z x y x x x class for volumes
 By default the js backend and every gpu.js backend that starts here run
 (headlessgl needs an X display: run under \`xvfb-run -a\`); the skipped ones are
 listed with the reason. The float64 reference interpreter runs only when named.
-A row stops after --budget seconds of timed calls (at least 3 calls), so the
-software renderers (headlessgl on llvmpipe, webgpu on SwiftShader) get fewer
-runs on the big shapes: the runs column says how many.
+A cell's contenders are timed together, one call each per round, the order
+rotating; the rounds stop after --budget seconds per contender (at least 3
+rounds), so with the software renderers (headlessgl on llvmpipe, webgpu on
+SwiftShader) the big shapes get fewer runs: the runs column says how many.
+The CPU time of other processes during the rounds is measured: above 10 % of
+the machine the cell is measured again (--retries), then marked unreliable.
+A loss takes parameters or knobs after a colon: generalized_dice:activation=softmax
+(several joined by &).
 PyTorch runs through python3 (or Debian's /usr/bin/python3; SEGLOSS_PYTHON
 overrides) when \`import torch\` works there, and shows "not installed" otherwise.
 
 Examples:
   segloss bench
   segloss bench --losses dice --shapes 4x256x256x1 --runs 3
+  segloss bench --losses dice,bce --threads 2,1 --peers torch,js-loop
   segloss bench --backends webasm,cpu --peers tfjs-cpu,js-loop --json > bench.json
   xvfb-run -a segloss bench --backends headlessgl`;
 
@@ -48,12 +57,19 @@ export function register(program: Command): void {
     .option('--peers <list>', `peers, comma-separated (${PEERS.join(', ')}); 'none' for none`, PEERS.join(','))
     .option('--runs <n>', 'timed calls per row, after the first call and the warm-up', '15')
     .option('--warmup <n>', 'untimed calls after the first call', '2')
-    .option('--budget <seconds>', 'stop a row after this many seconds of timed calls (at least 3 calls)', '3')
+    .option('--budget <seconds>', "stop a cell's rounds after this many seconds per contender (at least 3 rounds)", '3')
+    .option('--threads <list>', 'thread counts for the js backend and PyTorch, the same for both, comma-separated (default: the cores, and 1)')
+    .option('--retries <n>', 'measure a cell again this many times when other processes took more than 10 % of the machine', '2')
     .option('--json', 'print the whole report as JSON (rows, compile times, targets, skipped)')
     .addHelpText('after', EXAMPLES)
     .action(async (o: BenchFlags) => {
       const losses = list(o.losses);
       if (losses.length === 0) throw new UsageError('--losses names no loss');
+      for (const l of losses) {
+        let name: string;
+        try { name = parseLossSpec(l).name; } catch (e) { throw new UsageError(`--losses: ${(e as Error).message}`); }
+        if (!libraryNames().includes(name)) throw new UsageError(`--losses: no library loss named '${name}'${suggestLoss(name) ? `; ${suggestLoss(name)}` : ''}`);
+      }
       const shapes = list(o.shapes).map(parseShape);
       const backends = o.backends === undefined ? undefined : list(o.backends).map(parseBackend);
       const peers = o.peers === 'none' ? [] : list(o.peers).map(parsePeer);
@@ -61,13 +77,19 @@ export function register(program: Command): void {
       const warmup = int(o.warmup, '--warmup', 0);
       const budgetS = Number(o.budget);
       if (!(budgetS > 0)) throw new UsageError(`--budget takes a positive number of seconds, got '${o.budget}'`);
+      const threads = o.threads === undefined ? undefined : list(o.threads).map((t) => int(t, '--threads', 1));
+      const retries = int(o.retries, '--retries', 0);
 
       const bar = process.stderr.isTTY
         ? new cliProgress.SingleBar({ format: ' {bar} {value}/{total} {task}', hideCursor: true, clearOnComplete: true, stream: process.stderr }, cliProgress.Presets.shades_classic)
         : undefined;
       let lastGroup = '';
       const report = await runBench({
-        losses, shapes, backends, peers, runs, warmup, budgetS,
+        losses, shapes, backends, peers, runs, warmup, budgetS, threads, retries,
+        onWarn(message) {
+          bar?.stop();
+          process.stderr.write(`bench: ${message}\n`);
+        },
         onSkipped(skipped) {
           for (const s of skipped) process.stderr.write(`bench: skipped ${s.name}: ${s.why}\n`);
         },

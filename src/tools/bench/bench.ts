@@ -1,32 +1,34 @@
-// The benchmark harness behind `segloss bench` and `npm run bench`: median time of
-// value + gradient per segloss backend, side by side in one process with the peers
-// of src/tools/bench/peers.ts (tfjs-cpu, tfjs-wasm, a hand-written fused JS loop, PyTorch
-// eager in a child process); ratios, compile time, memory; a table or JSON.
+// The benchmark harness behind `segloss bench` and `npm run bench`: value + gradient
+// per segloss backend, side by side in one process with the peers of
+// src/tools/bench/peers.ts (tfjs-cpu, tfjs-wasm, a hand-written fused JS loop,
+// PyTorch eager in a child process per thread count); ratios, compile time,
+// memory, the machine's other load; a table or JSON.
 //
-// What is measured, per (loss, shape):
-// - parse-to-kernels: frontend (parse, lower, diff, simplify) + plan + codegen of
-//   every pass for the shape, as CompiledLoss.kernelsFor does it, WITHOUT gpu.js's
-//   own kernel build; median of 5 runs after one warm-up (the cold first run too).
-// - per contestant: the first call (for segloss: load() + the first valueAndGrad,
-//   so gpu.js's build is in it; for tfjs: tensors + the first valueAndGrad, the
-//   backend already initialised), `warmup` more calls (just one once they pass
-//   half the budget), then up to `runs` timed calls
-//   (stopping early, after at least 3, once the timed calls pass `budgetS` seconds:
-//   slow software renderers get fewer runs, and the runs column says how many).
-//   A timed call is value + gradient with both read back to the host: segloss
-//   `valueAndGrad(inputs, shape, { out })` into a preallocated gradient (as the JS loop); tfjs `tf.valueAndGrad` + `dataSync()` of both;
-//   the JS loop into a preallocated Float32Array; torch `backward()` + `item()`.
-// - memory: process.memoryUsage() sampled before the contestant starts (after a GC
-//   when node runs with --expose-gc, as `npm run bench` does) and after its first
-//   call and each later call; reported: the largest rss and arrayBuffers minus the
-//   before values. It is a sampled delta, not a high-water mark (a GC in between
-//   can even make it negative). For torch: growth of the Python process's ru_maxrss.
-// - a check per row: the loss value against tfjs-cpu's (the numeric oracle: it
-//   agrees with float64 to about 1e-7), relative error < 1e-4; the gradient's
-//   largest error relative to the largest gradient element < 1e-3.
+// Per cell (a loss at a shape):
+// - the oracle (tfjs-cpu's formula, or segloss's float64 reference), untimed;
+// - parse-to-kernels: frontend + plan + codegen of every pass for the shape, as
+//   CompiledLoss.kernelsFor does it, without gpu.js's build; median of 5 after a cold run;
+// - each contender started in turn: its first call (segloss: load() + the first
+//   valueAndGrad, gpu.js's build included), `warmup` more calls; memory sampled
+//   over these (process.memoryUsage() deltas after a GC under --expose-gc; torch:
+//   the Python process's ru_maxrss growth); its value and gradient checked
+//   against the oracle (value relative error < 1e-4, gradient < 1e-3 of its
+//   largest element);
+// - then the contenders timed together, round by round (cell.ts): `runs` rounds,
+//   or fewer (at least 3) once they pass `budgetS` seconds per contender; the
+//   median and the quartiles of each one's calls. The CPU time other processes
+//   took meanwhile is measured; above OTHER_LOAD_LIMIT of the machine the cell is
+//   measured again (up to `retries` times) and, if it stays busy, marked unreliable.
+// - Threads: segloss's js backend and PyTorch run at each count of `threads`
+//   (default: the machine's cores, and 1), the same count for both; tfjs-cpu
+//   and the JS loop are single-threaded; gpu.js and tfjs-wasm use their own pools.
+// A timed call is value + gradient with both on the host: segloss
+// `valueAndGrad(inputs, shape, { out })` into a preallocated gradient; tfjs
+// `tf.valueAndGrad` + `dataSync()`; the JS loop into a preallocated array; torch
+// `backward()` + `item()`, timed inside Python.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type ShapeContext, emitPass } from '../../compiler/codegen/kernel.ts';
@@ -40,9 +42,11 @@ import { LIBRARY_DIR } from '../../runtime/sources.ts';
 import { tfjs } from '../tfjs.ts';
 import { type BenchReport, type BenchRow, type CompileRow, GRAD_TOL, PEERS, type Peer, VALUE_TOL, summarize } from './report.ts';
 import { JS_LOOPS, PEER_LOSSES, type PeerLoss, type Problem, TORCH_LOSSES, TorchPeer, type TorchInfo, tfRunner } from './peers.ts';
+import { OTHER_LOAD_LIMIT, type Rounds, type Started, quartiles, timeRounds, timed } from './cell.ts';
 
-export const DEFAULT_LOSSES: readonly string[] = ['dice', 'bce', 'focal', 'tversky'];
-export const DEFAULT_SHAPES: readonly (readonly number[])[] = [[4, 256, 256, 1], [4, 512, 512, 1], [2, 128, 128, 4], [1, 64, 64, 64, 1]];
+/** The matrix: a loss is a library name, with parameters or knobs after a colon (`generalized_dice:activation=softmax`). */
+export const DEFAULT_LOSSES: readonly string[] = ['dice', 'bce', 'focal', 'tversky', 'ssim', 'lovasz_hinge', 'hausdorff_dt', 'generalized_dice:activation=softmax'];
+export const DEFAULT_SHAPES: readonly (readonly number[])[] = [[4, 64, 64, 1], [4, 256, 256, 1], [4, 512, 512, 1], [2, 128, 128, 4], [1, 64, 64, 64, 1]];
 export interface BenchOptions {
   losses?: readonly string[];
   /** nhwc shapes: [batch, y, x, class] or [batch, z, y, x, class]. */
@@ -53,8 +57,14 @@ export interface BenchOptions {
   /** Timed calls per row, after the first call and the warm-up. */
   runs?: number;
   warmup?: number;
-  /** Stop a row's timed calls (after at least 3) once they pass this many seconds. */
+  /** Stop a cell's rounds (after at least 3) once they pass this many seconds per contender. */
   budgetS?: number;
+  /** Thread counts for segloss's js backend and PyTorch, the same for both (default: the cores, and 1). */
+  threads?: readonly number[];
+  /** How many times a cell is measured again when other work took more than OTHER_LOAD_LIMIT of the machine. */
+  retries?: number;
+  /** Called with a warning (a busy cell being measured again). */
+  onWarn?: (message: string) => void;
   seed?: number;
   /** Called once, before the first step, with what will not run and why. */
   onSkipped?: (skipped: readonly { name: string; why: string }[]) => void;
@@ -85,9 +95,9 @@ export function makeProblem(shape: readonly number[], seed: number): Problem {
  * Frontend + plan + codegen for one shape, as CompiledLoss.kernelsFor does (keep the two in step),
  * without building gpu.js kernels. Returns the number of kernels.
  */
-export function parseToKernels(source: string, file: string, shape: readonly number[]): number {
+export function parseToKernels(source: string, file: string, shape: readonly number[], params: Record<string, string | number> = {}): number {
   const { sizes, dims } = sizesOf(shape, 'nhwc');
-  const fe = frontend(source, file, { dims, region: 'sample', params: {}, activation: 'none' });
+  const fe = frontend(source, file, { dims, region: 'sample', params, activation: 'none' });
   if (!fe.ir) throw new Error(`${file} does not compile: ${fe.diagnostics.map((d) => d.code).join(', ')}`);
   // The plan compileIR built (the runtime runs the same one).
   const plan = fe.ir.plan;
@@ -148,53 +158,58 @@ class MemSampler {
 
 interface Outcome { value: number; grad: ArrayLike<number> | undefined }
 
-/**
- * The first call, `warmup` calls (only one once they pass budgetS / 2), then timed
- * calls: `runs` of them, or fewer (at least 3) once they pass `budgetS`.
- * Synchronous calls are not awaited.
- */
-async function timeCalls(setup: () => Promise<() => Outcome | Promise<Outcome>>, o: Required<Pick<BenchOptions, 'runs' | 'warmup' | 'budgetS'>>) {
+/** A loss of the matrix: `name` or `name:key=value&key=value` (parameters and knobs, as --param takes them). */
+export interface LossSpec { label: string; name: string; params: Record<string, string | number> }
+
+export function parseLossSpec(label: string): LossSpec {
+  const [name, rest] = label.split(':', 2) as [string, string | undefined];
+  const params: Record<string, string | number> = {};
+  for (const kv of rest ? rest.split('&') : []) {
+    const m = /^([A-Za-z_]\w*)=(.+)$/.exec(kv);
+    if (!m) throw new Error(`a loss's parameter is name=value, got '${kv}' in '${label}'`);
+    params[m[1]!] = Number.isFinite(Number(m[2])) ? Number(m[2]) : m[2]!;
+  }
+  return { label, name, params };
+}
+
+/** A contender before it runs: its row's identity, and how to start it (first call and warm-up). */
+interface Contender {
+  name: string;
+  kind: BenchRow['kind'];
+  /** Its thread count; undefined: its own pool (gpu.js, tfjs-wasm). */
+  threads: number | undefined;
+  start(): Promise<Begun>;
+}
+interface Begun {
+  first: Outcome;
+  firstCallMs: number;
+  mem: { rssMB: number; abMB: number };
+  started: Started;
+  /** The gradient after the rounds, for contenders that hand it over only then (torch). */
+  gradAfter?: () => Promise<ArrayLike<number> | undefined>;
+  note?: string;
+  dispose(): void | Promise<void>;
+}
+
+/** The first call and `warmup` more, with memory sampled around them. */
+async function begin(setup: () => Promise<() => Outcome | Promise<Outcome>>, warmup: number) {
   const mem = new MemSampler();
   const t0 = performance.now();
   const call = await setup();
-  let r = call();
+  const r = call();
   const first = r instanceof Promise ? await r : r;
   const firstCallMs = performance.now() - t0;
   mem.sample();
-  // Warm-up: `warmup` calls, but no more than one once they pass half the budget (slow peers on big shapes).
-  const w0 = performance.now();
-  for (let i = 0; i < o.warmup && (i === 0 || performance.now() - w0 < (o.budgetS * 1000) / 2); i++) { r = call(); if (r instanceof Promise) await r; mem.sample(); }
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < o.runs) {
-    const a = performance.now();
-    r = call();
-    if (r instanceof Promise) await r;
-    times.push(performance.now() - a);
-    mem.sample();
-    if (times.length >= 3 && performance.now() - start > o.budgetS * 1000) break;
-  }
-  return { first, firstCallMs, times, mem };
+  for (let i = 0; i < warmup; i++) { const w = call(); if (w instanceof Promise) await w; mem.sample(); }
+  return { call, first, firstCallMs, mem: { rssMB: mem.rssMB, abMB: mem.abMB } };
 }
 
-function emptyRow(loss: string, shape: string, name: string, kind: BenchRow['kind']): BenchRow {
-  return { loss, shape, name, kind, status: 'ok', runs: 0, medianMs: NaN, minMs: NaN, timesMs: [], firstCallMs: NaN, rssDeltaMB: NaN, arrayBuffersDeltaMB: NaN, value: NaN, valueRelErr: NaN, gradRelErr: NaN, ok: false, speedup: {} };
+function emptyRow(loss: string, shape: string, name: string, kind: BenchRow['kind'], threads?: number): BenchRow {
+  return { loss, shape, name, kind, threads, status: 'ok', runs: 0, medianMs: NaN, p25Ms: NaN, p75Ms: NaN, minMs: NaN, timesMs: [], firstCallMs: NaN, rssDeltaMB: NaN, arrayBuffersDeltaMB: NaN, otherLoad: NaN, unreliable: false, value: NaN, valueRelErr: NaN, gradRelErr: NaN, ok: false, speedup: {} };
 }
 
-function finishRow(row: BenchRow, times: number[], first: Outcome, oracle: Outcome): BenchRow {
-  row.timesMs = times.map((t) => Math.round(t * 1000) / 1000);
-  row.runs = times.length;
-  row.medianMs = median(times);
-  row.minMs = Math.min(...times);
-  row.value = first.value;
-  row.valueRelErr = relErr(first.value, oracle.value);
-  row.gradRelErr = oracle.grad ? gradErr(first.grad, oracle.grad) : NaN;
-  row.ok = row.valueRelErr < VALUE_TOL && (Number.isNaN(row.gradRelErr) ? first.grad === undefined : row.gradRelErr < GRAD_TOL);
-  return row;
-}
-
-function errorRow(loss: string, shape: string, name: string, kind: BenchRow['kind'], e: unknown, status: BenchRow['status'] = 'error'): BenchRow {
-  const row = emptyRow(loss, shape, name, kind);
+function errorRow(loss: string, shape: string, name: string, kind: BenchRow['kind'], e: unknown, status: BenchRow['status'] = 'error', threads?: number): BenchRow {
+  const row = emptyRow(loss, shape, name, kind, threads);
   row.status = status;
   row.note = e instanceof Error ? e.message.split('\n')[0]! : String(e);
   return row;
@@ -216,31 +231,35 @@ export async function resolveBackends(wanted: readonly Backend[] | undefined): P
 }
 
 export async function runBench(options: BenchOptions = {}): Promise<BenchReport> {
-  const losses = [...(options.losses ?? DEFAULT_LOSSES)];
+  const losses = (options.losses ?? DEFAULT_LOSSES).map(parseLossSpec);
   const shapes = (options.shapes ?? DEFAULT_SHAPES).map((s) => [...s]);
   const peers = [...(options.peers ?? PEERS)];
-  const o = { runs: options.runs ?? 15, warmup: options.warmup ?? 2, budgetS: options.budgetS ?? 3 };
+  const threads = [...new Set(options.threads ?? [availableParallelism(), 1])];
+  const o = { runs: options.runs ?? 15, warmup: options.warmup ?? 2, budgetS: options.budgetS ?? 3, retries: options.retries ?? 2 };
   const seed = options.seed ?? 20240611;
   const loadavgStart = loadavg();
   const progress = options.onProgress ?? (() => {});
+  const warn = options.onWarn ?? (() => {});
 
   const { backends, skipped } = await resolveBackends(options.backends);
-  let torch: TorchPeer | undefined;
+  const torches = new Map<number, TorchPeer>();
   let torchInfo: TorchInfo = { ok: false, why: 'not requested' };
   if (peers.includes('torch')) {
-    const t = await TorchPeer.start();
-    if (t instanceof TorchPeer) { torch = t; torchInfo = t.info; } else { torchInfo = t; skipped.push({ name: 'torch', why: `not installed (${t.why})` }); }
+    for (const t of threads) {
+      const peer = await TorchPeer.start(t);
+      if (peer instanceof TorchPeer) { torches.set(t, peer); torchInfo = peer.info; } else { torchInfo = peer; skipped.push({ name: 'torch', why: `not installed (${peer.why})` }); break; }
+    }
   }
   for (const l of losses) {
-    if (!(PEER_LOSSES as readonly string[]).includes(l)) skipped.push({ name: `peers for ${l}`, why: `src/tools/bench/peers.ts has no tfjs/torch formula for '${l}'` });
+    if (!(PEER_LOSSES as readonly string[]).includes(l.name) || Object.keys(l.params).length) skipped.push({ name: `peers for ${l.label}`, why: `src/tools/bench/peers.ts has no tfjs/torch formula for '${l.label}'` });
   }
   options.onSkipped?.(skipped);
   const tf = await tfjs('cpu'); // tfjs-cpu is the oracle, whatever the peers
 
   const rows: BenchRow[] = [];
   const compile: CompileRow[] = [];
-  const stepsPerGroup = 2 + backends.length + peers.length; // oracle + compile + contestants
-  const total = shapes.length * losses.length * stepsPerGroup;
+  const contendersPerCell = backends.length + (backends.includes('js') ? threads.length - 1 : 0) + peers.length + (peers.includes('torch') ? threads.length - 1 : 0);
+  const total = shapes.length * losses.length * (3 + contendersPerCell);
   let done = 0;
   const step = (label: string) => progress(done++, total, label);
   const tmp = mkdtempSync(join(tmpdir(), 'segloss-bench-'));
@@ -248,16 +267,18 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   try {
     for (const [si, shape] of shapes.entries()) {
       const sname = shapeName(shape);
+      const N = shape.reduce((a, b) => a * b, 1);
       const prob = makeProblem(shape, seed + si);
       const inputsFile = { p: join(tmp, `p-${si}.f32`), g: join(tmp, `g-${si}.f32`) };
-      if (torch) {
+      if (torches.size) {
         writeFileSync(inputsFile.p, new Uint8Array(prob.p.buffer, prob.p.byteOffset, prob.p.byteLength));
         writeFileSync(inputsFile.g, new Uint8Array(prob.g.buffer, prob.g.byteOffset, prob.g.byteLength));
       }
-      for (const loss of losses) {
+      for (const spec of losses) {
+        const loss = spec.label;
         const label = `${loss} ${sname}`;
-        const peerLoss = (PEER_LOSSES as readonly string[]).includes(loss) ? (loss as PeerLoss) : undefined;
-        const file = join(LIBRARY_DIR, `${loss}.loss`);
+        const peerLoss = (PEER_LOSSES as readonly string[]).includes(spec.name) && !Object.keys(spec.params).length ? (spec.name as PeerLoss) : undefined;
+        const file = join(LIBRARY_DIR, `${spec.name}.loss`);
         const source = readFileSync(file, 'utf8');
 
         // The oracle: tfjs-cpu, once, untimed. Without a tfjs formula, the reference backend.
@@ -268,105 +289,140 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
           const r = tfRunner(tf, peerLoss, prob);
           try { const x = r.run(); oracle = { value: x.value, grad: Float32Array.from(x.grad) }; } finally { r.dispose(); }
         } else {
-          const ref = await load(loss, {}, { backend: 'reference', layout: 'nhwc' });
+          const ref = await load(spec.name, spec.params, { backend: 'reference', layout: 'nhwc' });
           try { const x = await ref.valueAndGrad(inputsFor(ref, prob), shape); oracle = { value: x.value, grad: x.grad }; } finally { ref.dispose(); }
         }
 
         step(`${label}: parse-to-kernels`);
         const cold0 = performance.now();
-        const passes = parseToKernels(source, file, shape);
+        const passes = parseToKernels(source, file, shape, spec.params);
         const coldMs = performance.now() - cold0;
         const ptk: number[] = [];
-        for (let i = 0; i < 5; i++) { const a = performance.now(); parseToKernels(source, file, shape); ptk.push(performance.now() - a); }
+        for (let i = 0; i < 5; i++) { const a = performance.now(); parseToKernels(source, file, shape, spec.params); ptk.push(performance.now() - a); }
         const crow: CompileRow = { loss, shape: sname, parseToKernelsMs: median(ptk), parseToKernelsColdMs: coldMs, passes, firstCallMs: {} };
         compile.push(crow);
 
-        const group: BenchRow[] = [];
+        const contenders: Contender[] = [];
         for (const backend of backends) {
-          const name = `segloss:${backend}`;
-          step(`${label}: ${name}`);
-          let compiled: CompiledLoss | undefined;
-          try {
-            const res = await timeCalls(async () => {
-              compiled = await load(loss, {}, { backend, layout: 'nhwc' });
-              const c = compiled;
-              const byRole = inputsFor(c, prob);
-              // Into a preallocated gradient, as the hand-written loop writes into one.
-              const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
-              return async () => { const r = await c.valueAndGrad(byRole, shape, { out }); return { value: r.value, grad: r.grad }; };
-            }, o);
-            const row = finishRow(emptyRow(loss, sname, name, 'segloss'), res.times, res.first, oracle);
-            row.firstCallMs = res.firstCallMs;
-            row.rssDeltaMB = res.mem.rssMB;
-            row.arrayBuffersDeltaMB = res.mem.abMB;
-            const real = compiled!.kernelBackends().filter((k) => k !== backend);
-            if (real.length) row.note = `gpu.js fell back to ${[...new Set(real)].join(', ')}`;
-            crow.firstCallMs[backend] = res.firstCallMs;
-            group.push(row);
-          } catch (e) {
-            group.push(errorRow(loss, sname, name, 'segloss', e));
-          } finally {
-            compiled?.dispose();
+          for (const t of backend === 'js' ? threads : [undefined]) {
+            contenders.push({ name: `segloss:${backend}`, kind: 'segloss', threads: t, async start() {
+              let compiled: CompiledLoss | undefined;
+              const b = await begin(async () => {
+                compiled = await load(spec.name, spec.params, { backend, layout: 'nhwc', ...(t === undefined ? {} : { threads: t }) });
+                const c = compiled;
+                const byRole = inputsFor(c, prob);
+                // Into a preallocated gradient, as the hand-written loop writes into one.
+                const out = new Float32Array(N);
+                return async () => { const r = await c.valueAndGrad(byRole, shape, { out }); return { value: r.value, grad: r.grad }; };
+              }, o.warmup).catch((e: unknown) => { compiled?.dispose(); throw e; });
+              if (t === threads[0] || t === undefined) crow.firstCallMs[backend] = b.firstCallMs;
+              const real = compiled!.kernelBackends().filter((k) => k !== backend);
+              return { ...b, started: { call: timed(b.call), pids: [] }, note: real.length ? `gpu.js fell back to ${[...new Set(real)].join(', ')}` : undefined, dispose: () => compiled!.dispose() };
+            } });
           }
         }
-
         for (const peer of peers) {
-          step(`${label}: ${peer}`);
           if (peer === 'js-loop') {
             const make = JS_LOOPS[loss];
             if (!make) continue;
-            const res = await timeCalls(async () => {
-              const fn = make(shape);
-              const grad = new Float32Array(prob.p.length);
-              return () => ({ value: fn(prob.p, prob.g, grad), grad });
-            }, o);
-            group.push(peerRow(loss, sname, peer, res, oracle));
-            continue;
-          }
-          if (!peerLoss) continue;
-          if (peer === 'tfjs-cpu' || peer === 'tfjs-wasm') {
-            try {
-              const t = await tfjs(peer === 'tfjs-cpu' ? 'cpu' : 'wasm');
+            contenders.push({ name: peer, kind: 'peer', threads: 1, async start() {
+              const b = await begin(async () => { const fn = make(shape); const grad = new Float32Array(N); return () => ({ value: fn(prob.p, prob.g, grad), grad }); }, o.warmup);
+              return { ...b, started: { call: timed(b.call), pids: [] }, dispose() {} };
+            } });
+          } else if (peer === 'tfjs-cpu' || peer === 'tfjs-wasm') {
+            if (!peerLoss) continue;
+            const backend = peer === 'tfjs-cpu' ? 'cpu' : 'wasm';
+            contenders.push({ name: peer, kind: 'peer', threads: peer === 'tfjs-cpu' ? 1 : undefined, async start() {
+              const t = await tfjs(backend);
               let runner: ReturnType<typeof tfRunner> | undefined;
-              try {
-                const res = await timeCalls(async () => { runner = tfRunner(t, peerLoss, prob); const r = runner; return () => r.run(); }, o);
-                group.push(peerRow(loss, sname, peer, res, oracle));
-              } finally {
-                runner?.dispose();
-              }
-            } catch (e) {
-              group.push(errorRow(loss, sname, peer, 'peer', e));
+              const b = await begin(async () => { runner = tfRunner(t, peerLoss, prob); const r = runner; return () => r.run(); }, o.warmup).catch((e: unknown) => { runner?.dispose(); throw e; });
+              // The rounds interleave tfjs-cpu and tfjs-wasm: each call switches to its backend first, untimed.
+              const call = timed(b.call);
+              return { ...b, started: { call: async () => { if (t.getBackend() !== backend) await t.setBackend(backend); return call(); }, pids: [] }, dispose: () => runner?.dispose() };
+            } });
+          } else {
+            for (const t of threads) {
+              contenders.push({ name: 'torch', kind: 'peer', threads: t, async start() {
+                const torch = torches.get(t);
+                if (!torch) throw Object.assign(new Error('not installed'), { unavailable: true });
+                if (!peerLoss || !TORCH_LOSSES.includes(peerLoss)) throw Object.assign(new Error('no torch formula'), { unavailable: true });
+                const mem = { rssMB: NaN, abMB: NaN };
+                const s = await torch.setup(peerLoss, shape, inputsFile.p, inputsFile.g, o.warmup);
+                if (!s.ok || s.id === undefined) throw new Error(`torch: ${s.why ?? 'setup failed'}`);
+                const id = s.id;
+                const gradOut = join(tmp, `torch-grad-${t}.f32`);
+                return {
+                  first: { value: s.value!, grad: undefined }, firstCallMs: s.firstMs ?? NaN, mem, note: 'separate Python process',
+                  started: { call: () => torch.call(id), pids: torch.info.pid ? [torch.info.pid] : [] },
+                  async gradAfter() {
+                    const g = await torch.grad(id, gradOut);
+                    mem.rssMB = g.maxRssDeltaMB;
+                    if (!g.wrote) return undefined;
+                    const buf = readFileSync(gradOut);
+                    return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+                  },
+                  dispose: () => torch.drop(id),
+                };
+              } });
             }
-            continue;
           }
-          // torch
-          if (!torch) { group.push(errorRow(loss, sname, 'torch', 'peer', 'not installed', 'unavailable')); continue; }
-          if (!TORCH_LOSSES.includes(peerLoss)) { group.push(errorRow(loss, sname, 'torch', 'peer', 'no torch formula', 'unavailable')); continue; }
-          const gradOut = join(tmp, 'torch-grad.f32');
-          const r = await torch.run({ loss: peerLoss, shape, p: inputsFile.p, g: inputsFile.g, gradOut, runs: o.runs, warmup: o.warmup, budgetS: o.budgetS });
-          if (!r.ok || !r.timesMs) { group.push(errorRow(loss, sname, 'torch', 'peer', r.why ?? 'failed')); continue; }
-          let grad: Float32Array | undefined;
-          if (r.grad) { const b = readFileSync(gradOut); grad = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)); }
-          const row = finishRow(emptyRow(loss, sname, 'torch', 'peer'), r.timesMs, { value: r.value!, grad }, oracle);
-          row.firstCallMs = r.firstMs ?? NaN;
-          row.rssDeltaMB = r.maxRssDeltaMB ?? NaN;
-          row.note = 'separate Python process';
-          group.push(row);
         }
-        await tfjs('cpu');
 
-        // Speedups inside the group: the peer's median over each row's.
+        const group: BenchRow[] = [];
+        const begun: { c: Contender; b: Begun; row: BenchRow }[] = [];
+        try {
+          for (const c of contenders) {
+            step(`${label}: ${c.name}${c.threads === undefined ? '' : ` x${c.threads}`}`);
+            try {
+              const b = await c.start();
+              const row = emptyRow(loss, sname, c.name, c.kind, c.threads);
+              begun.push({ c, b, row });
+              group.push(row);
+            } catch (e) {
+              group.push(errorRow(loss, sname, c.name, c.kind, e, (e as { unavailable?: boolean }).unavailable ? 'unavailable' : 'error', c.threads));
+            }
+          }
+          step(`${label}: rounds`);
+          let best: Rounds | undefined;
+          for (let attempt = 0; attempt <= o.retries; attempt++) {
+            const r = await timeRounds(begun.map((x) => x.b.started), o.runs, o.budgetS);
+            if (!best || !(r.otherLoad >= best.otherLoad)) best = r;
+            if (!(r.otherLoad > OTHER_LOAD_LIMIT)) break;
+            warn(`${label}: other processes took ${(100 * r.otherLoad).toFixed(0)} % of the machine during the rounds${attempt < o.retries ? `; measuring again (${attempt + 2} of ${o.retries + 1})` : '; marked unreliable'}`);
+          }
+          for (const [i, { b, row }] of begun.entries()) {
+            const times = best!.times[i]!;
+            const q = quartiles(times);
+            row.timesMs = times.map((t) => Math.round(t * 1000) / 1000);
+            Object.assign(row, { runs: times.length, medianMs: q.median, p25Ms: q.p25, p75Ms: q.p75, minMs: Math.min(...times), otherLoad: best!.otherLoad, unreliable: best!.otherLoad > OTHER_LOAD_LIMIT });
+            const grad = b.gradAfter ? await b.gradAfter() : b.first.grad;
+            row.value = b.first.value;
+            row.valueRelErr = relErr(b.first.value, oracle.value);
+            row.gradRelErr = oracle.grad ? gradErr(grad, oracle.grad) : NaN;
+            row.ok = row.valueRelErr < VALUE_TOL && (Number.isNaN(row.gradRelErr) ? grad === undefined : row.gradRelErr < GRAD_TOL);
+            row.firstCallMs = b.firstCallMs;
+            row.rssDeltaMB = b.mem.rssMB;
+            row.arrayBuffersDeltaMB = b.mem.abMB;
+            if (b.note) row.note = b.note;
+          }
+        } finally {
+          for (const { b } of begun) await b.dispose();
+          await tfjs('cpu');
+        }
+
+        // Speedups inside the group: the peer's median over each row's; torch at the same thread count.
         for (const row of group) {
+          if (row.status !== 'ok') continue;
           for (const peer of PEERS) {
-            const pr = group.find((r) => r.name === peer && r.status === 'ok');
-            if (pr && row.status === 'ok') row.speedup[peer] = pr.medianMs / row.medianMs;
+            const pr = group.find((r) => r.name === peer && r.status === 'ok' && (peer !== 'torch' || r.threads === (row.threads ?? threads[0])));
+            if (pr) row.speedup[peer] = pr.medianMs / row.medianMs;
           }
         }
         rows.push(...group);
       }
     }
   } finally {
-    torch?.close();
+    for (const t of torches.values()) t.close();
     rmSync(tmp, { recursive: true, force: true });
   }
   progress(total, total, 'done');
@@ -379,7 +435,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       cpu: cpus()[0]?.model ?? 'unknown',
       loadavgStart,
       loadavgEnd: loadavg(),
-      ...o,
+      runs: o.runs, warmup: o.warmup, budgetS: o.budgetS, retries: o.retries,
+      threads, otherLoadLimit: OTHER_LOAD_LIMIT,
       seed,
       gcBeforeRows: GC !== undefined,
       torch: torchInfo,
@@ -388,7 +445,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     skipped,
     rows,
     compile,
-    summary: summarize(losses, rows, compile),
+    summary: summarize(losses.map((l) => l.label), rows, compile),
   };
 }
 
@@ -399,12 +456,4 @@ function inputsFor(c: CompiledLoss, prob: Problem): Record<string, Float32Array>
     if (i.role === 'prob' || i.role === 'logits') return [i.name, prob.p];
     throw new Error(`bench inputs cover the prediction and the target only; '${i.name}' is a ${i.role} input`);
   }));
-}
-
-function peerRow(loss: string, shape: string, peer: Peer, res: Awaited<ReturnType<typeof timeCalls>>, oracle: Outcome): BenchRow {
-  const row = finishRow(emptyRow(loss, shape, peer, 'peer'), res.times, res.first, oracle);
-  row.firstCallMs = res.firstCallMs;
-  row.rssDeltaMB = res.mem.rssMB;
-  row.arrayBuffersDeltaMB = res.mem.abMB;
-  return row;
 }

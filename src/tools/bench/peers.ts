@@ -287,39 +287,34 @@ export function tfRunner(tf: Tf, loss: PeerLoss, prob: Problem): { run: () => { 
 
 // ------------------------------------------------------------------- PyTorch
 
-export interface TorchJob {
-  loss: PeerLoss;
-  shape: number[];
-  /** Raw little-endian float32 files. */
-  p: string;
-  g: string;
-  /** Where the script writes the gradient (raw float32), if numpy is there. */
-  gradOut: string;
-  runs: number;
-  warmup: number;
-  budgetS: number;
-}
-
-export interface TorchResult {
+/** A loss set up in the Python process: its first call, the handle for the calls after it. */
+export interface TorchSetup {
   ok: boolean;
   why?: string;
-  timesMs?: number[];
+  id?: number;
   firstMs?: number;
   value?: number;
-  /** Whether the gradient file was written. */
-  grad?: boolean;
-  /** Growth of the Python process's peak RSS (ru_maxrss) over this job, MB. */
-  maxRssDeltaMB?: number;
 }
 
-export interface TorchInfo { ok: boolean; why?: string; torch?: string; threads?: number; python?: string }
+/** One request to the Python process (see torch_peer.py's protocol); its reply. */
+type TorchRequest =
+  | { op: 'setup'; loss: PeerLoss; shape: number[]; p: string; g: string; warmup: number }
+  | { op: 'call'; id: number }
+  | { op: 'grad'; id: number; gradOut: string }
+  | { op: 'drop'; id: number };
+type TorchReply = { ok: boolean; why?: string; [k: string]: unknown };
+
+export interface TorchInfo { ok: boolean; why?: string; torch?: string; threads?: number; python?: string; pid?: number }
 
 const TORCH_SCRIPT = fileURLToPath(new URL('./torch_peer.py', import.meta.url));
 
 /**
- * The PyTorch peer: one long-lived Python process. `python3` first, then
- * Debian's own /usr/bin/python3 (where `apt-get install python3-torch` puts
- * torch when a pyenv or venv python3 shadows it); SEGLOSS_PYTHON overrides both.
+ * The PyTorch peer: one long-lived Python process per thread count
+ * (torch.set_num_threads at its start). `python3` first, then Debian's own
+ * /usr/bin/python3 (where `apt-get install python3-torch` puts torch when a
+ * pyenv or venv python3 shadows it); SEGLOSS_PYTHON overrides both. Each call
+ * is timed inside Python (perf_counter around backward + item), so the pipe's
+ * round trip is not in it.
  */
 export class TorchPeer {
   private constructor(
@@ -328,22 +323,22 @@ export class TorchPeer {
     readonly info: TorchInfo,
   ) {}
 
-  static async start(): Promise<TorchPeer | TorchInfo> {
+  static async start(threads: number): Promise<TorchPeer | TorchInfo> {
     const candidates = process.env.SEGLOSS_PYTHON ? [process.env.SEGLOSS_PYTHON] : ['python3', ...(existsSync('/usr/bin/python3') ? ['/usr/bin/python3'] : [])];
     const whys: string[] = [];
     for (const python of candidates) {
-      const started = await TorchPeer.tryStart(python);
+      const started = await TorchPeer.tryStart(python, threads);
       if (started instanceof TorchPeer) return started;
       whys.push(`${python}: ${started.why}`);
     }
     return { ok: false, why: whys.join('; ') };
   }
 
-  private static tryStart(python: string): Promise<TorchPeer | TorchInfo> {
+  private static tryStart(python: string, threads: number): Promise<TorchPeer | TorchInfo> {
     return new Promise((resolve) => {
       let child: ChildProcessWithoutNullStreams;
       try {
-        child = spawn(python, [TORCH_SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
+        child = spawn(python, [TORCH_SCRIPT, String(threads)], { stdio: ['pipe', 'pipe', 'pipe'] });
       } catch (e) {
         resolve({ ok: false, why: (e as Error).message });
         return;
@@ -363,22 +358,44 @@ export class TorchPeer {
           done({ ok: false, why: info.why ?? 'unknown' });
         } else {
           child.removeAllListeners('exit');
-          done(new TorchPeer(child, lines, { ...info, python }));
+          done(new TorchPeer(child, lines, { ...info, python, pid: child.pid }));
         }
       });
     });
   }
 
-  run(job: TorchJob): Promise<TorchResult> {
+  private request(req: TorchRequest): Promise<TorchReply> {
     return new Promise((resolve) => {
       const onExit = () => resolve({ ok: false, why: 'the python process exited' });
       this.child.once('exit', onExit);
       this.lines.once('line', (line) => {
         this.child.off('exit', onExit);
-        try { resolve(JSON.parse(line) as TorchResult); } catch { resolve({ ok: false, why: `bad reply: ${line.slice(0, 80)}` }); }
+        try { resolve(JSON.parse(line) as TorchReply); } catch { resolve({ ok: false, why: `bad reply: ${line.slice(0, 80)}` }); }
       });
-      this.child.stdin.write(`${JSON.stringify(job)}\n`);
+      this.child.stdin.write(`${JSON.stringify(req)}\n`);
     });
+  }
+
+  /** Loads p and g (raw little-endian float32 files, nhwc), builds the loss, makes the first call and `warmup` more. */
+  async setup(loss: PeerLoss, shape: number[], p: string, g: string, warmup: number): Promise<TorchSetup> {
+    return (await this.request({ op: 'setup', loss, shape, p, g, warmup })) as TorchSetup;
+  }
+
+  /** One timed call of a set-up loss: the ms Python measured. */
+  async call(id: number): Promise<number> {
+    const r = await this.request({ op: 'call', id });
+    if (!r.ok || typeof r.ms !== 'number') throw new Error(`torch: ${r.why ?? 'no time in the reply'}`);
+    return r.ms;
+  }
+
+  /** Writes the gradient of the last call (raw float32; needs numpy); the Python process's peak RSS growth since setup. */
+  async grad(id: number, gradOut: string): Promise<{ wrote: boolean; maxRssDeltaMB: number }> {
+    const r = await this.request({ op: 'grad', id, gradOut });
+    return { wrote: r.ok && r.grad === true, maxRssDeltaMB: typeof r.maxRssDeltaMB === 'number' ? r.maxRssDeltaMB : NaN };
+  }
+
+  async drop(id: number): Promise<void> {
+    await this.request({ op: 'drop', id });
   }
 
   close(): void {

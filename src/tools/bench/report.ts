@@ -19,16 +19,26 @@ export interface BenchRow {
   /** `segloss:webasm`, or a peer's name. */
   name: string;
   kind: 'segloss' | 'peer';
+  /** Its thread count (segloss's js backend and torch: the same for both); undefined: its own pool (gpu.js, tfjs-wasm). */
+  threads?: number;
   status: 'ok' | 'error' | 'unavailable';
   note?: string;
+  /** Timed calls: one per round of the cell. */
   runs: number;
   medianMs: number;
+  /** The 25th and 75th percentiles of the timed calls: the spread. */
+  p25Ms: number;
+  p75Ms: number;
   minMs: number;
   timesMs: number[];
   firstCallMs: number;
   /** Sampled growth of rss / arrayBuffers over the row, MB (torch: the Python process's peak RSS growth). */
   rssDeltaMB: number;
   arrayBuffersDeltaMB: number;
+  /** Other processes' CPU time during the cell's rounds, as a share of the machine (all cores). */
+  otherLoad: number;
+  /** Other work took more than the limit of the machine in every attempt at this cell. */
+  unreliable: boolean;
   value: number;
   valueRelErr: number;
   gradRelErr: number;
@@ -67,6 +77,10 @@ export interface BenchReport {
     runs: number;
     warmup: number;
     budgetS: number;
+    retries: number;
+    /** The thread counts segloss's js backend and torch ran at, each. */
+    threads: number[];
+    otherLoadLimit: number;
     seed: number;
     gcBeforeRows: boolean;
     torch: TorchInfo;
@@ -116,6 +130,16 @@ export function summarize(losses: readonly string[], rows: readonly BenchRow[], 
   return out;
 }
 
+/** Per cell and thread count with a torch row: segloss's fastest row at that thread count against torch's. */
+export function versusTorch(rows: readonly BenchRow[]): { loss: string; shape: string; threads: number; ours: string; ratio: number; unreliable: boolean }[] {
+  const out: ReturnType<typeof versusTorch> = [];
+  for (const t of rows.filter((r) => r.name === 'torch' && r.status === 'ok' && r.threads !== undefined)) {
+    const ours = rows.filter((r) => r.loss === t.loss && r.shape === t.shape && r.kind === 'segloss' && r.status === 'ok' && r.threads === t.threads).sort((a, b) => a.medianMs - b.medianMs)[0];
+    if (ours) out.push({ loss: t.loss, shape: t.shape, threads: t.threads!, ours: ours.name, ratio: t.medianMs / ours.medianMs, unreliable: t.unreliable });
+  }
+  return out;
+}
+
 // --------------------------------------------------------------- formatting
 
 export function fmtMs(ms: number): string {
@@ -146,18 +170,22 @@ export function formatReport(r: BenchReport): string {
   const out: string[] = [];
   const m = r.meta;
   out.push(`segloss bench: node ${m.node}, ${m.cpus} × ${m.cpu}; load average ${m.loadavgStart.map((x) => x.toFixed(2)).join(' ')} at the start, ${m.loadavgEnd.map((x) => x.toFixed(2)).join(' ')} at the end`);
-  out.push(`value + gradient, median of up to ${m.runs} timed calls after the first call and ${m.warmup} warm-up (fewer, at least 3, once a row passes ${m.budgetS} s)`);
-  out.push(`torch: ${m.torch.ok ? `${m.torch.torch} (${m.torch.python}), ${m.torch.threads} threads, in a separate Python process` : m.torch.why === 'not requested' ? 'not requested' : 'not installed (see skipped)'}`);
-  out.push('"vs X" = X\'s median / this row\'s median: above 1, this row is that many times faster; all rows measured side by side in this process (torch in its child process).');
+  out.push(`value + gradient: the contenders of a cell timed together, round by round (one call each per round, the order rotating), up to ${m.runs} rounds (fewer, at least 3, past ${m.budgetS} s per contender), after each one's first call and ${m.warmup} warm-up; median and p25–p75 of its calls`);
+  out.push(`threads: segloss:js and torch at ${m.threads.join(' and ')} (the same for both: "x2" in the name); tfjs-cpu and the JS loop use 1; gpu.js and tfjs-wasm their own pools`);
+  out.push(`load: other processes' CPU time during the cell's rounds, as a share of the machine; above ${(100 * m.otherLoadLimit).toFixed(0)} % a cell is measured again (up to ${m.retries} times), and marked "!" (unreliable) if it stays above`);
+  out.push(`torch: ${m.torch.ok ? `${m.torch.torch} (${m.torch.python}), one Python process per thread count, each call timed inside Python` : m.torch.why === 'not requested' ? 'not requested' : 'not installed (see skipped)'}`);
+  out.push('"vs X" = X\'s median / this row\'s median: above 1, this row is that many times faster (vs torch: torch at the same thread count).');
   out.push('');
-  const head = ['loss', 'shape', 'backend/peer', 'runs', 'median ms', 'vs tfjs-cpu', 'vs tfjs-wasm', 'vs JS loop', 'vs torch', 'first call ms', 'rss Δ MB', 'check'];
+  const head = ['loss', 'shape', 'backend/peer', 'runs', 'median ms', 'p25–p75 ms', 'vs tfjs-cpu', 'vs tfjs-wasm', 'vs JS loop', 'vs torch', 'first call ms', 'rss Δ MB', 'load', 'check'];
+  const name = (row: BenchRow) => `${row.name}${row.threads === undefined ? '' : ` x${row.threads}`}`;
   const body = r.rows.map((row) => {
-    if (row.status !== 'ok') return [row.loss, row.shape, row.name, '', row.status === 'unavailable' ? 'not installed' : 'error', '', '', '', '', '', '', row.note ?? ''];
+    if (row.status !== 'ok') return [row.loss, row.shape, name(row), '', row.status === 'unavailable' ? 'unavailable' : 'error', '', '', '', '', '', '', '', '', row.note ?? ''];
     const self = (p: Peer) => (row.name === p ? '·' : fmtRatio(row.speedup[p]));
     const check = row.ok ? 'ok' : `MISMATCH value ${row.valueRelErr.toExponential(1)} grad ${row.gradRelErr.toExponential(1)}`;
-    return [row.loss, row.shape, row.name, String(row.runs), fmtMs(row.medianMs), self('tfjs-cpu'), self('tfjs-wasm'), self('js-loop'), self('torch'), fmtMs(row.firstCallMs), fmtMB(row.rssDeltaMB), check + (row.note && row.name !== 'torch' ? ` (${row.note})` : '')];
+    const load = Number.isFinite(row.otherLoad) ? `${(100 * row.otherLoad).toFixed(0)} %${row.unreliable ? ' !' : ''}` : '–';
+    return [row.loss, row.shape, name(row), String(row.runs), fmtMs(row.medianMs), `${fmtMs(row.p25Ms)}–${fmtMs(row.p75Ms)}`, self('tfjs-cpu'), self('tfjs-wasm'), self('js-loop'), self('torch'), fmtMs(row.firstCallMs), fmtMB(row.rssDeltaMB), load, check + (row.note && row.name !== 'torch' ? ` (${row.note})` : '')];
   });
-  out.push(...table(head, body, new Set([3, 4, 5, 6, 7, 8, 9, 10])));
+  out.push(...table(head, body, new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12])));
   out.push('');
   out.push('compile time: parse-to-kernels = frontend + plan + codegen for the shape, no gpu.js build (median of 5 after one warm-up; cold = the first);');
   out.push('first call = load() + the first valueAndGrad, gpu.js kernel build included');
@@ -173,6 +201,13 @@ export function formatReport(r: BenchReport): string {
     }
   } else {
     out.push(`targets: not evaluated (${TARGET_SHAPE} was not among the shapes)`);
+  }
+  const vt = versusTorch(r.rows);
+  if (vt.length) {
+    out.push('');
+    const faster = vt.filter((x) => x.ratio > 1).length;
+    out.push(`against PyTorch at the same thread count (torch's median / ours; target: above 1 in every cell): ${faster} of ${vt.length} cells faster`);
+    for (const x of vt) out.push(`  ${x.loss} ${x.shape} x${x.threads}: ${fmtRatio(x.ratio)} (${x.ours})${x.ratio > 1 ? '' : '  SLOWER'}${x.unreliable ? '  ! unreliable (busy machine)' : ''}`);
   }
   if (r.skipped.length) {
     out.push('');

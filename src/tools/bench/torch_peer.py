@@ -1,16 +1,21 @@
 """PyTorch eager peer for `segloss bench`: value + backward of the same losses on the CPU.
 
+Started as `python3 torch_peer.py THREADS` (torch.set_num_threads(THREADS)).
+
 Protocol (JSON lines): on start it prints one hello line, {"ok": true, "torch": version,
 "threads": n} or {"ok": false, "why": "..."} when `import torch` fails, then answers each
 request line on stdin with one reply line on stdout:
 
-  request  {"loss": "dice", "shape": [4, 512, 512, 1], "p": file, "g": file, "gradOut": file,
-            "runs": 15, "warmup": 2, "budgetS": 3.0}      (p, g: raw little-endian float32, nhwc)
-  reply    {"ok": true, "timesMs": [...], "firstMs": t, "value": v, "grad": true,
-            "maxRssDeltaMB": m}
+  {"op": "setup", "loss": "dice", "shape": [4, 512, 512, 1], "p": file, "g": file, "warmup": 2}
+      (p, g: raw little-endian float32, nhwc)  ->  {"ok": true, "id": k, "firstMs": t, "value": v}
+  {"op": "call", "id": k}                      ->  {"ok": true, "ms": t}
+  {"op": "grad", "id": k, "gradOut": file}     ->  {"ok": true, "grad": wrote, "maxRssDeltaMB": m}
+  {"op": "drop", "id": k}                      ->  {"ok": true}
 
-Each timed call: clear the leaf's grad, build the loss, loss.backward(), loss.item().
-The formulas are those of losses/*.loss with their defaults (see bench/peers.ts).
+The harness interleaves "call" requests with its other contenders, round by round; each
+call is timed here (clear the leaf's grad, build the loss, loss.backward(), loss.item()),
+so the pipe's round trip is not in the time. The formulas are those of losses/*.loss with
+their defaults (see peers.ts).
 """
 
 import json
@@ -34,7 +39,7 @@ try:
 except Exception:
     np = None
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
 
 
 def loss_fn(name, g, ndim):
@@ -85,7 +90,10 @@ def maxrss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def job(req):
+JOBS = {}
+
+
+def setup(req):
     shape = req["shape"]
     rss0 = maxrss_mb()
     g = read_f32(req["g"], shape)
@@ -103,22 +111,32 @@ def job(req):
     first_ms = (time.perf_counter() - t0) * 1e3
     for _ in range(req.get("warmup", 2)):
         call()
-    times = []
-    runs = max(1, int(req.get("runs", 15)))
-    budget = float(req.get("budgetS", 1e9))
-    start = time.perf_counter()
-    while len(times) < runs:
+    k = len(JOBS) + 1
+    JOBS[k] = {"call": call, "p": p, "rss0": rss0}
+    return {"ok": True, "id": k, "firstMs": first_ms, "value": value}
+
+
+def handle(req):
+    op = req.get("op")
+    if op == "setup":
+        return setup(req)
+    j = JOBS.get(req.get("id"))
+    if j is None:
+        return {"ok": False, "why": f"no job {req.get('id')}"}
+    if op == "call":
         t0 = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - t0) * 1e3)
-        if len(times) >= 3 and time.perf_counter() - start > budget:
-            break
-    wrote = False
-    if np is not None and req.get("gradOut"):
-        p.grad.detach().contiguous().numpy().astype("<f4").tofile(req["gradOut"])
-        wrote = True
-    return {"ok": True, "timesMs": times, "firstMs": first_ms, "value": value, "grad": wrote,
-            "maxRssDeltaMB": maxrss_mb() - rss0}
+        j["call"]()
+        return {"ok": True, "ms": (time.perf_counter() - t0) * 1e3}
+    if op == "grad":
+        wrote = False
+        if np is not None and req.get("gradOut"):
+            j["p"].grad.detach().contiguous().numpy().astype("<f4").tofile(req["gradOut"])
+            wrote = True
+        return {"ok": True, "grad": wrote, "maxRssDeltaMB": maxrss_mb() - j["rss0"]}
+    if op == "drop":
+        del JOBS[req["id"]]
+        return {"ok": True}
+    return {"ok": False, "why": f"unknown op {op}"}
 
 
 def main():
@@ -127,7 +145,7 @@ def main():
         if not line.strip():
             continue
         try:
-            reply = job(json.loads(line))
+            reply = handle(json.loads(line))
         except Exception as e:
             reply = {"ok": False, "why": f"{type(e).__name__}: {e}"}
         print(json.dumps(reply), flush=True)
