@@ -21,7 +21,7 @@ export const LAYERS: readonly (readonly [name: string, prefixes: readonly string
   ['runtime', ['src/runtime/']],
   ['tools', ['src/tools/']],
   ['api', ['src/index.ts', 'src/tfjs.ts', 'src/browser.ts']],
-  ['cli', ['src/cli/', 'bench/']],
+  ['cli', ['src/cli/', 'bench/', 'src/playground/']],
 ];
 const BROWSER_SAFE = ['grammar/', 'src/compiler/'];
 
