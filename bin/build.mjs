@@ -7,6 +7,9 @@
 // - runtime/standalone.ts bundled by esbuild (the module writer's executor,
 //   tools/module.ts's standaloneBuildOptions) as dist/src/runtime/standalone.bundle.txt,
 //   so the installed package needs neither esbuild nor the TypeScript sources.
+// - dist/browser/segloss.js, the browser build (bin/build-browser.mjs: the
+//   compiler, the browser runtime, gpu.js's browser build and the library, one
+//   ES module; package.json's "./browser").
 // The library (losses/) ships once, at the package root: runtime/sources.ts
 // finds it beside the nearest package.json above itself.
 import { execFileSync } from 'node:child_process';
@@ -39,3 +42,6 @@ writeFileSync(join(DIST, 'bin', 'segloss.js'), `#!/usr/bin/env node
 await import('../src/cli/main.js');
 `);
 chmodSync(join(DIST, 'bin', 'segloss.js'), 0o755);
+
+const { buildBrowser } = await import('./build-browser.mjs');
+await buildBrowser();

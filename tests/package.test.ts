@@ -105,12 +105,14 @@ loss mine(p: prob, g: target; w = 0.5)
 `);
   writeFileSync(join(project, 'types.ts'), `import { type CompiledLoss, SeglossError, compile, load } from 'segloss';
 import { type TfjsLoss, toTfjs } from 'segloss/tfjs';
+import { type BrowserLoss, compile as compileInPage } from 'segloss/browser';
+const inPage: Promise<BrowserLoss> = compileInPage('loss l(p: prob, g: target) = mean((p - g)^2)', { backend: 'js' });
 const loss: CompiledLoss = await load('dice', { smooth_nr: 1e-5 }, { backend: 'js' });
 const fn: TfjsLoss = await toTfjs(loss);
 const r = await loss.valueAndGrad({ p: new Float32Array(4), g: new Float32Array(4) }, [1, 2, 2, 1]);
 const v: number = r.value;
 const grad: Float32Array | Float64Array = r.grad;
-export { compile, fn, v, grad, SeglossError };
+export { compile, fn, v, grad, SeglossError, inPage };
 `);
   writeFileSync(join(project, 'types-wrong.ts'), `import { load } from 'segloss';
 const n: string = (await load('dice')).valueAndGrad;
@@ -166,6 +168,8 @@ describe('the packed package in a fresh project', () => {
   test('only the dependencies are installed: the optional peers are absent, and the features that need them say which package to install', () => {
     const modules = join(project, 'node_modules');
     expect(existsSync(join(modules, 'segloss', 'dist', 'src', 'index.js'))).toBe(true);
+    // segloss/browser: the one-file browser build (tests/browser.test.ts runs it in Chromium).
+    expect(existsSync(join(modules, 'segloss', 'dist', 'browser', 'segloss.js'))).toBe(true);
     for (const dep of Object.keys(PKG.dependencies)) expect(existsSync(join(modules, dep, 'package.json')), dep).toBe(true);
     for (const peer of Object.keys(PKG.peerDependencies)) expect(existsSync(join(modules, peer)), peer).toBe(false);
     for (const dev of ['tsx', 'esbuild', 'typescript', 'vitest']) expect(existsSync(join(modules, dev)), dev).toBe(false);
