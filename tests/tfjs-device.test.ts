@@ -232,6 +232,29 @@ describe('what yTrue carries, and reduction none', () => {
   });
 });
 
+describe('ties', () => {
+  // Quantized predictions tie inside max-pool windows (clDice's soft skeleton) and in sort keys (Lovász):
+  // the device forms must break ties as the kernels do (the first tap in scan order; the stable order).
+  for (const name of ['cldice', 'lovasz_hinge']) {
+    test(`${name} on predictions of two values: device equals kernels`, async () => {
+      const loss = await load(name, {}, { backend: 'js', layout: 'nhwc' });
+      compiled.push(loss);
+      const device = toTfjsDevice(loss);
+      const kernels = await toTfjs(loss);
+      const r = rng(13);
+      const n = 2 * 12 * 11;
+      const logits = name.startsWith('lovasz');
+      const yPred = tf.tensor4d(Float32Array.from({ length: n }, () => (r() < 0.5 ? (logits ? -1 : 0.25) : logits ? 2 : 0.75)), [2, 12, 11, 1]);
+      const yTrue = tf.tensor4d(Float32Array.from({ length: n }, () => (r() < 0.4 ? 1 : 0)), [2, 12, 11, 1]);
+      const d = await device.valueAndGrad(yTrue, yPred);
+      const k = await kernels.valueAndGrad(yTrue, yPred);
+      expect(relVal((await d.value.data())[0]!, (await k.value.data())[0]!)).toBeLessThan(TOL_KERNELS);
+      expect(relErr(await d.grad.data(), await k.grad.data())).toBeLessThan(TOL_KERNELS);
+      device.dispose();
+    });
+  }
+});
+
 describe('importable without Node built-ins', () => {
   test('esbuild --platform=browser of src/runtime/tfjs-device.ts (tfjs external) reads no Node built-in', async () => {
     const out = await build({ entryPoints: ['src/runtime/tfjs-device.ts'], bundle: true, platform: 'browser', format: 'esm', write: false, metafile: true, logLevel: 'silent', external: ['@tensorflow/tfjs-core'] });

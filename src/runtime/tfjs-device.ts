@@ -48,9 +48,12 @@
 // dimensionality), exact for any upstream gradient (sample weights included),
 // computed in the backward pass from the saved yTrue and yPred.
 //
-// Ops that cannot run as tfjs ops on the device (core/tf-graph.ts's
-// DEVICE_UNSUPPORTED: distance transforms, sorts, the max pool's gradient) make
-// `toTfjsDevice` throw, naming the op and why; use `toTfjs` for those losses.
+// Most ops run through their record's tfjs rule; the sort, its inverse and the
+// max pool's gradient ops through device forms in core/tf-graph.ts (the
+// records' rules are the oracle's: one reads the sort order with dataSync, the
+// others do not exist). An op with no device form (DEVICE_UNSUPPORTED: the
+// distance transform, which tfjs cannot compute) makes `toTfjsDevice` throw,
+// naming the op and why; use `toTfjs` for those losses.
 
 import * as tf from '@tensorflow/tfjs-core';
 import * as B from '../compiler/core/build.ts';

@@ -6,13 +6,14 @@
 // tfjs ops and never reads a tensor back).
 //
 // The on-device bridge needs every op to run as tfjs ops on the tfjs backend.
-// Most records' tfjs rules do; the sort and its inverse have device forms here
-// (DEVICE_RULES). A few ops have none (DEVICE_UNSUPPORTED says why): distance
-// transforms read their data on the host (`dataSync`), and the max pool's
-// gradient ops appear only in gradients (the oracle never evaluates them, so
-// they have no tfjs rule). `deviceUnsupported(roots)` lists the ones a graph uses.
+// Most records' tfjs rules do. Ops whose rule reads the host (the sort's order)
+// or that have none (the sort's inverse and the max pool's gradient ops appear
+// only in gradients, which the oracle gets from tfjs's autodiff) have device
+// forms here (DEVICE_RULES). The distance transform has none
+// (DEVICE_UNSUPPORTED says why): `deviceUnsupported(roots)` lists such ops.
 
 import type * as TF from '@tensorflow/tfjs-core';
+import * as B from './build.ts';
 import { type Axes, type Axis, type Node, type Op, isSpatial, toposort } from './ir.ts';
 import { type Dims, type Sizes, canonicalAxes, count } from './layout.ts';
 import { type TfContext, type TfRule, record } from './ops/index.ts';
@@ -118,6 +119,56 @@ const DEVICE_RULES: Partial<Record<Op, TfRule>> = {
   },
 };
 
+/**
+ * The max pool's gradient ops, as tfjs ops over the window's taps (k^d shifted copies; 9 for a 3x3 window):
+ * poolarg is the tap of each window's first maximum in scan order, found by exact comparison with the max
+ * of the same shifted copies (so ties go to the first tap, as the float64 loop's); poolgrad sends each
+ * window's adjoint back to that tap. Taps outside the image never win (filled with the lowest float32).
+ */
+DEVICE_RULES.poolarg = (t, [x], n, ctx) => {
+  const taps = windowTaps(B.poolWidths(n.arg, ctx.space.length));
+  const shifted = taps.map((off) => shiftBy(t, x!, ctx, off, LOWEST));
+  const m = shifted.reduce((a, b) => t.maximum(a, b));
+  let arg = t.zerosLike(x!), found = t.zerosLike(x!);
+  shifted.forEach((xt, tap) => {
+    // The first tap equal to the max: hit where it is and no earlier tap was.
+    const hit = t.mul(t.cast(t.equal(xt, m), 'float32'), t.sub(1, found));
+    arg = t.add(arg, t.mul(hit, tap));
+    found = t.add(found, hit);
+  });
+  return arg;
+};
+DEVICE_RULES.poolgrad = (t, [g, a], n, ctx) => {
+  const taps = windowTaps(B.poolWidths(n.arg, ctx.space.length));
+  // Element i collects g[j] from each window j = i − off whose first max is the tap at offset off.
+  return taps.map((off, tap) => shiftBy(t, t.mul(g!, t.cast(t.equal(a!, tap), 'float32')), ctx, off.map((o) => -o), 0)).reduce((p, q) => t.add(p, q));
+};
+
+/** The most negative float32: a tap outside the image, which never equals a window's max. */
+const LOWEST = -3.4028234663852886e38;
+
+/** A window's taps in scan order (row-major over the spatial axes): each tap's offset per spatial axis. */
+function windowTaps(widths: readonly number[]): number[][] {
+  let taps: number[][] = [[]];
+  for (const k of widths) taps = taps.flatMap((p) => Array.from({ length: k }, (_, c) => [...p, c - (k - 1) / 2]));
+  return taps;
+}
+
+/** y[i] = x[i + off] along the spatial axes (off per axis, ctx.space's order), `fill` where i + off leaves the image. */
+function shiftBy(t: typeof TF, x: TF.Tensor, ctx: TfContext, off: readonly number[], fill: number): TF.Tensor {
+  let y = x;
+  ctx.space.forEach((a, k) => {
+    const o = off[k]!;
+    if (o === 0) return;
+    const d = ctx.axis(a);
+    const n = y.shape[d]!;
+    const pad = y.shape.map((_, i): [number, number] => (i === d ? [Math.max(-o, 0), Math.max(o, 0)] : [0, 0]));
+    const padded = t.pad(y, pad, fill);
+    y = t.slice(padded, y.shape.map((_, i) => (i === d ? Math.max(o, 0) : 0)), y.shape.map((e, i) => (i === d ? n : e)));
+  });
+  return y;
+}
+
 /** Per row (the slices along `over`), the indices that sort `k` descending. */
 function sortOrder(t: typeof TF, k: TF.Tensor, ctx: TfContext, over: Axes): TF.Tensor2D {
   const [ks] = asRows(t, k, ctx, over);
@@ -130,8 +181,6 @@ function sortOrder(t: typeof TF, k: TF.Tensor, ctx: TfContext, over: Axes): TF.T
  */
 export const DEVICE_UNSUPPORTED: Partial<Record<Op, string>> = {
   edt: 'the exact Euclidean distance transform runs on the host (its tfjs rule reads the mask with dataSync; tfjs has no distance transform)',
-  poolarg: "the max pool's argmax appears only in gradients and has no tfjs rule",
-  poolgrad: "the max pool's gradient appears only in gradients and has no tfjs rule",
 };
 
 /** The ops of the graph of `roots` that cannot run on the device, each once, with the reason. */
