@@ -232,6 +232,40 @@ describe('what yTrue carries, and reduction none', () => {
   });
 });
 
+describe('layouts and calls without a tape', () => {
+  test('nchw (dice_focal, 3 classes, 2-D and 3-D): device equals kernels; a call outside a tape gives the same value and leaks no tensor', async () => {
+    const loss = await load('dice_focal', {}, { backend: 'js', layout: 'nchw' });
+    compiled.push(loss);
+    const device = toTfjsDevice(loss, { layout: 'nchw' });
+    const kernels = await toTfjs(loss, { layout: 'nchw' });
+    const r = rng(17);
+    for (const shape of [[2, 3, 6, 5], [1, 3, 4, 5, 3]]) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const pix = n / 3;
+      // One-hot along axis 1 (nchw): pixel j of sample b has class k at (b·3 + k)·pix/B + j.
+      const labels = Array.from({ length: pix }, () => Math.floor(r() * 3));
+      const per = pix / shape[0]!;
+      const g = new Float32Array(n);
+      labels.forEach((k, i) => { const b = Math.floor(i / per), j = i % per; g[(b * 3 + k) * per + j] = 1; });
+      const yTrue = tf.tensor(g, shape);
+      const yPred = tf.tensor(Float32Array.from({ length: n }, () => 0.02 + 0.96 * r()), shape);
+      const d = await device.valueAndGrad(yTrue, yPred);
+      const k = await kernels.valueAndGrad(yTrue, yPred);
+      const dv = (await d.value.data())[0]!;
+      expect(relVal(dv, (await k.value.data())[0]!)).toBeLessThan(TOL_KERNELS);
+      expect(relErr(await d.grad.data(), await k.grad.data())).toBeLessThan(TOL_KERNELS);
+      tf.dispose([d.value, d.grad, k.value, k.grad]);
+      // Without a tape only the value is built; the kept constants are made by the first call of a shape.
+      const before = tf.memory().numTensors;
+      const v = device(yTrue, yPred);
+      expect(relVal((await v.data())[0]!, dv)).toBeLessThan(1e-6);
+      v.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    device.dispose();
+  });
+});
+
 describe('ties', () => {
   // Quantized predictions tie inside max-pool windows (clDice's soft skeleton) and in sort keys (Lovász):
   // the device forms must break ties as the kernels do (the first tap in scan order; the stable order).
