@@ -37,14 +37,14 @@ describe('cell: rounds and load', () => {
       const after = cpuSnapshot([spin.pid!]);
       const wallS = (after.t - before.t) / 1000;
       const cores = cpus().length;
-      // The spinner ran the whole second: most of a core (other tests may share the machine).
+      // The spinner ran the whole second, on a share of a core (other tests and processes may share the machine).
       const spun = after.kids - before.kids;
-      expect(spun).toBeGreaterThan(0.3 * wallS);
+      expect(spun).toBeGreaterThan(0.1 * wallS);
       expect(spun).toBeLessThanOrEqual(1.05 * wallS);
       // As other work it is in the share; as the contender's own it is not, and only it is taken out.
       const asOther = otherShare({ ...before, kids: 0 }, { ...after, kids: 0 });
       const asOwn = otherShare(before, after);
-      expect(asOther).toBeGreaterThan(0.3 / cores);
+      expect(asOther).toBeGreaterThan(0.1 / cores);
       expect(asOther - asOwn).toBeCloseTo(Math.min(spun, asOther * wallS * cores) / (wallS * cores), 6);
     } finally {
       spin.kill();
