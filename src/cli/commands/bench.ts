@@ -100,7 +100,7 @@ export function register(program: Command): void {
             return;
           }
           // Not a terminal: one line per (loss, shape), so a log shows where a long run is.
-          const group = label.split(':')[0]!;
+          const group = label.slice(0, Math.max(0, label.lastIndexOf(': ')) || label.length);
           if (group !== lastGroup && done < total) { lastGroup = group; process.stderr.write(`bench: ${group}\n`); }
         },
       }).finally(() => bar?.stop());

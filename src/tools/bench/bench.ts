@@ -251,7 +251,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     }
   }
   for (const l of losses) {
-    if (!(PEER_LOSSES as readonly string[]).includes(l.name) || Object.keys(l.params).length) skipped.push({ name: `peers for ${l.label}`, why: `src/tools/bench/peers.ts has no tfjs/torch formula for '${l.label}'` });
+    const tfjsPeer = (PEER_LOSSES as readonly string[]).includes(l.name) && !Object.keys(l.params).length;
+    const torchPeer = Object.hasOwn(TORCH_LOSSES, l.label);
+    if (!tfjsPeer || !torchPeer) skipped.push({ name: `peers for ${l.label}`, why: `src/tools/bench/peers.ts has no ${[!tfjsPeer && 'tfjs', !torchPeer && 'torch'].filter(Boolean).join(' or ')} formula for '${l.label}'` });
   }
   options.onSkipped?.(skipped);
   const tf = await tfjs('cpu'); // tfjs-cpu is the oracle, whatever the peers
@@ -345,9 +347,10 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
               contenders.push({ name: 'torch', kind: 'peer', threads: t, async start() {
                 const torch = torches.get(t);
                 if (!torch) throw Object.assign(new Error('not installed'), { unavailable: true });
-                if (!peerLoss || !TORCH_LOSSES.includes(peerLoss)) throw Object.assign(new Error('no torch formula'), { unavailable: true });
+                const formula = Object.hasOwn(TORCH_LOSSES, loss) ? TORCH_LOSSES[loss] : undefined;
+                if (!formula) throw Object.assign(new Error('no torch formula'), { unavailable: true });
                 const mem = { rssMB: NaN, abMB: NaN };
-                const s = await torch.setup(peerLoss, shape, inputsFile.p, inputsFile.g, o.warmup);
+                const s = await torch.setup(formula, shape, inputsFile.p, inputsFile.g, o.warmup);
                 if (!s.ok || s.id === undefined) throw new Error(`torch: ${s.why ?? 'setup failed'}`);
                 const id = s.id;
                 const gradOut = join(tmp, `torch-grad-${t}.f32`);

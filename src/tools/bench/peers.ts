@@ -20,8 +20,11 @@ import { fileURLToPath } from 'node:url';
 import type * as TF from '@tensorflow/tfjs-core';
 
 export const PEER_LOSSES = ['dice', 'bce', 'focal', 'tversky', 'ssim', 'hausdorff_dt', 'lovasz_hinge'] as const;
-/** The losses src/tools/bench/torch_peer.py implements. */
-export const TORCH_LOSSES: readonly string[] = ['dice', 'bce', 'focal', 'tversky'];
+/** The bench's losses (as --losses names them) that src/tools/bench/torch_peer.py implements, and its name for each. */
+export const TORCH_LOSSES: Readonly<Record<string, string>> = {
+  dice: 'dice', bce: 'bce', focal: 'focal', tversky: 'tversky', ssim: 'ssim', lovasz_hinge: 'lovasz_hinge', hausdorff_dt: 'hausdorff_dt',
+  'generalized_dice:activation=softmax': 'generalized_dice_softmax',
+};
 export type PeerLoss = (typeof PEER_LOSSES)[number];
 
 /** A benchmark problem: nhwc shape, prediction p in (0, 1), target g. */
@@ -298,7 +301,7 @@ export interface TorchSetup {
 
 /** One request to the Python process (see torch_peer.py's protocol); its reply. */
 type TorchRequest =
-  | { op: 'setup'; loss: PeerLoss; shape: number[]; p: string; g: string; warmup: number }
+  | { op: 'setup'; loss: string; shape: number[]; p: string; g: string; warmup: number }
   | { op: 'call'; id: number }
   | { op: 'grad'; id: number; gradOut: string }
   | { op: 'drop'; id: number };
@@ -377,7 +380,7 @@ export class TorchPeer {
   }
 
   /** Loads p and g (raw little-endian float32 files, nhwc), builds the loss, makes the first call and `warmup` more. */
-  async setup(loss: PeerLoss, shape: number[], p: string, g: string, warmup: number): Promise<TorchSetup> {
+  async setup(loss: string, shape: number[], p: string, g: string, warmup: number): Promise<TorchSetup> {
     return (await this.request({ op: 'setup', loss, shape, p, g, warmup })) as TorchSetup;
   }
 

@@ -171,7 +171,7 @@ export function formatReport(r: BenchReport): string {
   const m = r.meta;
   out.push(`segloss bench: node ${m.node}, ${m.cpus} × ${m.cpu}; load average ${m.loadavgStart.map((x) => x.toFixed(2)).join(' ')} at the start, ${m.loadavgEnd.map((x) => x.toFixed(2)).join(' ')} at the end`);
   out.push(`value + gradient: the contenders of a cell timed together, round by round (one call each per round, the order rotating), up to ${m.runs} rounds (fewer, at least 3, past ${m.budgetS} s per contender), after each one's first call and ${m.warmup} warm-up; median and p25–p75 of its calls`);
-  out.push(`threads: segloss:js and torch at ${m.threads.join(' and ')} (the same for both: "x2" in the name); tfjs-cpu and the JS loop use 1; gpu.js and tfjs-wasm their own pools`);
+  out.push(`threads: segloss:js and torch at ${m.threads.join(' and ')} (the same for both: "x${m.threads[0]}" in the name); tfjs-cpu and the JS loop use 1; gpu.js and tfjs-wasm their own pools`);
   out.push(`load: other processes' CPU time during the cell's rounds, as a share of the machine; above ${(100 * m.otherLoadLimit).toFixed(0)} % a cell is measured again (up to ${m.retries} times), and marked "!" (unreliable) if it stays above`);
   out.push(`torch: ${m.torch.ok ? `${m.torch.torch} (${m.torch.python}), one Python process per thread count, each call timed inside Python` : m.torch.why === 'not requested' ? 'not requested' : 'not installed (see skipped)'}`);
   out.push('"vs X" = X\'s median / this row\'s median: above 1, this row is that many times faster (vs torch: torch at the same thread count).');

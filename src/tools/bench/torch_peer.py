@@ -77,6 +77,84 @@ def loss_fn(name, g, ndim):
             ti = (tp + smooth) / (tp + alpha * fp + beta * fn + smooth)
             return (1 - ti).mean()
         return f
+    if name == "ssim":
+        # tf.image.ssim's definition (max_val 1): 11x11 Gaussian sigma 1.5, valid window,
+        # biased variances, each channel alone; 2-D only (as the tfjs peer).
+        if ndim != 4:
+            raise ValueError("the ssim peer is 2-D")
+        c = g.shape[3]
+        w1 = torch.exp(-((torch.arange(11, dtype=torch.float32) - 5) ** 2) / (2 * 1.5 * 1.5))
+        w1 = w1 / w1.sum()
+        k = (w1[:, None] * w1[None, :]).expand(c, 1, 11, 11).contiguous()
+        gn = g.permute(0, 3, 1, 2)
+        c1, c2 = 0.01 ** 2, 0.03 ** 2
+
+        def win(x):
+            return torch.nn.functional.conv2d(x, k, groups=c)
+
+        mg = win(gn)
+        vg = win(gn * gn) - mg * mg
+
+        def f(p):
+            pn = p.permute(0, 3, 1, 2)
+            mp = win(pn)
+            vp = win(pn * pn) - mp * mp
+            cov = win(pn * gn) - mp * mg
+            num = (2 * mp * mg + c1) * (2 * cov + c2)
+            den = (mp * mp + mg * mg + c1) * (vp + vg + c2)
+            return 1 - (num / den).mean()
+        return f
+    if name == "lovasz_hinge":
+        # Berman et al., per image and class, on logits: relu(sorted hinge errors) . lovasz_grad(sorted truth).
+        c = g.shape[-1]
+        perm = (0, ndim - 1) + space
+
+        def rows(t):
+            return t.permute(*perm).reshape(g.shape[0] * c, -1)
+        gr = rows(g)
+
+        def f(x):
+            e = 1 - rows(x) * (2 * gr - 1)
+            es, order = torch.sort(e, dim=1, descending=True)
+            gs = torch.gather(gr, 1, order)
+            gts = gs.sum(1, keepdim=True)
+            jac = 1 - (gts - gs.cumsum(1)) / (gts + (1 - gs).cumsum(1))
+            w = torch.cat([jac[:, :1], jac[:, 1:] - jac[:, :-1]], 1)
+            return (torch.relu(es) * w).sum(1).mean()
+        return f
+    if name == "hausdorff_dt":
+        # Karimi & Salcudean: mean((p - g)^2 (d_p^2 + d_g^2)), d = edt(m) + edt(not m) of the masks at
+        # 0.5 per (batch, class), recomputed per call without gradient (MONAI's HausdorffDTLoss, scipy's EDT).
+        from scipy.ndimage import distance_transform_edt
+
+        def dist(m):
+            out = np.zeros(m.shape, dtype=np.float32)
+            for b in range(m.shape[0]):
+                for ch in range(m.shape[-1]):
+                    x = m[b, ..., ch]
+                    if x.any() and not x.all():
+                        out[b, ..., ch] = distance_transform_edt(x) + distance_transform_edt(~x)
+            return torch.from_numpy(out)
+        dg = dist(g.numpy() > 0.5)
+
+        def f(p):
+            dp = dist(p.detach().numpy() > 0.5)
+            return ((p - g) ** 2 * (dp ** 2 + dg ** 2)).mean()
+        return f
+    if name == "generalized_dice_softmax":
+        # losses/generalized_dice.loss with activation=softmax (MONAI GeneralizedDiceLoss(softmax=True),
+        # w_type square): w_c = 1/(sum g_c)^2 per sample, an absent class takes the largest finite weight.
+        gs = g.sum(space)
+        empty = gs == 0
+        w_finite = torch.where(empty, torch.zeros_like(gs), 1 / torch.where(empty, torch.ones_like(gs), gs) ** 2)
+        w = torch.where(empty, w_finite.max(-1, keepdim=True).values.expand_as(w_finite), w_finite)
+
+        def f(x):
+            p = torch.softmax(x, dim=-1)
+            tp = (p * g).sum(space)
+            vol = p.sum(space) + gs
+            return (1 - (2 * (w * tp).sum(-1) + 1e-5) / ((w * vol).sum(-1) + 1e-5)).mean()
+        return f
     raise ValueError(f"unknown loss {name}")
 
 
