@@ -151,6 +151,20 @@ describe('training on the device', () => {
     }
     console.log(`[tfjs-device] dice training: ${curve[0]!.toFixed(4)} -> ${curve.at(-1)!.toFixed(4)}`);
     expect(curve.at(-1)!).toBeLessThan(curve[0]! * 0.8);
+    // No host round trip: a training step reads no tensor back (engine.readSync is what dataSync calls, and
+    // the kernel path's step does call it, which shows the spy sees such reads).
+    const engine = tf.engine() as unknown as { readSync: (...a: unknown[]) => unknown };
+    const readSync = engine.readSync;
+    let reads = 0;
+    engine.readSync = function (this: unknown, ...a: unknown[]) { reads++; return readSync.apply(this, a); };
+    try {
+      tf.dispose(opt.minimize(() => device(g, predict()) as Scalar, false, [w, b]));
+      expect(reads, 'readSync calls in a device-path step').toBe(0);
+      tf.dispose(opt.minimize(() => kernels(g, predict()) as Scalar, false, [w, b]));
+      expect(reads, 'readSync calls in a kernel-path step').toBeGreaterThan(0);
+    } finally {
+      engine.readSync = readSync;
+    }
     // No tensor leaks per step: one more step leaves the count where it was.
     const before = tf.memory().numTensors;
     tf.dispose(opt.minimize(() => device(g, predict()) as Scalar, true, [w, b])!);
