@@ -122,6 +122,15 @@ async function expectReference(got: Got, what: string): Promise<void> {
   expect(worst, `${what}: gradient (largest |grad| ${scale})`).toBeLessThanOrEqual(3e-6 * scale + 1e-12);
 }
 
+describe('bin/playground.mjs serve', () => {
+  test('a port in use is a clear error naming it and --port', async () => {
+    const first = await serve(tmpdir(), { port: 0 });
+    const port = Number(new URL(first.url).port);
+    await expect(serve(tmpdir(), { port })).rejects.toThrow(new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use: .*--port`));
+    first.server.close();
+  });
+});
+
 describe.skipIf(skipBrowser)('the playground in headless Chromium', () => {
   afterAll(() => { if (errors.length) console.log(`playground vs the float64 reference (relative):\n  ${errors.join('\n  ')}`); });
 
@@ -228,4 +237,38 @@ describe.skipIf(skipBrowser)('the playground in headless Chromium', () => {
     await page.close();
     expect(problems).toEqual([]);
   }, 600_000);
+
+  test('without WebGL and WebGPU in the page (--disable-3d-apis) it runs on js and says why the GPU modes cannot start; training runs on tfjs\'s cpu backend', async () => {
+    const bare = await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS.filter((f) => !f.includes('webgpu') && !f.includes('swiftshader')), '--disable-3d-apis'] });
+    try {
+      const problems: string[] = [];
+      const page = await bare.newPage();
+      page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      await page.goto(url + '#loss=jaccard');
+      await page.waitForFunction(() => document.body.dataset.ready === 'true', undefined, { timeout: 60_000 });
+      await page.evaluate(async () => { const p = (window as unknown as W).playground; await p.probe(); await p.settled(); });
+      const seen = await page.evaluate(() => ({
+        backend: (window as unknown as W).playground.state().backend,
+        options: Array.from(document.querySelectorAll<HTMLOptionElement>('#backend option')).map((o) => ({ value: o.value, disabled: o.disabled, why: o.title })),
+      }));
+      expect(seen.backend).toBe('js');
+      for (const o of seen.options) {
+        if (o.value === 'js') expect(o.disabled).toBe(false);
+        else expect(o.disabled, o.value).toBe(true);
+        if (o.value !== 'js') expect(o.why, o.value).toMatch(/\w+/);
+      }
+      const got = (await lastOf(page))!;
+      expect(got.backend).toBe('js');
+      await expectReference(got, 'jaccard without a GPU');
+      // tfjs's WebGL backend may still start there, on an OffscreenCanvas (--disable-3d-apis leaves those); the cpu one is asked for.
+      const r = await page.evaluate(() => (window as unknown as W).playground.training.run({ steps: 3, size: 16, backend: 'cpu' }));
+      expect(r.backend).toBe('cpu');
+      expect(r.losses.every(Number.isFinite)).toBe(true);
+      await page.screenshot({ path: join(SHOTS, 'no-gpu.png'), fullPage: true });
+      expect(problems).toEqual([]);
+    } finally {
+      await bare.close();
+    }
+  }, 180_000);
 });

@@ -46,7 +46,7 @@ export function drawHeat(canvas: HTMLCanvasElement, n: number, values: ArrayLike
   return m;
 }
 
-export interface Curve { label: string; color: string; points: readonly number[] }
+export interface Curve { label: string; color: string; points: readonly number[]; /** The step of each point (default: its index). */ xs?: readonly number[] }
 
 /** Line charts: each curve on the shared y range (or each on its own, `own`), x the step. */
 export function drawCurves(canvas: HTMLCanvasElement, curves: readonly Curve[], opts: { own?: boolean; yMin?: number; yMax?: number } = {}): void {
@@ -56,7 +56,8 @@ export function drawCurves(canvas: HTMLCanvasElement, curves: readonly Curve[], 
   ctx.font = '11px system-ui, sans-serif';
   ctx.strokeStyle = '#d9dee7';
   ctx.strokeRect(L, T, W - L - R, H - T - Bm);
-  const steps = Math.max(2, ...curves.map((c) => c.points.length));
+  const xOf = (c: Curve, i: number) => c.xs?.[i] ?? i;
+  const steps = Math.max(2, ...curves.map((c) => xOf(c, c.points.length - 1) + 1));
   const range = (pts: readonly number[]) => {
     const f = pts.filter(Number.isFinite);
     let lo = opts.yMin ?? Math.min(...f), hi = opts.yMax ?? Math.max(...f);
@@ -73,13 +74,15 @@ export function drawCurves(canvas: HTMLCanvasElement, curves: readonly Curve[], 
     ctx.lineWidth = 1.6;
     ctx.beginPath();
     c.points.forEach((v, i) => {
-      const x = L + ((W - L - R) * i) / (steps - 1), y = T + (H - T - Bm) * (1 - (v - lo) / (hi - lo));
+      const x = L + ((W - L - R) * xOf(c, i)) / (steps - 1), y = T + (H - T - Bm) * (1 - (v - lo) / (hi - lo));
       if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
     });
     ctx.stroke();
     ctx.fillStyle = c.color;
     const last = c.points[c.points.length - 1];
-    ctx.fillText(`${c.label}${last !== undefined ? `: ${fmt(last)}` : ''}`, L + 6, T + 13 + 13 * k);
+    ctx.textAlign = 'right';
+    ctx.fillText(`${c.label}${last !== undefined ? `: ${fmt(last)}` : ''}`, W - R - 6, T + 13 + 13 * k);
+    ctx.textAlign = 'left';
     if (opts.own || k === 0) { ctx.fillText(fmt(hi), 2, T + 10 + (opts.own ? 12 * k : 0)); ctx.fillText(fmt(lo), 2, H - Bm - (opts.own ? 12 * (curves.length - 1 - k) : 0)); }
   });
 }

@@ -61,7 +61,12 @@ export function start(): void {
     state.diagnostics = r.diagnostics;
     state.ir = r.ir;
     showDiagnostics(r.diagnostics);
-    if (!r.ir) { markSettled(); return; }
+    $('right').classList.toggle('stale', !r.ir);
+    if (!r.ir) {
+      $('value').textContent = 'the formula has mistakes (marked in the editor): below is the last formula that compiled';
+      markSettled();
+      return;
+    }
     showParams(r.ir);
     showMath(r.ir);
     await evaluate();
@@ -97,22 +102,26 @@ export function start(): void {
     box.replaceChildren(...ps.map((p) => {
       const d = p.default;
       const int = Number.isInteger(d) && Math.abs(d) >= 2;
-      const max = int ? Math.max(4, 3 * d) : d > 1 ? 4 * d : d < 0 ? 1 : 1;
-      const min = d < 0 ? d : 0;
+      // A small positive default (a smoothing term, an epsilon) moves on a log scale, three decades either side.
+      const log = d > 0 && d < 0.01;
+      const e = log ? Math.log10(d) : 0;
+      const [min, max] = log ? [e - 3, e + 3] : [d < 0 ? d : 0, int ? Math.max(4, 3 * d) : d > 1 ? 4 * d : 1];
       const label = document.createElement('label');
       const name = document.createElement('span'); name.textContent = p.name;
       const range = document.createElement('input');
-      Object.assign(range, { type: 'range', min: String(min), max: String(max), step: String(int ? 1 : (max - min) / 500), value: String(d) });
+      Object.assign(range, { type: 'range', min: String(min), max: String(max), step: String(int ? 1 : (max - min) / 500), value: String(log ? e : d) });
       range.dataset.param = p.name;
+      if (log) range.title = 'log scale';
       const num = document.createElement('input');
       Object.assign(num, { type: 'number', value: String(d), step: 'any' });
       const set = (v: number) => {
         if (!Number.isFinite(v)) return;
         state.params = { ...state.params, [p.name]: v };
-        range.value = String(v); num.value = String(v);
+        num.value = String(v);
+        if (log ? v > 0 : true) range.value = String(log ? Math.log10(v) : v);
         void check();
       };
-      range.oninput = () => set(Number(range.value));
+      range.oninput = () => set(log ? Number((10 ** Number(range.value)).toPrecision(3)) : Number(range.value));
       num.onchange = () => set(Number(num.value));
       label.append(name, range, num);
       return label;

@@ -18,7 +18,7 @@ import { toTfjsDevice } from '../runtime/tfjs-device.ts';
 import { type Curve, drawCurves, drawGrey, fmt } from './draw.ts';
 
 export interface RunResult { name: string; backend: string; losses: number[]; ious: number[]; msPerStep: number; stopped: boolean }
-interface Run extends RunResult { color: string; label: string }
+interface Run extends RunResult { color: string; label: string; iouSteps: number[] }
 
 const COLORS = ['#2557d6', '#d9480f', '#2b8a3e', '#862e9c'];
 const BATCH = 8;
@@ -77,21 +77,33 @@ export function setupTraining(formula: () => { text: string; params: Params; ok:
   const runs: Run[] = [];
   let stop = false;
   let busy = false;
+  // TensorFlow.js's WebGL backend when it starts (it may use an OffscreenCanvas where the page's canvases have no
+  // WebGL), its cpu backend (plain JavaScript) otherwise; the select switches between them.
+  const sel = $<HTMLSelectElement>('tfb');
   const backend = (async () => {
-    try { if (await tf.setBackend('webgl')) { await tf.ready(); return 'webgl'; } } catch { /* below */ }
-    await tf.setBackend('cpu');
-    return 'cpu';
+    let gl = false;
+    try { gl = await tf.setBackend('webgl'); if (gl) await tf.ready(); } catch { gl = false; }
+    if (!gl) {
+      const o = sel.querySelector<HTMLOptionElement>('option[value=webgl]')!;
+      o.disabled = true;
+      o.textContent = 'webgl (unavailable)';
+      await tf.setBackend('cpu');
+    }
+    sel.value = tf.getBackend();
+    return tf.getBackend();
   })();
-  void backend.then((b) => { $('tfbackend').textContent = b === 'webgl' ? 'TensorFlow.js\'s WebGL backend' : 'TensorFlow.js\'s cpu backend (no WebGL here)'; });
+  const label = (b: string) => (b === 'webgl' ? 'TensorFlow.js\'s WebGL backend' : 'TensorFlow.js\'s cpu backend (plain JavaScript)');
+  void backend.then((b) => { $('tfbackend').textContent = label(b); });
+  sel.onchange = () => { void backend.then(() => tf.setBackend(sel.value)).then((ok) => { sel.value = tf.getBackend(); $('tfbackend').textContent = label(tf.getBackend()) + (ok ? '' : ' (webgl did not start)'); }); };
 
   const status = (t: string) => { $('trainstatus').textContent = t; };
   const redraw = () => {
-    const curves = (f: (r: Run) => number[]): Curve[] => runs.map((r) => ({ label: r.label, color: r.color, points: f(r) }));
+    const curves = (f: (r: Run) => number[], xs?: (r: Run) => number[]): Curve[] => runs.map((r) => ({ label: r.label, color: r.color, points: f(r), ...(xs ? { xs: xs(r) } : {}) }));
     drawCurves($('losscurve'), curves((r) => r.losses), { own: true });
-    drawCurves($('ioucurve'), curves((r) => r.ious), { yMin: 0, yMax: 1 });
+    drawCurves($('ioucurve'), curves((r) => r.ious, (r) => r.iouSteps), { yMin: 0, yMax: 1 });
   };
 
-  const run = async (o: { steps?: number; lr?: number; size?: number; classes?: number } = {}): Promise<RunResult> => {
+  const run = async (o: { steps?: number; lr?: number; size?: number; classes?: number; backend?: 'webgl' | 'cpu' } = {}): Promise<RunResult> => {
     if (busy) throw new Error('a run is in progress');
     const f = formula();
     if (!f.ok) throw new Error('the formula has mistakes: fix them first');
@@ -103,7 +115,9 @@ export function setupTraining(formula: () => { text: string; params: Params; ok:
     const lr = o.lr ?? Number(($('lr') as HTMLInputElement).value);
     const size = o.size ?? Number(($('tsize') as HTMLInputElement).value);
     const classes = o.classes ?? Math.min(2, Math.max(1, Number(($('classes') as HTMLInputElement).value) || 1));
-    const tfBackend = await backend;
+    await backend;
+    if (o.backend && o.backend !== tf.getBackend()) { await tf.setBackend(o.backend); sel.value = tf.getBackend(); }
+    const tfBackend = tf.getBackend();
     const made: tf.Tensor[] = [];
     let net: tfl.Sequential | undefined;
     let fn: ReturnType<typeof toTfjsDevice> | undefined;
@@ -121,7 +135,7 @@ export function setupTraining(formula: () => { text: string; params: Params; ok:
       const held = shapes(HELD * 4, size, 999);
       const hx = tf.tensor4d(held.x, [HELD * 4, size, size, 1]);
       made.push(hx);
-      const r: Run = { name: loss.name, backend: tfBackend, losses: [], ious: [], msPerStep: 0, stopped: false, color: COLORS[runs.length % COLORS.length]!, label: `${loss.name}${Object.keys(f.params).length ? ` ${JSON.stringify(f.params)}` : ''}` };
+      const r: Run = { name: loss.name, backend: tfBackend, losses: [], ious: [], iouSteps: [], msPerStep: 0, stopped: false, color: COLORS[runs.length % COLORS.length]!, label: `${loss.name}${Object.keys(f.params).length ? ` ${JSON.stringify(f.params)}` : ''}` };
       if (runs.length >= 2) runs.shift();
       runs.push(r);
       runs.forEach((x, i) => { x.color = COLORS[i]!; });
@@ -146,6 +160,7 @@ export function setupTraining(formula: () => { text: string; params: Params; ok:
         if (step % 5 === 0 || step === steps - 1) {
           const p = evalHeld();
           r.ious.push(iou(p));
+          r.iouSteps.push(step);
           if (step % 20 === 0 || step === steps - 1) showMasks(r, held, p, size);
           redraw();
           status(`${r.label}: step ${step + 1}/${steps}, loss ${fmt(v)}, IoU ${r.ious[r.ious.length - 1]!.toFixed(3)}`);
