@@ -46,6 +46,22 @@ function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 const relVal = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-30);
 
+/**
+ * Runs `f` (whose tensor work is synchronous) and fails if it read a tensor back to the host: tfjs's
+ * engine.readSync is what dataSync and arraySync call. An op whose tfjs rule reads the host (as the
+ * oracle's sort and distance transform do) would show here.
+ */
+function noReadBack<T>(f: () => T, what: string): T {
+  const engine = tf.engine() as unknown as { readSync: (...a: unknown[]) => unknown };
+  const readSync = engine.readSync;
+  let reads = 0;
+  engine.readSync = function (this: unknown, ...a: unknown[]) { reads++; return readSync.apply(this, a); };
+  try { return f(); } finally {
+    engine.readSync = readSync;
+    expect(reads, `${what}: tensors read back to the host`).toBe(0);
+  }
+}
+
 const NAMES = readdirSync(LIBRARY_DIR).filter((f) => f.endsWith('.loss')).map((f) => f.slice(0, -5)).sort();
 const compiled: CompiledLoss[] = [];
 afterAll(() => { for (const l of compiled) l.dispose(); });
@@ -96,7 +112,7 @@ describe('every library loss: value and gradient on the device', () => {
         const nhwc = (a: ArrayLike<number>) => fromCanonical(a, 'nhwc', sizes, dims, (n) => new Float32Array(n));
         const yPred = tf.tensor(nhwc(canon[wrt]!), c.shape);
         const yTrue = tf.tensor(nhwc(canon[target]!), c.shape);
-        const dev = await device.valueAndGrad(yTrue, yPred);
+        const dev = await noReadBack(() => device.valueAndGrad(yTrue, yPred), `${name} ${c.name}`);
         const ker = await kernels.valueAndGrad(yTrue, yPred);
         const dv = (await dev.value.data())[0]!, dg = await dev.grad.data();
         const kv = (await ker.value.data())[0]!, kg = await ker.grad.data();
