@@ -320,8 +320,8 @@ describe('ties', () => {
 });
 
 describe('importable without Node built-ins', () => {
-  test('esbuild --platform=browser of src/runtime/tfjs-device.ts (tfjs external) reads no Node built-in', async () => {
-    const out = await build({ entryPoints: ['src/runtime/tfjs-device.ts'], bundle: true, platform: 'browser', format: 'esm', write: false, metafile: true, logLevel: 'silent', external: ['@tensorflow/tfjs-core'] });
+  test("esbuild --platform=browser of src/tfjs.ts ('segloss/tfjs': both bridges; tfjs external) reads no Node built-in", async () => {
+    const out = await build({ entryPoints: ['src/tfjs.ts'], bundle: true, platform: 'browser', format: 'esm', write: false, metafile: true, logLevel: 'silent', external: ['@tensorflow/tfjs-core'] });
     expect(out.errors).toEqual([]);
     const inputs = Object.keys(out.metafile.inputs);
     expect(inputs.filter((p) => p.startsWith('node:') || builtinModules.includes(p))).toEqual([]);
