@@ -12,7 +12,7 @@ export function backendCases(): BackendCase[] {
   const probes = inject('seglossBackends');
   const required = requiredBackends();
   return BACKENDS.map((backend) => {
-    if (backend === 'reference' || backend === 'js') return { backend, skip: false, why: '' };
+    if (backend === 'reference' || backend === 'js' || backend === 'wasm') return { backend, skip: false, why: '' };
     const p = probes[backend];
     if (p.ok) return { backend, skip: false, why: '' };
     // A required backend runs anyway, so that its failure to start fails the test.

@@ -35,7 +35,7 @@ const ASYNC_BACKENDS: readonly Backend[] = [...BACKENDS, 'webgpu'];
 const probes = inject('seglossBackends');
 const required = requiredBackends();
 /** Skip a backend that cannot start here (saying why), unless SEGLOSS_REQUIRE_BACKENDS names it. */
-const probe = (b: Backend) => (b === 'reference' || b === 'js' ? undefined : probes[b]);
+const probe = (b: Backend) => (b === 'reference' || b === 'js' || b === 'wasm' ? undefined : probes[b]);
 const unavailable = (b: Backend) => { const p = probe(b); return p !== undefined && !p.ok && !required.has(b as GpuBackend); };
 const unavailableNote = (b: Backend) => { const p = probe(b); return p && !p.ok ? ` [${b} unavailable: ${p.why}]` : ''; };
 

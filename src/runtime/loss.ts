@@ -19,6 +19,7 @@ import { type GpuBackend, type GpuHandle, type GpuJsKernel, GPU_BACKENDS, kernel
 import { type Layout, sizesOf } from '../compiler/core/layout.ts';
 import { availableParallelism } from 'node:os';
 import { type JsKernel, MIN_THREADED_OUTPUT, jsRunner, releaseJsKernels, shared } from './backends/js.ts';
+import { loadWasm, wasmRunner } from './backends/wasm.ts';
 import type { KernelOutput as ExecutorOutput, Memory, Runner } from './executor.ts';
 import type { ShapeProgram } from './program.ts';
 import { type GradOptions, type GradResult as BaseGradResult, type ShapeKernels, type ValueResult as BaseValueResult, LossBase } from './loss-base.ts';
@@ -29,10 +30,11 @@ import { InputError } from '../compiler/core/errors.ts';
 
 /**
  * gpu.js's four, `js` (the same generated kernels as plain JavaScript loops,
- * split across worker threads, one per core), and the float64 `reference`.
+ * split across worker threads, one per core), `wasm` (the kernels as WebAssembly,
+ * backends/wasm.ts), and the float64 `reference`.
  */
-export type Backend = GpuBackend | 'js' | 'reference';
-export const BACKENDS: readonly Backend[] = ['js', ...GPU_BACKENDS, 'reference'];
+export type Backend = GpuBackend | 'js' | 'wasm' | 'reference';
+export const BACKENDS: readonly Backend[] = ['js', 'wasm', ...GPU_BACKENDS, 'reference'];
 
 export interface CompileOptions {
   /** For diagnostics and `use` paths. */
@@ -87,7 +89,8 @@ export class CompiledLoss extends LossBase<Backend, NodeKernels> {
     const first = compileFor(source, opts, 2);
     const backend = options.backend && options.backend !== 'auto' ? options.backend : await pickBackend();
     const loss = new CompiledLoss(source, opts, backend, first);
-    if (backend !== 'reference' && backend !== 'js') loss.gpu = await openGpu(backend);
+    if (backend === 'wasm') await loadWasm();
+    else if (backend !== 'reference' && backend !== 'js') loss.gpu = await openGpu(backend);
     return loss;
   }
 
@@ -170,6 +173,7 @@ export class CompiledLoss extends LossBase<Backend, NodeKernels> {
     const js: JsKernel[] = [];
     const runners = specs.map((spec): Runner | undefined => {
       if (!spec) return undefined;
+      if (this.backend === 'wasm') return wasmRunner(spec);
       if (this.backend === 'js') {
         const jk: JsKernel = { id: nextKernelId++, source: spec.jsSource, output: spec.output, width: spec.width };
         js.push(jk);
@@ -197,7 +201,7 @@ export class CompiledLoss extends LossBase<Backend, NodeKernels> {
   /** Which backend ran the last kernel built (guards against gpu.js's silent fallbacks). */
   kernelBackends(): string[] {
     return [...this.byDims.values()].flatMap((s) => [...s.shapes.values()].flatMap((k) =>
-      this.backend === 'js' ? k.runners.filter((x) => x).map(() => 'js') : k.built.map((x) => kernelBackend(x))));
+      this.backend === 'js' || this.backend === 'wasm' ? k.runners.filter((x) => x).map(() => this.backend) : k.built.map((x) => kernelBackend(x))));
   }
 }
 
@@ -210,7 +214,7 @@ function compileFor(source: string, opts: CompileOptions & { file: string }, dim
 /** The first backend of AUTO_ORDER that starts here. */
 export async function pickBackend(): Promise<Backend> {
   for (const b of AUTO_ORDER) {
-    if (b === 'reference' || b === 'js') return b;
+    if (b === 'reference' || b === 'js' || b === 'wasm') return b;
     try { (await openGpu(b)).close(); return b; } catch { /* try the next */ }
   }
   return 'reference';

@@ -1,0 +1,82 @@
+// The wasm backend: each pass's kernel statements printed as WebAssembly text
+// (codegen/wat.ts), assembled by wabt, and run over the threads on the calling
+// thread. A runner copies its argument arrays into the module's linear memory,
+// runs the thread range, and hands back the output (a view of that memory,
+// reused from call to call, or copied into the caller's target).
+// Nothing here is Node-specific: it runs in a browser as it is.
+
+import type { KernelSpec } from '../../compiler/codegen/spec.ts';
+import { printWat } from '../../compiler/codegen/wat.ts';
+import type { Runner } from '../executor.ts';
+
+interface Wabt {
+  parseWat(file: string, text: string, features?: Record<string, boolean>): { toBinary(o: object): { buffer: Uint8Array }; validate(): void; destroy(): void };
+}
+
+let wabt: Wabt | undefined;
+let loading: Promise<Wabt> | undefined;
+
+/** Load the assembler (once per process): the backend's kernels are built synchronously afterwards. */
+export async function loadWasm(): Promise<void> {
+  if (wabt) return;
+  loading ??= import('wabt').then(async (m) => {
+    const init = ((m as { default?: unknown }).default ?? m) as () => Promise<Wabt>;
+    return init();
+  });
+  wabt = await loading;
+}
+
+/** WAT text to a compiled module. */
+export function assemble(wat: string, name = 'kernel.wat'): WebAssembly.Module {
+  if (!wabt) throw new Error('internal: the wasm backend was not loaded (loadWasm)');
+  const m = wabt.parseWat(name, wat, { simd: true, threads: true, mutable_globals: true, sat_float_to_int: true, sign_extension: true, bulk_memory: true });
+  try {
+    m.validate();
+    const bytes = m.toBinary({}).buffer;
+    return new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+  } finally {
+    m.destroy();
+  }
+}
+
+const MATH = { exp: Math.exp, log: Math.log, pow: Math.pow };
+
+/** A kernel's module with its own memory. */
+export interface WasmKernel {
+  wat: string;
+  memory: WebAssembly.Memory;
+  run: (...a: number[]) => void;
+}
+
+export function wasmKernel(spec: KernelSpec): WasmKernel {
+  const wat = printWat(spec.args, spec.body, spec.width);
+  const mod = assemble(wat);
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const inst = new WebAssembly.Instance(mod, { env: { mem: memory }, math: MATH });
+  return { wat, memory, run: inst.exports.run as (...a: number[]) => void };
+}
+
+const PAGE = 65536;
+
+/** A runner of the kernel: arguments copied into its memory, all threads run, the output returned. */
+export function wasmRunner(spec: KernelSpec, k: WasmKernel = wasmKernel(spec)): Runner {
+  const size = spec.output * spec.width;
+  return (args, target) => {
+    // Layout: each argument, then the output, 16-byte aligned.
+    const offsets: number[] = [];
+    let at = 0;
+    for (const a of args) { offsets.push(at); at += (a.length * 4 + 15) & ~15; }
+    const outAt = at;
+    at += size * 4;
+    const need = Math.ceil(Math.max(at, 1) / PAGE);
+    const have = k.memory.buffer.byteLength / PAGE;
+    if (need > have) k.memory.grow(need - have);
+    const buf = k.memory.buffer;
+    args.forEach((a, i) => new Float32Array(buf, offsets[i]!, a.length).set(a));
+    k.run(...offsets, outAt, 0, spec.output);
+    const out = new Float32Array(buf, outAt, size);
+    if (!target) return out;
+    target.set(out);
+    return target;
+  };
+}

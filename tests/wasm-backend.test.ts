@@ -1,0 +1,118 @@
+// The wasm backend (runtime/backends/wasm.ts, codegen/wat.ts) against the
+// float64 reference interpreter (the unfused evaluation of the same IR), as
+// runtime.test.ts does for every backend: every library loss on odd sizes,
+// spatial sizes shorter than a SIMD vector (tails alone), 1x1 images, 3-D,
+// multi-class nchw and nhwc, empty and full masks; random formulas; and the
+// printer's expression reader on what codegen writes.
+
+import { readFileSync, readdirSync } from 'node:fs';
+import fc from 'fast-check';
+import { afterAll, describe, expect, test } from 'vitest';
+import { parseExpr } from '../src/compiler/codegen/wat.ts';
+import { compile } from '../src/index.ts';
+import { continuousLossSource } from './arbitraries.ts';
+import { F32_TOL, type Shape, inputsFor, relErr } from './draw.ts';
+
+const LOSSES = readdirSync('losses').filter((f) => f.endsWith('.loss')).sort();
+
+const SHAPES: Shape[] = [
+  { name: 'binary 2-D, odd sizes', shape: [2, 7, 5, 1], layout: 'nhwc', target: 'random' },
+  { name: 'binary 2-D, rows longer than a vector with tails', shape: [2, 9, 13, 1], layout: 'nhwc', target: 'random' },
+  { name: 'rows of 3 (shorter than a vector)', shape: [3, 2, 3, 1], layout: 'nhwc', target: 'random' },
+  { name: 'multi-class 2-D', shape: [2, 5, 6, 3], layout: 'nhwc', target: 'onehot' },
+  { name: 'multi-class 2-D, nchw', shape: [2, 3, 5, 6], layout: 'nchw', target: 'onehot' },
+  { name: 'binary 3-D', shape: [1, 3, 4, 5, 1], layout: 'nhwc', target: 'random' },
+  { name: 'multi-class 3-D, nchw', shape: [2, 3, 3, 2, 5], layout: 'nchw', target: 'onehot' },
+  { name: '1x1 image', shape: [1, 1, 1, 1], layout: 'nhwc', target: 'random' },
+  { name: 'empty mask', shape: [2, 4, 4, 1], layout: 'nhwc', target: 'empty' },
+  { name: 'full mask', shape: [2, 4, 4, 1], layout: 'nhwc', target: 'full' },
+];
+/** Losses whose windows need bigger images (as in runtime.test.ts). */
+const MORE_SHAPES: Readonly<Record<string, Shape[]>> = {
+  'ms_ssim.loss': [{ name: 'five scales, 161x163', shape: [1, 161, 163, 1], layout: 'nhwc', target: 'random', pred: 'near-target' }],
+  ...Object.fromEntries(['ssim.loss', 'basnet_hybrid.loss', 'unet3p_hybrid.loss'].map((f) => [f, [
+    { name: 'window fits, 2x16x17x1', shape: [2, 16, 17, 1], layout: 'nhwc', target: 'random', pred: 'near-target' } as Shape,
+    { name: 'window fits, 3-D 1x12x13x11x1', shape: [1, 12, 13, 11, 1], layout: 'nhwc', target: 'random', pred: 'near-target' } as Shape,
+  ]])),
+};
+
+const worst = new Map<string, number>();
+afterAll(() => {
+  const rows = [...worst].sort(([a], [b]) => a.localeCompare(b)).map(([f, e]) => `  ${f.replace('.loss', '').padEnd(30)}${e.toExponential(1)}`);
+  console.log(`wasm: largest relative error against the float64 reference (value and gradient), per loss:\n${rows.join('\n')}`);
+});
+
+describe('backend wasm', () => {
+  test.each(LOSSES)('%s on every shape equals the float64 reference', async (file) => {
+    const source = readFileSync(`losses/${file}`, 'utf8');
+    for (const s of [...SHAPES, ...(MORE_SHAPES[file] ?? [])]) {
+      const opts = { file: `losses/${file}`, layout: s.layout };
+      const loss = await compile(source, { ...opts, backend: 'wasm' });
+      const ref = await compile(source, { ...opts, backend: 'reference' });
+      const inputs = inputsFor(loss, s, 7);
+      const got = await loss.valueAndGrad(inputs, s.shape);
+      const want = await ref.valueAndGrad(inputs, s.shape);
+      expect(got.backend).toBe('wasm');
+      const e = Math.max(relErr([got.value], [want.value]), relErr(got.grad, want.grad));
+      worst.set(file, Math.max(worst.get(file) ?? 0, e));
+      expect(e, `${file}, ${s.name}`).toBeLessThanOrEqual(F32_TOL);
+      expect(Number.isFinite(got.value)).toBe(true);
+      // The value alone (the value plan's kernels) too.
+      const v = await loss.value(inputs, s.shape);
+      expect(relErr([v.value], [want.value]), `${file}, ${s.name}, value()`).toBeLessThanOrEqual(F32_TOL);
+      expect(new Set(loss.kernelBackends())).toEqual(new Set(['wasm']));
+      loss.dispose();
+    }
+  });
+
+  test('random formulas and shapes equal the float64 reference', async () => {
+    await fc.assert(
+      fc.asyncProperty(continuousLossSource, fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 11 }), fc.integer({ min: 1, max: 4 })), async (src, shape) => {
+        const loss = await compile(src, { backend: 'wasm' });
+        const ref = await compile(src, { backend: 'reference' });
+        const inputs = inputsFor(loss, { name: 'random', shape, layout: 'nhwc', target: 'random' }, 3);
+        const got = await loss.valueAndGrad(inputs, shape);
+        const want = await ref.valueAndGrad(inputs, shape);
+        loss.dispose();
+        // Random formulas chain up to a dozen transcendental ops in float32: 1e-3 (as runtime.test.ts).
+        expect(Math.max(relErr([got.value], [want.value]), relErr(got.grad, want.grad)), src).toBeLessThanOrEqual(1e-3);
+      }),
+      { numRuns: 40 },
+    );
+  }, 300_000);
+
+  test('valueAndGradSync equals valueAndGrad', async () => {
+    const loss = await compile(readFileSync('losses/dice.loss', 'utf8'), { backend: 'wasm' });
+    const inputs = inputsFor(loss, SHAPES[0]!, 5);
+    const a = await loss.valueAndGrad(inputs, SHAPES[0]!.shape);
+    const b = loss.valueAndGradSync(inputs, SHAPES[0]!.shape);
+    loss.dispose();
+    expect(b.value).toBe(a.value);
+    expect(Array.from(b.grad)).toEqual(Array.from(a.grad));
+  });
+});
+
+describe("the WAT printer's expression reader", () => {
+  test('precedence and associativity as JavaScript', () => {
+    const show = (src: string): string => {
+      const p = (e: ReturnType<typeof parseExpr>): string => {
+        switch (e.k) {
+          case 'num': return String(e.v);
+          case 'id': return e.name;
+          case 'index': return `${e.arr}[${p(e.i)}]`;
+          case 'call': return `${e.f}(${e.args.map(p).join(',')})`;
+          case 'un': return `(${e.op}${p(e.a)})`;
+          case 'bin': return `(${p(e.a)}${e.op}${p(e.b)})`;
+          case 'cond': return `(${p(e.c)}?${p(e.a)}:${p(e.b)})`;
+        }
+      };
+      return p(parseExpr(src));
+    };
+    expect(show('a - b - c')).toBe('((a-b)-c)');
+    expect(show('-a * b + c % 3')).toBe('(((-a)*b)+(c%3))');
+    expect(show('a < b && !(c >= 1e-7) ? 1.0 : 0.0')).toBe('(((a<b)&&(!(c>=1e-7)))?1:0)');
+    expect(show('x[t * 3 + 1] / Math.max(y, 0.5, z)')).toBe('(x[((t*3)+1)]/max(y,0.5,z))');
+    expect(show('(0.0 / 0.0)')).toBe('(0/0)');
+    expect(() => parseExpr('a = b')).toThrow(/wasm/);
+  });
+});
