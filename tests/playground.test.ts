@@ -217,7 +217,7 @@ describe.skipIf(skipBrowser)('the playground in headless Chromium', () => {
     const problems: string[] = [];
     const page = await open(problems, '#loss=dice');
     const steps = 40;
-    const run = (): Promise<{ name: string; backend: string; losses: number[]; ious: number[]; msPerStep: number }> =>
+    const run = (): Promise<{ name: string; backend: string; losses: number[]; ious: number[]; msPerStep: number; path: string }> =>
       page.evaluate((n) => (window as unknown as W).playground.training.run({ steps: n, size: 32, lr: 0.01 }), steps);
     const dice = await run();
     const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
@@ -233,6 +233,7 @@ describe.skipIf(skipBrowser)('the playground in headless Chromium', () => {
     expect(bce.name).toBe('bce');
     expect(mean(bce.losses.slice(-5))).toBeLessThan(0.8 * mean(bce.losses.slice(0, 5)));
     expect(await page.locator('#masks figure').count()).toBe(2);
+    expect([dice.path, bce.path]).toEqual(['on the device', 'on the device']);
     await page.screenshot({ path: join(SHOTS, 'training-two-losses.png'), fullPage: true });
     await page.close();
     expect(problems).toEqual([]);
@@ -265,6 +266,12 @@ describe.skipIf(skipBrowser)('the playground in headless Chromium', () => {
       const r = await page.evaluate(() => (window as unknown as W).playground.training.run({ steps: 3, size: 16, backend: 'cpu' }));
       expect(r.backend).toBe('cpu');
       expect(r.losses.every(Number.isFinite)).toBe(true);
+      // A loss with a distance transform (no tfjs form) trains through the host: its compiled js kernels.
+      await page.evaluate(async () => { const p = (window as unknown as W).playground; p.open('hausdorff_dt'); await new Promise((ok) => setTimeout(ok, 300)); await p.settled(); });
+      const hd = await page.evaluate(() => (window as unknown as W).playground.training.run({ steps: 3, size: 16, backend: 'cpu' }));
+      expect(hd.name).toBe('hausdorff_dt');
+      expect(hd.path).toMatch(/^through the host \(edt has no on-device form\)/);
+      expect(hd.losses.every(Number.isFinite)).toBe(true);
       await page.screenshot({ path: join(SHOTS, 'no-gpu.png'), fullPage: true });
       expect(problems).toEqual([]);
     } finally {

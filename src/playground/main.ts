@@ -34,10 +34,13 @@ export interface Evaluation {
 }
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
+const paramKey = (ir: LossIR): string => ir.loss.params.map((p) => `${p.name}=${p.default}`).join(',');
 
 export function start(): void {
   const state = {
     text: '', ir: undefined as LossIR | undefined, diagnostics: [] as Diagnostic[], params: {} as Params,
+    /** The last formula that compiled, with the parameters and IR it compiled with: what is evaluated and trained. */
+    good: undefined as { text: string; params: Params; ir: LossIR } | undefined,
     paramNames: '', backend: 'js' as BrowserBackend, loss: undefined as BrowserLoss | undefined, lossKey: '',
     scene: sampleScene('disc vs shifted disc', 48, 1, 1), sample: 'disc vs shifted disc' as Sample, z: 0, channel: 0,
     last: undefined as Evaluation | undefined, error: '', seq: 0, timing: '',
@@ -57,7 +60,12 @@ export function start(): void {
   const check = async () => {
     const text = state.text;
     const dims = state.scene.depth > 1 ? 3 : 2;
-    const r = compileIR(text, FILE, { dims, params: state.params, host: browserHost() });
+    let r = compileIR(text, FILE, { dims, params: state.params, host: browserHost() });
+    // Parameters set by the sliders of another formula (another set of names) do not apply: compile with none.
+    if (Object.keys(state.params).length && (!r.ir || paramKey(r.ir) !== state.paramNames)) {
+      const bare = compileIR(text, FILE, { dims, params: {}, host: browserHost() });
+      if (bare.ir || !r.ir) r = bare;
+    }
     state.diagnostics = r.diagnostics;
     state.ir = r.ir;
     showDiagnostics(r.diagnostics);
@@ -68,8 +76,10 @@ export function start(): void {
       return;
     }
     showParams(r.ir);
+    // showParams resets the parameters for a new set of names (r was then compiled without them).
+    state.good = { text, params: state.params, ir: r.ir };
     showMath(r.ir);
-    await evaluate();
+    if (await evaluate()) retime();
     markSettled();
   };
 
@@ -93,7 +103,7 @@ export function start(): void {
   // --- parameters as sliders -------------------------------------------------------------------------------------
   const showParams = (ir: LossIR) => {
     const ps = ir.loss.params;
-    const names = ps.map((p) => `${p.name}=${p.default}`).join(',');
+    const names = paramKey(ir);
     if (names === state.paramNames) return;
     state.paramNames = names;
     state.params = {};
@@ -150,27 +160,27 @@ export function start(): void {
     return out;
   };
 
-  const lossFor = async (): Promise<BrowserLoss> => {
-    const key = JSON.stringify([state.text, state.params, state.backend]);
+  const lossFor = async (good: { text: string; params: Params }): Promise<BrowserLoss> => {
+    const key = JSON.stringify([good.text, good.params, state.backend]);
     if (state.loss && state.lossKey === key) return state.loss;
     state.loss?.dispose();
     state.loss = undefined;
-    const loss = await compile(state.text, { file: FILE, backend: state.backend, params: state.params, threads: 1 });
+    const loss = await compile(good.text, { file: FILE, backend: state.backend, params: good.params, threads: 1 });
     state.loss = loss;
     state.lossKey = key;
     return loss;
   };
 
   const evaluate = async (): Promise<Evaluation | undefined> => {
-    const ir = state.ir;
-    if (!ir) return undefined;
+    const good = state.good;
+    if (!good) return undefined;
+    const { ir, text, params } = good;
     const seq = ++state.seq;
     const s = state.scene;
     const shape = shapeOf(s);
     const inputs = inputsFor(ir, s);
-    const text = state.text, params = state.params;
     try {
-      const loss = await lossFor();
+      const loss = await lossFor(good);
       const t0 = performance.now();
       const r = await loss.valueAndGrad(inputs, shape);
       const ms = performance.now() - t0;
@@ -188,17 +198,26 @@ export function start(): void {
     }
   };
 
+  let timingTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Time the calls again once the formula, its parameters or the shape have settled. */
+  const retime = () => { clearTimeout(timingTimer); timingTimer = setTimeout(() => void time(), 600); };
   /** The median time per call over `calls` calls after a warm one (the timing line). */
   const time = async (calls = 7): Promise<number | undefined> => {
-    const ir = state.ir, loss = state.loss;
-    if (!ir || !loss) return undefined;
-    const shape = shapeOf(state.scene), inputs = inputsFor(ir, state.scene);
-    await loss.valueAndGrad(inputs, shape);
+    const good = state.good;
+    if (!good) return undefined;
+    const shape = shapeOf(state.scene), inputs = inputsFor(good.ir, state.scene);
     const ts: number[] = [];
-    for (let i = 0; i < calls; i++) { const t0 = performance.now(); await loss.valueAndGrad(inputs, shape); ts.push(performance.now() - t0); }
+    let loss: BrowserLoss;
+    try {
+      loss = await lossFor(good);
+      await loss.valueAndGrad(inputs, shape);
+      for (let i = 0; i < calls; i++) { const t0 = performance.now(); await loss.valueAndGrad(inputs, shape); ts.push(performance.now() - t0); }
+    } catch {
+      return undefined; // the evaluation shows the error
+    }
     ts.sort((a, b) => a - b);
     const med = ts[ts.length >> 1]!;
-    state.timing = `${fmt(med)} ms per call (median of ${calls}) on ${loss.backend}: ${loss.detail}`;
+    state.timing = `${fmt(med)} ms per call (median of ${calls}, value and gradient, ${shape.join('×')}) on ${loss.backend}: ${loss.detail}`;
     $('timing').textContent = state.timing;
     return med;
   };
@@ -231,7 +250,7 @@ export function start(): void {
     Object.assign($('slice') as HTMLInputElement, { max: String(depth - 1), value: String(state.z), disabled: depth === 1 });
     Object.assign($('channel') as HTMLInputElement, { max: String(classes - 1) });
     state.channel = Math.min(state.channel, classes - 1);
-    if (dimsChanged) void check(); else void evaluate();
+    if (dimsChanged) void check(); else void evaluate().then((r) => { if (r) retime(); });
   };
   const sampleSel = $<HTMLSelectElement>('sample');
   sampleSel.append(...SAMPLES.map((s) => new Option(s, s)));
@@ -290,7 +309,7 @@ export function start(): void {
     }
     // The GPU when the browser has one (WebGL2, then WebGPU), plain JavaScript otherwise.
     const pick = (['webgl2', 'webgpu'] as const).find((b) => probe[b]?.ok) ?? 'js';
-    if (pick !== state.backend) void settled.then(() => setBackend(pick)); else void settled.then(() => time());
+    if (pick !== state.backend) void settled.then(() => setBackend(pick));
     return probe;
   });
 
@@ -301,7 +320,7 @@ export function start(): void {
   state.text = first;
   editor = createEditor($('editor'), first, onText);
   onText(first);
-  const training = setupTraining(() => ({ text: state.text, params: state.params, ok: Boolean(state.ir) }));
+  const training = setupTraining(() => ({ text: state.good?.text ?? '', params: state.good?.params ?? {}, ok: Boolean(state.ir && state.good) }));
 
   // The page's API for tests and the console.
   (window as unknown as { playground: unknown }).playground = {

@@ -13,11 +13,11 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { type Params, compile } from '../browser.ts';
+import { type BrowserLoss, type LossIR, type Params, compile } from '../browser.ts';
 import { toTfjsDevice } from '../runtime/tfjs-device.ts';
 import { type Curve, drawCurves, drawGrey, fmt } from './draw.ts';
 
-export interface RunResult { name: string; backend: string; losses: number[]; ious: number[]; msPerStep: number; stopped: boolean }
+export interface RunResult { name: string; backend: string; losses: number[]; ious: number[]; msPerStep: number; stopped: boolean; /** How the loss ran: 'on the device' (tfjs ops) or through the host (the compiled kernels). */ path: string }
 interface Run extends RunResult { color: string; label: string; iouSteps: number[] }
 
 const COLORS = ['#2557d6', '#d9480f', '#2b8a3e', '#862e9c'];
@@ -72,6 +72,26 @@ function model(size: number, classes: number, logits: boolean): tfl.Sequential {
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 
+/**
+ * One step with the loss's compiled kernels on the host (a loss with an op that has no tfjs form): the forward pass,
+ * the loss's value and gradient G = dL/dyPred from the js kernels, then the variables' gradient as that of Σ yPred·G
+ * (the chain rule: Jᵀ G), applied by the optimizer. Returns the loss before the step.
+ */
+async function hostStep(loss: BrowserLoss, lowered: LossIR['loss'], optimizer: tf.Optimizer, net: tfl.Sequential, vars: tf.Variable[], x: tf.Tensor, y: tf.Tensor): Promise<number> {
+  const yPred = net.predict(x) as tf.Tensor;
+  const shape = yPred.shape;
+  const [p, g] = [Float32Array.from(await yPred.data()), Float32Array.from(await y.data())];
+  yPred.dispose();
+  const inputs: Record<string, Float32Array> = {};
+  for (const i of lowered.inputs) inputs[i.name] = i === lowered.wrt ? p : i.role === 'target' ? g : new Float32Array(p.length).fill(1);
+  const r = await loss.valueAndGrad(inputs, shape);
+  const G = tf.tensor(Float32Array.from(r.grad), shape);
+  const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(net.apply(x, { training: true }) as tf.Tensor, G)) as tf.Scalar, vars);
+  optimizer.applyGradients(grads);
+  tf.dispose([G, value, ...Object.values(grads)]);
+  return r.value;
+}
+
 /** Wire the training panel; `formula()` gives the editor's text and parameters. Returns the panel's API (for tests). */
 export function setupTraining(formula: () => { text: string; params: Params; ok: boolean }) {
   const runs: Run[] = [];
@@ -121,10 +141,19 @@ export function setupTraining(formula: () => { text: string; params: Params; ok:
     const made: tf.Tensor[] = [];
     let net: tfl.Sequential | undefined;
     let fn: ReturnType<typeof toTfjsDevice> | undefined;
+    let host: BrowserLoss | undefined;
     try {
       const loss = await compile(f.text, { params: f.params, backend: 'reference', file: 'playground.loss' });
-      const logits = loss.ir(2).loss.wrt.role === 'logits';
-      fn = toTfjsDevice(loss);
+      const lowered = loss.ir(2).loss;
+      const logits = lowered.wrt.role === 'logits';
+      let path = 'on the device';
+      try {
+        fn = toTfjsDevice(loss);
+      } catch (e) {
+        // An op with no tfjs form (a distance transform): the compiled js kernels through the host instead.
+        path = `through the host (${(e as Error).message.match(/op '(\w+)'/)?.[1] ?? 'an op'} has no on-device form)`;
+        host = await compile(f.text, { params: f.params, backend: 'js', threads: 1, file: 'playground.loss' });
+      }
       net = model(size, classes, logits);
       const vars = net.trainableWeights.map((w) => w.read() as tf.Variable);
       const optimizer = tf.train.adam(lr);
@@ -135,7 +164,7 @@ export function setupTraining(formula: () => { text: string; params: Params; ok:
       const held = shapes(HELD * 4, size, 999);
       const hx = tf.tensor4d(held.x, [HELD * 4, size, size, 1]);
       made.push(hx);
-      const r: Run = { name: loss.name, backend: tfBackend, losses: [], ious: [], iouSteps: [], msPerStep: 0, stopped: false, color: COLORS[runs.length % COLORS.length]!, label: `${loss.name}${Object.keys(f.params).length ? ` ${JSON.stringify(f.params)}` : ''}` };
+      const r: Run = { name: loss.name, backend: tfBackend, losses: [], ious: [], iouSteps: [], msPerStep: 0, stopped: false, color: COLORS[runs.length % COLORS.length]!, label: `${loss.name}${Object.keys(f.params).length ? ` ${JSON.stringify(f.params)}` : ''}`, path };
       if (runs.length >= 2) runs.shift();
       runs.push(r);
       runs.forEach((x, i) => { x.color = COLORS[i]!; });
@@ -154,7 +183,7 @@ export function setupTraining(formula: () => { text: string; params: Params; ok:
         const b = shapes(BATCH, size, step + 1);
         const x = tf.tensor4d(b.x, [BATCH, size, size, 1]);
         const y = target(b.m, BATCH);
-        const v = await fn.trainStep(optimizer, () => net!.apply(x, { training: true }) as tf.Tensor, y, vars);
+        const v = fn ? await fn.trainStep(optimizer, () => net!.apply(x, { training: true }) as tf.Tensor, y, vars) : await hostStep(host!, lowered, optimizer, net, vars, x, y);
         x.dispose(); y.dispose();
         r.losses.push(v);
         if (step % 5 === 0 || step === steps - 1) {
@@ -171,8 +200,8 @@ export function setupTraining(formula: () => { text: string; params: Params; ok:
       r.stopped = stop;
       optimizer.dispose();
       redraw();
-      status(`${r.label}: ${r.losses.length} steps on ${tfBackend}, ${fmt(r.msPerStep)} ms per step; loss ${fmt(r.losses[0] ?? NaN)} → ${fmt(r.losses[r.losses.length - 1] ?? NaN)}, IoU ${r.ious[r.ious.length - 1]?.toFixed(3)}`);
-      return { name: r.name, backend: r.backend, losses: r.losses, ious: r.ious, msPerStep: r.msPerStep, stopped: r.stopped };
+      status(`${r.label}: ${r.losses.length} steps on ${tfBackend}, the loss ${r.path}, ${fmt(r.msPerStep)} ms per step; loss ${fmt(r.losses[0] ?? NaN)} → ${fmt(r.losses[r.losses.length - 1] ?? NaN)}, IoU ${r.ious[r.ious.length - 1]?.toFixed(3)}`);
+      return { name: r.name, backend: r.backend, losses: r.losses, ious: r.ious, msPerStep: r.msPerStep, stopped: r.stopped, path: r.path };
     } catch (e) {
       status(`cannot train: ${(e as Error).message ?? String(e)}`);
       throw e;
@@ -180,6 +209,7 @@ export function setupTraining(formula: () => { text: string; params: Params; ok:
       made.forEach((t) => t.dispose());
       net?.dispose();
       fn?.dispose();
+      host?.dispose();
       busy = false;
       $<HTMLButtonElement>('train').disabled = false;
       $<HTMLButtonElement>('stop').disabled = true;
