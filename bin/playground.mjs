@@ -7,9 +7,8 @@
 //
 //   node bin/playground.mjs [--port 8765] [--host 127.0.0.1] [--no-minify]
 //   node bin/playground.mjs --out DIR          # write the built page into DIR and exit
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,10 +57,14 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const note = `built ${built.dir} in ${((performance.now() - t0) / 1000).toFixed(1)} s: playground.js ${(built.bytes / 1024).toFixed(0)} KiB, ${built.losses} library losses`;
   if (out) { console.log(note); process.exit(0); }
   console.log(note);
+  // The built folder is a temporary one: removed when the server stops or cannot start.
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
   try {
     const { url } = await serve(dir, { port: Number(opt('--port') ?? 8765), host: opt('--host') ?? '127.0.0.1' });
     console.log(`segloss playground: ${url}  (Ctrl-C stops it)`);
+    for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { cleanup(); process.exit(0); });
   } catch (e) {
+    cleanup();
     console.error(`segloss playground: ${e.message}`);
     process.exit(1);
   }

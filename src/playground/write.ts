@@ -6,7 +6,7 @@
 // `../playground/index.html#loss=NAME` when it exists, src/tools/site.ts).
 // The page fetches nothing but these files.
 
-import { cpSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,10 +33,23 @@ export interface PlaygroundBuild {
   losses: number;
 }
 
-/** Write the built playground (index.html, playground.js, style.css, KaTeX's assets) into `dir`. */
+/** Where an installed package keeps the playground built by `node bin/playground.mjs --out dist/playground`. */
+export const PREBUILT = join('dist', 'playground');
+
+/**
+ * Write the built playground (index.html, playground.js, style.css, KaTeX's assets) into `dir`: bundled from
+ * src/playground/ in a checkout, copied from PREBUILT in an installed package (which has no TypeScript sources).
+ */
 export async function writePlayground(dir: string, opts: { minify?: boolean } = {}): Promise<PlaygroundBuild> {
   const root = packageRoot();
   const src = join(root, 'src', 'playground');
+  if (!existsSync(join(src, 'main.ts'))) {
+    const pre = join(root, PREBUILT);
+    if (!existsSync(join(pre, 'index.html'))) throw new Error(`the playground is neither in ${src} (sources) nor in ${pre} (built): build it with \`node bin/playground.mjs --out ${PREBUILT}\``);
+    cpSync(pre, resolve(dir), { recursive: true });
+    const bytes = statSync(join(pre, 'playground.js')).size;
+    return { dir: resolve(dir), files: ['index.html', 'playground.js', 'style.css', 'katex/katex.min.css', 'katex/fonts/'], bytes, losses: readdirSync(join(root, 'losses')).filter((f) => f.endsWith('.loss')).length };
+  }
   let esbuild: typeof import('esbuild');
   try {
     esbuild = await import('esbuild');
