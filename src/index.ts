@@ -7,27 +7,13 @@
 //   const dice = await load('dice', { smooth_nr: 1e-5 }, { backend: 'js', layout: 'nhwc' });
 //   const { value, grad } = await dice.valueAndGrad({ p, g }, [4, 256, 256, 1]);
 
-import { SeglossError, formatDiagnostics } from './compiler/front/diagnostics.ts';
+import { located } from './runtime/checks.ts';
 import { compile as compileLoss, load as loadLoss } from './runtime/loss.ts';
 
 export {
   type Backend, type CompileOptions, type GradOptions, type GradResult, type Inputs, type ValueResult,
   AUTO_ORDER, BACKENDS, CompiledLoss, pickBackend,
 } from './runtime/loss.ts';
-
-/**
- * A SeglossError's message as the CLI prints it: `file:line:col: error[E201]: ...`,
- * the source line and a caret under the span, the hint (no colour). Its
- * `diagnostics` and `sources` stay as they were.
- */
-function located(e: unknown): never {
-  if (e instanceof SeglossError) {
-    const before = e.message;
-    e.message = formatDiagnostics(e.diagnostics, e.sources);
-    if (e.stack) e.stack = e.stack.replace(before, e.message);
-  }
-  throw e;
-}
 
 /** Compile a formula (its text) into a loss; a SeglossError's message says where (file:line:col and the line). */
 export const compile: typeof compileLoss = (source, options) => compileLoss(source, options).catch(located);

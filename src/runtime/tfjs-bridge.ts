@@ -105,18 +105,8 @@ export interface ToTfjsOptions {
   tf?: TF;
 }
 
-export interface TfjsLoss {
-  /**
-   * The loss as a tfjs function: value and gradient from the compiled kernels
-   * (`tf.customGrad`). Synchronous: needs a sync engine (`sync` is true);
-   * without one it throws, pointing at the async methods. Under reduction
-   * 'none' the result is the tensor of per-item values (`valuesShape`), not a
-   * scalar.
-   */
-  (yTrue: Tensor, yPred: Tensor): Scalar;
-  /** Whether the sync call above is available. */
-  readonly sync: boolean;
-  readonly loss: CompiledLoss;
+/** What both bridges' loss functions (toTfjs's and toTfjsDevice's) offer besides being called. */
+export interface TfjsLossMethods {
   /** Names of the inputs yTrue and yPred feed. */
   readonly targetName: string;
   readonly predictionName: string;
@@ -137,6 +127,20 @@ export interface TfjsLoss {
   variableGrads(predict: () => Tensor, yTrue: Tensor, varList?: tf.Variable[]): Promise<{ value: number; grads: tf.NamedTensorMap }>;
   /** One optimizer step on the loss of `predict()`; the loss before the step. */
   trainStep(optimizer: tf.Optimizer, predict: () => Tensor, yTrue: Tensor, varList?: tf.Variable[]): Promise<number>;
+}
+
+export interface TfjsLoss extends TfjsLossMethods {
+  /**
+   * The loss as a tfjs function: value and gradient from the compiled kernels
+   * (`tf.customGrad`). Synchronous: needs a sync engine (`sync` is true);
+   * without one it throws, pointing at the async methods. Under reduction
+   * 'none' the result is the tensor of per-item values (`valuesShape`), not a
+   * scalar.
+   */
+  (yTrue: Tensor, yPred: Tensor): Scalar;
+  /** Whether the sync call above is available. */
+  readonly sync: boolean;
+  readonly loss: CompiledLoss;
 }
 
 /**

@@ -64,7 +64,7 @@ import { deviceUnsupported, tfBuild, tfContext } from '../compiler/core/tf-graph
 import { grad as differentiate } from '../compiler/passes/diff.ts';
 import { simplify } from '../compiler/passes/simplify.ts';
 import type { LossIR } from '../compiler/pipeline.ts';
-import { type YTrueKind, bridgeSetup, yTrueKind } from './tfjs-bridge.ts';
+import { type TfjsLossMethods, type YTrueKind, bridgeSetup, yTrueKind } from './tfjs-bridge.ts';
 
 type TF = typeof tf;
 type Tensor = tf.Tensor;
@@ -94,7 +94,7 @@ export interface ToTfjsDeviceOptions {
   tf?: TF;
 }
 
-export interface TfjsDeviceLoss<L extends DeviceLossSource = DeviceLossSource> {
+export interface TfjsDeviceLoss<L extends DeviceLossSource = DeviceLossSource> extends TfjsLossMethods {
   /** The loss (per-item values under reduction 'none'); its gradient w.r.t. yPred is the compiler's, as tfjs ops. */
   (yTrue: Tensor, yPred: Tensor): Scalar;
   /** Always true: the call is synchronous on every tfjs backend. */
@@ -102,16 +102,6 @@ export interface TfjsDeviceLoss<L extends DeviceLossSource = DeviceLossSource> {
   /** Which bridge this is: 'device' (toTfjs's is the kernel path). */
   readonly path: 'device';
   readonly loss: L;
-  readonly targetName: string;
-  readonly predictionName: string;
-  /** The shape of the per-item values for a prediction shape, under reduction 'none' (else undefined). */
-  valuesShape(predShape: readonly number[]): number[] | undefined;
-  /** Value and d loss/d yPred (under reduction 'none' also the values; `value` their sum). The caller disposes the tensors. */
-  valueAndGrad(yTrue: Tensor, yPred: Tensor): Promise<{ value: Scalar; grad: Tensor; values?: Tensor }>;
-  /** The loss of `predict()` and its gradient w.r.t. the variables (`tf.variableGrads`; under 'none', of the values' sum). */
-  variableGrads(predict: () => Tensor, yTrue: Tensor, varList?: tf.Variable[]): Promise<{ value: number; grads: tf.NamedTensorMap }>;
-  /** One optimizer step on the loss of `predict()`; the loss before the step. */
-  trainStep(optimizer: tf.Optimizer, predict: () => Tensor, yTrue: Tensor, varList?: tf.Variable[]): Promise<number>;
   /** Release the tensors kept per shape (constants, fixed inputs). The function builds them again if called afterwards. */
   dispose(): void;
 }
