@@ -16,6 +16,7 @@
 // array, of the output, and the thread range [start, end).
 
 import type { Expr, Stmt } from '../core/kernel-ir.ts';
+import { WAT_MATH } from './wat-math.ts';
 
 // ------------------------------------------------------------------ parsing
 
@@ -124,8 +125,8 @@ class Fn {
   private n = 0;
   /** Scopes: a name of the kernel → its local. */
   readonly scopes: Map<string, string>[] = [new Map()];
-  constructor(readonly arrays: ReadonlyMap<string, string>) {}
-  local(name: string, ty: Ty = 'f64'): string {
+  constructor(readonly arrays: ReadonlyMap<string, string>, readonly simd = false) {}
+  local(name: string, ty: Ty | 'v128' = 'f64'): string {
     const l = `$l${this.n++}_${name.replace(/[^A-Za-z0-9_]/g, '_')}`;
     this.locals.push(`(local ${l} ${ty})`);
     return l;
@@ -159,34 +160,44 @@ function expr(f: Fn, e: Ast): { code: string; ty: Ty } {
       return { code: `(f64.neg ${F(e.a)})`, ty: 'f64' };
     case 'cond':
       return { code: `(if (result f64) ${B(e.c)} (then ${F(e.a)}) (else ${F(e.b)}))`, ty: 'f64' };
-    case 'call': {
-      const a = e.args.map(F);
-      const one = (op: string) => { if (a.length !== 1) throw new Error(`wasm: Math.${e.f} with ${a.length} arguments`); return { code: `(${op} ${a[0]!})`, ty: 'f64' as Ty }; };
-      switch (e.f) {
+    case 'call': return scalarCall(f, e.f, e.args.map(F));
+    case 'bin': {
+      const { op } = e;
+      if (op === '&&' || op === '||') return { code: `(i32.${op === '&&' ? 'and' : 'or'} ${B(e.a)} ${B(e.b)})`, ty: 'i32' };
+      return scalarBin(f, op, F(e.a), F(e.b));
+    }
+  }
+}
+
+/** Math.f of f64 arguments, scalar. */
+function scalarCall(f: Fn, fname: string, a: string[]): { code: string; ty: Ty } {
+  {
+      const one = (op: string) => { if (a.length !== 1) throw new Error(`wasm: Math.${fname} with ${a.length} arguments`); return { code: `(${op} ${a[0]!})`, ty: 'f64' as Ty }; };
+      switch (fname) {
         case 'floor': return one('f64.floor');
         case 'ceil': return one('f64.ceil');
         case 'abs': return one('f64.abs');
         case 'sqrt': return one('f64.sqrt');
         case 'trunc': return one('f64.trunc');
         case 'fround': return { code: `(f64.promote_f32 (f32.demote_f64 ${a[0]!}))`, ty: 'f64' };
-        case 'exp': case 'log': return one(`call $${e.f}`);
+        case 'exp': case 'log': return one(`call $${fname}`);
         case 'pow': return { code: `(call $pow ${a[0]!} ${a[1]!})`, ty: 'f64' };
         case 'min': case 'max': {
-          if (a.length === 0) throw new Error(`wasm: Math.${e.f}()`);
-          return { code: a.slice(1).reduce((x, y) => `(f64.${e.f} ${x} ${y})`, a[0]!), ty: 'f64' };
+          if (a.length === 0) throw new Error(`wasm: Math.${fname}()`);
+          return { code: a.slice(1).reduce((x, y) => `(f64.${fname} ${x} ${y})`, a[0]!), ty: 'f64' };
         }
         case 'sign': {
           // Math.sign: -1, 0 (±0 kept), 1, NaN.
           const x = f.local('sign');
           return { code: `(block (result f64) (local.set ${x} ${a[0]!}) (if (result f64) (f64.gt (local.get ${x}) (f64.const 0)) (then (f64.const 1)) (else (if (result f64) (f64.lt (local.get ${x}) (f64.const 0)) (then (f64.const -1)) (else (local.get ${x}))))))`, ty: 'f64' };
         }
-        default: throw new Error(`wasm: Math.${e.f} has no WebAssembly form here`);
+        default: throw new Error(`wasm: Math.${fname} has no WebAssembly form here`);
       }
     }
-    case 'bin': {
-      const { op } = e;
-      if (op === '&&' || op === '||') return { code: `(i32.${op === '&&' ? 'and' : 'or'} ${B(e.a)} ${B(e.b)})`, ty: 'i32' };
-      const a = F(e.a), b = F(e.b);
+}
+
+/** A binary operator on f64 operands, scalar. */
+function scalarBin(f: Fn, op: string, a: string, b: string): { code: string; ty: Ty } {
       switch (op) {
         case '+': return { code: `(f64.add ${a} ${b})`, ty: 'f64' };
         case '-': return { code: `(f64.sub ${a} ${b})`, ty: 'f64' };
@@ -204,9 +215,7 @@ function expr(f: Fn, e: Ast): { code: string; ty: Ty } {
         case '==': case '===': return { code: `(f64.eq ${a} ${b})`, ty: 'i32' };
         case '!=': case '!==': return { code: `(f64.ne ${a} ${b})`, ty: 'i32' };
       }
-      throw new Error(`wasm: operator '${op}'`);
-    }
-  }
+  throw new Error(`wasm: operator '${op}'`);
 }
 
 const asF64 = (x: { code: string; ty: Ty }) => (x.ty === 'f64' ? x.code : `(f64.convert_i32_u ${x.code})`);
@@ -244,6 +253,8 @@ function stmts(f: Fn, body: readonly Stmt[], width: number, out: string[]): void
         stmts(f, s.body, width, inner);
         f.scopes.pop();
         out.push(`(local.set ${v} (f64.const 0))`);
+        // The innermost loops of reduce passes: f32x4 over 4 iterations at a time, the rest as below.
+        if (f.simd) { const vl = vectorLoop(f, s, v, inner); if (vl) out.push(vl); }
         out.push(`(block $fb${v} (loop $fl${v} (br_if $fb${v} (f64.ge (local.get ${v}) (f64.const ${s.count}))) ${inner.join(' ')} (local.set ${v} (f64.add (local.get ${v}) (f64.const 1))) (br $fl${v})))`);
         break;
       }
@@ -260,32 +271,412 @@ function stmts(f: Fn, body: readonly Stmt[], width: number, out: string[]): void
   }
 }
 
+// ------------------------------------------------------------------ SIMD (f32x4)
+//
+// Four consecutive threads (a map pass: the thread loop) or four consecutive
+// iterations (a reduce pass: its innermost loop) run as one, each value of a
+// class: U uniform (one f64, the same in the 4 lanes), B a uniform truth (i32),
+// A the lane index itself plus a uniform (kept as lane 0's f64: t, t − 70,
+// base + r), V a vector (f32x4: values in float32, as gpu.js webasm computes),
+// M a vector of truths (a mask). Loads at an A index are one v128.load, at a U
+// index one load splatted; anything else (an index computed per lane: t % C,
+// ⌊t / S⌋) leaves the kernel to the scalar form. A condition that differs
+// between the lanes sends those 4 threads (iterations) to the scalar form, as
+// long as nothing was written before it.
+
+type Cls = 'U' | 'B' | 'A' | 'V' | 'M';
+interface VX { code: string; c: Cls }
+interface Var { l: string; c: Cls; key?: string; outer?: boolean }
+
+/** The kernel (or loop) cannot run 4 lanes at once: print it scalar. */
+class Unvectorizable extends Error {}
+/** A `let` first met uniform takes a vector: print the region again with it a vector from the start. */
+class Retry extends Error {}
+
+const LANES = '(v128.const f32x4 0 1 2 3)';
+const vconst = (v: number) => `(v128.const f32x4 ${watF64(v)} ${watF64(v)} ${watF64(v)} ${watF64(v)})`;
+const localType = (c: Cls) => (c === 'V' || c === 'M' ? 'v128' : c === 'B' ? 'i32' : 'f64');
+
+class VRegion {
+  readonly scopes: Map<string, Var>[] = [new Map()];
+  private decls = 0;
+  effects = false;
+  /** Reduce loops: outer accumulators (name → vector local, sum/max/min). */
+  readonly acc = new Map<string, { vl: string; kind: 'add' | 'max' | 'min' }>();
+  constructor(
+    readonly f: Fn,
+    readonly promoted: Set<string>,
+    readonly mode: 'thread' | 'loop',
+    /** Code that runs the region's 4 lanes scalar and leaves the region. */
+    readonly fallback: string,
+    /** Names written in the loop that live outside it (loop mode). */
+    readonly outerWritten: ReadonlySet<string> = new Set(),
+    readonly width = 1,
+  ) {}
+  declare(name: string, c: Cls): Var {
+    const v: Var = { l: this.f.local(name, localType(c)), c, key: `${name}#${this.decls++}` };
+    this.scopes[this.scopes.length - 1]!.set(name, v);
+    return v;
+  }
+  nextKey(name: string): string { return `${name}#${this.decls}`; }
+  lookup(name: string): Var {
+    for (let s = this.scopes.length - 1; s >= 0; s--) { const v = this.scopes[s]!.get(name); if (v) return v; }
+    if (this.mode === 'loop') return { l: this.f.lookup(name), c: 'U', outer: true };
+    throw new Error(`wasm: unknown name '${name}' in a kernel`);
+  }
+}
+
+function toV(x: VX): string {
+  switch (x.c) {
+    case 'V': return x.code;
+    case 'U': return `(f32x4.splat (f32.demote_f64 ${x.code}))`;
+    case 'A': return `(f32x4.add (f32x4.splat (f32.demote_f64 ${x.code})) ${LANES})`;
+    case 'B': return `(f32x4.convert_i32x4_u (i32x4.splat ${x.code}))`;
+    case 'M': return `(v128.and ${x.code} ${vconst(1)})`;
+  }
+}
+function toM(r: VRegion, x: VX): string {
+  switch (x.c) {
+    case 'M': return x.code;
+    case 'B': return `(i32x4.splat (i32.sub (i32.const 0) ${x.code}))`;
+    case 'U': return `(i32x4.splat (i32.sub (i32.const 0) (f64.ne ${x.code} (f64.const 0))))`;
+    default: {
+      const t = r.f.local('m', 'v128');
+      return `(block (result v128) (local.set ${t} ${toV(x)}) (v128.and (f32x4.ne (local.get ${t}) ${vconst(0)}) (f32x4.eq (local.get ${t}) (local.get ${t}))))`;
+    }
+  }
+}
+const toB = (x: VX) => (x.c === 'B' ? x.code : x.c === 'U' ? `(f64.ne ${x.code} (f64.const 0))` : null);
+const toU = (x: VX) => (x.c === 'U' ? x.code : x.c === 'B' ? `(f64.convert_i32_u ${x.code})` : null);
+
+const CMP: Readonly<Record<string, string>> = { '<': 'lt', '>': 'gt', '<=': 'le', '>=': 'ge', '==': 'eq', '===': 'eq', '!=': 'ne', '!==': 'ne' };
+const FLIP: Readonly<Record<string, string>> = { lt: 'gt', gt: 'lt', le: 'ge', ge: 'le', eq: 'eq', ne: 'ne' };
+
+function vexpr(r: VRegion, e: Ast): VX {
+  switch (e.k) {
+    case 'num': return { code: `(f64.const ${watF64(e.v)})`, c: 'U' };
+    case 'id': {
+      const v = r.lookup(e.name);
+      if (v.outer && r.outerWritten.has(e.name)) throw new Unvectorizable(`'${e.name}' read in the loop that sums into it`);
+      return { code: `(local.get ${v.l})`, c: v.c };
+    }
+    case 'index': {
+      const base = r.f.arrays.get(e.arr);
+      if (!base) throw new Error(`wasm: '${e.arr}' is not an array of the kernel`);
+      const i = vexpr(r, e.i);
+      const addr = (x: string) => `(i32.add (local.get ${base}) (i32.shl (i32.trunc_f64_s ${x}) (i32.const 2)))`;
+      if (i.c === 'U') return { code: `(f64.promote_f32 (f32.load ${addr(i.code)}))`, c: 'U' };
+      if (i.c === 'A') return { code: `(v128.load ${addr(i.code)})`, c: 'V' };
+      throw new Unvectorizable('an index computed per lane');
+    }
+    case 'un': {
+      const a = vexpr(r, e.a);
+      if (e.op === '+') return a;
+      if (e.op === '!') { const b = toB(a); return b ? { code: `(i32.eqz ${b})`, c: 'B' } : { code: `(v128.not ${toM(r, a)})`, c: 'M' }; }
+      const u = toU(a);
+      return u ? { code: `(f64.neg ${u})`, c: 'U' } : { code: `(f32x4.neg ${toV(a)})`, c: 'V' };
+    }
+    case 'cond': {
+      const c = vexpr(r, e.c), a = vexpr(r, e.a), b = vexpr(r, e.b);
+      const cb = toB(c);
+      if (cb) {
+        const ua = toU(a), ub = toU(b);
+        if (ua && ub) return { code: `(if (result f64) ${cb} (then ${ua}) (else ${ub}))`, c: 'U' };
+        return { code: `(select (result v128) ${toV(a)} ${toV(b)} ${cb})`, c: 'V' };
+      }
+      return { code: `(v128.bitselect ${toV(a)} ${toV(b)} ${toM(r, c)})`, c: 'V' };
+    }
+    case 'call': {
+      const a = e.args.map((x) => vexpr(r, x));
+      const us = a.map(toU);
+      if (us.every((u) => u !== null)) return { code: asF64(scalarCall(r.f, e.f, us as string[])), c: 'U' };
+      const [x] = a;
+      if (a.some((y) => y.c === 'A')) {
+        if ((e.f === 'floor' || e.f === 'ceil' || e.f === 'trunc') && x!.c === 'A') return x!;
+        throw new Unvectorizable(`Math.${e.f} of the thread index`);
+      }
+      const v = a.map(toV);
+      switch (e.f) {
+        case 'floor': case 'ceil': case 'trunc': case 'abs': case 'sqrt': return { code: `(f32x4.${e.f} ${v[0]!})`, c: 'V' };
+        case 'fround': return { code: v[0]!, c: 'V' };
+        case 'exp': case 'log': return { code: `(call $v${e.f} ${v[0]!})`, c: 'V' };
+        case 'pow': return { code: `(call $vpow ${v[0]!} ${v[1]!})`, c: 'V' };
+        case 'min': case 'max': return { code: v.slice(1).reduce((p, q) => `(f32x4.${e.f} ${p} ${q})`, v[0]!), c: 'V' };
+        case 'sign': {
+          const t = r.f.local('sg', 'v128');
+          return { code: `(block (result v128) (local.set ${t} ${v[0]!}) (v128.bitselect ${vconst(1)} (v128.bitselect ${vconst(-1)} (local.get ${t}) (f32x4.lt (local.get ${t}) ${vconst(0)})) (f32x4.gt (local.get ${t}) ${vconst(0)})))`, c: 'V' };
+        }
+      }
+      throw new Unvectorizable(`Math.${e.f}`);
+    }
+    case 'bin': {
+      const { op } = e;
+      const a = vexpr(r, e.a), b = vexpr(r, e.b);
+      if (op === '&&' || op === '||') {
+        const ba = toB(a), bb = toB(b);
+        if (ba && bb) return { code: `(i32.${op === '&&' ? 'and' : 'or'} ${ba} ${bb})`, c: 'B' };
+        return { code: `(v128.${op === '&&' ? 'and' : 'or'} ${toM(r, a)} ${toM(r, b)})`, c: 'M' };
+      }
+      const ua = toU(a), ub = toU(b);
+      if (ua && ub) { const x = scalarBin(r.f, op, ua, ub); return { code: x.code, c: x.ty === 'i32' ? 'B' : 'U' }; }
+      const cmp = CMP[op];
+      if (cmp) {
+        // The lane index against a uniform: a0 + k OP b ⇔ k OP b − a0, compared with the lanes 0..3.
+        if (a.c === 'A' && ub) return { code: `(f32x4.${cmp} ${LANES} (f32x4.splat (f32.demote_f64 (f64.sub ${ub} ${a.code}))))`, c: 'M' };
+        if (b.c === 'A' && ua) return { code: `(f32x4.${FLIP[cmp]} ${LANES} (f32x4.splat (f32.demote_f64 (f64.sub ${ua} ${b.code}))))`, c: 'M' };
+        if (a.c === 'A' && b.c === 'A') return { code: `(f64.${cmp} ${a.code} ${b.code})`, c: 'B' };
+        if (a.c === 'A' || b.c === 'A') throw new Unvectorizable('the thread index compared per lane');
+        return { code: `(f32x4.${cmp} ${toV(a)} ${toV(b)})`, c: 'M' };
+      }
+      if (a.c === 'A' || b.c === 'A') {
+        if (op === '+' && a.c === 'A' && ub) return { code: `(f64.add ${a.code} ${ub})`, c: 'A' };
+        if (op === '+' && b.c === 'A' && ua) return { code: `(f64.add ${ua} ${b.code})`, c: 'A' };
+        if (op === '-' && a.c === 'A' && ub) return { code: `(f64.sub ${a.code} ${ub})`, c: 'A' };
+        if (op === '-' && a.c === 'A' && b.c === 'A') return { code: `(f64.sub ${a.code} ${b.code})`, c: 'U' };
+        throw new Unvectorizable(`'${op}' on the thread index`);
+      }
+      const V = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div' }[op as '+'];
+      if (!V) throw new Unvectorizable(`'${op}' per lane`);
+      return { code: `(f32x4.${V} ${toV(a)} ${toV(b)})`, c: 'V' };
+    }
+  }
+}
+
+const mentions = (e: Ast, name: string): boolean => {
+  switch (e.k) {
+    case 'num': return false;
+    case 'id': return e.name === name;
+    case 'index': return mentions(e.i, name);
+    case 'call': return e.args.some((a) => mentions(a, name));
+    case 'un': return mentions(e.a, name);
+    case 'bin': return mentions(e.a, name) || mentions(e.b, name);
+    case 'cond': return mentions(e.c, name) || mentions(e.a, name) || mentions(e.b, name);
+  }
+};
+
+/** An accumulation `a = a + x`, `a += x`, `a = Math.max(a, x)` into a name: its kind and x. */
+function accumulation(s: Stmt & { kind: 'assign' }): { kind: 'add' | 'max' | 'min'; x: Ast } | undefined {
+  const e = parseExpr(s.value);
+  const self = (a: Ast) => a.k === 'id' && a.name === s.name;
+  if (s.add) return mentions(e, s.name) ? undefined : { kind: 'add', x: e };
+  if (e.k === 'bin' && e.op === '+') {
+    if (self(e.a) && !mentions(e.b, s.name)) return { kind: 'add', x: e.b };
+    if (self(e.b) && !mentions(e.a, s.name)) return { kind: 'add', x: e.a };
+  }
+  if (e.k === 'call' && (e.f === 'max' || e.f === 'min') && e.args.length === 2) {
+    if (self(e.args[0]!) && !mentions(e.args[1]!, s.name)) return { kind: e.f, x: e.args[1]! };
+    if (self(e.args[1]!) && !mentions(e.args[0]!, s.name)) return { kind: e.f, x: e.args[0]! };
+  }
+  return undefined;
+}
+
+function vstmts(r: VRegion, body: readonly Stmt[], out: string[]): void {
+  for (const s of body) {
+    switch (s.kind) {
+      case 'const': case 'let': {
+        const x = vexpr(r, parseExpr(s.value));
+        const vec = s.kind === 'let' && r.promoted.has(r.nextKey(s.name));
+        const c: Cls = vec ? 'V' : x.c;
+        const v = r.declare(s.name, c);
+        out.push(`(local.set ${v.l} ${vec ? toV(x) : x.code})`);
+        break;
+      }
+      case 'assign': {
+        const v = r.lookup(s.name);
+        if (v.outer) {
+          const a = accumulation(s);
+          if (!a) throw new Unvectorizable(`'${s.name}' written in the loop other than by a sum, max or min`);
+          let acc = r.acc.get(s.name);
+          if (!acc) { acc = { vl: r.f.local(`acc_${s.name}`, 'v128'), kind: a.kind }; r.acc.set(s.name, acc); }
+          if (acc.kind !== a.kind) throw new Unvectorizable(`'${s.name}' both summed and maxed`);
+          const x = toV(vexpr(r, a.x));
+          out.push(`(local.set ${acc.vl} (f32x4.${a.kind} (local.get ${acc.vl}) ${x}))`);
+          r.effects = true;
+          break;
+        }
+        const x = vexpr(r, parseExpr(s.value));
+        const addTo = (cur: string, val: string, c: Cls) => (s.add ? (c === 'V' ? `(f32x4.add ${cur} ${val})` : `(f64.add ${cur} ${val})`) : val);
+        if (v.c === 'V') out.push(`(local.set ${v.l} ${addTo(`(local.get ${v.l})`, toV(x), 'V')})`);
+        else if (v.c === 'U' && toU(x)) out.push(`(local.set ${v.l} ${addTo(`(local.get ${v.l})`, toU(x)!, 'U')})`);
+        else if (v.key) { r.promoted.add(v.key); throw new Retry(); }
+        else throw new Unvectorizable(`'${s.name}' changes class`);
+        break;
+      }
+      case 'if': {
+        const c = vexpr(r, parseExpr(s.cond));
+        const inner: string[] = [];
+        const before = r.effects;
+        r.scopes.push(new Map());
+        vstmts(r, s.body, inner);
+        r.scopes.pop();
+        const b = toB(c);
+        if (b) { out.push(`(if ${b} (then ${inner.join(' ')}))`); break; }
+        // Lanes that part go scalar from the region's start: only while nothing was written yet.
+        if (before) throw new Unvectorizable('lanes part after a write');
+        const m = r.f.local('mask', 'v128');
+        out.push(`(local.set ${m} ${toM(r, c)})`);
+        out.push(`(if (v128.any_true (local.get ${m})) (then (if (i32x4.all_true (local.get ${m})) (then ${inner.join(' ')}) (else ${r.fallback}))))`);
+        break;
+      }
+      case 'for': {
+        r.scopes.push(new Map());
+        const v = r.declare(s.v, 'U');
+        const inner: string[] = [];
+        vstmts(r, s.body, inner);
+        r.scopes.pop();
+        out.push(`(local.set ${v.l} (f64.const 0))`);
+        out.push(`(block $vfb${v.l} (loop $vfl${v.l} (br_if $vfb${v.l} (f64.ge (local.get ${v.l}) (f64.const ${s.count}))) ${inner.join(' ')} (local.set ${v.l} (f64.add (local.get ${v.l}) (f64.const 1))) (br $vfl${v.l})))`);
+        break;
+      }
+      case 'return': {
+        if (r.mode !== 'thread') throw new Unvectorizable('a result inside a loop');
+        const w = r.width;
+        if (w === 1) out.push(`(v128.store (i32.add (local.get $p_out) (i32.shl (local.get $ti) (i32.const 2))) ${toV(vexpr(r, parseExpr(s.values[0]!)))})`);
+        else s.values.forEach((x, j) => {
+          const t = r.f.local('res', 'v128');
+          out.push(`(local.set ${t} ${toV(vexpr(r, parseExpr(x)))})`);
+          for (let k = 0; k < 4; k++) out.push(`(f32.store offset=${4 * (k * w + j)} (i32.add (local.get $p_out) (i32.shl (i32.mul (local.get $ti) (i32.const ${w})) (i32.const 2))) (f32x4.extract_lane ${k} (local.get ${t})))`);
+        });
+        out.push('(br $nextq)');
+        r.effects = true;
+        break;
+      }
+    }
+  }
+}
+
+/** Print a region, again with the promoted `let`s vectors until none changes class. */
+function region(make: (promoted: Set<string>) => VRegion, body: readonly Stmt[], seed?: (r: VRegion) => void): { r: VRegion; code: string[] } {
+  const promoted = new Set<string>();
+  for (let tries = 0; tries < 64; tries++) {
+    const r = make(promoted);
+    seed?.(r);
+    const code: string[] = [];
+    try { vstmts(r, body, code); return { r, code }; } catch (e) { if (!(e instanceof Retry)) throw e; }
+  }
+  throw new Unvectorizable('classes do not settle');
+}
+
+const written = (body: readonly Stmt[], into = new Set<string>()): Set<string> => {
+  for (const s of body) {
+    if (s.kind === 'assign') into.add(s.name);
+    if (s.kind === 'if' || s.kind === 'for') written(s.body, into);
+  }
+  return into;
+};
+const declared = (body: readonly Stmt[], into = new Set<string>()): Set<string> => {
+  for (const s of body) {
+    if (s.kind === 'const' || s.kind === 'let') into.add(s.name);
+    if (s.kind === 'for') into.add(s.v);
+    if (s.kind === 'if' || s.kind === 'for') declared(s.body, into);
+  }
+  return into;
+};
+
+/**
+ * A loop of a scalar thread as f32x4 over 4 iterations at a time: the outer
+ * names it writes are sums (max, min) kept in vector accumulators and added
+ * into the scalar after the loop; the iterations left (fewer than 4) run in the
+ * scalar loop printed after this, from where the counter `v` stops. Undefined
+ * when the loop cannot.
+ */
+function vectorLoop(f: Fn, s: Stmt & { kind: 'for' }, v: string, scalarBody: readonly string[]): string | undefined {
+  if (s.count < 4) return undefined;
+  const own = declared(s.body);
+  const outer = new Set([...written(s.body)].filter((n) => !own.has(n)));
+  const base = f.local(`${s.v}_v`);
+  const fallback = `(local.set ${v} (local.get ${base})) (block $fbk${base} (loop $flk${base} (br_if $fbk${base} (f64.ge (local.get ${v}) (f64.add (local.get ${base}) (f64.const 4)))) ${scalarBody.join(' ')} (local.set ${v} (f64.add (local.get ${v}) (f64.const 1))) (br $flk${base}))) (br $vnext${base})`;
+  let got: { r: VRegion; code: string[] };
+  try {
+    got = region((p) => new VRegion(f, p, 'loop', fallback, outer), s.body, (r) => { r.scopes[0]!.set(s.v, { l: base, c: 'A' }); });
+  } catch (e) {
+    if (e instanceof Unvectorizable) return undefined;
+    throw e;
+  }
+  const { r, code } = got;
+  const init = [...r.acc.values()].map((a) => `(local.set ${a.vl} ${vconst(a.kind === 'add' ? 0 : a.kind === 'max' ? -Infinity : Infinity)})`);
+  const lane = (vl: string, k: number) => `(f64.promote_f32 (f32x4.extract_lane ${k} (local.get ${vl})))`;
+  const fold = [...r.acc].map(([name, a]) => {
+    const l = f.lookup(name);
+    const op = a.kind === 'add' ? 'f64.add' : `f64.${a.kind}`;
+    return `(local.set ${l} (${op} (local.get ${l}) (${op} (${op} ${lane(a.vl, 0)} ${lane(a.vl, 1)}) (${op} ${lane(a.vl, 2)} ${lane(a.vl, 3)}))))`;
+  });
+  return [
+    ...init,
+    `(local.set ${base} (f64.const 0))`,
+    `(block $vb${base} (loop $vl${base} (br_if $vb${base} (f64.gt (f64.add (local.get ${base}) (f64.const 4)) (f64.const ${s.count})))`,
+    `  (block $vnext${base} ${code.join(' ')})`,
+    `  (local.set ${base} (f64.add (local.get ${base}) (f64.const 4))) (br $vl${base})))`,
+    ...fold,
+    // The scalar loop after this starts where the vector loop stopped.
+    `(local.set ${v} (local.get ${base}))`,
+  ].join('\n    ');
+}
+
+const HEAD = [
+  '  (import "env" "mem" (memory 1))',
+  '  (import "math" "exp" (func $exp (param f64) (result f64)))',
+  '  (import "math" "log" (func $log (param f64) (result f64)))',
+  '  (import "math" "pow" (func $pow (param f64 f64) (result f64)))',
+];
+
 /**
  * The kernel as a WAT module: `run(p_<arg>..., p_out, start, end)` writes `width` f32 values per
  * thread t in [start, end) at p_out + 4·(t·width + j). `args` are the kernel's array arguments.
+ * `simd`: threads (a map pass) or innermost loops (a reduce pass) 4 at a time in f32x4 where the
+ * kernel allows, the rest scalar in f64.
  */
-export function printWat(args: readonly string[], body: readonly Stmt[], width: number): string {
+export function printWat(args: readonly string[], body: readonly Stmt[], width: number, simd = true): string {
   const arrays = new Map(args.map((a, i) => [a, `$p${i}`]));
-  const f = new Fn(arrays);
+  const ps = args.map((_, i) => `(param $p${i} i32)`).join(' ');
+  // One thread, scalar (the loops in it vectorized where they can be).
+  const f = new Fn(arrays, simd);
   const t = f.declare('t');
   const inner: string[] = [];
   stmts(f, body, width, inner);
-  const params = [...args.map((_, i) => `(param $p${i} i32)`), '(param $p_out i32) (param $start i32) (param $end i32)'].join(' ');
-  return [
-    '(module',
-    '  (import "env" "mem" (memory 1))',
-    '  (import "math" "exp" (func $exp (param f64) (result f64)))',
-    '  (import "math" "log" (func $log (param f64) (result f64)))',
-    '  (import "math" "pow" (func $pow (param f64 f64) (result f64)))',
-    `  (func (export "run") ${params}`,
-    `    (local $ti i32) ${f.locals.join(' ')}`,
-    '    (local.set $ti (local.get $start))',
-    '    (block $done (loop $thread',
-    '      (br_if $done (i32.ge_s (local.get $ti) (local.get $end)))',
-    `      (local.set ${t} (f64.convert_i32_s (local.get $ti)))`,
-    `      (block $next ${inner.join('\n        ')})`,
-    '      (local.set $ti (i32.add (local.get $ti) (i32.const 1)))',
-    '      (br $thread))))',
-    ')',
+  const thread = [
+    `  (func $thread ${ps} (param $p_out i32) (param $ti i32) ${f.locals.join(' ')}`,
+    `    (local.set ${t} (f64.convert_i32_s (local.get $ti)))`,
+    `    (block $next ${inner.join('\n      ')}))`,
   ].join('\n');
+  const call = (ti: string) => `(call $thread ${args.map((_, i) => `(local.get $p${i})`).join(' ')} (local.get $p_out) ${ti})`;
+  const scalarRun = [
+    `  (func (export "run") ${ps} (param $p_out i32) (param $start i32) (param $end i32) (local $ti i32)`,
+    '    (local.set $ti (local.get $start))',
+    `    (block $done (loop $l (br_if $done (i32.ge_s (local.get $ti) (local.get $end))) ${call('(local.get $ti)')} (local.set $ti (i32.add (local.get $ti) (i32.const 1))) (br $l))))`,
+  ].join('\n');
+  let run = scalarRun;
+  if (simd) {
+    // The threads 4 at a time: within each run of threads sharing the outermost coordinate, when there is one.
+    const vf = new Fn(arrays, false);
+    const outer = body.find((s): s is Stmt & { kind: 'const' } => s.kind === 'const' && s.run !== undefined);
+    const tA = vf.local('t_v');
+    const rc = outer ? vf.local(outer.name) : undefined;
+    const fallback = `${[0, 1, 2, 3].map((k) => call(`(i32.add (local.get $ti) (i32.const ${k}))`)).join(' ')} (br $nextq)`;
+    try {
+      const { code } = region((p) => new VRegion(vf, p, 'thread', fallback, new Set(), width), body.filter((s) => s !== outer), (r) => {
+        r.scopes[0]!.set('t', { l: tA, c: 'A' });
+        if (outer) r.scopes[0]!.set(outer.name, { l: rc!, c: 'U' });
+      });
+      run = [
+        `  (func (export "run") ${ps} (param $p_out i32) (param $start i32) (param $end i32) (local $ti i32) (local $re i32) ${vf.locals.join(' ')}`,
+        '    (local.set $ti (local.get $start))',
+        '    (block $done (loop $runs (br_if $done (i32.ge_s (local.get $ti) (local.get $end)))',
+        outer
+          ? `      (local.set ${rc} (f64.floor (f64.div (f64.convert_i32_s (local.get $ti)) (f64.const ${outer.run!}))))
+      (local.set $re (i32.mul (i32.add (i32.trunc_f64_s (local.get ${rc})) (i32.const 1)) (i32.const ${outer.run!})))
+      (if (i32.gt_s (local.get $re) (local.get $end)) (then (local.set $re (local.get $end))))`
+          : '      (local.set $re (local.get $end))',
+        '      (block $qd (loop $q (br_if $qd (i32.gt_s (i32.add (local.get $ti) (i32.const 4)) (local.get $re)))',
+        `        (local.set ${tA} (f64.convert_i32_s (local.get $ti)))`,
+        `        (block $nextq ${code.join('\n          ')})`,
+        '        (local.set $ti (i32.add (local.get $ti) (i32.const 4))) (br $q)))',
+        `      (block $td (loop $tl (br_if $td (i32.ge_s (local.get $ti) (local.get $re))) ${call('(local.get $ti)')} (local.set $ti (i32.add (local.get $ti) (i32.const 1))) (br $tl)))`,
+        '      (br $runs))))',
+      ].join('\n');
+    } catch (e) {
+      if (!(e instanceof Unvectorizable)) throw e;
+    }
+  }
+  return ['(module', ...HEAD, ...(simd ? [WAT_MATH] : []), thread, run, ')'].join('\n');
 }

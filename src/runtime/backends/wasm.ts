@@ -62,12 +62,13 @@ const PAGE = 65536;
 export function wasmRunner(spec: KernelSpec, k: WasmKernel = wasmKernel(spec)): Runner {
   const size = spec.output * spec.width;
   return (args, target) => {
-    // Layout: each argument, then the output, 16-byte aligned.
+    // Layout: each argument, then the output, 16-byte aligned, 16 bytes apart (a vector read past an
+    // array's end, in a lane a select then drops, stays inside memory).
     const offsets: number[] = [];
     let at = 0;
-    for (const a of args) { offsets.push(at); at += (a.length * 4 + 15) & ~15; }
+    for (const a of args) { offsets.push(at); at += (a.length * 4 + 31) & ~15; }
     const outAt = at;
-    at += size * 4;
+    at += size * 4 + 64;
     const need = Math.ceil(Math.max(at, 1) / PAGE);
     const have = k.memory.buffer.byteLength / PAGE;
     if (need > have) k.memory.grow(need - have);
