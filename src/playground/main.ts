@@ -319,6 +319,7 @@ export function start(): void {
   if (hash && librarySource(hash)) lib.value = hash;
   state.text = first;
   editor = createEditor($('editor'), first, onText);
+  addEventListener('hashchange', () => { const h = decodeURIComponent(location.hash.match(/loss=([^&]+)/)?.[1] ?? ''); if (h && h !== lib.value) open(h); });
   onText(first);
   const training = setupTraining(() => ({ text: state.good?.text ?? '', params: state.good?.params ?? {}, ok: Boolean(state.ir && state.good) }));
 

@@ -13,7 +13,7 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { type BrowserLoss, type LossIR, type Params, compile } from '../browser.ts';
+import { type BrowserLoss, type LossIR, type Params, compile, libraryNames, librarySource } from '../browser.ts';
 import { toTfjsDevice } from '../runtime/tfjs-device.ts';
 import { type Curve, drawCurves, drawGrey, fmt } from './draw.ts';
 
@@ -123,13 +123,14 @@ export function setupTraining(formula: () => { text: string; params: Params; ok:
     drawCurves($('ioucurve'), curves((r) => r.ious, (r) => r.iouSteps), { yMin: 0, yMax: 1 });
   };
 
-  const run = async (o: { steps?: number; lr?: number; size?: number; classes?: number; backend?: 'webgl' | 'cpu' } = {}): Promise<RunResult> => {
+  const run = async (o: { steps?: number; lr?: number; size?: number; classes?: number; backend?: 'webgl' | 'cpu'; formula?: { text: string; params: Params } } = {}): Promise<RunResult> => {
     if (busy) throw new Error('a run is in progress');
-    const f = formula();
+    const f = o.formula ? { ...o.formula, ok: true } : formula();
     if (!f.ok) throw new Error('the formula has mistakes: fix them first');
     busy = true;
     stop = false;
     $<HTMLButtonElement>('train').disabled = true;
+    $<HTMLButtonElement>('both').disabled = true;
     $<HTMLButtonElement>('stop').disabled = false;
     const steps = o.steps ?? Number(($('steps') as HTMLInputElement).value);
     const lr = o.lr ?? Number(($('lr') as HTMLInputElement).value);
@@ -212,6 +213,7 @@ export function setupTraining(formula: () => { text: string; params: Params; ok:
       host?.dispose();
       busy = false;
       $<HTMLButtonElement>('train').disabled = false;
+      $<HTMLButtonElement>('both').disabled = false;
       $<HTMLButtonElement>('stop').disabled = true;
     }
   };
@@ -245,6 +247,16 @@ export function setupTraining(formula: () => { text: string; params: Params; ok:
   };
 
   $('train').onclick = () => { void run().catch(() => {}); };
+  // The survey's comparison: the editor's loss, then a library loss, from the same start on the same batches.
+  const other = $<HTMLSelectElement>('compare');
+  other.append(...libraryNames().map((n) => new Option(n, n)));
+  other.value = 'bce';
+  $('both').onclick = () => {
+    void (async () => {
+      await run();
+      if (!stop) await run({ formula: { text: librarySource(other.value) ?? '', params: {} } });
+    })().catch(() => {});
+  };
   $('stop').onclick = () => { stop = true; };
   $('clear').onclick = () => { runs.length = 0; $('masks').replaceChildren(); redraw(); status(''); };
   return { run, backend: () => backend, memory: () => tf.memory().numTensors };
