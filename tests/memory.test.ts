@@ -115,8 +115,8 @@ describe('5,000 valueAndGrad calls', () => {
 });
 
 describe('kernels are released', () => {
-  // 1×128×128×2 = 32,768 elements: dice's map pass runs on the worker threads (MIN_THREADED_OUTPUT).
-  const big = (w: number) => [1, 128, w, 2];
+  // 1×128×128×4 = 65,536 elements: dice's passes run on the worker threads (MIN_THREADED_ELEMENTS).
+  const big = (w: number) => [1, 128, w, 4];
   const total = async () => (await workerKernelCounts()).reduce((a, b) => a + b, 0);
 
   test('dispose() makes the js workers forget the loss kernels', async () => {

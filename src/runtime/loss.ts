@@ -16,9 +16,9 @@ import type { Params } from '../compiler/lower/knobs.ts';
 import type { Dims } from '../compiler/core/layout.ts';
 import type { Activation, Region } from '../compiler/lower/knobs.ts';
 import { type GpuBackend, type GpuHandle, type GpuJsKernel, GPU_BACKENDS, kernelBackend, openGpu } from './backends/gpujs.ts';
-import { type Layout, sizesOf } from '../compiler/core/layout.ts';
+import { type Layout, canonicalAxes, count, sizesOf } from '../compiler/core/layout.ts';
 import { availableParallelism } from 'node:os';
-import { type JsKernel, MIN_THREADED_OUTPUT, jsRunner, releaseJsKernels, shared } from './backends/js.ts';
+import { type JsKernel, MIN_THREADED_ELEMENTS, jsRunner, releaseJsKernels, shared } from './backends/js.ts';
 import { loadWasm, wasmRunner } from './backends/wasm.ts';
 import type { KernelOutput as ExecutorOutput, Memory, Runner } from './executor.ts';
 import type { ShapeProgram } from './program.ts';
@@ -139,7 +139,7 @@ export class CompiledLoss extends LossBase<Backend, NodeKernels> {
   protected override memory(_k: NodeKernels, inputs: Inputs, N: number, sync: boolean): Memory {
     // The js backend's worker threads read shared memory: big inputs are copied there once per call
     // (not once per pass), into arrays this loss keeps; the buffers live there from the start.
-    const threaded = this.backend === 'js' && !sync && N >= MIN_THREADED_OUTPUT && (this.opts.threads ?? availableParallelism()) > 1;
+    const threaded = this.backend === 'js' && !sync && N >= MIN_THREADED_ELEMENTS && (this.opts.threads ?? availableParallelism()) > 1;
     const perCall = new Map<string, Float32Array>();
     return {
       // Each input converted once per call (not once per pass that reads it).
@@ -175,7 +175,7 @@ export class CompiledLoss extends LossBase<Backend, NodeKernels> {
       if (!spec) return undefined;
       if (this.backend === 'wasm') return wasmRunner(spec);
       if (this.backend === 'js') {
-        const jk: JsKernel = { id: nextKernelId++, source: spec.jsSource, output: spec.output, width: spec.width };
+        const jk: JsKernel = { id: nextKernelId++, source: spec.jsSource, output: spec.output, width: spec.width, elements: count(canonicalAxes(program.dims), program.sizes) };
         js.push(jk);
         return jsRunner(jk, this.opts.threads, sync) as Runner;
       }

@@ -18,6 +18,11 @@ export interface JsKernel {
   /** Threads, and values written per thread. */
   output: number;
   width: number;
+  /**
+   * The work: elements of the shape the kernel reads (a reduce kernel's few threads each loop over
+   * a chunk of them). Threading and the threads' chunks follow it, not the output's size.
+   */
+  elements?: number;
   /** Set once a worker ran it (so holds a compiled copy). */
   sent?: boolean;
   /** Set once its owner dropped it: a worker then runs it without caching it (a call already in flight). */
@@ -26,8 +31,19 @@ export interface JsKernel {
 
 export type KernelFn = (...args: unknown[]) => void;
 
-/** Below this many threads a kernel runs on the calling thread: messaging would cost more. */
-export const MIN_THREADED_OUTPUT = 1 << 15;
+/**
+ * Below this many elements a kernel runs on the calling thread: dispatch to the workers (messages,
+ * the copies into shared memory) would cost more than it saves. Counted in elements of the shape
+ * the kernel reads (`JsKernel.elements`), not in its output: a reduce kernel writes a few thousand
+ * partial sums from a million elements, and BCE's kernel writes two values per element.
+ * Measured (2 cores, load about 6.5, 1 thread against 2, medians of paired calls): at 4×91×91×1
+ * (33,124 elements) threads lost for dice (0.59×), bce (0.85×) and ssim (0.88×); at 4×128×128×1
+ * (65,536) bce gained (1.28×) while dice lost (0.65×). 2^16 elements is the crossover taken.
+ */
+export const MIN_THREADED_ELEMENTS = 1 << 16;
+
+/** A kernel's work: the elements it reads (its threads when not given). */
+export const kernelWork = (k: Pick<JsKernel, 'output' | 'elements'>): number => k.elements ?? k.output;
 
 class Pool {
   private readonly workers: Worker[];
@@ -62,7 +78,10 @@ class Pool {
    */
   async run(k: JsKernel, args: unknown[], out: Float32Array): Promise<void> {
     const W = this.workers.length;
-    const chunk = Math.max(4096, Math.ceil(k.output / (W * 16)));
+    // Chunks of at least 4,096 threads' worth of elements, about 16 per worker, counted in threads: a reduce
+    // kernel's thread loops over many elements, so its 4,096 threads split as a map kernel's million would.
+    const work = Math.max(k.output, kernelWork(k));
+    const chunk = Math.max(1, Math.ceil(Math.max(4096, work / (W * 16)) * (k.output / work)));
     const ranges: [number, number][][] = Array.from({ length: W }, () => []);
     for (let start = 0, c = 0; start < k.output; start += chunk, c++) ranges[c % W]!.push([start, Math.min(k.output, start + chunk)]);
     const parts: Promise<Reply>[] = [];
@@ -151,7 +170,7 @@ export function shared(cache: Map<string, Float32Array>, key: string, data: Arra
 export function jsRunner(k: JsKernel, threads: number | undefined, sync: boolean): (args: unknown[], target?: Float32Array) => Float32Array | Promise<Float32Array> {
   const fn = new Function(`return ${k.source}`)() as KernelFn;
   const size = k.output * k.width;
-  const p = sync || k.output < MIN_THREADED_OUTPUT ? undefined : jsPool(threads);
+  const p = sync || kernelWork(k) < MIN_THREADED_ELEMENTS ? undefined : jsPool(threads);
   if (!p) {
     let scratch: Float32Array | undefined;
     return (args, target) => {
@@ -164,7 +183,7 @@ export function jsRunner(k: JsKernel, threads: number | undefined, sync: boolean
   const scratch = new Float32Array(new SharedArrayBuffer(size * 4));
   return async (args, target) => {
     // Big inputs go to shared memory once per call; small ones are copied with the message.
-    const sharedArgs = args.map((a, i) => ((a as Float32Array).length >= MIN_THREADED_OUTPUT ? shared(cache, String(i), a as Float32Array) : a));
+    const sharedArgs = args.map((a, i) => ((a as Float32Array).length >= MIN_THREADED_ELEMENTS ? shared(cache, String(i), a as Float32Array) : a));
     // A destination in shared memory is written in place; any other gets a copy of the scratch.
     const direct = target !== undefined && target.buffer instanceof SharedArrayBuffer && target.length === size;
     await p.run(k, sharedArgs, direct ? target : scratch);
