@@ -51,13 +51,19 @@ export function start(): void {
 
   // --- the formula: check as you type --------------------------------------------------------------------------
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const onText = (text: string) => {
-    state.text = text;
+  /** Check the formula again after `delay` ms; settled() resolves when that check has evaluated. */
+  const recheck = (delay: number) => {
     settled = new Promise((ok) => { markSettled = ok; });
     clearTimeout(timer);
-    timer = setTimeout(() => void check(), 200);
+    timer = setTimeout(() => void check(), delay);
+  };
+  const onText = (text: string) => {
+    state.text = text;
+    recheck(200);
   };
   const check = async () => {
+    // This check's own resolver: a later edit's promise is resolved by its own check, never by this one.
+    const done = markSettled;
     const text = state.text;
     const dims = state.scene.depth > 1 ? 3 : 2;
     let r = compileIR(text, FILE, { dims, params: state.params, host: browserHost() });
@@ -72,7 +78,7 @@ export function start(): void {
     $('right').classList.toggle('stale', !r.ir);
     if (!r.ir) {
       $('value').textContent = 'the formula has mistakes (marked in the editor): below is the last formula that compiled';
-      markSettled();
+      done();
       return;
     }
     showParams(r.ir);
@@ -80,7 +86,7 @@ export function start(): void {
     state.good = { text, params: state.params, ir: r.ir };
     showMath(r.ir);
     if (await evaluate()) retime();
-    markSettled();
+    done();
   };
 
   const showDiagnostics = (ds: readonly Diagnostic[]) => {
@@ -129,7 +135,7 @@ export function start(): void {
         state.params = { ...state.params, [p.name]: v };
         num.value = String(v);
         if (log ? v > 0 : true) range.value = String(log ? Math.log10(v) : v);
-        void check();
+        recheck(0);
       };
       range.oninput = () => set(log ? Number((10 ** Number(range.value)).toPrecision(3)) : Number(range.value));
       num.onchange = () => set(Number(num.value));
@@ -250,7 +256,7 @@ export function start(): void {
     Object.assign($('slice') as HTMLInputElement, { max: String(depth - 1), value: String(state.z), disabled: depth === 1 });
     Object.assign($('channel') as HTMLInputElement, { max: String(classes - 1) });
     state.channel = Math.min(state.channel, classes - 1);
-    if (dimsChanged) void check(); else void evaluate().then((r) => { if (r) retime(); });
+    if (dimsChanged) recheck(0); else void evaluate().then((r) => { if (r) retime(); });
   };
   const sampleSel = $<HTMLSelectElement>('sample');
   sampleSel.append(...SAMPLES.map((s) => new Option(s, s)));
