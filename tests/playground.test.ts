@@ -155,6 +155,27 @@ describe.skipIf(skipBrowser)('the playground in headless Chromium', () => {
     expect(seen.sliders).toBe(5);
     expect(seen.value).toMatch(/^loss = 0\.\d+/);
     await page.screenshot({ path: join(SHOTS, 'dice.png'), fullPage: true });
+    // The user moves the blob and draws on the target: the loss follows, and still equals the reference.
+    const before = (await lastOf(page))!;
+    const at = async (id: string, fx: number, fy: number) => { const b = (await page.locator(id).boundingBox())!; return [b.x + fx * b.width, b.y + fy * b.height] as const; };
+    await page.mouse.move(...(await at('#prediction', 0.58, 0.55)));
+    await page.mouse.down();
+    await page.mouse.move(...(await at('#prediction', 0.3, 0.3)), { steps: 4 });
+    await page.mouse.up();
+    await page.mouse.move(...(await at('#target', 0.2, 0.8)));
+    await page.mouse.down();
+    await page.mouse.move(...(await at('#target', 0.8, 0.8)), { steps: 6 });
+    await page.mouse.up();
+    await page.waitForTimeout(500);
+    await page.evaluate(() => (window as unknown as W).playground.evaluate());
+    const after = (await lastOf(page))!;
+    expect(after.value).not.toBeCloseTo(before.value, 3);
+    expect(after.inputs.g!.reduce((a, b) => a + b, 0)).toBeGreaterThan(before.inputs.g!.reduce((a, b) => a + b, 0));
+    await expectReference(after, 'dice after moving the blob and drawing');
+    await page.screenshot({ path: join(SHOTS, 'dice-drawn.png'), fullPage: true });
+    // "download the .loss file" saves the editor's text under the loss's name.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    expect(download.suggestedFilename()).toBe('dice.loss');
     await page.close();
     expect(problems).toEqual([]);
   }, 180_000);
