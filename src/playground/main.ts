@@ -41,7 +41,7 @@ export function start(): void {
     text: '', ir: undefined as LossIR | undefined, diagnostics: [] as Diagnostic[], params: {} as Params,
     /** The last formula that compiled, with the parameters and IR it compiled with: what is evaluated and trained. */
     good: undefined as { text: string; params: Params; ir: LossIR } | undefined,
-    paramNames: '', backend: 'js' as BrowserBackend, loss: undefined as BrowserLoss | undefined, lossKey: '',
+    paramNames: '', backend: 'js' as BrowserBackend,
     scene: sampleScene('disc vs shifted disc', 48, 1, 1), sample: 'disc vs shifted disc' as Sample, z: 0, channel: 0,
     last: undefined as Evaluation | undefined, error: '', seq: 0, timing: '',
   };
@@ -166,15 +166,15 @@ export function start(): void {
     return out;
   };
 
-  const lossFor = async (good: { text: string; params: Params }): Promise<BrowserLoss> => {
+  /** The compiled loss for a formula, its parameters and the backend: one at a time (the previous one is released). */
+  let compiling: { key: string; loss: Promise<BrowserLoss> } | undefined;
+  const lossFor = (good: { text: string; params: Params }): Promise<BrowserLoss> => {
     const key = JSON.stringify([good.text, good.params, state.backend]);
-    if (state.loss && state.lossKey === key) return state.loss;
-    state.loss?.dispose();
-    state.loss = undefined;
-    const loss = await compile(good.text, { file: FILE, backend: state.backend, params: good.params, threads: 1 });
-    state.loss = loss;
-    state.lossKey = key;
-    return loss;
+    if (compiling?.key === key) return compiling.loss;
+    const previous = compiling;
+    compiling = { key, loss: compile(good.text, { file: FILE, backend: state.backend, params: good.params, threads: 1 }) };
+    void previous?.loss.then((l) => l.dispose(), () => {});
+    return compiling.loss;
   };
 
   const evaluate = async (): Promise<Evaluation | undefined> => {
