@@ -8,7 +8,9 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
-import { parseExpr } from '../src/compiler/codegen/wat.ts';
+import { parseExpr, printWat } from '../src/compiler/codegen/wat.ts';
+import { sizesOf } from '../src/compiler/core/layout.ts';
+import { shapeProgram } from '../src/runtime/program.ts';
 import { compile } from '../src/index.ts';
 import { continuousLossSource } from './arbitraries.ts';
 import { F32_TOL, type Shape, inputsFor, relErr } from './draw.ts';
@@ -26,6 +28,12 @@ const SHAPES: Shape[] = [
   { name: '1x1 image', shape: [1, 1, 1, 1], layout: 'nhwc', target: 'random' },
   { name: 'empty mask', shape: [2, 4, 4, 1], layout: 'nhwc', target: 'empty' },
   { name: 'full mask', shape: [2, 4, 4, 1], layout: 'nhwc', target: 'full' },
+  // Big enough that a reduce thread's chunk is longer than a vector (5 and 7 spatial indices: one f32x4 step
+  // and a scalar tail), and map runs of 8633 threads (4 at a time, a tail of 1).
+  { name: 'binary 2-D, reduce chunks of 5', shape: [2, 97, 89, 1], layout: 'nhwc', target: 'random' },
+  { name: 'multi-class nchw, reduce chunks of 7', shape: [1, 3, 97, 89], layout: 'nchw', target: 'onehot' },
+  // nhwc with classes: a map thread's class is t % 3, per lane (its small values gathered lane by lane).
+  { name: 'multi-class nhwc, the class per lane', shape: [1, 61, 67, 3], layout: 'nhwc', target: 'onehot' },
 ];
 /** Losses whose windows need bigger images (as in runtime.test.ts). */
 const MORE_SHAPES: Readonly<Record<string, Shape[]>> = {
@@ -45,7 +53,10 @@ afterAll(() => {
 describe('backend wasm', () => {
   test.each(LOSSES)('%s on every shape equals the float64 reference', async (file) => {
     const source = readFileSync(`losses/${file}`, 'utf8');
-    for (const s of [...SHAPES, ...(MORE_SHAPES[file] ?? [])]) {
+    // MS-SSIM of unrelated images is near 0 and loses 5.6e-5 relative in float32 on the big random shape (the
+    // js backend's kernels too): it is checked on its own shape, with predictions that follow the target.
+    const shapes = file === 'ms_ssim.loss' ? SHAPES.filter((s) => s.shape.length === 5 || s.shape.reduce((a, b) => a * b) < 4096) : SHAPES;
+    for (const s of [...shapes, ...(MORE_SHAPES[file] ?? [])]) {
       const opts = { file: `losses/${file}`, layout: s.layout };
       const loss = await compile(source, { ...opts, backend: 'wasm' });
       const ref = await compile(source, { ...opts, backend: 'reference' });
@@ -80,6 +91,26 @@ describe('backend wasm', () => {
       { numRuns: 40 },
     );
   }, 300_000);
+
+  test.each([
+    ['dice', [2, 97, 89, 1], 'nhwc', 'every'],
+    ['dice', [1, 3, 97, 89], 'nchw', 'every'],
+    ['bce', [2, 97, 89, 1], 'nhwc', 'every'],
+    // The reduce pass reads classes 3 apart (strided): scalar; the map pass runs 4 threads of 3 classes at once.
+    ['dice', [1, 61, 67, 3], 'nhwc', 'map'],
+  ] as const)('%s on %j (%s): %s pass runs f32x4 (the shapes above cover the vector paths)', async (name, shape, layout, which) => {
+    const loss = await compile(readFileSync(`losses/${name}.loss`, 'utf8'), { backend: 'wasm', layout, file: `losses/${name}.loss` });
+    const { sizes, dims } = sizesOf(shape, layout);
+    const { specs } = shapeProgram(loss.plan(dims, 'grad'), undefined, sizes, dims, layout);
+    for (const s of specs) {
+      if (!s || (which === 'map' && s.reduce)) continue;
+      const wat = printWat(s.args, s.body, s.width);
+      // The map threads 4 at a time in `run`, or the reduce loop 4 iterations at a time in `$thread`.
+      const run = wat.slice(wat.indexOf('(export "run")')), thread = wat.slice(wat.indexOf('(func $thread'), wat.indexOf('(export "run")'));
+      expect(run.includes('v128') || thread.includes('v128'), `${name}: a pass of ${s.output} threads is scalar`).toBe(true);
+    }
+    loss.dispose();
+  });
 
   test('valueAndGradSync equals valueAndGrad', async () => {
     const loss = await compile(readFileSync('losses/dice.loss', 'utf8'), { backend: 'wasm' });

@@ -294,6 +294,8 @@ class Unvectorizable extends Error {}
 class Retry extends Error {}
 
 const LANES = '(v128.const f32x4 0 1 2 3)';
+/** The small-values buffer's argument (codegen/pass.ts): the one array read at per-lane indices. */
+const SMALL_ARRAY = 'small';
 const vconst = (v: number) => `(v128.const f32x4 ${watF64(v)} ${watF64(v)} ${watF64(v)} ${watF64(v)})`;
 const localType = (c: Cls) => (c === 'V' || c === 'M' ? 'v128' : c === 'B' ? 'i32' : 'f64');
 
@@ -301,6 +303,8 @@ class VRegion {
   readonly scopes: Map<string, Var>[] = [new Map()];
   private decls = 0;
   effects = false;
+  /** Conditions under which the 4 lanes must run scalar (⌊t / S⌋ differs between them), for the statement at hand. */
+  guards: string[] = [];
   /** Reduce loops: outer accumulators (name → vector local, sum/max/min). */
   readonly acc = new Map<string, { vl: string; kind: 'add' | 'max' | 'min' }>();
   constructor(
@@ -367,6 +371,14 @@ function vexpr(r: VRegion, e: Ast): VX {
       const addr = (x: string) => `(i32.add (local.get ${base}) (i32.shl (i32.trunc_f64_s ${x}) (i32.const 2)))`;
       if (i.c === 'U') return { code: `(f64.promote_f32 (f32.load ${addr(i.code)}))`, c: 'U' };
       if (i.c === 'A') return { code: `(v128.load ${addr(i.code)})`, c: 'V' };
+      // The small values (a few per batch and class): each lane its own, at indices exact in float32.
+      if (i.c === 'V' && e.arr === SMALL_ARRAY) {
+        const iv = r.f.local('gi', 'v128');
+        const at = (k: number) => `(f32.load (i32.add (local.get ${base}) (i32.shl (i32x4.extract_lane ${k} (local.get ${iv})) (i32.const 2))))`;
+        let code = `(f32x4.splat ${at(0)})`;
+        for (let k = 1; k < 4; k++) code = `(f32x4.replace_lane ${k} ${code} ${at(k)})`;
+        return { code: `(block (result v128) (local.set ${iv} (i32x4.trunc_sat_f32x4_s ${i.code})) ${code})`, c: 'V' };
+      }
       throw new Unvectorizable('an index computed per lane');
     }
     case 'un': {
@@ -387,6 +399,17 @@ function vexpr(r: VRegion, e: Ast): VX {
       return { code: `(v128.bitselect ${toV(a)} ${toV(b)} ${toM(r, c)})`, c: 'V' };
     }
     case 'call': {
+      const q = e.args[0];
+      if (e.f === 'floor' && e.args.length === 1 && q!.k === 'bin' && q!.op === '/') {
+        // ⌊(t + k) / S⌋: uniform over the 4 lanes unless they straddle a multiple of S, when they run scalar.
+        const n = vexpr(r, q!.a), d = vexpr(r, q!.b);
+        const ud = toU(d);
+        if (n.c === 'A' && ud) {
+          const q0 = `(f64.floor (f64.div ${n.code} ${ud}))`;
+          r.guards.push(`(f64.ne ${q0} (f64.floor (f64.div (f64.add ${n.code} (f64.const 3)) ${ud})))`);
+          return { code: q0, c: 'U' };
+        }
+      }
       const a = e.args.map((x) => vexpr(r, x));
       const us = a.map(toU);
       if (us.every((u) => u !== null)) return { code: asF64(scalarCall(r.f, e.f, us as string[])), c: 'U' };
@@ -429,6 +452,13 @@ function vexpr(r: VRegion, e: Ast): VX {
         return { code: `(f32x4.${cmp} ${toV(a)} ${toV(b)})`, c: 'M' };
       }
       if (a.c === 'A' || b.c === 'A') {
+        if (op === '%' && a.c === 'A' && ub) {
+          // (t + k) % C = (t % C + k) wrapped below C: small integers, exact in float32.
+          const m = r.f.local('mod', 'v128'), c = r.f.local('modc', 'v128');
+          const m0 = scalarBin(r.f, '%', a.code, ub).code;
+          const wrap = `(local.set ${m} (f32x4.sub (local.get ${m}) (v128.and (f32x4.ge (local.get ${m}) (local.get ${c})) (local.get ${c}))))`;
+          return { code: `(block (result v128) (local.set ${c} (f32x4.splat (f32.demote_f64 ${ub}))) (local.set ${m} (f32x4.add (f32x4.splat (f32.demote_f64 ${m0})) ${LANES})) ${wrap} ${wrap} ${wrap} (local.get ${m}))`, c: 'V' };
+        }
         if (op === '+' && a.c === 'A' && ub) return { code: `(f64.add ${a.code} ${ub})`, c: 'A' };
         if (op === '+' && b.c === 'A' && ua) return { code: `(f64.add ${ua} ${b.code})`, c: 'A' };
         if (op === '-' && a.c === 'A' && ub) return { code: `(f64.sub ${a.code} ${ub})`, c: 'A' };
@@ -472,6 +502,20 @@ function accumulation(s: Stmt & { kind: 'assign' }): { kind: 'add' | 'max' | 'mi
 
 function vstmts(r: VRegion, body: readonly Stmt[], out: string[]): void {
   for (const s of body) {
+    const mark = out.length, before = r.effects, enclosing = r.guards;
+    r.guards = [];
+    vstmt(r, s, out);
+    const g = r.guards;
+    r.guards = enclosing;
+    if (g.length) {
+      if (before) throw new Unvectorizable('lanes part after a write');
+      out.splice(mark, 0, `(if ${g.reduce((x, y) => `(i32.or ${x} ${y})`)} (then ${r.fallback}))`);
+    }
+  }
+}
+
+function vstmt(r: VRegion, s: Stmt, out: string[]): void {
+  {
     switch (s.kind) {
       case 'const': case 'let': {
         const x = vexpr(r, parseExpr(s.value));
