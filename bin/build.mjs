@@ -10,6 +10,9 @@
 // - dist/browser/segloss.js, the browser build (bin/build-browser.mjs: the
 //   compiler, the browser runtime, gpu.js's browser build and the library, one
 //   ES module; package.json's "./browser").
+// - dist/playground/, the playground page built (src/playground/write.ts:
+//   esbuild + KaTeX's assets), which `segloss docs` copies beside the catalogue
+//   in an installed package (it has no TypeScript sources to bundle).
 // The library (losses/) ships once, at the package root: runtime/sources.ts
 // finds it beside the nearest package.json above itself.
 import { execFileSync } from 'node:child_process';
@@ -45,3 +48,6 @@ chmodSync(join(DIST, 'bin', 'segloss.js'), 0o755);
 
 const { buildBrowser } = await import('./build-browser.mjs');
 await buildBrowser();
+
+const { PREBUILT: PLAYGROUND, writePlayground } = await import('../dist/src/playground/write.js');
+await writePlayground(join(ROOT, PLAYGROUND));

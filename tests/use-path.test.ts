@@ -5,7 +5,7 @@
 // Oracle: which file the compiler read (its sources), and the messages.
 
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -225,6 +225,13 @@ describe('names and files on the command line (every command that takes a loss)'
     expect(JSON.parse(fmt.stdout)).toEqual({ files: 2, changed: [join('losses', 'ugly.loss')], check: true });
     const docs = cli(['docs', 'dice', '--out', 'site', '--json'], p.proj);
     expect(docs.stderr).toBe('');
-    expect(JSON.parse(docs.stdout)).toEqual({ out: 'site', pages: 1, index: join(p.proj, 'site', 'index.html') });
+    expect(JSON.parse(docs.stdout)).toEqual({ out: 'site', pages: 1, index: join(p.proj, 'site', 'index.html'), playground: join(p.proj, 'site', 'playground', 'index.html') });
+    // Every page links to the playground written beside it.
+    expect(existsSync(join(p.proj, 'site', 'playground', 'playground.js'))).toBe(true);
+    expect(readFileSync(join(p.proj, 'site', 'dice.html'), 'utf8')).toContain('href="playground/index.html#loss=dice"');
+    const bare = cli(['docs', 'dice', '--out', 'bare', '--json', '--no-playground'], p.proj);
+    expect(JSON.parse(bare.stdout)).toMatchObject({ pages: 1, playground: null });
+    expect(existsSync(join(p.proj, 'bare', 'playground'))).toBe(false);
+    expect(readFileSync(join(p.proj, 'bare', 'dice.html'), 'utf8')).not.toContain('playground');
   }, 180_000);
 });
