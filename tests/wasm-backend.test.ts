@@ -112,6 +112,23 @@ describe('backend wasm', () => {
     loss.dispose();
   });
 
+  test('random formulas on shapes big enough for the vector paths (reduce chunks of 4 and more) equal the float64 reference', async () => {
+    await fc.assert(
+      fc.asyncProperty(continuousLossSource, fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 60, max: 90 }), fc.integer({ min: 61, max: 97 }), fc.integer({ min: 1, max: 3 })), fc.boolean(), async (src, shape, nchw) => {
+        const layout = nchw ? 'nchw' : 'nhwc';
+        const dims = nchw ? [shape[0], shape[3], shape[1], shape[2]] : shape;
+        const loss = await compile(src, { backend: 'wasm', layout });
+        const ref = await compile(src, { backend: 'reference', layout });
+        const inputs = inputsFor(loss, { name: 'random', shape: dims, layout, target: 'random' }, 11);
+        const got = await loss.valueAndGrad(inputs, dims);
+        const want = await ref.valueAndGrad(inputs, dims);
+        loss.dispose();
+        expect(Math.max(relErr([got.value], [want.value]), relErr(got.grad, want.grad)), `${src} on ${layout} ${dims}`).toBeLessThanOrEqual(1e-3);
+      }),
+      { numRuns: 25 },
+    );
+  }, 300_000);
+
   test('valueAndGradSync equals valueAndGrad', async () => {
     const loss = await compile(readFileSync('losses/dice.loss', 'utf8'), { backend: 'wasm' });
     const inputs = inputsFor(loss, SHAPES[0]!, 5);
