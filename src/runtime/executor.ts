@@ -80,6 +80,11 @@ export interface Memory {
   input(name: string): Float32Array;
   /** A new full-size array a kernel or the host writes (shared memory when worker threads do). */
   alloc(length: number): Float32Array;
+  /**
+   * Optional: an array for the call's buffers, which the call may overwrite and does not hand out (not
+   * zeroed: every slot is written before it is read). A caller that reuses them from call to call gives it.
+   */
+  scratch?(length: number): Float32Array;
 }
 
 export interface RunResult { value: number; grad?: Float32Array; values?: Float64Array }
@@ -146,7 +151,7 @@ function* steps(p: Program, memory: Memory, wantGrad: boolean, into: Float32Arra
   };
   finish(0);
   // Every buffer in one array (one kernel binding), slot k at elements [kN, (k+1)N).
-  const mem = p.slots ? memory.alloc(p.slots * N) : undefined;
+  const mem = p.slots ? (memory.scratch ? memory.scratch(p.slots * N) : memory.alloc(p.slots * N)) : undefined;
   const slot = (k: number) => mem!.subarray(k * N, (k + 1) * N);
   const arg = (a: string) => (a === SMALL_ARG ? small : a === MEMORY_ARG ? mem! : memory.input(a));
   let grad: Float32Array | undefined;
@@ -199,15 +204,15 @@ function* steps(p: Program, memory: Memory, wantGrad: boolean, into: Float32Arra
 function gatherPartials(out: KernelOutput, step: KernelStep, sizes: Sizes, given: Map<number, Float64Array>): void {
   const { reductions, groups, chunks } = step.reduce!;
   const { width, mapThreads } = step;
-  // gpu.js returns Array(k) cells as small arrays; the plain JS kernels write them flattened.
-  const flat = out instanceof Float32Array && width > 1;
+  // gpu.js returns Array(k) cells as small arrays (or numbers); the plain JS kernels write them flattened.
+  const flat = out instanceof Float32Array;
   const at = (t: number, j: number): number => {
-    if (flat) return (out as Float32Array)[(mapThreads + t) * width + j]!;
     const cell = out[mapThreads + t]!;
     return typeof cell === 'number' ? cell : cell[j]!;
   };
   const C = sizes.class;
-  reductions.forEach((r, k) => {
+  for (let k = 0; k < reductions.length; k++) {
+    const r = reductions[k]!;
     const part = Math.floor(k / 4);
     const j = k % 4;
     const isMax = r.op === 'max';
@@ -217,14 +222,21 @@ function gatherPartials(out: KernelOutput, step: KernelStep, sizes: Sizes, given
     for (let g = 0; g < groups; g++) {
       let acc = isMax ? -Infinity : 0;
       const base = part * groups * chunks + g * chunks;
-      for (let s = 0; s < chunks; s++) { const v = at(base + s, j); acc = isMax ? Math.max(acc, v) : acc + v; }
+      if (flat) {
+        // A tight loop over the flat array (no closure per partial): the same values in the same order.
+        const o = out as Float32Array;
+        let i = (mapThreads + base) * width + j;
+        if (isMax) for (let s = 0; s < chunks; s++, i += width) acc = Math.max(acc, o[i]!);
+        else for (let s = 0; s < chunks; s++, i += width) acc += o[i]!;
+      } else if (isMax) for (let s = 0; s < chunks; s++) acc = Math.max(acc, at(base + s, j));
+      else for (let s = 0; s < chunks; s++) acc += at(base + s, j);
       const b = Math.floor(g / C);
       const c = g % C;
       const idx = (keepB ? b * (keepC ? C : 1) : 0) + (keepC ? c : 0);
       res[idx] = isMax ? Math.max(res[idx]!, acc) : res[idx]! + acc;
     }
     given.set(r.id, res);
-  });
+  }
 }
 
 /** Add (or max) the per-element terms a map kernel wrote after the gradient, by the (batch, class) axes kept. */

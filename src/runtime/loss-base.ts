@@ -51,6 +51,8 @@ export interface ShapeKernels {
   /** Calls running on these kernels now, and whether the cache has dropped them (released when the last call ends). */
   busy: number;
   evicted: boolean;
+  /** Buffer arrays of calls that ended, for the next call on this shape (one per call in flight at most). */
+  scratch?: Float32Array[];
 }
 
 interface DimsState<K> { ir: LossIR; shapes: Map<string, K> }
@@ -141,9 +143,21 @@ export abstract class LossBase<B extends string, K extends ShapeKernels> {
     }
     const k = this.kernelsFor(wantGrad ? st.ir.plan : st.ir.valuePlan, sizes, dims, `${wantGrad ? 'grad' : 'value'}${sync ? ':sync' : ''}`, sync);
     const memory = this.memory(k, inputs, count(canonicalAxes(dims), sizes), sync);
+    // The buffers' array is the shape's, reused from call to call: no allocation per call after the first
+    // (a call that meets another in flight takes one of its own, kept for later too).
+    let taken: Float32Array | undefined;
+    memory.scratch = (n) => {
+      const free = (k.scratch ??= []);
+      const i = free.findIndex((a) => a.length === n);
+      taken = i >= 0 ? free.splice(i, 1)[0]! : memory.alloc(n);
+      return taken;
+    };
     // An entry evicted while a call runs on it is released when the last such call ends.
     k.busy++;
-    const done = () => { if (--k.busy === 0 && k.evicted) this.release(k); };
+    const done = () => {
+      if (taken && !k.evicted) k.scratch!.push(taken);
+      if (--k.busy === 0 && k.evicted) { k.scratch = undefined; this.release(k); }
+    };
     let r: RunResult | Promise<RunResult>;
     try { r = run(k.program, k.runners, memory, wantGrad, into); } catch (e) { done(); throw e; }
     if (r instanceof Promise) return r.finally(done);
