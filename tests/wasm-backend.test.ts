@@ -76,6 +76,24 @@ describe('backend wasm', () => {
     }
   });
 
+  // Reduce chunks of 13 (one step of 8 into two accumulator sets, one of 4, one scalar) on the losses made of sums.
+  test.each(['dice', 'tversky', 'jaccard', 'generalized_dice', 'mcc', 'focal', 'bce', 'log_cosh_dice', 'sensitivity_specificity'])('%s on 2x163x163 (reduce chunks of 13), both layouts, equals the float64 reference', async (name) => {
+    for (const s of [
+      { name: 'binary nhwc', shape: [2, 163, 163, 1], layout: 'nhwc', target: 'random' },
+      { name: 'two classes nchw', shape: [1, 2, 163, 163], layout: 'nchw', target: 'onehot' },
+    ] as Shape[]) {
+      const opts = { file: `losses/${name}.loss`, layout: s.layout };
+      const source = readFileSync(opts.file, 'utf8');
+      const loss = await compile(source, { ...opts, backend: 'wasm' });
+      const ref = await compile(source, { ...opts, backend: 'reference' });
+      const inputs = inputsFor(loss, s, 13);
+      const got = await loss.valueAndGrad(inputs, s.shape);
+      const want = await ref.valueAndGrad(inputs, s.shape);
+      loss.dispose();
+      expect(Math.max(relErr([got.value], [want.value]), relErr(got.grad, want.grad)), `${name}, ${s.name}`).toBeLessThanOrEqual(F32_TOL);
+    }
+  });
+
   test('random formulas and shapes equal the float64 reference', async () => {
     await fc.assert(
       fc.asyncProperty(continuousLossSource, fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 11 }), fc.integer({ min: 1, max: 4 })), async (src, shape) => {

@@ -306,7 +306,7 @@ class VRegion {
   /** Conditions under which the 4 lanes must run scalar (⌊t / S⌋ differs between them), for the statement at hand. */
   guards: string[] = [];
   /** Reduce loops: outer accumulators (name → vector local, sum/max/min). */
-  readonly acc = new Map<string, { vl: string; kind: 'add' | 'max' | 'min' }>();
+  acc = new Map<string, { vl: string; kind: 'add' | 'max' | 'min' }>();
   constructor(
     readonly f: Fn,
     readonly promoted: Set<string>,
@@ -629,28 +629,43 @@ function vectorLoop(f: Fn, s: Stmt & { kind: 'for' }, v: string, scalarBody: rea
   const own = declared(s.body);
   const outer = new Set([...written(s.body)].filter((n) => !own.has(n)));
   const base = f.local(`${s.v}_v`);
-  const fallback = `(local.set ${v} (local.get ${base})) (block $fbk${base} (loop $flk${base} (br_if $fbk${base} (f64.ge (local.get ${v}) (f64.add (local.get ${base}) (f64.const 4)))) ${scalarBody.join(' ')} (local.set ${v} (f64.add (local.get ${v}) (f64.const 1))) (br $flk${base}))) (br $vnext${base})`;
-  let got: { r: VRegion; code: string[] };
-  try {
-    got = region((p) => new VRegion(f, p, 'loop', fallback, outer), s.body, (r) => { r.scopes[0]!.set(s.v, { l: base, c: 'A' }); });
-  } catch (e) {
-    if (e instanceof Unvectorizable) return undefined;
-    throw e;
-  }
-  const { r, code } = got;
-  const init = [...r.acc.values()].map((a) => `(local.set ${a.vl} ${vconst(a.kind === 'add' ? 0 : a.kind === 'max' ? -Infinity : Infinity)})`);
+  // One copy of the body over iterations [at, at + 4): its own block, which lanes that part leave after
+  // running those 4 iterations scalar. Two copies per step of 8 sum into two sets of accumulators (two
+  // dependency chains per sum); a single copy takes a last step of 4.
+  const copy = (k: number, acc: VRegion['acc']): string[] | undefined => {
+    const at = f.local(`${s.v}_v${k}`);
+    const label = `$vnext${at}`;
+    const fallback = `(local.set ${v} (local.get ${at})) (block $fbk${at} (loop $flk${at} (br_if $fbk${at} (f64.ge (local.get ${v}) (f64.add (local.get ${at}) (f64.const 4)))) ${scalarBody.join(' ')} (local.set ${v} (f64.add (local.get ${v}) (f64.const 1))) (br $flk${at}))) (br ${label})`;
+    try {
+      const { code } = region((p) => { const r = new VRegion(f, p, 'loop', fallback, outer); r.acc = acc; return r; }, s.body, (r) => { r.scopes[0]!.set(s.v, { l: at, c: 'A' }); });
+      return [`(local.set ${at} (f64.add (local.get ${base}) (f64.const ${4 * (k % 2)})))`, `(block ${label} ${code.join(' ')})`];
+    } catch (e) {
+      if (e instanceof Unvectorizable) return undefined;
+      throw e;
+    }
+  };
+  const acc0: VRegion['acc'] = new Map(), acc1: VRegion['acc'] = new Map();
+  const c0 = copy(0, acc0), c1 = copy(1, acc1), c2 = copy(2, acc0);
+  if (!c0 || !c1 || !c2) return undefined;
+  const accs = [...acc0.values(), ...acc1.values()];
+  const init = accs.map((a) => `(local.set ${a.vl} ${vconst(a.kind === 'add' ? 0 : a.kind === 'max' ? -Infinity : Infinity)})`);
   const lane = (vl: string, k: number) => `(f64.promote_f32 (f32x4.extract_lane ${k} (local.get ${vl})))`;
-  const fold = [...r.acc].map(([name, a]) => {
+  const fold = [...acc0].map(([name, a]) => {
     const l = f.lookup(name);
-    const op = a.kind === 'add' ? 'f64.add' : `f64.${a.kind}`;
-    return `(local.set ${l} (${op} (local.get ${l}) (${op} (${op} ${lane(a.vl, 0)} ${lane(a.vl, 1)}) (${op} ${lane(a.vl, 2)} ${lane(a.vl, 3)}))))`;
+    const b = acc1.get(name)!;
+    const op = a.kind === 'add' ? 'add' : a.kind;
+    const both = `(f32x4.${op} (local.get ${a.vl}) (local.get ${b.vl}))`;
+    const t = f.local('fold', 'v128');
+    return `(local.set ${t} ${both}) (local.set ${l} (f64.${op} (local.get ${l}) (f64.${op} (f64.${op} ${lane(t, 0)} ${lane(t, 1)}) (f64.${op} ${lane(t, 2)} ${lane(t, 3)}))))`;
   });
   return [
     ...init,
     `(local.set ${base} (f64.const 0))`,
-    `(block $vb${base} (loop $vl${base} (br_if $vb${base} (f64.gt (f64.add (local.get ${base}) (f64.const 4)) (f64.const ${s.count})))`,
-    `  (block $vnext${base} ${code.join(' ')})`,
-    `  (local.set ${base} (f64.add (local.get ${base}) (f64.const 4))) (br $vl${base})))`,
+    `(block $vb${base} (loop $vl${base} (br_if $vb${base} (f64.gt (f64.add (local.get ${base}) (f64.const 8)) (f64.const ${s.count})))`,
+    `  ${c0.join(' ')}`,
+    `  ${c1.join(' ')}`,
+    `  (local.set ${base} (f64.add (local.get ${base}) (f64.const 8))) (br $vl${base})))`,
+    `(if (f64.le (f64.add (local.get ${base}) (f64.const 4)) (f64.const ${s.count})) (then ${c2.join(' ')} (local.set ${base} (f64.add (local.get ${base}) (f64.const 4)))))`,
     ...fold,
     // The scalar loop after this starts where the vector loop stopped.
     `(local.set ${v} (local.get ${base}))`,
