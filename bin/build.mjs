@@ -4,6 +4,8 @@
 // - dist/bin/segloss.js, the command on the built code (package.json's "bin");
 // - the files the sources open next to themselves (the js backend's worker,
 //   the benchmark's PyTorch peer);
+// - chevrotain bundled into dist/grammar/chevrotain.js (one file loads in a
+//   fraction of the time its 600-file ESM build takes; it is then not a dependency);
 // - runtime/standalone.ts bundled by esbuild (the module writer's executor,
 //   tools/module.ts's standaloneBuildOptions) as dist/src/runtime/standalone.bundle.txt,
 //   so the installed package needs neither esbuild nor the TypeScript sources.
@@ -36,6 +38,8 @@ copy('src/runtime/backends/js-worker.mjs');
 copy('src/tools/bench/torch_peer.py');
 
 const { buildSync } = await import('esbuild');
+// chevrotain as one bundled file in place of grammar/chevrotain.ts's re-export (see that file).
+buildSync({ absWorkingDir: ROOT, entryPoints: ['grammar/chevrotain.ts'], bundle: true, format: 'esm', platform: 'node', target: 'node20', minify: true, legalComments: 'eof', outfile: join(DIST, 'grammar', 'chevrotain.js'), allowOverwrite: true, logLevel: 'warning' });
 const { PREBUILT_BUNDLE, standaloneBuildOptions } = await import('../dist/src/tools/module.js');
 writeFileSync(join(DIST, PREBUILT_BUNDLE), `${buildSync(standaloneBuildOptions(ROOT)).outputFiles[0].text.trim()}\n`);
 

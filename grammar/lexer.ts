@@ -2,7 +2,7 @@
 // Newlines are plain whitespace; `#` comments go to their own group so the
 // parser never sees them and parse.ts can read the file's header from them.
 
-import { createToken, Lexer, type IToken, type TokenType } from 'chevrotain';
+import { createToken, Lexer, type IToken, type TokenType } from './chevrotain.ts';
 
 export const Whitespace = createToken({ name: 'Whitespace', pattern: /[ \t\r\n]+/, group: Lexer.SKIPPED, line_breaks: true });
 export const Comment = createToken({ name: 'Comment', pattern: /#[^\r\n]*/, group: 'comments' });

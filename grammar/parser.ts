@@ -2,7 +2,7 @@
 // Precedence is the order of the expression rules, loosest first; labels name
 // the parts the AST visitor (src/compiler/front/parse.ts) reads. EBNF: grammar/README.md.
 
-import { CstParser, tokenLabel, type IParserErrorMessageProvider, type TokenType } from 'chevrotain';
+import { CstParser, tokenLabel, type IParserErrorMessageProvider, type TokenType } from './chevrotain.ts';
 import {
   AddOp, allTokens, BindingName, Caret, Colon, Comma, CompareOp, Def, Equals, Identifier, LBrace, LBracket, Loss, LParen,
   Minus, MulOp, NumberLit, RBrace, RBracket, Repeat, RParen, Semicolon, StringLit, Use,

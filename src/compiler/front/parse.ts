@@ -2,7 +2,7 @@
 // grammar/ lexes and parses (chevrotain, with error recovery); this file turns
 // chevrotain's errors into numbered diagnostics and visits the CST into the AST.
 
-import { EOF, tokenMatcher, type CstElement, type CstNode, type ILexingError, type IRecognitionException, type IToken } from 'chevrotain';
+import { EOF, tokenMatcher, type CstElement, type CstNode, type ILexingError, type IRecognitionException, type IToken } from '../../../grammar/chevrotain.ts';
 import {
   BindingName, Caret, Comma, CompareOp, Def, Equals, Identifier, LBrace, LBracket, LParen, Loss, lossLexer, markBindingNames,
   Minus, NumberLit, RBrace, RBracket, Repeat, RParen, UnterminatedString, Use,
