@@ -147,6 +147,23 @@ describe('backend wasm', () => {
     );
   }, 300_000);
 
+  test.each(['dice', 'bce', 'tversky', 'focal'])('%s with worker threads (threads: 2, 69142 elements, over the threaded minimum) equals the float64 reference and the calling thread', async (name) => {
+    const s: Shape = { name: 'threaded', shape: [2, 181, 191, 1], layout: 'nhwc', target: 'random' };
+    const source = readFileSync(`losses/${name}.loss`, 'utf8');
+    const loss = await compile(source, { file: `losses/${name}.loss`, backend: 'wasm', threads: 2 });
+    const ref = await compile(source, { file: `losses/${name}.loss`, backend: 'reference' });
+    const inputs = inputsFor(loss, s, 17);
+    const pending = loss.valueAndGrad(inputs, s.shape);
+    const got = await pending;
+    const want = await ref.valueAndGrad(inputs, s.shape);
+    // The calling thread alone (the synchronous path); the split into ranges changes which threads take the
+    // scalar tails, so the two agree to float32 rounding, not bit for bit.
+    const alone = loss.valueAndGradSync(inputs, s.shape);
+    loss.dispose();
+    expect(Math.max(relErr([got.value], [want.value]), relErr(got.grad, want.grad))).toBeLessThanOrEqual(F32_TOL);
+    expect(Math.max(relErr([got.value], [alone.value]), relErr(got.grad, alone.grad))).toBeLessThanOrEqual(1e-6);
+  });
+
   test('valueAndGradSync equals valueAndGrad', async () => {
     const loss = await compile(readFileSync('losses/dice.loss', 'utf8'), { backend: 'wasm' });
     const inputs = inputsFor(loss, SHAPES[0]!, 5);

@@ -20,6 +20,7 @@ import { type Layout, canonicalAxes, count, sizesOf } from '../compiler/core/lay
 import { availableParallelism } from 'node:os';
 import { type JsKernel, MIN_THREADED_ELEMENTS, jsRunner, releaseJsKernels, shared } from './backends/js.ts';
 import { loadWasm, wasmRunner } from './backends/wasm.ts';
+import { wasmPool } from './backends/wasm-pool.ts';
 import type { KernelOutput as ExecutorOutput, Memory, Runner } from './executor.ts';
 import type { ShapeProgram } from './program.ts';
 import { type GradOptions, type GradResult as BaseGradResult, type ShapeKernels, type ValueResult as BaseValueResult, LossBase } from './loss-base.ts';
@@ -47,7 +48,7 @@ export interface CompileOptions {
   params?: Params;
   /** The prediction holds logits; the loss applies this activation first. */
   activation?: Activation;
-  /** Worker threads for the js backend (default: the machine's cores; 1 runs on the calling thread). */
+  /** Worker threads for the js and wasm backends (default: the machine's cores; 1 runs on the calling thread). */
   threads?: number;
   readFile?: FileOptions['readFile'];
 }
@@ -173,7 +174,7 @@ export class CompiledLoss extends LossBase<Backend, NodeKernels> {
     const js: JsKernel[] = [];
     const runners = specs.map((spec): Runner | undefined => {
       if (!spec) return undefined;
-      if (this.backend === 'wasm') return wasmRunner(spec);
+      if (this.backend === 'wasm') return wasmRunner(spec, sync ? undefined : wasmPool(this.opts.threads));
       if (this.backend === 'js') {
         const jk: JsKernel = { id: nextKernelId++, source: spec.jsSource, output: spec.output, width: spec.width, elements: count(canonicalAxes(program.dims), program.sizes) };
         js.push(jk);

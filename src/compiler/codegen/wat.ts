@@ -673,7 +673,6 @@ function vectorLoop(f: Fn, s: Stmt & { kind: 'for' }, v: string, scalarBody: rea
 }
 
 const HEAD = [
-  '  (import "env" "mem" (memory 1))',
   '  (import "math" "exp" (func $exp (param f64) (result f64)))',
   '  (import "math" "log" (func $log (param f64) (result f64)))',
   '  (import "math" "pow" (func $pow (param f64 f64) (result f64)))',
@@ -683,9 +682,9 @@ const HEAD = [
  * The kernel as a WAT module: `run(p_<arg>..., p_out, start, end)` writes `width` f32 values per
  * thread t in [start, end) at p_out + 4·(t·width + j). `args` are the kernel's array arguments.
  * `simd`: threads (a map pass) or innermost loops (a reduce pass) 4 at a time in f32x4 where the
- * kernel allows, the rest scalar in f64.
+ * kernel allows, the rest scalar in f64. `shared`: the memory is a shared one (worker threads).
  */
-export function printWat(args: readonly string[], body: readonly Stmt[], width: number, simd = true): string {
+export function printWat(args: readonly string[], body: readonly Stmt[], width: number, simd = true, shared = false): string {
   const arrays = new Map(args.map((a, i) => [a, `$p${i}`]));
   const ps = args.map((_, i) => `(param $p${i} i32)`).join(' ');
   // One thread, scalar (the loops in it vectorized where they can be).
@@ -737,5 +736,7 @@ export function printWat(args: readonly string[], body: readonly Stmt[], width: 
       if (!(e instanceof Unvectorizable)) throw e;
     }
   }
-  return ['(module', ...HEAD, ...(simd ? [WAT_MATH] : []), thread, run, ')'].join('\n');
+  // A shared memory (worker threads run ranges of the threads on it) declares its largest size: 4 GiB.
+  const mem = `  (import "env" "mem" (memory 1${shared ? ' 65536 shared' : ''}))`;
+  return ['(module', mem, ...HEAD, ...(simd ? [WAT_MATH] : []), thread, run, ')'].join('\n');
 }

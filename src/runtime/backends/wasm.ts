@@ -32,7 +32,7 @@ export function assemble(wat: string, name = 'kernel.wat'): WebAssembly.Module {
   if (!wabt) throw new Error('internal: the wasm backend was not loaded (loadWasm)');
   const m = wabt.parseWat(name, wat, { simd: true, threads: true, mutable_globals: true, sat_float_to_int: true, sign_extension: true, bulk_memory: true });
   try {
-    m.validate();
+    // No m.validate(): wabt's validator refuses shared memories whatever the features; the engine validates.
     const bytes = m.toBinary({}).buffer;
     return new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
   } finally {
@@ -44,10 +44,19 @@ const MATH = { exp: Math.exp, log: Math.log, pow: Math.pow };
 
 /** A kernel's module with its own memory. */
 export interface WasmKernel {
+  id: number;
   wat: string;
+  module: WebAssembly.Module;
   memory: WebAssembly.Memory;
   run: (...a: number[]) => void;
 }
+
+/** Worker threads that run ranges of a kernel's threads on its shared memory (backends/wasm-pool.ts in Node). */
+export interface WasmThreads {
+  run(k: WasmKernel, params: readonly number[], output: number): Promise<void>;
+}
+
+let nextId = 0;
 
 /**
  * Whether a kernel runs f32x4. Not one that reads the buffers (plan.ts's MEMORY): Lovász's gradient there is the
@@ -56,20 +65,28 @@ export interface WasmKernel {
  */
 export const runsSimd = (spec: KernelSpec) => !spec.args.includes(inputVar(MEMORY));
 
-export function wasmKernel(spec: KernelSpec): WasmKernel {
-  const wat = printWat(spec.args, spec.body, spec.width, runsSimd(spec));
-  const mod = assemble(wat);
-  const memory = new WebAssembly.Memory({ initial: 1 });
-  const inst = new WebAssembly.Instance(mod, { env: { mem: memory }, math: MATH });
-  return { wat, memory, run: inst.exports.run as (...a: number[]) => void };
+/** The kernel assembled and instantiated; on a shared memory when worker threads will run it too. */
+export function wasmKernel(spec: KernelSpec, shared = false): WasmKernel {
+  const wat = printWat(spec.args, spec.body, spec.width, runsSimd(spec), shared);
+  const module = assemble(wat);
+  const memory = new WebAssembly.Memory(shared ? { initial: 1, maximum: 65536, shared: true } : { initial: 1 });
+  const inst = new WebAssembly.Instance(module, { env: { mem: memory }, math: MATH });
+  return { id: nextId++, wat, module, memory, run: inst.exports.run as (...a: number[]) => void };
 }
 
 const PAGE = 65536;
+/** Below this many elements in its largest argument a kernel runs on the calling thread: messages would cost more. */
+export const MIN_THREADED_ELEMENTS = 1 << 16;
 
-/** A runner of the kernel: arguments copied into its memory, all threads run, the output returned. */
-export function wasmRunner(spec: KernelSpec, k: WasmKernel = wasmKernel(spec)): Runner {
+/**
+ * A runner of the kernel: arguments copied into its memory, all threads run (across `threads` when given and
+ * the arrays are big), the output returned: a view of the kernel's memory, valid until its next call, or the
+ * target filled.
+ */
+export function wasmRunner(spec: KernelSpec, threads?: WasmThreads): Runner {
+  const k = wasmKernel(spec, threads !== undefined);
   const size = spec.output * spec.width;
-  return (args, target) => {
+  const place = (args: Float32Array[]) => {
     // Layout: each argument, then the output, 16-byte aligned, 16 bytes apart (a vector read past an
     // array's end, in a lane a select then drops, stays inside memory).
     const offsets: number[] = [];
@@ -82,10 +99,18 @@ export function wasmRunner(spec: KernelSpec, k: WasmKernel = wasmKernel(spec)): 
     if (need > have) k.memory.grow(need - have);
     const buf = k.memory.buffer;
     args.forEach((a, i) => new Float32Array(buf, offsets[i]!, a.length).set(a));
-    k.run(...offsets, outAt, 0, spec.output);
-    const out = new Float32Array(buf, outAt, size);
+    return [...offsets, outAt];
+  };
+  const finish = (outAt: number, target: Float32Array | undefined) => {
+    const out = new Float32Array(k.memory.buffer, outAt, size);
     if (!target) return out;
     target.set(out);
     return target;
+  };
+  return (args, target) => {
+    const params = place(args);
+    if (threads && args.some((a) => a.length >= MIN_THREADED_ELEMENTS)) return threads.run(k, params, spec.output).then(() => finish(params.at(-1)!, target));
+    k.run(...params, 0, spec.output);
+    return finish(params.at(-1)!, target);
   };
 }
