@@ -76,11 +76,12 @@ describe('backend wasm', () => {
     }
   });
 
-  // Reduce chunks of 13 (one step of 8 into two accumulator sets, one of 4, one scalar) on the losses made of sums.
-  test.each(['dice', 'tversky', 'jaccard', 'generalized_dice', 'mcc', 'focal', 'bce', 'log_cosh_dice', 'sensitivity_specificity'])('%s on 2x163x163 (reduce chunks of 13), both layouts, equals the float64 reference', async (name) => {
+  // Reduce chunks of 13 (one step of 8 into two accumulator sets, one of 4, one scalar) and 20 on the losses made of sums.
+  test.each(['dice', 'tversky', 'jaccard', 'generalized_dice', 'mcc', 'focal', 'bce', 'log_cosh_dice', 'sensitivity_specificity'])('%s on 163x163 (reduce chunks of 13 and 20), both layouts, equals the float64 reference', async (name) => {
     for (const s of [
       { name: 'binary nhwc', shape: [2, 163, 163, 1], layout: 'nhwc', target: 'random' },
       { name: 'two classes nchw', shape: [1, 2, 163, 163], layout: 'nchw', target: 'onehot' },
+      { name: 'three classes nhwc (strided reduce reads)', shape: [1, 163, 163, 3], layout: 'nhwc', target: 'onehot' },
     ] as Shape[]) {
       const opts = { file: `losses/${name}.loss`, layout: s.layout };
       const source = readFileSync(opts.file, 'utf8');
@@ -114,8 +115,10 @@ describe('backend wasm', () => {
     ['dice', [2, 97, 89, 1], 'nhwc', 'every'],
     ['dice', [1, 3, 97, 89], 'nchw', 'every'],
     ['bce', [2, 97, 89, 1], 'nhwc', 'every'],
-    // The reduce pass reads classes 3 apart (strided): scalar; the map pass runs 4 threads of 3 classes at once.
+    // Classes in nhwc: the map pass runs 4 threads of 3 classes at once (t % 3 per lane); the reduce pass
+    // reads a class's elements 3 apart (four loads a vector).
     ['dice', [1, 61, 67, 3], 'nhwc', 'map'],
+    ['dice', [1, 97, 89, 3], 'nhwc', 'every'],
   ] as const)('%s on %j (%s): %s pass runs f32x4 (the shapes above cover the vector paths)', async (name, shape, layout, which) => {
     const loss = await compile(readFileSync(`losses/${name}.loss`, 'utf8'), { backend: 'wasm', layout, file: `losses/${name}.loss` });
     const { sizes, dims } = sizesOf(shape, layout);

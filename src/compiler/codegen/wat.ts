@@ -284,9 +284,10 @@ function stmts(f: Fn, body: readonly Stmt[], width: number, out: string[]): void
 // between the lanes sends those 4 threads (iterations) to the scalar form, as
 // long as nothing was written before it.
 
-type Cls = 'U' | 'B' | 'A' | 'V' | 'M';
-interface VX { code: string; c: Cls }
-interface Var { l: string; c: Cls; key?: string; outer?: boolean }
+type Cls = 'U' | 'B' | 'A' | 'S' | 'V' | 'M';
+/** `stride` (class S): lane k holds code + k·stride, a uniform f64 (nhwc's classes: the spatial index times C). */
+interface VX { code: string; c: Cls; stride?: string }
+interface Var { l: string; c: Cls; key?: string; outer?: boolean; stride?: string }
 
 /** The kernel (or loop) cannot run 4 lanes at once: print it scalar. */
 class Unvectorizable extends Error {}
@@ -335,6 +336,7 @@ function toV(x: VX): string {
     case 'V': return x.code;
     case 'U': return `(f32x4.splat (f32.demote_f64 ${x.code}))`;
     case 'A': return `(f32x4.add (f32x4.splat (f32.demote_f64 ${x.code})) ${LANES})`;
+    case 'S': return `(f32x4.add (f32x4.splat (f32.demote_f64 ${x.code})) (f32x4.mul ${LANES} (f32x4.splat (f32.demote_f64 ${x.stride!}))))`;
     case 'B': return `(f32x4.convert_i32x4_u (i32x4.splat ${x.code}))`;
     case 'M': return `(v128.and ${x.code} ${vconst(1)})`;
   }
@@ -362,7 +364,7 @@ function vexpr(r: VRegion, e: Ast): VX {
     case 'id': {
       const v = r.lookup(e.name);
       if (v.outer && r.outerWritten.has(e.name)) throw new Unvectorizable(`'${e.name}' read in the loop that sums into it`);
-      return { code: `(local.get ${v.l})`, c: v.c };
+      return { code: `(local.get ${v.l})`, c: v.c, ...(v.stride ? { stride: v.stride } : {}) };
     }
     case 'index': {
       const base = r.f.arrays.get(e.arr);
@@ -371,6 +373,14 @@ function vexpr(r: VRegion, e: Ast): VX {
       const addr = (x: string) => `(i32.add (local.get ${base}) (i32.shl (i32.trunc_f64_s ${x}) (i32.const 2)))`;
       if (i.c === 'U') return { code: `(f64.promote_f32 (f32.load ${addr(i.code)}))`, c: 'U' };
       if (i.c === 'A') return { code: `(v128.load ${addr(i.code)})`, c: 'V' };
+      if (i.c === 'S') {
+        // Lanes a stride apart: four loads into one vector.
+        const b0 = r.f.local('sb'), st = r.f.local('st');
+        const at = (k: number) => `(f32.load ${addr(`(f64.add (local.get ${b0}) (f64.mul (f64.const ${k}) (local.get ${st})))`)})`;
+        let code = `(f32x4.splat ${at(0)})`;
+        for (let k = 1; k < 4; k++) code = `(f32x4.replace_lane ${k} ${code} ${at(k)})`;
+        return { code: `(block (result v128) (local.set ${b0} ${i.code}) (local.set ${st} ${i.stride!}) ${code})`, c: 'V' };
+      }
       // The small values (a few per batch and class): each lane its own, at indices exact in float32.
       if (i.c === 'V' && e.arr === SMALL_ARRAY) {
         const iv = r.f.local('gi', 'v128');
@@ -386,6 +396,7 @@ function vexpr(r: VRegion, e: Ast): VX {
       if (e.op === '+') return a;
       if (e.op === '!') { const b = toB(a); return b ? { code: `(i32.eqz ${b})`, c: 'B' } : { code: `(v128.not ${toM(r, a)})`, c: 'M' }; }
       const u = toU(a);
+      if (a.c === 'S') throw new Unvectorizable('a strided index negated');
       return u ? { code: `(f64.neg ${u})`, c: 'U' } : { code: `(f32x4.neg ${toV(a)})`, c: 'V' };
     }
     case 'cond': {
@@ -414,6 +425,7 @@ function vexpr(r: VRegion, e: Ast): VX {
       const us = a.map(toU);
       if (us.every((u) => u !== null)) return { code: asF64(scalarCall(r.f, e.f, us as string[])), c: 'U' };
       const [x] = a;
+      if (a.some((y) => y.c === 'S')) throw new Unvectorizable(`Math.${e.f} of a strided index`);
       if (a.some((y) => y.c === 'A')) {
         if ((e.f === 'floor' || e.f === 'ceil' || e.f === 'trunc') && x!.c === 'A') return x!;
         throw new Unvectorizable(`Math.${e.f} of the thread index`);
@@ -443,6 +455,7 @@ function vexpr(r: VRegion, e: Ast): VX {
       const ua = toU(a), ub = toU(b);
       if (ua && ub) { const x = scalarBin(r.f, op, ua, ub); return { code: x.code, c: x.ty === 'i32' ? 'B' : 'U' }; }
       const cmp = CMP[op];
+      if (cmp && (a.c === 'S' || b.c === 'S')) throw new Unvectorizable('a strided index compared');
       if (cmp) {
         // The lane index against a uniform: a0 + k OP b ⇔ k OP b − a0, compared with the lanes 0..3.
         if (a.c === 'A' && ub) return { code: `(f32x4.${cmp} ${LANES} (f32x4.splat (f32.demote_f64 (f64.sub ${ub} ${a.code}))))`, c: 'M' };
@@ -451,7 +464,17 @@ function vexpr(r: VRegion, e: Ast): VX {
         if (a.c === 'A' || b.c === 'A') throw new Unvectorizable('the thread index compared per lane');
         return { code: `(f32x4.${cmp} ${toV(a)} ${toV(b)})`, c: 'M' };
       }
+      if (a.c === 'S' || b.c === 'S') {
+        // base + k·stride: plus or minus a uniform.
+        if (op === '+' && a.c === 'S' && ub) return { code: `(f64.add ${a.code} ${ub})`, c: 'S', stride: a.stride! };
+        if (op === '+' && b.c === 'S' && ua) return { code: `(f64.add ${ua} ${b.code})`, c: 'S', stride: b.stride! };
+        if (op === '-' && a.c === 'S' && ub) return { code: `(f64.sub ${a.code} ${ub})`, c: 'S', stride: a.stride! };
+        throw new Unvectorizable(`'${op}' on a strided index`);
+      }
       if (a.c === 'A' || b.c === 'A') {
+        // (t + k)·s = t·s + k·s: lanes a stride apart.
+        if (op === '*' && a.c === 'A' && ub) return { code: `(f64.mul ${a.code} ${ub})`, c: 'S', stride: ub };
+        if (op === '*' && b.c === 'A' && ua) return { code: `(f64.mul ${ua} ${b.code})`, c: 'S', stride: ua };
         if (op === '%' && a.c === 'A' && ub) {
           // (t + k) % C = (t % C + k) wrapped below C: small integers, exact in float32.
           const m = r.f.local('mod', 'v128'), c = r.f.local('modc', 'v128');
@@ -522,6 +545,7 @@ function vstmt(r: VRegion, s: Stmt, out: string[]): void {
         const vec = s.kind === 'let' && r.promoted.has(r.nextKey(s.name));
         const c: Cls = vec ? 'V' : x.c;
         const v = r.declare(s.name, c);
+        if (c === 'S') v.stride = x.stride!;
         out.push(`(local.set ${v.l} ${vec ? toV(x) : x.code})`);
         break;
       }
