@@ -168,9 +168,14 @@ function* steps(p: Program, memory: Memory, wantGrad: boolean, into: Float32Arra
     }
     // The gradient goes straight to its destination when it is the kernel's whole output.
     const ownsOutput = step.mapThreads === step.output && step.width === 1;
-    const target = ownsOutput ? (into ?? memory.alloc(N)) : undefined;
+    // A pass that writes buffers only, to consecutive slots (plan.ts assigns them so), writes them in place:
+    // no scratch output and no copy. It never reads those slots (they hold nothing live).
+    const first = step.buffers[0] ?? 0;
+    const inPlace = mem !== undefined && step.buffers.length > 0 && step.mapThreads === 0 && !step.reduce && !step.terms && step.width === 1 &&
+      step.output === step.buffers.length * N && step.buffers.every((k, j) => k === first + j);
+    const target = ownsOutput ? (into ?? memory.alloc(N)) : inPlace ? mem.subarray(first * N, (first + step.buffers.length) * N) : undefined;
     const out = yield { kernel: step.kernel, args: step.args.map(arg), target };
-    step.buffers.forEach((k, j) => mem!.set((out as Float32Array).subarray(j * N, (j + 1) * N), k * N));
+    if (!inPlace || out !== target) step.buffers.forEach((k, j) => mem!.set((out as Float32Array).subarray(j * N, (j + 1) * N), k * N));
     if (step.mapThreads) {
       // Otherwise the kernel's array may be reused scratch or hold terms too: copy the gradient out.
       const g = (out as Float32Array).subarray(0, step.mapThreads);

@@ -87,7 +87,8 @@ export function shapeProgram(plan: Plan, values: Node | undefined, sizes: Sizes,
   });
   const program: Program = {
     sizes, dims, layout,
-    slots: plan.slots.size,
+    // Slots are reused by liveness (plan.ts): as many as the most buffers alive at once.
+    slots: Math.max(0, ...[...plan.slots.values()].map((s) => s.slot + 1)),
     small: [...smallOffset],
     smallSize,
     statics: smallStatics,

@@ -162,13 +162,12 @@ export function plan(value: Node, grad: Node | undefined, extras: readonly Node[
     passes.push(mapPass);
   }
 
-  const slots = new Map<number, BufferSlot>();
-  for (const p of passes) if (p.kind === 'materialize' || p.kind === 'host') for (const n of p.nodes) slots.set(n.id, { region: MEMORY, slot: slots.size });
-
   // Small nodes read by kernels: reached from a pass's roots through large nodes.
   const smallInputs = new Set<Node>();
   const reads = new Map<Pass, string[]>();
-  for (const p of passes) {
+  // The last pass that reads each buffer: its slot is free for the passes after it.
+  const lastRead = new Map<number, number>();
+  for (const [i, p] of passes.entries()) {
     const roots =
       p.kind === 'map' ? [p.root, ...p.reductions.map((r) => r.src[0]!)]
       : p.kind === 'reduce' ? p.reductions.map((r) => r.src[0]!)
@@ -183,7 +182,7 @@ export function plan(value: Node, grad: Node | undefined, extras: readonly Node[
       if (seen.has(n.id)) continue;
       seen.add(n.id);
       if (n.op === 'input') { inputs.add(n.arg as string); continue; }
-      if (buffers.has(n.id)) { inputs.add(slots.get(n.id)!.region); continue; }
+      if (buffers.has(n.id)) { inputs.add(MEMORY); lastRead.set(n.id, i); continue; }
       if (p.kind === 'host') throw new Error('internal: a host step reads a value that is not in memory');
       if (!isLarge(n) && !isInlineSmall(n) && n.op !== 'expand') { smallInputs.add(n); continue; }
       if (n.op === 'expand' && !isLarge(n.src[0]!) && !isInlineSmall(n.src[0]!)) { smallInputs.add(n.src[0]!); continue; }
@@ -191,6 +190,7 @@ export function plan(value: Node, grad: Node | undefined, extras: readonly Node[
     }
     reads.set(p, [...inputs].sort());
   }
+  const slots = assignSlots(passes, lastRead, new Set(extras.map((e) => e.id)));
 
   // The epilogue: small nodes that the value or a kernel needs, by level, not
   // counting the pass reductions themselves (their passes produce them).
@@ -207,6 +207,35 @@ export function plan(value: Node, grad: Node | undefined, extras: readonly Node[
 
   const levels = new Map(reductions.map((r) => [r.id, lv(r)]));
   return { value, grad, extras: [...extras], passes, epilogue, smallInputs: order.filter((n) => smallInputs.has(n)), reads, static: stat, level: levels, buffers, slots };
+}
+
+/**
+ * Slots by liveness: a buffer's slot returns to the free list after the last pass that reads it, and a
+ * later pass's buffers take free slots (lowest first) before the array grows. A pass's own buffers take
+ * consecutive slots, none freed by the pass itself (a kernel may write them while it reads; so may a
+ * runner that writes its output in place). `kept` (the unreduced values) are read after the last pass.
+ */
+function assignSlots(passes: readonly Pass[], lastRead: ReadonlyMap<number, number>, kept: ReadonlySet<number>): Map<number, BufferSlot> {
+  const slots = new Map<number, BufferSlot>();
+  /** Per slot, the last pass that reads what it holds. */
+  const busyUntil: number[] = [];
+  for (const [i, p] of passes.entries()) {
+    if (p.kind !== 'materialize' && p.kind !== 'host') continue;
+    const k = p.nodes.length;
+    const free = (s: number) => s >= busyUntil.length || busyUntil[s]! < i;
+    let start = 0;
+    for (;;) {
+      let run = 0;
+      while (run < k && free(start + run)) run++;
+      if (run === k) break;
+      start += run + 1;
+    }
+    p.nodes.forEach((n, j) => {
+      busyUntil[start + j] = kept.has(n.id) ? Infinity : Math.max(i, lastRead.get(n.id) ?? i);
+      slots.set(n.id, { region: MEMORY, slot: start + j });
+    });
+  }
+  return slots;
 }
 
 /**

@@ -180,13 +180,15 @@ export function jsRunner(k: JsKernel, threads: number | undefined, sync: boolean
     };
   }
   const cache = new Map<string, Float32Array>();
-  const scratch = new Float32Array(new SharedArrayBuffer(size * 4));
+  // Made on first need: a kernel that always writes in place (the gradient, buffers) never needs it.
+  let scratchArray: Float32Array | undefined;
   return async (args, target) => {
     // Big inputs go to shared memory once per call; small ones are copied with the message.
     const sharedArgs = args.map((a, i) => ((a as Float32Array).length >= MIN_THREADED_ELEMENTS ? shared(cache, String(i), a as Float32Array) : a));
     // A destination in shared memory is written in place; any other gets a copy of the scratch.
     const direct = target !== undefined && target.buffer instanceof SharedArrayBuffer && target.length === size;
-    await p.run(k, sharedArgs, direct ? target : scratch);
+    const scratch = direct ? target : (scratchArray ??= new Float32Array(new SharedArrayBuffer(size * 4)));
+    await p.run(k, sharedArgs, scratch);
     if (!target || direct) return direct ? target : scratch;
     target.set(scratch);
     return target;
