@@ -577,6 +577,8 @@ function vstmt(r: VRegion, s: Stmt, out: string[]): void {
         r.scopes.push(new Map());
         vstmts(r, s.body, inner);
         r.scopes.pop();
+        // A body that ends in the thread's result leaves nothing written for the code after it.
+        if (s.body.at(-1)?.kind === 'return') r.effects = before;
         const b = toB(c);
         if (b) { out.push(`(if ${b} (then ${inner.join(' ')}))`); break; }
         // Lanes that part go scalar from the region's start: only while nothing was written yet.
