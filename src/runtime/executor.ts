@@ -178,7 +178,8 @@ function* steps(p: Program, memory: Memory, wantGrad: boolean, into: Float32Arra
     if (!inPlace || out !== target) step.buffers.forEach((k, j) => mem!.set((out as Float32Array).subarray(j * N, (j + 1) * N), k * N));
     if (step.mapThreads) {
       // Otherwise the kernel's array may be reused scratch or hold terms too: copy the gradient out.
-      const g = (out as Float32Array).subarray(0, step.mapThreads);
+      // (A gradient written in place is the target itself: no copy of it onto itself.)
+      const g = out === target ? target : (out as Float32Array).subarray(0, step.mapThreads);
       grad = g === target ? g : (into ?? new Float32Array(N));
       if (grad !== g) grad.set(g);
     }

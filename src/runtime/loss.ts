@@ -153,6 +153,20 @@ export class CompiledLoss extends LossBase<Backend, NodeKernels> {
     };
   }
 
+  /**
+   * An array of a shape's size in the memory the kernels read, for zero-copy calls: a training loop
+   * writes its predictions (and targets) there and passes the arrays as inputs, which are then read in
+   * place, and passes another as `out`, which receives the gradient in place. On the js backend with
+   * worker threads (a shape of MIN_THREADED_ELEMENTS or more) it is shared memory; other arrays are
+   * copied into shared memory once per call. Elsewhere it is a plain Float32Array, which the js
+   * backend's calling thread reads in place anyway (other backends copy inputs as they need).
+   */
+  alloc(shape: readonly number[]): Float32Array {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const threaded = this.backend === 'js' && n >= MIN_THREADED_ELEMENTS && (this.opts.threads ?? availableParallelism()) > 1;
+    return threaded ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n);
+  }
+
   /** Whether valueAndGradSync works here: every backend whose kernels return synchronously (not webgpu). */
   get runsSync(): boolean {
     return this.backend !== 'webgpu';
