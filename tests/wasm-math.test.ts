@@ -42,8 +42,8 @@ const SPECIAL = Float32Array.from([0, -0, -1, 1, Infinity, -Infinity, NaN, 1e-45
 /** Each function: Math's formula, its domain, and the bound in ulps (what tests/wasm-math measured, stated as the contract). */
 const CASES: { name: string; ref: (x: number) => number; domain: Float32Array[]; ulps: number }[] = [
   { name: 'exp', ref: Math.exp, domain: [grid(-104, 89, 200_000), grid(-1, 1, 50_000), SPECIAL], ulps: 1 },
-  { name: 'log', ref: Math.log, domain: [logGrid(1e-45, 3.4e38, 200_000), grid(0.5, 2, 50_000), neg(grid(0, 10, 100)), SPECIAL], ulps: 2 },
-  { name: 'log1p', ref: Math.log1p, domain: [grid(-0.999, 10, 200_000), logGrid(1e-30, 1, 50_000), neg(logGrid(1e-30, 0.999, 50_000)), logGrid(10, 3.4e38, 10_000), SPECIAL], ulps: 3 },
+  { name: 'log', ref: Math.log, domain: [logGrid(1e-45, 3.4e38, 200_000), grid(0.5, 2, 50_000), neg(grid(0, 10, 100)), SPECIAL], ulps: 1 },
+  { name: 'log1p', ref: Math.log1p, domain: [grid(-0.999, 10, 200_000), logGrid(1e-30, 1, 50_000), neg(logGrid(1e-30, 0.999, 50_000)), logGrid(10, 3.4e38, 10_000), SPECIAL], ulps: 2 },
   { name: 'sigmoid', ref: (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))), domain: [grid(-110, 110, 200_000), SPECIAL], ulps: 2 },
   { name: 'softplus', ref: (x) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))), domain: [grid(-110, 110, 200_000), SPECIAL], ulps: 3 },
 ];

@@ -7,8 +7,8 @@
 //   $vexp   exp(x) = 2^n · e^r, n = round(x / ln 2), r = x − n·ln2 (two-part ln 2), |r| ≤ ln2/2;
 //           e^r by a degree-7 Taylor polynomial (truncation 5e-9 relative); 2^n applied as two
 //           factors so that results down to the subnormals come out; x > 88.72 → inf, NaN → NaN.
-//   $vlog   log(x) = e·ln 2 + log(m), x = m·2^e with m in [√½, √2); log(m) = 2·atanh(s), s = (m−1)/(m+1),
-//           |s| ≤ 0.172, odd series to s^11; subnormals scaled by 2^23 first; 0 → −inf, x < 0 → NaN, inf → inf.
+//   $vlog   log(x) = e·ln 2 + log(m), x = m·2^e with m in [√½, √2); log(1 + f), f = m − 1, as f − f²/2 + f³·P(f)
+//           with Cephes' degree-8 P (no division); subnormals scaled by 2^23 first; 0 → −inf, x < 0 → NaN, inf → inf.
 //   $vlog1p log(1+x): u = 1+x rounded, log(u) corrected by (x − (u − 1))/u (Goldberg's trick), x small: x.
 //   $vsigmoid  1/(1+e^−x) for x ≥ 0, e^x/(1+e^x) for x < 0 (no overflow on either side).
 //   $vsoftplus max(x,0) + log1p(e^−|x|).
@@ -48,17 +48,22 @@ export const WAT_MATH = `
     (local.set $big (f32x4.gt (local.get $m) ${C(1.4142135623730951)}))
     (local.set $m (v128.bitselect (f32x4.mul (local.get $m) ${C(0.5)}) (local.get $m) (local.get $big)))
     (local.set $e (i32x4.sub (local.get $e) (local.get $big)))
-    (local.set $s (f32x4.div (f32x4.sub (local.get $m) ${C(1)}) (f32x4.add (local.get $m) ${C(1)})))
+    ;; f = m − 1 in [√½ − 1, √2 − 1]: log(1 + f) = f − f²/2 + f³·P(f), P of degree 8 (Cephes logf), no division
+    (local.set $s (f32x4.sub (local.get $m) ${C(1)}))
     (local.set $z (f32x4.mul (local.get $s) (local.get $s)))
-    (local.set $q ${C(2 / 11)})
-    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $z)) ${C(2 / 9)}))
-    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $z)) ${C(2 / 7)}))
-    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $z)) ${C(2 / 5)}))
-    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $z)) ${C(2 / 3)}))
+    (local.set $q ${C(0.070376836292)})
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $s)) ${C(-0.1151461031)}))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $s)) ${C(0.1167699874)}))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $s)) ${C(-0.12420140846)}))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $s)) ${C(0.14249322787)}))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $s)) ${C(-0.16668057665)}))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $s)) ${C(0.20000714765)}))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $s)) ${C(-0.24999993993)}))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $s)) ${C(0.33333331174)}))
     (local.set $q (f32x4.mul (f32x4.mul (local.get $q) (local.get $z)) (local.get $s)))
     (local.set $ef (f32x4.convert_i32x4_s (local.get $e)))
-    ;; log x = e·ln2_hi + (2s + (q + e·ln2_lo)): the small parts first
-    (local.set $r (f32x4.add (f32x4.mul (local.get $ef) ${C(0.693359375)}) (f32x4.add (f32x4.mul (local.get $s) ${C(2)}) (f32x4.add (local.get $q) (f32x4.mul (local.get $ef) ${C(-2.12194440e-4)})))))
+    ;; log x = e·ln2_hi + (f + ((q + e·ln2_lo) − z/2)): the small parts first
+    (local.set $r (f32x4.add (f32x4.mul (local.get $ef) ${C(0.693359375)}) (f32x4.add (local.get $s) (f32x4.sub (f32x4.add (local.get $q) (f32x4.mul (local.get $ef) ${C(-2.12194440e-4)})) (f32x4.mul (local.get $z) ${C(0.5)})))))
     (local.set $r (v128.bitselect ${C(-Infinity)} (local.get $r) (f32x4.eq (local.get $x) ${C(0)})))
     (local.set $r (v128.bitselect ${C(Infinity)} (local.get $r) (f32x4.eq (local.get $x) ${C(Infinity)})))
     (v128.bitselect ${C(NaN)} (local.get $r) (v128.not (f32x4.ge (local.get $x) ${C(0)}))))
