@@ -167,6 +167,20 @@ describe('backend wasm', () => {
     expect(Math.max(relErr([got.value], [alone.value]), relErr(got.grad, alone.grad))).toBeLessThanOrEqual(1e-6);
   });
 
+  test('two calls in flight at once on worker threads each get their own result', async () => {
+    const shape = [2, 181, 191, 1];
+    const loss = await compile(readFileSync('losses/bce.loss', 'utf8'), { file: 'losses/bce.loss', backend: 'wasm', threads: 2 });
+    const s: Shape = { name: 'threaded', shape, layout: 'nhwc', target: 'random' };
+    const a = inputsFor(loss, s, 1), b = inputsFor(loss, s, 2);
+    const sa = await loss.valueAndGrad(a, shape), sb = await loss.valueAndGrad(b, shape);
+    const [ca, cb] = await Promise.all([loss.valueAndGrad(a, shape), loss.valueAndGrad(b, shape)]);
+    loss.dispose();
+    expect(ca.value).toBe(sa.value);
+    expect(cb.value).toBe(sb.value);
+    expect(Array.from(ca.grad)).toEqual(Array.from(sa.grad));
+    expect(Array.from(cb.grad)).toEqual(Array.from(sb.grad));
+  });
+
   test('valueAndGradSync equals valueAndGrad', async () => {
     const loss = await compile(readFileSync('losses/dice.loss', 'utf8'), { backend: 'wasm' });
     const inputs = inputsFor(loss, SHAPES[0]!, 5);

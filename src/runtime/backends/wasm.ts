@@ -80,8 +80,8 @@ export const MIN_THREADED_ELEMENTS = 1 << 16;
 
 /**
  * A runner of the kernel: arguments copied into its memory, all threads run (across `threads` when given and
- * the arrays are big), the output returned: a view of the kernel's memory, valid until its next call, or the
- * target filled.
+ * the arrays are big), the output returned: the target filled, or else a view of the kernel's memory valid
+ * until its next call (on the calling thread), or a copy (threaded: concurrent calls queue on the memory).
  */
 export function wasmRunner(spec: KernelSpec, threads?: WasmThreads): Runner {
   const k = wasmKernel(spec, threads !== undefined);
@@ -107,9 +107,23 @@ export function wasmRunner(spec: KernelSpec, threads?: WasmThreads): Runner {
     target.set(out);
     return target;
   };
+  // Threaded calls one after the other (a call's arguments stay in memory until its workers are done), each
+  // handing back an array of its own: another call may run on this memory before the caller reads it.
+  let queue: Promise<unknown> = Promise.resolve();
   return (args, target) => {
+    if (threads && args.some((a) => a.length >= MIN_THREADED_ELEMENTS)) {
+      const done = queue.then(async () => {
+        const params = place(args);
+        await threads.run(k, params, spec.output);
+        const out = new Float32Array(k.memory.buffer, params.at(-1)!, size);
+        if (!target) return out.slice();
+        target.set(out);
+        return target;
+      });
+      queue = done.catch(() => undefined);
+      return done;
+    }
     const params = place(args);
-    if (threads && args.some((a) => a.length >= MIN_THREADED_ELEMENTS)) return threads.run(k, params, spec.output).then(() => finish(params.at(-1)!, target));
     k.run(...params, 0, spec.output);
     return finish(params.at(-1)!, target);
   };
