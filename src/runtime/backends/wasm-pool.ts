@@ -9,22 +9,20 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 /** A kernel as the workers instantiate it: its module and the shared memory it runs on. */
-export interface SharedKernel { id: number; module: WebAssembly.Module; memory: WebAssembly.Memory }
+export interface SharedKernel { module: WebAssembly.Module; memory: WebAssembly.Memory }
 
 
-/** What a worker does: instances by kernel id (the most recent 16 kept), each message a list of thread ranges. */
+/**
+ * What a worker does: per message, an instance of the kernel's module on its memory (a few microseconds: the
+ * compiled code is the module's, shared), its ranges run; nothing kept, so a worker holds no memory of a kernel
+ * its loss dropped.
+ */
 const WORKER = `
 const { parentPort } = require('node:worker_threads');
 const MATH = { exp: Math.exp, log: Math.log, pow: Math.pow };
-const runs = new Map();
 parentPort.on('message', (m) => {
   try {
-    let run = runs.get(m.id);
-    if (!run) {
-      run = new WebAssembly.Instance(m.module, { env: { mem: m.memory }, math: MATH }).exports.run;
-      runs.set(m.id, run);
-      if (runs.size > 16) runs.delete(runs.keys().next().value);
-    }
+    const run = new WebAssembly.Instance(m.module, { env: { mem: m.memory }, math: MATH }).exports.run;
     for (const [s, e] of m.ranges) run(...m.params, s, e);
     parentPort.postMessage({ seq: m.seq });
   } catch (e) {
@@ -72,7 +70,7 @@ export class WasmPool {
         if (r.length === 0) return [];
         const seq = this.seq++;
         const done = new Promise<void>((resolve, reject) => this.pending.set(seq, { resolve, reject }));
-        this.workers[i]!.postMessage({ seq, id: k.id, module: k.module, memory: k.memory, params, ranges: r });
+        this.workers[i]!.postMessage({ seq, module: k.module, memory: k.memory, params, ranges: r });
         return [done];
       }));
     } finally {

@@ -44,7 +44,6 @@ const MATH = { exp: Math.exp, log: Math.log, pow: Math.pow };
 
 /** A kernel's module with its own memory. */
 export interface WasmKernel {
-  id: number;
   wat: string;
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
@@ -55,8 +54,6 @@ export interface WasmKernel {
 export interface WasmThreads {
   run(k: WasmKernel, params: readonly number[], output: number): Promise<void>;
 }
-
-let nextId = 0;
 
 /**
  * Whether a kernel runs f32x4. Not one that reads the buffers (plan.ts's MEMORY): Lovász's gradient there is the
@@ -71,7 +68,7 @@ export function wasmKernel(spec: KernelSpec, shared = false): WasmKernel {
   const module = assemble(wat);
   const memory = new WebAssembly.Memory(shared ? { initial: 1, maximum: 65536, shared: true } : { initial: 1 });
   const inst = new WebAssembly.Instance(module, { env: { mem: memory }, math: MATH });
-  return { id: nextId++, wat, module, memory, run: inst.exports.run as (...a: number[]) => void };
+  return { wat, module, memory, run: inst.exports.run as (...a: number[]) => void };
 }
 
 const PAGE = 65536;
