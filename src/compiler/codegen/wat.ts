@@ -9,11 +9,17 @@
 // numbers), so index arithmetic, Math.floor and the results agree with the js
 // backend; arrays are f32 in linear memory, read with f32.load and promoted.
 // Math functions WebAssembly lacks (exp, log, pow) are the module's imports
-// (`math.exp`...), which the runtime binds to vectorized or host versions.
+// (`math.exp`..., the host's Math).
 //
-// The module: `(import "env" "mem" (memory ...))`, one exported function
-// `run(p_a0, ..., p_out, start, end)` taking byte offsets of each argument
-// array, of the output, and the thread range [start, end).
+// SIMD form (the section below): a map pass's threads, or a reduce pass's
+// innermost loop, 4 at a time in f32x4 with the vectorized math of
+// codegen/wat-math.ts; whatever it cannot take stays in the scalar form,
+// which also runs the tails and the lanes whose conditions part.
+//
+// The module: `(import "env" "mem" (memory ...))`, a function `$thread` (one
+// thread, scalar), and the exported `run(p_a0, ..., p_out, start, end)` taking
+// byte offsets of each argument array, of the output, and the thread range
+// [start, end).
 
 import type { Expr, Stmt } from '../core/kernel-ir.ts';
 import { WAT_MATH } from './wat-math.ts';
@@ -171,50 +177,48 @@ function expr(f: Fn, e: Ast): { code: string; ty: Ty } {
 
 /** Math.f of f64 arguments, scalar. */
 function scalarCall(f: Fn, fname: string, a: string[]): { code: string; ty: Ty } {
-  {
-      const one = (op: string) => { if (a.length !== 1) throw new Error(`wasm: Math.${fname} with ${a.length} arguments`); return { code: `(${op} ${a[0]!})`, ty: 'f64' as Ty }; };
-      switch (fname) {
-        case 'floor': return one('f64.floor');
-        case 'ceil': return one('f64.ceil');
-        case 'abs': return one('f64.abs');
-        case 'sqrt': return one('f64.sqrt');
-        case 'trunc': return one('f64.trunc');
-        case 'fround': return { code: `(f64.promote_f32 (f32.demote_f64 ${a[0]!}))`, ty: 'f64' };
-        case 'exp': case 'log': return one(`call $${fname}`);
-        case 'pow': return { code: `(call $pow ${a[0]!} ${a[1]!})`, ty: 'f64' };
-        case 'min': case 'max': {
-          if (a.length === 0) throw new Error(`wasm: Math.${fname}()`);
-          return { code: a.slice(1).reduce((x, y) => `(f64.${fname} ${x} ${y})`, a[0]!), ty: 'f64' };
-        }
-        case 'sign': {
-          // Math.sign: -1, 0 (±0 kept), 1, NaN.
-          const x = f.local('sign');
-          return { code: `(block (result f64) (local.set ${x} ${a[0]!}) (if (result f64) (f64.gt (local.get ${x}) (f64.const 0)) (then (f64.const 1)) (else (if (result f64) (f64.lt (local.get ${x}) (f64.const 0)) (then (f64.const -1)) (else (local.get ${x}))))))`, ty: 'f64' };
-        }
-        default: throw new Error(`wasm: Math.${fname} has no WebAssembly form here`);
-      }
+  const one = (op: string) => { if (a.length !== 1) throw new Error(`wasm: Math.${fname} with ${a.length} arguments`); return { code: `(${op} ${a[0]!})`, ty: 'f64' as Ty }; };
+  switch (fname) {
+    case 'floor': return one('f64.floor');
+    case 'ceil': return one('f64.ceil');
+    case 'abs': return one('f64.abs');
+    case 'sqrt': return one('f64.sqrt');
+    case 'trunc': return one('f64.trunc');
+    case 'fround': return { code: `(f64.promote_f32 (f32.demote_f64 ${a[0]!}))`, ty: 'f64' };
+    case 'exp': case 'log': return one(`call $${fname}`);
+    case 'pow': return { code: `(call $pow ${a[0]!} ${a[1]!})`, ty: 'f64' };
+    case 'min': case 'max': {
+      if (a.length === 0) throw new Error(`wasm: Math.${fname}()`);
+      return { code: a.slice(1).reduce((x, y) => `(f64.${fname} ${x} ${y})`, a[0]!), ty: 'f64' };
     }
+    case 'sign': {
+      // Math.sign: -1, 0 (±0 kept), 1, NaN.
+      const x = f.local('sign');
+      return { code: `(block (result f64) (local.set ${x} ${a[0]!}) (if (result f64) (f64.gt (local.get ${x}) (f64.const 0)) (then (f64.const 1)) (else (if (result f64) (f64.lt (local.get ${x}) (f64.const 0)) (then (f64.const -1)) (else (local.get ${x}))))))`, ty: 'f64' };
+    }
+    default: throw new Error(`wasm: Math.${fname} has no WebAssembly form here`);
+  }
 }
 
 /** A binary operator on f64 operands, scalar. */
 function scalarBin(f: Fn, op: string, a: string, b: string): { code: string; ty: Ty } {
-      switch (op) {
-        case '+': return { code: `(f64.add ${a} ${b})`, ty: 'f64' };
-        case '-': return { code: `(f64.sub ${a} ${b})`, ty: 'f64' };
-        case '*': return { code: `(f64.mul ${a} ${b})`, ty: 'f64' };
-        case '/': return { code: `(f64.div ${a} ${b})`, ty: 'f64' };
-        case '%': {
-          // JavaScript's remainder (the dividend's sign): a − b·trunc(a / b), exact on the integers kernels index with.
-          const x = f.local('ra'), y = f.local('rb');
-          return { code: `(block (result f64) (local.set ${x} ${a}) (local.set ${y} ${b}) (f64.sub (local.get ${x}) (f64.mul (local.get ${y}) (f64.trunc (f64.div (local.get ${x}) (local.get ${y}))))))`, ty: 'f64' };
-        }
-        case '<': return { code: `(f64.lt ${a} ${b})`, ty: 'i32' };
-        case '>': return { code: `(f64.gt ${a} ${b})`, ty: 'i32' };
-        case '<=': return { code: `(f64.le ${a} ${b})`, ty: 'i32' };
-        case '>=': return { code: `(f64.ge ${a} ${b})`, ty: 'i32' };
-        case '==': case '===': return { code: `(f64.eq ${a} ${b})`, ty: 'i32' };
-        case '!=': case '!==': return { code: `(f64.ne ${a} ${b})`, ty: 'i32' };
-      }
+  switch (op) {
+    case '+': return { code: `(f64.add ${a} ${b})`, ty: 'f64' };
+    case '-': return { code: `(f64.sub ${a} ${b})`, ty: 'f64' };
+    case '*': return { code: `(f64.mul ${a} ${b})`, ty: 'f64' };
+    case '/': return { code: `(f64.div ${a} ${b})`, ty: 'f64' };
+    case '%': {
+      // JavaScript's remainder (the dividend's sign): a − b·trunc(a / b), exact on the integers kernels index with.
+      const x = f.local('ra'), y = f.local('rb');
+      return { code: `(block (result f64) (local.set ${x} ${a}) (local.set ${y} ${b}) (f64.sub (local.get ${x}) (f64.mul (local.get ${y}) (f64.trunc (f64.div (local.get ${x}) (local.get ${y}))))))`, ty: 'f64' };
+    }
+    case '<': return { code: `(f64.lt ${a} ${b})`, ty: 'i32' };
+    case '>': return { code: `(f64.gt ${a} ${b})`, ty: 'i32' };
+    case '<=': return { code: `(f64.le ${a} ${b})`, ty: 'i32' };
+    case '>=': return { code: `(f64.ge ${a} ${b})`, ty: 'i32' };
+    case '==': case '===': return { code: `(f64.eq ${a} ${b})`, ty: 'i32' };
+    case '!=': case '!==': return { code: `(f64.ne ${a} ${b})`, ty: 'i32' };
+  }
   throw new Error(`wasm: operator '${op}'`);
 }
 
@@ -538,79 +542,77 @@ function vstmts(r: VRegion, body: readonly Stmt[], out: string[]): void {
 }
 
 function vstmt(r: VRegion, s: Stmt, out: string[]): void {
-  {
-    switch (s.kind) {
-      case 'const': case 'let': {
-        const x = vexpr(r, parseExpr(s.value));
-        const vec = s.kind === 'let' && r.promoted.has(r.nextKey(s.name));
-        const c: Cls = vec ? 'V' : x.c;
-        const v = r.declare(s.name, c);
-        if (c === 'S') v.stride = x.stride!;
-        out.push(`(local.set ${v.l} ${vec ? toV(x) : x.code})`);
-        break;
-      }
-      case 'assign': {
-        const v = r.lookup(s.name);
-        if (v.outer) {
-          const a = accumulation(s);
-          if (!a) throw new Unvectorizable(`'${s.name}' written in the loop other than by a sum, max or min`);
-          let acc = r.acc.get(s.name);
-          if (!acc) { acc = { vl: r.f.local(`acc_${s.name}`, 'v128'), kind: a.kind }; r.acc.set(s.name, acc); }
-          if (acc.kind !== a.kind) throw new Unvectorizable(`'${s.name}' both summed and maxed`);
-          const x = toV(vexpr(r, a.x));
-          out.push(`(local.set ${acc.vl} (f32x4.${a.kind} (local.get ${acc.vl}) ${x}))`);
-          r.effects = true;
-          break;
-        }
-        const x = vexpr(r, parseExpr(s.value));
-        const addTo = (cur: string, val: string, c: Cls) => (s.add ? (c === 'V' ? `(f32x4.add ${cur} ${val})` : `(f64.add ${cur} ${val})`) : val);
-        if (v.c === 'V') out.push(`(local.set ${v.l} ${addTo(`(local.get ${v.l})`, toV(x), 'V')})`);
-        else if (v.c === 'U' && toU(x)) out.push(`(local.set ${v.l} ${addTo(`(local.get ${v.l})`, toU(x)!, 'U')})`);
-        else if (v.key) { r.promoted.add(v.key); throw new Retry(); }
-        else throw new Unvectorizable(`'${s.name}' changes class`);
-        break;
-      }
-      case 'if': {
-        const c = vexpr(r, parseExpr(s.cond));
-        const inner: string[] = [];
-        const before = r.effects;
-        r.scopes.push(new Map());
-        vstmts(r, s.body, inner);
-        r.scopes.pop();
-        // A body that ends in the thread's result leaves nothing written for the code after it.
-        if (s.body.at(-1)?.kind === 'return') r.effects = before;
-        const b = toB(c);
-        if (b) { out.push(`(if ${b} (then ${inner.join(' ')}))`); break; }
-        // Lanes that part go scalar from the region's start: only while nothing was written yet.
-        if (before) throw new Unvectorizable('lanes part after a write');
-        const m = r.f.local('mask', 'v128');
-        out.push(`(local.set ${m} ${toM(r, c)})`);
-        out.push(`(if (v128.any_true (local.get ${m})) (then (if (i32x4.all_true (local.get ${m})) (then ${inner.join(' ')}) (else ${r.fallback}))))`);
-        break;
-      }
-      case 'for': {
-        r.scopes.push(new Map());
-        const v = r.declare(s.v, 'U');
-        const inner: string[] = [];
-        vstmts(r, s.body, inner);
-        r.scopes.pop();
-        out.push(`(local.set ${v.l} (f64.const 0))`);
-        out.push(`(block $vfb${v.l} (loop $vfl${v.l} (br_if $vfb${v.l} (f64.ge (local.get ${v.l}) (f64.const ${s.count}))) ${inner.join(' ')} (local.set ${v.l} (f64.add (local.get ${v.l}) (f64.const 1))) (br $vfl${v.l})))`);
-        break;
-      }
-      case 'return': {
-        if (r.mode !== 'thread') throw new Unvectorizable('a result inside a loop');
-        const w = r.width;
-        if (w === 1) out.push(`(v128.store (i32.add (local.get $p_out) (i32.shl (local.get $ti) (i32.const 2))) ${toV(vexpr(r, parseExpr(s.values[0]!)))})`);
-        else s.values.forEach((x, j) => {
-          const t = r.f.local('res', 'v128');
-          out.push(`(local.set ${t} ${toV(vexpr(r, parseExpr(x)))})`);
-          for (let k = 0; k < 4; k++) out.push(`(f32.store offset=${4 * (k * w + j)} (i32.add (local.get $p_out) (i32.shl (i32.mul (local.get $ti) (i32.const ${w})) (i32.const 2))) (f32x4.extract_lane ${k} (local.get ${t})))`);
-        });
-        out.push('(br $nextq)');
+  switch (s.kind) {
+    case 'const': case 'let': {
+      const x = vexpr(r, parseExpr(s.value));
+      const vec = s.kind === 'let' && r.promoted.has(r.nextKey(s.name));
+      const c: Cls = vec ? 'V' : x.c;
+      const v = r.declare(s.name, c);
+      if (c === 'S') v.stride = x.stride!;
+      out.push(`(local.set ${v.l} ${vec ? toV(x) : x.code})`);
+      break;
+    }
+    case 'assign': {
+      const v = r.lookup(s.name);
+      if (v.outer) {
+        const a = accumulation(s);
+        if (!a) throw new Unvectorizable(`'${s.name}' written in the loop other than by a sum, max or min`);
+        let acc = r.acc.get(s.name);
+        if (!acc) { acc = { vl: r.f.local(`acc_${s.name}`, 'v128'), kind: a.kind }; r.acc.set(s.name, acc); }
+        if (acc.kind !== a.kind) throw new Unvectorizable(`'${s.name}' both summed and maxed`);
+        const x = toV(vexpr(r, a.x));
+        out.push(`(local.set ${acc.vl} (f32x4.${a.kind} (local.get ${acc.vl}) ${x}))`);
         r.effects = true;
         break;
       }
+      const x = vexpr(r, parseExpr(s.value));
+      const addTo = (cur: string, val: string, c: Cls) => (s.add ? (c === 'V' ? `(f32x4.add ${cur} ${val})` : `(f64.add ${cur} ${val})`) : val);
+      if (v.c === 'V') out.push(`(local.set ${v.l} ${addTo(`(local.get ${v.l})`, toV(x), 'V')})`);
+      else if (v.c === 'U' && toU(x)) out.push(`(local.set ${v.l} ${addTo(`(local.get ${v.l})`, toU(x)!, 'U')})`);
+      else if (v.key) { r.promoted.add(v.key); throw new Retry(); }
+      else throw new Unvectorizable(`'${s.name}' changes class`);
+      break;
+    }
+    case 'if': {
+      const c = vexpr(r, parseExpr(s.cond));
+      const inner: string[] = [];
+      const before = r.effects;
+      r.scopes.push(new Map());
+      vstmts(r, s.body, inner);
+      r.scopes.pop();
+      // A body that ends in the thread's result leaves nothing written for the code after it.
+      if (s.body.at(-1)?.kind === 'return') r.effects = before;
+      const b = toB(c);
+      if (b) { out.push(`(if ${b} (then ${inner.join(' ')}))`); break; }
+      // Lanes that part go scalar from the region's start: only while nothing was written yet.
+      if (before) throw new Unvectorizable('lanes part after a write');
+      const m = r.f.local('mask', 'v128');
+      out.push(`(local.set ${m} ${toM(r, c)})`);
+      out.push(`(if (v128.any_true (local.get ${m})) (then (if (i32x4.all_true (local.get ${m})) (then ${inner.join(' ')}) (else ${r.fallback}))))`);
+      break;
+    }
+    case 'for': {
+      r.scopes.push(new Map());
+      const v = r.declare(s.v, 'U');
+      const inner: string[] = [];
+      vstmts(r, s.body, inner);
+      r.scopes.pop();
+      out.push(`(local.set ${v.l} (f64.const 0))`);
+      out.push(`(block $vfb${v.l} (loop $vfl${v.l} (br_if $vfb${v.l} (f64.ge (local.get ${v.l}) (f64.const ${s.count}))) ${inner.join(' ')} (local.set ${v.l} (f64.add (local.get ${v.l}) (f64.const 1))) (br $vfl${v.l})))`);
+      break;
+    }
+    case 'return': {
+      if (r.mode !== 'thread') throw new Unvectorizable('a result inside a loop');
+      const w = r.width;
+      if (w === 1) out.push(`(v128.store (i32.add (local.get $p_out) (i32.shl (local.get $ti) (i32.const 2))) ${toV(vexpr(r, parseExpr(s.values[0]!)))})`);
+      else s.values.forEach((x, j) => {
+        const t = r.f.local('res', 'v128');
+        out.push(`(local.set ${t} ${toV(vexpr(r, parseExpr(x)))})`);
+        for (let k = 0; k < 4; k++) out.push(`(f32.store offset=${4 * (k * w + j)} (i32.add (local.get $p_out) (i32.shl (i32.mul (local.get $ti) (i32.const ${w})) (i32.const 2))) (f32x4.extract_lane ${k} (local.get ${t})))`);
+      });
+      out.push('(br $nextq)');
+      r.effects = true;
+      break;
     }
   }
 }
