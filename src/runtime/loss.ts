@@ -188,7 +188,7 @@ export class CompiledLoss extends LossBase<Backend, NodeKernels> {
     const js: JsKernel[] = [];
     const runners = specs.map((spec): Runner | undefined => {
       if (!spec) return undefined;
-      if (this.backend === 'wasm') return wasmRunner(spec, sync ? undefined : wasmPool(this.opts.threads));
+      if (this.backend === 'wasm') return wasmRunner(spec, sync ? undefined : wasmPool(this.opts.threads), program);
       if (this.backend === 'js') {
         const jk: JsKernel = { id: nextKernelId++, source: spec.jsSource, output: spec.output, width: spec.width, elements: count(canonicalAxes(program.dims), program.sizes) };
         js.push(jk);

@@ -8,7 +8,7 @@
 import { type KernelSpec, inputVar } from '../../compiler/codegen/spec.ts';
 import { printWat } from '../../compiler/codegen/wat.ts';
 import { MEMORY } from '../../compiler/plan/plan.ts';
-import type { Runner } from '../executor.ts';
+import type { Program, Runner } from '../executor.ts';
 
 interface Wabt {
   parseWat(file: string, text: string, features?: Record<string, boolean>): { toBinary(o: object): { buffer: Uint8Array }; validate(): void; destroy(): void };
@@ -56,15 +56,20 @@ export interface WasmThreads {
 }
 
 /**
- * Whether a kernel runs f32x4. Not one that reads the buffers (plan.ts's MEMORY): Lovász's gradient there is the
- * difference of two Jaccard indices of cumulative sums a host step wrote, which cancels to about n·2^-24 in
- * float32 (3e-4 relative at 8633 pixels); in f64, as the js backend computes, it keeps its digits.
+ * Whether a kernel runs f32x4: not one that reads the buffers (plan.ts's MEMORY) of a plan with a sort or a
+ * cumulative sum on the host. Lovász's gradient there is the difference of two Jaccard indices of cumulative
+ * sums, which cancels to about n·2^-24 in float32 (3e-4 relative at 8633 pixels); in f64, as the js backend
+ * computes, it keeps its digits. Without the program (a kernel alone), every kernel reading buffers is scalar.
  */
-export const runsSimd = (spec: KernelSpec) => !spec.args.includes(inputVar(MEMORY));
+export function runsSimd(spec: KernelSpec, program?: Program): boolean {
+  if (!spec.args.includes(inputVar(MEMORY))) return true;
+  if (!program) return false;
+  return !program.steps.some((s) => s.kind === 'host' && s.ops.some((o) => o.node.op === 'cumsum' || o.node.op === 'sorted'));
+}
 
 /** The kernel assembled and instantiated; on a shared memory when worker threads will run it too. */
-export function wasmKernel(spec: KernelSpec, shared = false): WasmKernel {
-  const wat = printWat(spec.args, spec.body, spec.width, runsSimd(spec), shared);
+export function wasmKernel(spec: KernelSpec, shared = false, simd = runsSimd(spec)): WasmKernel {
+  const wat = printWat(spec.args, spec.body, spec.width, simd, shared);
   const module = assemble(wat);
   const memory = new WebAssembly.Memory(shared ? { initial: 1, maximum: 65536, shared: true } : { initial: 1 });
   const inst = new WebAssembly.Instance(module, { env: { mem: memory }, math: MATH });
@@ -76,12 +81,12 @@ const PAGE = 65536;
 export const MIN_THREADED_ELEMENTS = 1 << 16;
 
 /**
- * A runner of the kernel: arguments copied into its memory, all threads run (across `threads` when given and
+ * A runner of the kernel (of `program`, which says whether it may run f32x4): arguments copied into its memory, all threads run (across `threads` when given and
  * the arrays are big), the output returned: the target filled, or else a view of the kernel's memory valid
  * until its next call (on the calling thread), or a copy (threaded: concurrent calls queue on the memory).
  */
-export function wasmRunner(spec: KernelSpec, threads?: WasmThreads): Runner {
-  const k = wasmKernel(spec, threads !== undefined);
+export function wasmRunner(spec: KernelSpec, threads?: WasmThreads, program?: Program): Runner {
+  const k = wasmKernel(spec, threads !== undefined, runsSimd(spec, program));
   const size = spec.output * spec.width;
   const place = (args: Float32Array[]) => {
     // Layout: each argument, then the output, 16-byte aligned, 16 bytes apart (a vector read past an
