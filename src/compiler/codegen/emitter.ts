@@ -25,6 +25,8 @@ export interface Scope {
   index: Expr | undefined;
   /** The axes of `coords` read so far (only where given): a coordinate is declared only when read. */
   read?: Set<Axis>;
+  /** The loop of an inline reduction that opened this scope (a statement of the parent's block). */
+  loop?: Stmt;
 }
 
 export class Emitter implements KernelEmitter {
@@ -118,6 +120,14 @@ export class Emitter implements KernelEmitter {
     if (st !== undefined) return this.literal(st);
     const memo = this.lookup(s, n);
     if (memo !== undefined) return memo;
+    // Loop-invariant code motion: a value that does not vary along an inline reduction's loop (softmax's
+    // max and sum over classes, read inside a loop over classes) is computed once, before the loop.
+    if (!compute && s.loop) {
+      let h: Scope = s;
+      let before: Stmt | undefined;
+      while (h.loop && h.parent && ![...h.coords.keys()].some((a) => n.axes.includes(a))) { before = h.loop; h = h.parent; }
+      if (before && h.body.includes(before)) return this.hoisted(h, before, n);
+    }
     if (!compute && this.plain(s, n) && n.src.some((x) => this.plain(s, x) && x.src.some((y) => this.plain(s, y)))) {
       for (const m of toposort([n], (m) => m !== n && !this.plain(s, m))) if (m !== n && this.plain(s, m)) this.value(s, m);
     }
@@ -176,6 +186,17 @@ export class Emitter implements KernelEmitter {
     return this.bind(s, expr);
   }
 
+  /** value(h, n) with its statements placed in h's block before `before` (a loop in that block). */
+  private hoisted(h: Scope, before: Stmt, n: Node): Expr {
+    const block = h.body;
+    const moved: Stmt[] = [];
+    h.body = moved;
+    let v: Expr;
+    try { v = this.value(h, n); } finally { h.body = block; }
+    block.splice(block.indexOf(before), 0, ...moved);
+    return v;
+  }
+
   /** A reduction inside a kernel (over class, or part of space): a loop per reduced axis. */
   private inlineReduce(s: Scope, n: Node): Expr {
     const acc = this.fresh('acc');
@@ -185,7 +206,7 @@ export class Emitter implements KernelEmitter {
       const v = this.fresh(a[0]);
       const l = loop(v, this.ctx.sizes[a]);
       inner.body.push(l);
-      inner = this.block(inner, l.body, new Map([[a, v]]));
+      inner = { ...this.block(inner, l.body, new Map([[a, v]])), loop: l };
     }
     const x = this.value(inner, n.src[0]!);
     inner.body.push(n.op === 'sum' ? addTo(acc, x) : assign(acc, `Math.max(${acc}, ${x})`));
