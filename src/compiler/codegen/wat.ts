@@ -290,8 +290,9 @@ function stmts(f: Fn, body: readonly Stmt[], width: number, out: string[]): void
 
 type Cls = 'U' | 'B' | 'A' | 'S' | 'V' | 'M';
 /** `stride` (class S): lane k holds code + k·stride, a uniform f64 (nhwc's classes: the spatial index times C). */
-interface VX { code: string; c: Cls; stride?: string }
-interface Var { l: string; c: Cls; key?: string; outer?: boolean; stride?: string }
+/** `inv`: a uniform that stays the same over the whole region (a run of threads, or the loop): computed once, before it. */
+interface VX { code: string; c: Cls; stride?: string; inv?: boolean }
+interface Var { l: string; c: Cls; key?: string; outer?: boolean; stride?: string; inv?: boolean }
 
 /** The kernel (or loop) cannot run 4 lanes at once: print it scalar. */
 class Unvectorizable extends Error {}
@@ -330,15 +331,24 @@ class VRegion {
   nextKey(name: string): string { return `${name}#${this.decls}`; }
   lookup(name: string): Var {
     for (let s = this.scopes.length - 1; s >= 0; s--) { const v = this.scopes[s]!.get(name); if (v) return v; }
-    if (this.mode === 'loop') return { l: this.f.lookup(name), c: 'U', outer: true };
+    if (this.mode === 'loop') return { l: this.f.lookup(name), c: 'U', outer: true, inv: true };
     throw new Error(`wasm: unknown name '${name}' in a kernel`);
   }
 }
 
+/** Where the region being printed hoists its invariant vectors (each once), while it is printed. */
+let hoist: { f: Fn; code: string[]; memo: Map<string, string> } | undefined;
+
 function toV(x: VX): string {
   switch (x.c) {
     case 'V': return x.code;
-    case 'U': return `(f32x4.splat (f32.demote_f64 ${x.code}))`;
+    case 'U': {
+      const splat = `(f32x4.splat (f32.demote_f64 ${x.code}))`;
+      if (!x.inv || !hoist) return splat;
+      let l = hoist.memo.get(splat);
+      if (!l) { l = hoist.f.local('inv', 'v128'); hoist.memo.set(splat, l); hoist.code.push(`(local.set ${l} ${splat})`); }
+      return `(local.get ${l})`;
+    }
     case 'A': return `(f32x4.add (f32x4.splat (f32.demote_f64 ${x.code})) ${LANES})`;
     case 'S': return `(f32x4.add (f32x4.splat (f32.demote_f64 ${x.code})) (f32x4.mul ${LANES} (f32x4.splat (f32.demote_f64 ${x.stride!}))))`;
     case 'B': return `(f32x4.convert_i32x4_u (i32x4.splat ${x.code}))`;
@@ -364,18 +374,18 @@ const FLIP: Readonly<Record<string, string>> = { lt: 'gt', gt: 'lt', le: 'ge', g
 
 function vexpr(r: VRegion, e: Ast): VX {
   switch (e.k) {
-    case 'num': return { code: `(f64.const ${watF64(e.v)})`, c: 'U' };
+    case 'num': return { code: `(f64.const ${watF64(e.v)})`, c: 'U', inv: true };
     case 'id': {
       const v = r.lookup(e.name);
       if (v.outer && r.outerWritten.has(e.name)) throw new Unvectorizable(`'${e.name}' read in the loop that sums into it`);
-      return { code: `(local.get ${v.l})`, c: v.c, ...(v.stride ? { stride: v.stride } : {}) };
+      return { code: `(local.get ${v.l})`, c: v.c, ...(v.stride ? { stride: v.stride } : {}), ...(v.inv ? { inv: true } : {}) };
     }
     case 'index': {
       const base = r.f.arrays.get(e.arr);
       if (!base) throw new Error(`wasm: '${e.arr}' is not an array of the kernel`);
       const i = vexpr(r, e.i);
       const addr = (x: string) => `(i32.add (local.get ${base}) (i32.shl (i32.trunc_f64_s ${x}) (i32.const 2)))`;
-      if (i.c === 'U') return { code: `(f64.promote_f32 (f32.load ${addr(i.code)}))`, c: 'U' };
+      if (i.c === 'U') return { code: `(f64.promote_f32 (f32.load ${addr(i.code)}))`, c: 'U', inv: i.inv };
       if (i.c === 'A') return { code: `(v128.load ${addr(i.code)})`, c: 'V' };
       if (i.c === 'S') {
         // Lanes a stride apart: four loads into one vector.
@@ -401,14 +411,14 @@ function vexpr(r: VRegion, e: Ast): VX {
       if (e.op === '!') { const b = toB(a); return b ? { code: `(i32.eqz ${b})`, c: 'B' } : { code: `(v128.not ${toM(r, a)})`, c: 'M' }; }
       const u = toU(a);
       if (a.c === 'S') throw new Unvectorizable('a strided index negated');
-      return u ? { code: `(f64.neg ${u})`, c: 'U' } : { code: `(f32x4.neg ${toV(a)})`, c: 'V' };
+      return u ? { code: `(f64.neg ${u})`, c: 'U', inv: a.inv } : { code: `(f32x4.neg ${toV(a)})`, c: 'V' };
     }
     case 'cond': {
       const c = vexpr(r, e.c), a = vexpr(r, e.a), b = vexpr(r, e.b);
       const cb = toB(c);
       if (cb) {
         const ua = toU(a), ub = toU(b);
-        if (ua && ub) return { code: `(if (result f64) ${cb} (then ${ua}) (else ${ub}))`, c: 'U' };
+        if (ua && ub) return { code: `(if (result f64) ${cb} (then ${ua}) (else ${ub}))`, c: 'U', inv: c.inv && a.inv && b.inv };
         return { code: `(select (result v128) ${toV(a)} ${toV(b)} ${cb})`, c: 'V' };
       }
       return { code: `(v128.bitselect ${toV(a)} ${toV(b)} ${toM(r, c)})`, c: 'V' };
@@ -427,7 +437,7 @@ function vexpr(r: VRegion, e: Ast): VX {
       }
       const a = e.args.map((x) => vexpr(r, x));
       const us = a.map(toU);
-      if (us.every((u) => u !== null)) return { code: asF64(scalarCall(r.f, e.f, us as string[])), c: 'U' };
+      if (us.every((u) => u !== null)) return { code: asF64(scalarCall(r.f, e.f, us as string[])), c: 'U', inv: a.every((y) => y.inv) };
       const [x] = a;
       if (a.some((y) => y.c === 'S')) throw new Unvectorizable(`Math.${e.f} of a strided index`);
       if (a.some((y) => y.c === 'A')) {
@@ -457,7 +467,7 @@ function vexpr(r: VRegion, e: Ast): VX {
         return { code: `(v128.${op === '&&' ? 'and' : 'or'} ${toM(r, a)} ${toM(r, b)})`, c: 'M' };
       }
       const ua = toU(a), ub = toU(b);
-      if (ua && ub) { const x = scalarBin(r.f, op, ua, ub); return { code: x.code, c: x.ty === 'i32' ? 'B' : 'U' }; }
+      if (ua && ub) { const x = scalarBin(r.f, op, ua, ub); return { code: x.code, c: x.ty === 'i32' ? 'B' : 'U', inv: a.inv && b.inv }; }
       const cmp = CMP[op];
       if (cmp && (a.c === 'S' || b.c === 'S')) throw new Unvectorizable('a strided index compared');
       if (cmp) {
@@ -549,6 +559,8 @@ function vstmt(r: VRegion, s: Stmt, out: string[]): void {
       const c: Cls = vec ? 'V' : x.c;
       const v = r.declare(s.name, c);
       if (c === 'S') v.stride = x.stride!;
+      // A constant the same over the region is computed once before it (where its hoisted uses read it).
+      if (s.kind === 'const' && x.inv && hoist && (c === 'U' || c === 'B')) { v.inv = true; hoist.code.push(`(local.set ${v.l} ${x.code})`); break; }
       out.push(`(local.set ${v.l} ${vec ? toV(x) : x.code})`);
       break;
     }
@@ -618,15 +630,21 @@ function vstmt(r: VRegion, s: Stmt, out: string[]): void {
 }
 
 /** Print a region, again with the promoted `let`s vectors until none changes class. */
-function region(make: (promoted: Set<string>) => VRegion, body: readonly Stmt[], seed?: (r: VRegion) => void): { r: VRegion; code: string[] } {
+function region(make: (promoted: Set<string>) => VRegion, body: readonly Stmt[], seed?: (r: VRegion) => void): { r: VRegion; code: string[]; hoisted: string[] } {
   const promoted = new Set<string>();
-  for (let tries = 0; tries < 64; tries++) {
-    const r = make(promoted);
-    seed?.(r);
-    const code: string[] = [];
-    try { vstmts(r, body, code); return { r, code }; } catch (e) { if (!(e instanceof Retry)) throw e; }
+  const outer = hoist;
+  try {
+    for (let tries = 0; tries < 64; tries++) {
+      const r = make(promoted);
+      seed?.(r);
+      const code: string[] = [];
+      hoist = { f: r.f, code: [], memo: new Map() };
+      try { vstmts(r, body, code); return { r, code, hoisted: hoist.code }; } catch (e) { if (!(e instanceof Retry)) throw e; }
+    }
+    throw new Unvectorizable('classes do not settle');
+  } finally {
+    hoist = outer;
   }
-  throw new Unvectorizable('classes do not settle');
 }
 
 const written = (body: readonly Stmt[], into = new Set<string>()): Set<string> => {
@@ -660,12 +678,14 @@ function vectorLoop(f: Fn, s: Stmt & { kind: 'for' }, v: string, scalarBody: rea
   // One copy of the body over iterations [at, at + 4): its own block, which lanes that part leave after
   // running those 4 iterations scalar. Two copies per step of 8 sum into two sets of accumulators (two
   // dependency chains per sum); a single copy takes a last step of 4.
+  const hoisted: string[] = [];
   const copy = (k: number, acc: VRegion['acc']): string[] | undefined => {
     const at = f.local(`${s.v}_v${k}`);
     const label = `$vnext${at}`;
     const fallback = `(local.set ${v} (local.get ${at})) (block $fbk${at} (loop $flk${at} (br_if $fbk${at} (f64.ge (local.get ${v}) (f64.add (local.get ${at}) (f64.const 4)))) ${scalarBody.join(' ')} (local.set ${v} (f64.add (local.get ${v}) (f64.const 1))) (br $flk${at}))) (br ${label})`;
     try {
-      const { code } = region((p) => { const r = new VRegion(f, p, 'loop', fallback, outer); r.acc = acc; return r; }, s.body, (r) => { r.scopes[0]!.set(s.v, { l: at, c: 'A' }); });
+      const { code, hoisted: h } = region((p) => { const r = new VRegion(f, p, 'loop', fallback, outer); r.acc = acc; return r; }, s.body, (r) => { r.scopes[0]!.set(s.v, { l: at, c: 'A' }); });
+      hoisted.push(...h);
       return [`(local.set ${at} (f64.add (local.get ${base}) (f64.const ${4 * (k % 2)})))`, `(block ${label} ${code.join(' ')})`];
     } catch (e) {
       if (e instanceof Unvectorizable) return undefined;
@@ -688,6 +708,8 @@ function vectorLoop(f: Fn, s: Stmt & { kind: 'for' }, v: string, scalarBody: rea
   });
   return [
     ...init,
+    // What does not change over the loop, splatted once before it.
+    ...hoisted,
     `(local.set ${base} (f64.const 0))`,
     `(block $vb${base} (loop $vl${base} (br_if $vb${base} (f64.gt (f64.add (local.get ${base}) (f64.const 8)) (f64.const ${s.count})))`,
     `  ${c0.join(' ')}`,
@@ -740,9 +762,9 @@ export function printWat(args: readonly string[], body: readonly Stmt[], width: 
     const rc = outer ? vf.local(outer.name) : undefined;
     const fallback = `${[0, 1, 2, 3].map((k) => call(`(i32.add (local.get $ti) (i32.const ${k}))`)).join(' ')} (br $nextq)`;
     try {
-      const { code } = region((p) => new VRegion(vf, p, 'thread', fallback, new Set(), width), body.filter((s) => s !== outer), (r) => {
+      const { code, hoisted } = region((p) => new VRegion(vf, p, 'thread', fallback, new Set(), width), body.filter((s) => s !== outer), (r) => {
         r.scopes[0]!.set('t', { l: tA, c: 'A' });
-        if (outer) r.scopes[0]!.set(outer.name, { l: rc!, c: 'U' });
+        if (outer) r.scopes[0]!.set(outer.name, { l: rc!, c: 'U', inv: true });
       });
       run = [
         `  (func (export "run") ${ps} (param $p_out i32) (param $start i32) (param $end i32) (local $ti i32) (local $re i32) ${vf.locals.join(' ')}`,
@@ -753,6 +775,8 @@ export function printWat(args: readonly string[], body: readonly Stmt[], width: 
       (local.set $re (i32.mul (i32.add (i32.trunc_f64_s (local.get ${rc})) (i32.const 1)) (i32.const ${outer.run!})))
       (if (i32.gt_s (local.get $re) (local.get $end)) (then (local.set $re (local.get $end))))`
           : '      (local.set $re (local.get $end))',
+        // What does not change over the run (its outermost coordinate, constants, small values), splatted once.
+        `      ${hoisted.join('\n      ')}`,
         '      (block $qd (loop $q (br_if $qd (i32.gt_s (i32.add (local.get $ti) (i32.const 4)) (local.get $re)))',
         `        (local.set ${tA} (f64.convert_i32_s (local.get $ti)))`,
         `        (block $nextq ${code.join('\n          ')})`,
