@@ -85,6 +85,11 @@ export interface Memory {
    * zeroed: every slot is written before it is read). A caller that reuses them from call to call gives it.
    */
   scratch?(length: number): Float32Array;
+  /**
+   * Optional: where a kernel writes an output the call reads back (partial sums, a gradient with terms),
+   * when the runners would otherwise share one scratch array between calls in flight (worker threads).
+   */
+  output?(length: number): Float32Array;
 }
 
 export interface RunResult { value: number; grad?: Float32Array; values?: Float64Array }
@@ -173,13 +178,13 @@ function* steps(p: Program, memory: Memory, wantGrad: boolean, into: Float32Arra
     const first = step.buffers[0] ?? 0;
     const inPlace = mem !== undefined && step.buffers.length > 0 && step.mapThreads === 0 && !step.reduce && !step.terms && step.width === 1 &&
       step.output === step.buffers.length * N && step.buffers.every((k, j) => k === first + j);
-    const target = ownsOutput ? (into ?? memory.alloc(N)) : inPlace ? mem.subarray(first * N, (first + step.buffers.length) * N) : undefined;
+    const target = ownsOutput ? (into ?? memory.alloc(N)) : inPlace ? mem.subarray(first * N, (first + step.buffers.length) * N) : memory.output?.(step.output * step.width);
     const out = yield { kernel: step.kernel, args: step.args.map(arg), target };
     if (!inPlace || out !== target) step.buffers.forEach((k, j) => mem!.set((out as Float32Array).subarray(j * N, (j + 1) * N), k * N));
     if (step.mapThreads) {
       // Otherwise the kernel's array may be reused scratch or hold terms too: copy the gradient out.
       // (A gradient written in place is the target itself: no copy of it onto itself.)
-      const g = out === target ? target : (out as Float32Array).subarray(0, step.mapThreads);
+      const g = ownsOutput && out === target ? target : (out as Float32Array).subarray(0, step.mapThreads);
       grad = g === target ? g : (into ?? new Float32Array(N));
       if (grad !== g) grad.set(g);
     }

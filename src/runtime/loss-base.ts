@@ -143,19 +143,21 @@ export abstract class LossBase<B extends string, K extends ShapeKernels> {
     }
     const k = this.kernelsFor(wantGrad ? st.ir.plan : st.ir.valuePlan, sizes, dims, `${wantGrad ? 'grad' : 'value'}${sync ? ':sync' : ''}`, sync);
     const memory = this.memory(k, inputs, count(canonicalAxes(dims), sizes), sync);
-    // The buffers' array is the shape's, reused from call to call: no allocation per call after the first
-    // (a call that meets another in flight takes one of its own, kept for later too).
-    let taken: Float32Array | undefined;
+    // The call's working arrays (its buffers; on threads, its inputs' copies and kernels' outputs) are the
+    // shape's, reused from call to call: no allocation per call after the first. A call holds what it takes
+    // until it ends, so calls in flight together on one shape each have their own (kept for later too).
+    const taken: Float32Array[] = [];
     memory.scratch = (n) => {
       const free = (k.scratch ??= []);
       const i = free.findIndex((a) => a.length === n);
-      taken = i >= 0 ? free.splice(i, 1)[0]! : memory.alloc(n);
-      return taken;
+      const a = i >= 0 ? free.splice(i, 1)[0]! : memory.alloc(n);
+      taken.push(a);
+      return a;
     };
     // An entry evicted while a call runs on it is released when the last such call ends.
     k.busy++;
     const done = () => {
-      if (taken && !k.evicted) k.scratch!.push(taken);
+      if (!k.evicted && taken.length) (k.scratch ??= []).push(...taken);
       if (--k.busy === 0 && k.evicted) { k.scratch = undefined; this.release(k); }
     };
     let r: RunResult | Promise<RunResult>;

@@ -18,7 +18,7 @@ import type { Activation, Region } from '../compiler/lower/knobs.ts';
 import { type GpuBackend, type GpuHandle, type GpuJsKernel, GPU_BACKENDS, kernelBackend, openGpu } from './backends/gpujs.ts';
 import { type Layout, canonicalAxes, count, sizesOf } from '../compiler/core/layout.ts';
 import { availableParallelism } from 'node:os';
-import { type JsKernel, MIN_THREADED_ELEMENTS, jsRunner, releaseJsKernels, shared } from './backends/js.ts';
+import { type JsKernel, MIN_THREADED_ELEMENTS, jsRunner, releaseJsKernels } from './backends/js.ts';
 import { loadWasm, wasmRunner } from './backends/wasm.ts';
 import { wasmPool } from './backends/wasm-pool.ts';
 import type { KernelOutput as ExecutorOutput, Memory, Runner } from './executor.ts';
@@ -72,8 +72,6 @@ interface NodeKernels extends ShapeKernels {
 
 export class CompiledLoss extends LossBase<Backend, NodeKernels> {
   private gpu: GpuHandle | undefined;
-  /** Shared-memory copies of the inputs for the js backend's threads, reused from call to call. */
-  private readonly sharedInputs = new Map<string, Float32Array>();
 
   private constructor(
     source: string,
@@ -120,7 +118,6 @@ export class CompiledLoss extends LossBase<Backend, NodeKernels> {
   /** Release kernels (the js backend's workers' copies too), textures and buffers. The loss cannot be called afterwards. */
   dispose(): void {
     this.releaseAll();
-    this.sharedInputs.clear();
     this.gpu?.close();
     this.gpu = undefined;
   }
@@ -139,18 +136,29 @@ export class CompiledLoss extends LossBase<Backend, NodeKernels> {
 
   protected override memory(_k: NodeKernels, inputs: Inputs, N: number, sync: boolean): Memory {
     // The js backend's worker threads read shared memory: big inputs are copied there once per call
-    // (not once per pass), into arrays this loss keeps; the buffers live there from the start.
+    // (not once per pass), into arrays of the shape's pool; the buffers live there from the start.
     const threaded = this.backend === 'js' && !sync && N >= MIN_THREADED_ELEMENTS && (this.opts.threads ?? availableParallelism()) > 1;
     const perCall = new Map<string, Float32Array>();
-    return {
+    // On threads, a copy into shared memory (unless the input is there already: `alloc`) in an array the
+    // call holds till it ends (the loss's per-shape pool: calls in flight together never share one).
+    const toShared = (v: ArrayLike<number>): Float32Array => {
+      if (v instanceof Float32Array && v.buffer instanceof SharedArrayBuffer) return v;
+      const a = m.scratch ? m.scratch(v.length) : new Float32Array(new SharedArrayBuffer(v.length * 4));
+      a.set(v);
+      return a;
+    };
+    const m: Memory = {
       // Each input converted once per call (not once per pass that reads it).
       input: (name) => {
         let a = perCall.get(name);
-        if (!a) { a = threaded ? shared(this.sharedInputs, name, inputs[name]!) : toF32(inputs[name]!); perCall.set(name, a); }
+        if (!a) { a = threaded ? toShared(inputs[name]!) : toF32(inputs[name]!); perCall.set(name, a); }
         return a;
       },
       alloc: (n) => (threaded ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n)),
+      // Kernels' outputs in the call's own shared arrays (a runner's scratch would be shared by calls in flight).
+      ...(threaded ? { output: (n: number) => (m.scratch ? m.scratch(n) : new Float32Array(new SharedArrayBuffer(n * 4))) } : {}),
     };
+    return m;
   }
 
   /**
