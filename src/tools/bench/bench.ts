@@ -17,9 +17,9 @@
 // - then the contenders timed together, round by round (cell.ts): `runs` rounds,
 //   or fewer (at least 3) once they pass `budgetS` seconds per contender; the
 //   median and the quartiles of each one's calls. The CPU time other processes
-//   took meanwhile is measured; above OTHER_LOAD_LIMIT of the machine the cell is
+//   took meanwhile is measured, and the hypervisor's steal; above OTHER_LOAD_LIMIT of the machine the cell is
 //   measured again (up to `retries` times) and, if it stays busy, marked unreliable.
-// - Threads: segloss's js backend and PyTorch run at each count of `threads`
+// - Threads: segloss's js and wasm backends and PyTorch run at each count of `threads`
 //   (default: the machine's cores, and 1), the same count for both; tfjs-cpu
 //   and the JS loop are single-threaded; gpu.js and tfjs-wasm use their own pools.
 // A timed call is value + gradient with both on the host: segloss
@@ -205,7 +205,7 @@ async function begin(setup: () => Promise<() => Outcome | Promise<Outcome>>, war
 }
 
 function emptyRow(loss: string, shape: string, name: string, kind: BenchRow['kind'], threads?: number): BenchRow {
-  return { loss, shape, name, kind, threads, status: 'ok', runs: 0, medianMs: NaN, p25Ms: NaN, p75Ms: NaN, minMs: NaN, timesMs: [], firstCallMs: NaN, rssDeltaMB: NaN, arrayBuffersDeltaMB: NaN, otherLoad: NaN, unreliable: false, value: NaN, valueRelErr: NaN, gradRelErr: NaN, ok: false, speedup: {} };
+  return { loss, shape, name, kind, threads, status: 'ok', runs: 0, medianMs: NaN, p25Ms: NaN, p75Ms: NaN, minMs: NaN, timesMs: [], firstCallMs: NaN, rssDeltaMB: NaN, arrayBuffersDeltaMB: NaN, otherLoad: NaN, stolen: NaN, unreliable: false, value: NaN, valueRelErr: NaN, gradRelErr: NaN, ok: false, speedup: {} };
 }
 
 function errorRow(loss: string, shape: string, name: string, kind: BenchRow['kind'], e: unknown, status: BenchRow['status'] = 'error', threads?: number): BenchRow {
@@ -260,7 +260,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
 
   const rows: BenchRow[] = [];
   const compile: CompileRow[] = [];
-  const contendersPerCell = backends.length + (backends.includes('js') ? threads.length - 1 : 0) + peers.length + (peers.includes('torch') ? threads.length - 1 : 0);
+  const contendersPerCell = backends.length + backends.filter((b) => b === 'js' || b === 'wasm').length * (threads.length - 1) + peers.length + (peers.includes('torch') ? threads.length - 1 : 0);
   const total = shapes.length * losses.length * (3 + contendersPerCell);
   let done = 0;
   const step = (label: string) => progress(done++, total, label);
@@ -306,7 +306,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
 
         const contenders: Contender[] = [];
         for (const backend of backends) {
-          for (const t of backend === 'js' ? threads : [undefined]) {
+          for (const t of backend === 'js' || backend === 'wasm' ? threads : [undefined]) {
             contenders.push({ name: `segloss:${backend}`, kind: 'segloss', threads: t, async start() {
               let compiled: CompiledLoss | undefined;
               const b = await begin(async () => {
@@ -389,15 +389,16 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
           let best: Rounds | undefined;
           for (let attempt = 0; attempt <= o.retries; attempt++) {
             const r = await timeRounds(begun.map((x) => x.b.started), o.runs, o.budgetS);
-            if (!best || !(r.otherLoad >= best.otherLoad)) best = r;
-            if (!(r.otherLoad > OTHER_LOAD_LIMIT)) break;
-            warn(`${label}: other processes took ${(100 * r.otherLoad).toFixed(0)} % of the machine during the rounds${attempt < o.retries ? `; measuring again (${attempt + 2} of ${o.retries + 1})` : '; marked unreliable'}`);
+            const busy = (x: Rounds) => x.otherLoad + (Number.isNaN(x.stolen) ? 0 : x.stolen);
+            if (!best || !(busy(r) >= busy(best))) best = r;
+            if (!(busy(r) > OTHER_LOAD_LIMIT)) break;
+            warn(`${label}: other processes took ${(100 * r.otherLoad).toFixed(0)} % of the machine during the rounds, the hypervisor ${(100 * r.stolen).toFixed(0)} % (steal)${attempt < o.retries ? `; measuring again (${attempt + 2} of ${o.retries + 1})` : '; marked unreliable'}`);
           }
           for (const [i, { b, row }] of begun.entries()) {
             const times = best!.times[i]!;
             const q = quartiles(times);
             row.timesMs = times.map((t) => Math.round(t * 1000) / 1000);
-            Object.assign(row, { runs: times.length, medianMs: q.median, p25Ms: q.p25, p75Ms: q.p75, minMs: Math.min(...times), otherLoad: best!.otherLoad, unreliable: best!.otherLoad > OTHER_LOAD_LIMIT });
+            Object.assign(row, { runs: times.length, medianMs: q.median, p25Ms: q.p25, p75Ms: q.p75, minMs: Math.min(...times), otherLoad: best!.otherLoad, stolen: best!.stolen, unreliable: best!.otherLoad + (Number.isNaN(best!.stolen) ? 0 : best!.stolen) > OTHER_LOAD_LIMIT });
             const grad = b.gradAfter ? await b.gradAfter() : b.first.grad;
             row.value = b.first.value;
             row.valueRelErr = relErr(b.first.value, oracle.value);

@@ -2,11 +2,12 @@
 // round, interleaved (round r calls every contender once, starting at the r-th,
 // so none always runs first or after the same neighbour), while the machine's
 // other work is measured: the CPU time of every process but this one and the
-// contenders' own child processes (PyTorch), from /proc/stat and /proc/PID/stat.
-// A cell in which other work took more than OTHER_LOAD_LIMIT of the machine is
-// unreliable: the harness warns and measures it again (bounded).
+// contenders' own child processes (PyTorch), from /proc/stat and /proc/PID/stat,
+// and the time a hypervisor gave the machine's cores to other machines (steal).
+// A cell in which other work (both together) took more than OTHER_LOAD_LIMIT of
+// the machine is unreliable: the harness warns and measures it again (bounded).
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
@@ -28,15 +29,20 @@ export interface Rounds {
   wallS: number;
   /** Other processes' CPU time over the rounds, as a share of the machine (cores × wall time); NaN where /proc is missing. */
   otherLoad: number;
+  /** The share of the machine's cores the hypervisor gave to other machines meanwhile (steal). */
+  stolen: number;
 }
 
-/** Seconds of busy CPU time of the whole machine (every core), or undefined without /proc/stat. */
-function machineBusyS(): number | undefined {
+/**
+ * Seconds of busy CPU time of the whole machine (every core), and of time the
+ * hypervisor gave this machine's cores to others (steal), or undefined without /proc/stat.
+ */
+function machineCpuS(): { busy: number; steal: number } | undefined {
   try {
     const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal: busy is all but idle and iowait (USER_HZ = 100)
+    // user nice system idle iowait irq softirq steal (USER_HZ = 100)
     const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = cpu;
-    return (user + nice + system + irq + softirq + steal) / 100;
+    return { busy: (user + nice + system + irq + softirq) / 100, steal: steal / 100 };
   } catch {
     return undefined;
   }
@@ -59,10 +65,45 @@ function ownCpuS(): number {
 }
 
 /** The CPU accounting at one instant: wall clock (ms), the machine's busy seconds, this process's, the contenders' children's. */
-export interface CpuSnapshot { t: number; busy: number | undefined; own: number; kids: number }
+export interface CpuSnapshot { t: number; busy: number | undefined; steal: number | undefined; own: number; kids: number }
 
+/**
+ * This process's descendants (PyTorch's Python, a transpiler's service process under
+ * tsx, ...), from every process's parent in /proc; empty without /proc.
+ */
+function descendants(): number[] {
+  const parent = new Map<number, number>();
+  try {
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      try { parent.set(Number(name), Number(readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]!.split(' ')[1])); } catch { /* gone */ }
+    }
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  const mine = new Set([process.pid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, ppid] of parent) if (!mine.has(pid) && mine.has(ppid)) { mine.add(pid); out.push(pid); grew = true; }
+  }
+  return out;
+}
+
+/**
+ * The CPU accounting now: `pids` (the contenders' child processes) and every other
+ * descendant of this process count as this run's own work, not as other work.
+ */
 export function cpuSnapshot(pids: readonly number[]): CpuSnapshot {
-  return { t: performance.now(), busy: machineBusyS(), own: ownCpuS(), kids: pids.reduce((s, p) => s + processCpuS(p), 0) };
+  const kids = [...new Set([...pids, ...descendants()])];
+  const m = machineCpuS();
+  return { t: performance.now(), busy: m?.busy, steal: m?.steal, own: ownCpuS(), kids: kids.reduce((s, p) => s + processCpuS(p), 0) };
+}
+
+/** Time the hypervisor gave this machine's cores to other machines between two snapshots, as a share of cores × wall time. */
+export function stolenShare(before: CpuSnapshot, after: CpuSnapshot): number {
+  if (before.steal === undefined || after.steal === undefined) return NaN;
+  return Math.max(0, after.steal - before.steal) / (((after.t - before.t) / 1000) * cpus().length);
 }
 
 /** Other processes' CPU time between two snapshots, as a share of the machine (cores × wall time); NaN without /proc/stat. */
@@ -92,7 +133,7 @@ export async function timeRounds(started: readonly Started[], runs: number, budg
     if (rounds >= 3 && performance.now() - before.t > budgetMs) break;
   }
   const after = cpuSnapshot(pids);
-  return { times, rounds, wallS: (after.t - before.t) / 1000, otherLoad: otherShare(before, after) };
+  return { times, rounds, wallS: (after.t - before.t) / 1000, otherLoad: otherShare(before, after), stolen: stolenShare(before, after) };
 }
 
 /** Median, and the 25th and 75th percentiles (linear interpolation). */

@@ -19,7 +19,7 @@ export interface BenchRow {
   /** `segloss:webasm`, or a peer's name. */
   name: string;
   kind: 'segloss' | 'peer';
-  /** Its thread count (segloss's js backend and torch: the same for both); undefined: its own pool (gpu.js, tfjs-wasm). */
+  /** Its thread count (segloss's js and wasm backends and torch: the same for each); undefined: its own pool (gpu.js, tfjs-wasm). */
   threads?: number;
   status: 'ok' | 'error' | 'unavailable';
   note?: string;
@@ -37,6 +37,8 @@ export interface BenchRow {
   arrayBuffersDeltaMB: number;
   /** Other processes' CPU time during the cell's rounds, as a share of the machine (all cores). */
   otherLoad: number;
+  /** The share of the machine's cores a hypervisor gave to other machines during the rounds (steal). */
+  stolen: number;
   /** Other work took more than the limit of the machine in every attempt at this cell. */
   unreliable: boolean;
   value: number;
@@ -171,8 +173,8 @@ export function formatReport(r: BenchReport): string {
   const m = r.meta;
   out.push(`segloss bench: node ${m.node}, ${m.cpus} × ${m.cpu}; load average ${m.loadavgStart.map((x) => x.toFixed(2)).join(' ')} at the start, ${m.loadavgEnd.map((x) => x.toFixed(2)).join(' ')} at the end`);
   out.push(`value + gradient: the contenders of a cell timed together, round by round (one call each per round, the order rotating), up to ${m.runs} rounds (fewer, at least 3, past ${m.budgetS} s per contender), after each one's first call and ${m.warmup} warm-up; median and p25–p75 of its calls`);
-  out.push(`threads: segloss:js and torch at ${m.threads.join(' and ')} (the same for both: "x${m.threads[0]}" in the name); tfjs-cpu and the JS loop use 1; gpu.js and tfjs-wasm their own pools`);
-  out.push(`load: other processes' CPU time during the cell's rounds, as a share of the machine; above ${(100 * m.otherLoadLimit).toFixed(0)} % a cell is measured again (up to ${m.retries} times), and marked "!" (unreliable) if it stays above`);
+  out.push(`threads: segloss:js, segloss:wasm and torch at ${m.threads.join(' and ')} (the same for each: "x${m.threads[0]}" in the name); tfjs-cpu and the JS loop use 1; gpu.js and tfjs-wasm their own pools`);
+  out.push(`load: other processes' CPU time during the cell's rounds, as a share of the machine ("+N st": the share a hypervisor gave to other machines, steal); above ${(100 * m.otherLoadLimit).toFixed(0)} % together a cell is measured again (up to ${m.retries} times), and marked "!" (unreliable) if it stays above`);
   out.push(`torch: ${m.torch.ok ? `${m.torch.torch} (${m.torch.python}), one Python process per thread count, each call timed inside Python` : m.torch.why === 'not requested' ? 'not requested' : 'not installed (see skipped)'}`);
   out.push('"vs X" = X\'s median / this row\'s median: above 1, this row is that many times faster (vs torch: torch at the same thread count).');
   out.push('');
@@ -182,7 +184,8 @@ export function formatReport(r: BenchReport): string {
     if (row.status !== 'ok') return [row.loss, row.shape, name(row), '', row.status === 'unavailable' ? 'unavailable' : 'error', '', '', '', '', '', '', '', '', row.note ?? ''];
     const self = (p: Peer) => (row.name === p ? '·' : fmtRatio(row.speedup[p]));
     const check = row.ok ? 'ok' : `MISMATCH value ${row.valueRelErr.toExponential(1)} grad ${row.gradRelErr.toExponential(1)}`;
-    const load = Number.isFinite(row.otherLoad) ? `${(100 * row.otherLoad).toFixed(0)} %${row.unreliable ? ' !' : ''}` : '–';
+    const st = Number.isFinite(row.stolen) && row.stolen >= 0.005 ? ` +${(100 * row.stolen).toFixed(0)} st` : '';
+    const load = Number.isFinite(row.otherLoad) ? `${(100 * row.otherLoad).toFixed(0)} %${st}${row.unreliable ? ' !' : ''}` : '–';
     return [row.loss, row.shape, name(row), String(row.runs), fmtMs(row.medianMs), `${fmtMs(row.p25Ms)}–${fmtMs(row.p75Ms)}`, self('tfjs-cpu'), self('tfjs-wasm'), self('js-loop'), self('torch'), fmtMs(row.firstCallMs), fmtMB(row.rssDeltaMB), load, check + (row.note && row.name !== 'torch' ? ` (${row.note})` : '')];
   });
   out.push(...table(head, body, new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12])));
