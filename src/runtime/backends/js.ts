@@ -5,8 +5,8 @@
 // process alive. Workers cache each kernel they compile until the loss that
 // owns it evicts or disposes it (`releaseJsKernels`).
 
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { sizedPool } from './pool.ts';
 
 interface Reply { seq: number; error?: string; kernels?: number }
 interface Pending { resolve: (m: Reply) => void; reject: (e: Error) => void }
@@ -125,28 +125,19 @@ class Pool {
   }
 }
 
-let pool: Pool | undefined;
-
 /** The process's pool of `threads` workers (default: the machine's cores); undefined for one. */
-export function jsPool(threads = availableParallelism()): Pool | undefined {
-  if (threads < 2) return undefined;
-  if (!pool || pool.size !== threads) {
-    pool?.close();
-    pool = new Pool(threads);
-  }
-  return pool;
-}
+export const jsPool = sizedPool((threads) => new Pool(threads));
 
 /** Drop kernels whose owner evicted or disposed them: the workers forget them too. */
 export function releaseJsKernels(kernels: readonly JsKernel[]): void {
   for (const k of kernels) k.released = true;
   const ids = kernels.filter((k) => k.sent).map((k) => k.id);
-  if (ids.length) pool?.forget(ids);
+  if (ids.length) jsPool.current?.forget(ids);
 }
 
 /** How many compiled kernels each worker of the pool holds ([] before the pool starts): for memory tests. */
 export async function workerKernelCounts(): Promise<number[]> {
-  return pool ? pool.kernelCounts() : [];
+  return jsPool.current ? jsPool.current.kernelCounts() : [];
 }
 
 /** A Float32Array over shared memory holding `data`, reusing `cache[key]` when it fits. */

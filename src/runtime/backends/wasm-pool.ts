@@ -5,8 +5,8 @@
 // process, started on first use; idle workers never keep the process alive.
 // The worker is a script in a string (`eval`), so no file travels with the build.
 
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { sizedPool } from './pool.ts';
 
 /** A kernel as the workers instantiate it: its module and the shared memory it runs on. */
 export interface SharedKernel { module: WebAssembly.Module; memory: WebAssembly.Memory }
@@ -81,14 +81,5 @@ export class WasmPool {
   close(): void { for (const w of this.workers) void w.terminate(); }
 }
 
-let pool: WasmPool | undefined;
-
 /** The process's pool of `threads` workers (default: the machine's cores); undefined for one thread. */
-export function wasmPool(threads = availableParallelism()): WasmPool | undefined {
-  if (threads < 2) return undefined;
-  if (!pool || pool.size !== threads) {
-    pool?.close();
-    pool = new WasmPool(threads);
-  }
-  return pool;
-}
+export const wasmPool = sizedPool((threads) => new WasmPool(threads));
