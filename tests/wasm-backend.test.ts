@@ -5,6 +5,7 @@
 // multi-class nchw and nhwc, empty and full masks; random formulas; and the
 // printer's expression reader on what codegen writes.
 
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -215,4 +216,25 @@ describe("the WAT printer's expression reader", () => {
     expect(show('(0.0 / 0.0)')).toBe('(0/0)');
     expect(() => parseExpr('a = b')).toThrow(/wasm/);
   });
+});
+
+describe('a program that used a backend ends when its work is done', () => {
+  // Oracle: the process's own exit. An idle worker pool must not keep it alive: the wasm backend
+  // starts its pool with the loss, and a call below the threading size never wakes it (a listener
+  // added after unref() had ref'd the workers' ports again, and such a script never ended).
+  test.each([['wasm', '4,64,64,1'], ['wasm', '4,256,256,1'], ['js', '4,64,64,1'], ['js', '4,256,256,1']])('%s at %s: the value, then exit 0', (backend, dims) => {
+    const shape = dims.split(',').map(Number);
+    const script = `import { load } from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)};
+const shape = ${JSON.stringify(shape)}; const n = shape.reduce((a, b) => a * b, 1);
+const d = await load('dice', {}, { backend: '${backend}', threads: 2 });
+const r = await d.valueAndGrad({ p: new Float32Array(n).fill(0.5), g: new Float32Array(n).fill(1) }, shape);
+process.stdout.write(String(r.value));
+d.dispose();
+`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.signal, 'the process was still running after 30 s').toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+    // Dice with p = 0.5, g = 1 everywhere: 1 − 2·0.5·S/(0.5·S + S) = 1/3 (up to the smoothing).
+    expect(Math.abs(Number(r.stdout) - 1 / 3)).toBeLessThan(1e-6);
+  }, 60_000);
 });

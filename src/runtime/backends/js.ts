@@ -6,7 +6,7 @@
 // owns it evicts or disposes it (`releaseJsKernels`).
 
 import { Worker } from 'node:worker_threads';
-import { sizedPool } from './pool.ts';
+import { sizedPool, workerExecArgv } from './pool.ts';
 
 interface Reply { seq: number; error?: string; kernels?: number }
 interface Pending { resolve: (m: Reply) => void; reject: (e: Error) => void }
@@ -53,8 +53,7 @@ class Pool {
 
   constructor(size: number) {
     this.workers = Array.from({ length: size }, () => {
-      const w = new Worker(new URL('./js-worker.mjs', import.meta.url));
-      w.unref();
+      const w = new Worker(new URL('./js-worker.mjs', import.meta.url), { execArgv: workerExecArgv() });
       w.on('message', (m: Reply) => {
         const p = this.pending.get(m.seq);
         if (!p) return;
@@ -63,6 +62,8 @@ class Pool {
         else p.resolve(m);
       });
       w.on('error', (e) => { for (const p of this.pending.values()) p.reject(e); this.pending.clear(); });
+      // After the listeners (adding one refs the worker's port again): idle, it must not keep the process alive.
+      w.unref();
       return w;
     });
   }

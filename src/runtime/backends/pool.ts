@@ -23,3 +23,19 @@ export function sizedPool<P extends { readonly size: number; close(): void }>(ma
   };
   return Object.defineProperty(get, 'current', { get: () => pool }) as SizedPool<P>;
 }
+
+/**
+ * The Node flags a pool's workers start with: the process's, less `--input-type` (a program run by
+ * `node --input-type=module -e ...` would pass it on, and a worker started from a file or an eval'd
+ * script then fails to start: ERR_INPUT_TYPE_NOT_ALLOWED, or its CommonJS read as a module).
+ */
+export function workerExecArgv(argv: readonly string[] = process.execArgv): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--input-type') { i++; continue; }
+    if (argv[i]!.startsWith('--input-type=')) continue;
+    out.push(argv[i]!);
+  }
+  return out;
+}
+

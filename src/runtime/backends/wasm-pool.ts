@@ -6,7 +6,7 @@
 // The worker is a script in a string (`eval`), so no file travels with the build.
 
 import { Worker } from 'node:worker_threads';
-import { sizedPool } from './pool.ts';
+import { sizedPool, workerExecArgv } from './pool.ts';
 
 /** A kernel as the workers instantiate it: its module and the shared memory it runs on. */
 export interface SharedKernel { module: WebAssembly.Module; memory: WebAssembly.Memory }
@@ -41,8 +41,7 @@ export class WasmPool {
 
   constructor(size: number) {
     this.workers = Array.from({ length: size }, () => {
-      const w = new Worker(WORKER, { eval: true });
-      w.unref();
+      const w = new Worker(WORKER, { eval: true, execArgv: workerExecArgv() });
       w.on('message', (m: { seq: number; error?: string }) => {
         const p = this.pending.get(m.seq);
         if (!p) return;
@@ -51,6 +50,8 @@ export class WasmPool {
         else p.resolve();
       });
       w.on('error', (e) => { for (const p of this.pending.values()) p.reject(e); this.pending.clear(); });
+      // After the listeners (adding one refs the worker's port again): idle, it must not keep the process alive.
+      w.unref();
       return w;
     });
   }
