@@ -54,3 +54,18 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 // dozen ops per element stay near 1e-6 relative; 5e-5 leaves margin for the
 // cancellation in 1 − Dice while a wrong kernel is off by O(1).
 export const F32_TOL = 5e-5;
+
+/**
+ * Losses whose windows need bigger images than the backend tests' common shapes. MS-SSIM: all five scales of an 11-wide valid
+ * window from 161 per axis (161 → 81 → 41 → 21 → 11: odd, so padded, at every scale), predictions that
+ * follow the target (MS-SSIM of unrelated images is 0, with no gradient).
+ */
+export const MORE_SHAPES: Readonly<Record<string, Shape[]>> = {
+  'ms_ssim.loss': [{ name: 'five scales, 161x163', shape: [1, 161, 163, 1], layout: 'nhwc', target: 'random', pred: 'near-target' }],
+  // The common shapes are all under SSIM's 11-wide valid window (loss 0, no gradient): one image where it fits.
+  ...Object.fromEntries(['ssim.loss', 'basnet_hybrid.loss', 'unet3p_hybrid.loss'].map((f) => [f, [
+    { name: 'window fits, 2x16x17x1', shape: [2, 16, 17, 1], layout: 'nhwc', target: 'random', pred: 'near-target' } as Shape,
+    { name: 'window fits, 3-D 1x12x13x11x1', shape: [1, 12, 13, 11, 1], layout: 'nhwc', target: 'random', pred: 'near-target' } as Shape,
+  ]])),
+};
+

@@ -11,7 +11,7 @@ import { plan } from '../src/compiler/plan/plan.ts';
 import { type CompiledLoss, compile } from '../src/index.ts';
 import { continuousLossSource } from './arbitraries.ts';
 import { backendCases } from './backends.ts';
-import { F32_TOL, type Shape, inputsFor, relErr } from './draw.ts';
+import { F32_TOL, MORE_SHAPES, type Shape, inputsFor, relErr } from './draw.ts';
 
 const LOSSES = readdirSync('losses').filter((f) => f.endsWith('.loss')).sort();
 
@@ -24,19 +24,6 @@ const SHAPES: Shape[] = [
   { name: 'empty mask', shape: [2, 4, 4, 1], layout: 'nhwc', target: 'empty' },
   { name: 'full mask', shape: [2, 4, 4, 1], layout: 'nhwc', target: 'full' },
 ];
-/**
- * Losses whose windows need bigger images than SHAPES has. MS-SSIM: all five scales of an 11-wide valid
- * window from 161 per axis (161 → 81 → 41 → 21 → 11: odd, so padded, at every scale), predictions that
- * follow the target (MS-SSIM of unrelated images is 0, with no gradient).
- */
-const MORE_SHAPES: Readonly<Record<string, Shape[]>> = {
-  'ms_ssim.loss': [{ name: 'five scales, 161x163', shape: [1, 161, 163, 1], layout: 'nhwc', target: 'random', pred: 'near-target' }],
-  // SHAPES are all under SSIM's 11-wide valid window (loss 0, no gradient): one image where it fits.
-  ...Object.fromEntries(['ssim.loss', 'basnet_hybrid.loss', 'unet3p_hybrid.loss'].map((f) => [f, [
-    { name: 'window fits, 2x16x17x1', shape: [2, 16, 17, 1], layout: 'nhwc', target: 'random', pred: 'near-target' } as Shape,
-    { name: 'window fits, 3-D 1x12x13x11x1', shape: [1, 12, 13, 11, 1], layout: 'nhwc', target: 'random', pred: 'near-target' } as Shape,
-  ]])),
-};
 
 
 

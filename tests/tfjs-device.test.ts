@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import type { Scalar, Tensor, Tensor4D } from '@tensorflow/tfjs-core';
 import { build } from 'esbuild';
 import { afterAll, describe, expect, test } from 'vitest';
+import { relErr } from './draw.ts';
 import { toposort } from '../src/compiler/core/ir.ts';
 import { fromCanonical, sizesOf, toCanonical } from '../src/compiler/core/layout.ts';
 import { record } from '../src/compiler/core/ops/index.ts';
@@ -38,12 +39,6 @@ const TOL_ORACLE = 2e-4;
 // order): `segloss check`'s kernel tolerance.
 const TOL_KERNELS = 5e-5;
 
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let err = 0, scale = 0;
-  for (let i = 0; i < b.length; i++) { err = Math.max(err, Math.abs(a[i]! - b[i]!)); scale = Math.max(scale, Math.abs(b[i]!)); }
-  return err / Math.max(scale, 1e-30);
-}
 const relVal = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-30);
 
 /**

@@ -14,7 +14,7 @@ import { sizesOf } from '../src/compiler/core/layout.ts';
 import { shapeProgram } from '../src/runtime/program.ts';
 import { compile } from '../src/index.ts';
 import { continuousLossSource } from './arbitraries.ts';
-import { F32_TOL, type Shape, inputsFor, relErr } from './draw.ts';
+import { F32_TOL, MORE_SHAPES, type Shape, inputsFor, relErr } from './draw.ts';
 
 const LOSSES = readdirSync('losses').filter((f) => f.endsWith('.loss')).sort();
 
@@ -36,14 +36,6 @@ const SHAPES: Shape[] = [
   // nhwc with classes: a map thread's class is t % 3, per lane (its small values gathered lane by lane).
   { name: 'multi-class nhwc, the class per lane', shape: [1, 61, 67, 3], layout: 'nhwc', target: 'onehot' },
 ];
-/** Losses whose windows need bigger images (as in runtime.test.ts). */
-const MORE_SHAPES: Readonly<Record<string, Shape[]>> = {
-  'ms_ssim.loss': [{ name: 'five scales, 161x163', shape: [1, 161, 163, 1], layout: 'nhwc', target: 'random', pred: 'near-target' }],
-  ...Object.fromEntries(['ssim.loss', 'basnet_hybrid.loss', 'unet3p_hybrid.loss'].map((f) => [f, [
-    { name: 'window fits, 2x16x17x1', shape: [2, 16, 17, 1], layout: 'nhwc', target: 'random', pred: 'near-target' } as Shape,
-    { name: 'window fits, 3-D 1x12x13x11x1', shape: [1, 12, 13, 11, 1], layout: 'nhwc', target: 'random', pred: 'near-target' } as Shape,
-  ]])),
-};
 
 const worst = new Map<string, number>();
 afterAll(() => {
