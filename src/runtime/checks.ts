@@ -22,8 +22,12 @@ export function checkOut(out: Float32Array | undefined, shape: readonly number[]
   return out;
 }
 
-/** The inputs checked against the shape; a per-pixel `mask` (no class axis) repeated along class. */
-export function checkInputs(inputs: Inputs, shape: readonly number[], ir: LossIR, sizes: Sizes, dims: Dims, layout: Layout): Inputs {
+/**
+ * The inputs checked against the shape; a per-pixel `mask` (no class axis) repeated along class.
+ * `probabilities: false` leaves the [0, 1] check of probability inputs to the caller (the wasm backend
+ * checks them in its memory as it takes them in: `probabilityError`).
+ */
+export function checkInputs(inputs: Inputs, shape: readonly number[], ir: LossIR, sizes: Sizes, dims: Dims, layout: Layout, probabilities = true): Inputs {
   const n = shape.reduce((a, b) => a * b, 1);
   const cw = ir.loss.knobs.classWeights;
   if (cw && cw.length !== sizes.class) throw new InputError(`class_weights has ${cw.length} weights; the data has ${sizes.class} classes`);
@@ -39,7 +43,7 @@ export function checkInputs(inputs: Inputs, shape: readonly number[], ir: LossIR
       continue;
     }
     if (v.length !== n) throw new InputError(`input '${inp.name}' has ${v.length} elements; shape [${shape.join(', ')}] needs ${n}${inp.name === 'mask' ? ` (or ${n / sizes.class}, one per pixel)` : ''}`);
-    if (inp.role === 'prob') checkProbabilities(v, inp.name, ir.loss.name);
+    if (inp.role === 'prob' && probabilities) checkProbabilities(v, inp.name, ir.loss.name);
   }
   return out;
 }
@@ -54,11 +58,14 @@ function checkProbabilities(v: ArrayLike<number>, name: string, loss: string): v
   }
   for (let i = 0; i < v.length; i++) {
     const x = v[i]!;
-    if (x < 0 || x > 1) {
-      throw new InputError(`input '${name}' of loss '${loss}' holds probabilities, but element ${i} is ${x}, outside [0, 1]: ` +
-        "if the prediction holds logits, compile with activation 'sigmoid' or 'softmax' (segloss: --activation sigmoid|softmax)");
-    }
+    if (x < 0 || x > 1) throw probabilityError(name, loss, i, x);
   }
+}
+
+/** Element i (x) of a probability input is outside [0, 1]. */
+export function probabilityError(name: string, loss: string, i: number, x: number): InputError {
+  return new InputError(`input '${name}' of loss '${loss}' holds probabilities, but element ${i} is ${x}, outside [0, 1]: ` +
+    "if the prediction holds logits, compile with activation 'sigmoid' or 'softmax' (segloss: --activation sigmoid|softmax)");
 }
 
 export function toF32(a: ArrayLike<number>): Float32Array {

@@ -19,12 +19,13 @@ import { type GpuBackend, type GpuHandle, type GpuJsKernel, GPU_BACKENDS, kernel
 import { type Layout, canonicalAxes, count, sizesOf } from '../compiler/core/layout.ts';
 import { availableParallelism } from 'node:os';
 import { type JsKernel, MIN_THREADED_ELEMENTS, jsRunner, releaseJsKernels } from './backends/js.ts';
-import { loadWasm, wasmRunner } from './backends/wasm.ts';
+import { type WasmRunner, loadWasm, wasmRunner } from './backends/wasm.ts';
+import { WasmArena } from './backends/wasm-arena.ts';
 import { wasmPool } from './backends/wasm-pool.ts';
 import type { KernelOutput as ExecutorOutput, Memory, Runner } from './executor.ts';
 import type { ShapeProgram } from './program.ts';
 import { type GradOptions, type GradResult as BaseGradResult, type ShapeKernels, type ValueResult as BaseValueResult, LossBase } from './loss-base.ts';
-import { type Inputs, checkOut, gpuKernelOptions, toF32 } from './checks.ts';
+import { type Inputs, checkOut, gpuKernelOptions, probabilityError, toF32 } from './checks.ts';
 
 let nextKernelId = 0;
 import { InputError } from '../compiler/core/errors.ts';
@@ -68,10 +69,14 @@ interface NodeKernels extends ShapeKernels {
   built: GpuJsKernel[];
   /** The js backend's kernels (their workers' copies are released with them). */
   js: JsKernel[];
+  /** The wasm backend's runners (their regions of the arena are given back with them). */
+  wasm: WasmRunner[];
 }
 
 export class CompiledLoss extends LossBase<Backend, NodeKernels> {
   private gpu: GpuHandle | undefined;
+  /** The wasm backend's memory, which every kernel of every shape runs on (backends/wasm-arena.ts). */
+  private arena: WasmArena | undefined;
 
   private constructor(
     source: string,
@@ -88,7 +93,7 @@ export class CompiledLoss extends LossBase<Backend, NodeKernels> {
     const first = compileFor(source, opts, 2);
     const backend = options.backend && options.backend !== 'auto' ? options.backend : await pickBackend();
     const loss = new CompiledLoss(source, opts, backend, first);
-    if (backend === 'wasm') await loadWasm();
+    if (backend === 'wasm') { await loadWasm(); loss.arena = new WasmArena(); }
     else if (backend !== 'reference' && backend !== 'js') loss.gpu = await openGpu(backend);
     return loss;
   }
@@ -124,6 +129,7 @@ export class CompiledLoss extends LossBase<Backend, NodeKernels> {
 
   protected override release(k: NodeKernels): void {
     releaseJsKernels(k.js);
+    for (const r of k.wasm) r.release();
     for (const shortcut of k.built) {
       // gpu.js's cpu kernels do not take themselves out of their GPU's list when destroyed.
       const inner = (shortcut as unknown as { kernel?: unknown }).kernel;
@@ -134,7 +140,11 @@ export class CompiledLoss extends LossBase<Backend, NodeKernels> {
     }
   }
 
+  protected override get checksProbabilities(): boolean { return this.backend === 'wasm'; }
+  protected override dropScratch(arrays: Float32Array[]): void { for (const a of arrays) this.arena?.release(a); }
+
   protected override memory(_k: NodeKernels, inputs: Inputs, N: number, sync: boolean): Memory {
+    if (this.arena) return this.wasmMemory(this.arena, inputs);
     // The js backend's worker threads read shared memory: big inputs are copied there once per call
     // (not once per pass), into arrays of the shape's pool; the buffers live there from the start.
     const threaded = this.backend === 'js' && !sync && N >= MIN_THREADED_ELEMENTS && (this.opts.threads ?? availableParallelism()) > 1;
@@ -162,15 +172,52 @@ export class CompiledLoss extends LossBase<Backend, NodeKernels> {
   }
 
   /**
+   * The wasm backend's arrays, all in its memory: each input copied in once per call (into a region of the
+   * shape's pool), unless it is an array of `alloc`, read where it is; probability inputs checked there
+   * (a SIMD scan) before the plan runs; buffers and kernels' outputs in regions of the pool. Only the
+   * gradient, when no `out` is given, is a plain array (the caller keeps it).
+   */
+  private wasmMemory(arena: WasmArena, inputs: Inputs): Memory {
+    const perCall = new Map<string, Float32Array>();
+    const m: Memory = {
+      input: (name) => {
+        let a = perCall.get(name);
+        if (!a) {
+          const v = inputs[name]!;
+          if (arena.isOwned(v)) a = v;
+          else { a = m.scratch!(v.length); a.set(v); }
+          perCall.set(name, a);
+        }
+        return a;
+      },
+      alloc: (n) => new Float32Array(n),
+      work: (n) => arena.take(n),
+      output: (n) => m.scratch!(n),
+      prepare: () => {
+        for (const i of this.inputs) {
+          if (i.role !== 'prob') continue;
+          const a = m.input(i.name);
+          const bad = arena.outsideUnit(a);
+          if (bad >= 0) throw probabilityError(i.name, this.name, bad, inputs[i.name]![bad]!);
+        }
+      },
+    };
+    return m;
+  }
+
+  /**
    * An array of a shape's size in the memory the kernels read, for zero-copy calls: a training loop
    * writes its predictions (and targets) there and passes the arrays as inputs, which are then read in
    * place, and passes another as `out`, which receives the gradient in place. On the js backend with
    * worker threads (a shape of MIN_THREADED_ELEMENTS or more) it is shared memory; other arrays are
-   * copied into shared memory once per call. Elsewhere it is a plain Float32Array, which the js
-   * backend's calling thread reads in place anyway (other backends copy inputs as they need).
+   * copied into shared memory once per call. On the wasm backend it is a region of the kernels' memory
+   * (any size), given back when the array is garbage: keep the array itself (a subarray of it is copied
+   * like any other array). Elsewhere it is a plain Float32Array, which the js backend's calling thread
+   * reads in place anyway (other backends copy inputs as they need).
    */
   alloc(shape: readonly number[]): Float32Array {
     const n = shape.reduce((a, b) => a * b, 1);
+    if (this.arena) return this.arena.own(n);
     const threaded = this.backend === 'js' && n >= MIN_THREADED_ELEMENTS && (this.opts.threads ?? availableParallelism()) > 1;
     return threaded ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n);
   }
@@ -194,9 +241,14 @@ export class CompiledLoss extends LossBase<Backend, NodeKernels> {
   protected override buildKernels({ program, specs }: ShapeProgram, sync: boolean): NodeKernels {
     const built: GpuJsKernel[] = [];
     const js: JsKernel[] = [];
+    const wasm: WasmRunner[] = [];
     const runners = specs.map((spec): Runner | undefined => {
       if (!spec) return undefined;
-      if (this.backend === 'wasm') return wasmRunner(spec, sync ? undefined : wasmPool(this.opts.threads), program);
+      if (this.arena) {
+        const r = wasmRunner(spec, this.arena, sync ? undefined : wasmPool(this.opts.threads), program);
+        wasm.push(r);
+        return r.run;
+      }
       if (this.backend === 'js') {
         const jk: JsKernel = { id: nextKernelId++, source: spec.jsSource, output: spec.output, width: spec.width, elements: count(canonicalAxes(program.dims), program.sizes) };
         js.push(jk);
@@ -208,7 +260,7 @@ export class CompiledLoss extends LossBase<Backend, NodeKernels> {
       // gpu.js allocates each result itself.
       return (args) => kernel(...args) as ExecutorOutput;
     });
-    return { program, specs, runners, built, js, busy: 0, evicted: false };
+    return { program, specs, runners, built, js, wasm, busy: 0, evicted: false };
   }
 
   private build(spec: KernelSpec, sync: boolean): GpuJsKernel {

@@ -1,14 +1,15 @@
 // The wasm backend: each pass's kernel statements printed as WebAssembly text
-// (codegen/wat.ts), assembled by wabt, and run over the threads on the calling
-// thread. A runner copies its argument arrays into the module's linear memory,
-// runs the thread range, and hands back the output (a view of that memory,
-// reused from call to call, or copied into the caller's target).
-// Nothing here is Node-specific: it runs in a browser as it is.
+// (codegen/wat.ts), assembled by wabt, instantiated on the loss's one memory
+// (backends/wasm-arena.ts), and run over the threads on the calling thread or
+// across worker threads (backends/wasm-pool.ts). A runner reads its arguments
+// where they lie in that memory, and writes its output into the target there.
+// Nothing here is Node-specific; a browser runs it on a cross-origin isolated page (the memory is shared).
 
 import { type KernelSpec, inputVar } from '../../compiler/codegen/spec.ts';
 import { printWat } from '../../compiler/codegen/wat.ts';
 import { MEMORY } from '../../compiler/plan/plan.ts';
 import type { Program, Runner } from '../executor.ts';
+import type { WasmArena } from './wasm-arena.ts';
 
 interface Wabt {
   parseWat(file: string, text: string, features?: Record<string, boolean>): { toBinary(o: object): { buffer: Uint8Array }; validate(): void; destroy(): void };
@@ -67,66 +68,78 @@ export function runsSimd(spec: KernelSpec, program?: Program): boolean {
   return !program.steps.some((s) => s.kind === 'host' && s.ops.some((o) => o.node.op === 'cumsum' || o.node.op === 'sorted'));
 }
 
-/** The kernel assembled and instantiated; on a shared memory when worker threads will run it too. */
-export function wasmKernel(spec: KernelSpec, shared = false, simd = runsSimd(spec)): WasmKernel {
-  const wat = printWat(spec.args, spec.body, spec.width, simd, shared);
+/** The kernel assembled and instantiated on the loss's memory (backends/wasm-arena.ts; shared, for worker threads too). */
+export function wasmKernel(spec: KernelSpec, memory: WebAssembly.Memory, simd = runsSimd(spec)): WasmKernel {
+  const wat = printWat(spec.args, spec.body, spec.width, simd, true);
   const module = assemble(wat);
-  const memory = new WebAssembly.Memory(shared ? { initial: 1, maximum: 65536, shared: true } : { initial: 1 });
   const inst = new WebAssembly.Instance(module, { env: { mem: memory }, math: MATH });
   return { wat, module, memory, run: inst.exports.run as (...a: number[]) => void };
 }
 
-const PAGE = 65536;
 /** Below this many elements in its largest argument a kernel runs on the calling thread: messages would cost more. */
 export const MIN_THREADED_ELEMENTS = 1 << 16;
 
+/** A runner and what it holds in the arena (given back when its kernel set is released). */
+export interface WasmRunner { run: Runner; release(): void }
+
 /**
- * A runner of the kernel (of `program`, which says whether it may run f32x4): arguments copied into its memory, all threads run (across `threads` when given and
- * the arrays are big), the output returned: the target filled, or else a view of the kernel's memory valid
- * until its next call (on the calling thread), or a copy (threaded: concurrent calls queue on the memory).
+ * A runner of the kernel (of `program`, which says whether it may run f32x4) on the arena's memory: an argument
+ * that lies there already (the call's inputs, buffers and outputs: runtime/loss.ts puts them there) is read in
+ * place, another (the small values) copied into a region of the runner's; all threads run (across `threads`
+ * when given and the arrays are big); the output is written into the target when it lies in the arena, else
+ * into the runner's region and from there into the target, or handed back (a view valid until the runner's
+ * next call on the calling thread; a copy when threaded, since concurrent calls queue on the runner's regions).
  */
-export function wasmRunner(spec: KernelSpec, threads?: WasmThreads, program?: Program): Runner {
-  const k = wasmKernel(spec, threads !== undefined, runsSimd(spec, program));
+export function wasmRunner(spec: KernelSpec, arena: WasmArena, threads?: WasmThreads, program?: Program): WasmRunner {
+  const k = wasmKernel(spec, arena.memory, runsSimd(spec, program));
   const size = spec.output * spec.width;
-  const place = (args: Float32Array[]) => {
-    // Layout: each argument, then the output, 16-byte aligned, 16 bytes apart (a vector read past an
-    // array's end, in a lane a select then drops, stays inside memory).
-    const offsets: number[] = [];
-    let at = 0;
-    for (const a of args) { offsets.push(at); at += (a.length * 4 + 31) & ~15; }
-    const outAt = at;
-    at += size * 4 + 64;
-    const need = Math.ceil(Math.max(at, 1) / PAGE);
-    const have = k.memory.buffer.byteLength / PAGE;
-    if (need > have) k.memory.grow(need - have);
-    const buf = k.memory.buffer;
-    args.forEach((a, i) => new Float32Array(buf, offsets[i]!, a.length).set(a));
-    return [...offsets, outAt];
+  // The runner's own regions: copies of arguments from outside the arena (by position), and its output.
+  const own: (Float32Array | undefined)[] = [];
+  let outRegion: Float32Array | undefined;
+  const region = (i: number, n: number) => {
+    let r = own[i];
+    if (!r || r.length !== n) { if (r) arena.release(r); r = own[i] = arena.take(n); }
+    return r;
   };
-  const finish = (outAt: number, target: Float32Array | undefined) => {
-    const out = new Float32Array(k.memory.buffer, outAt, size);
-    if (!target) return out;
-    target.set(out);
-    return target;
+  const place = (args: Float32Array[], target: Float32Array | undefined): [number[], Float32Array] => {
+    const params = args.map((a, i) => {
+      if (arena.holds(a)) return a.byteOffset;
+      const r = region(i, a.length);
+      r.set(a);
+      return r.byteOffset;
+    });
+    const out = target && arena.holds(target) ? target : (outRegion ??= arena.take(size));
+    params.push(out.byteOffset);
+    return [params, out];
   };
-  // Threaded calls one after the other (a call's arguments stay in memory until its workers are done), each
-  // handing back an array of its own: another call may run on this memory before the caller reads it.
+  const finish = (out: Float32Array, target: Float32Array | undefined, copy: boolean) => {
+    if (out === target) return target;
+    if (target) { target.set(out); return target; }
+    return copy ? out.slice() : out;
+  };
+  // Threaded calls one after the other (a call's arguments stay in the runner's regions until its workers are done).
   let queue: Promise<unknown> = Promise.resolve();
-  return (args, target) => {
+  const run: Runner = (args, target) => {
     if (threads && args.some((a) => a.length >= MIN_THREADED_ELEMENTS)) {
       const done = queue.then(async () => {
-        const params = place(args);
+        const [params, out] = place(args, target);
         await threads.run(k, params, spec.output);
-        const out = new Float32Array(k.memory.buffer, params.at(-1)!, size);
-        if (!target) return out.slice();
-        target.set(out);
-        return target;
+        return finish(out, target, true);
       });
       queue = done.catch(() => undefined);
       return done;
     }
-    const params = place(args);
+    const [params, out] = place(args, target);
     k.run(...params, 0, spec.output);
-    return finish(params.at(-1)!, target);
+    return finish(out, target, false);
+  };
+  return {
+    run,
+    release: () => {
+      for (const r of own) if (r) arena.release(r);
+      if (outRegion) arena.release(outRegion);
+      own.length = 0;
+      outRegion = undefined;
+    },
   };
 }
