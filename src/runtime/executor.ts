@@ -85,6 +85,10 @@ export interface Memory {
    * zeroed: every slot is written before it is read). A caller that reuses them from call to call gives it.
    */
   scratch?(length: number): Float32Array;
+  /** Optional: called once before the plan runs, after `scratch` is set (the wasm backend takes its inputs in and checks them). */
+  prepare?(): void;
+  /** Optional: a new working array (for `scratch`) where the kernels read and write in place (the wasm backend's memory). */
+  work?(length: number): Float32Array;
   /**
    * Optional: where a kernel writes an output the call reads back (partial sums, a gradient with terms),
    * when the runners would otherwise share one scratch array between calls in flight (worker threads).

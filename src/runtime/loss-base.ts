@@ -78,8 +78,16 @@ export abstract class LossBase<B extends string, K extends ShapeKernels> {
   protected abstract buildKernels(sp: ShapeProgram, sync: boolean): K;
   /** Release a kernel set (kernels destroyed, worker copies forgotten). */
   protected abstract release(k: K): void;
-  /** Where one call's arrays live (its inputs as kernels read them, new full-size arrays). */
+  /**
+   * Where one call's arrays live (its inputs as kernels read them, new full-size arrays). A backend that
+   * checks probability inputs itself (`checksProbabilities`) does it in the memory's `prepare`.
+   */
   protected abstract memory(k: K, inputs: Inputs, elements: number, sync: boolean): Memory;
+  /** Whether `memory` checks probability inputs (in [0, 1]) itself, so checkInputs need not. */
+  protected get checksProbabilities(): boolean { return false; }
+  /** Working arrays of a kernel set that will not be used again (a backend that pools them takes them back). */
+  protected dropScratch(_arrays: Float32Array[]): void {}
+
 
   get name(): string { return this.state(2).ir.loss.name; }
   get inputs(): { name: string; role: string }[] { return this.state(2).ir.loss.inputs.map((i) => ({ name: i.name, role: i.role })); }
@@ -120,10 +128,17 @@ export abstract class LossBase<B extends string, K extends ShapeKernels> {
     return s;
   }
 
+  /** A kernel set released, its pooled working arrays with it. */
+  private releaseKernels(k: K): void {
+    this.release(k);
+    if (k.scratch) this.dropScratch(k.scratch);
+    k.scratch = undefined;
+  }
+
   /** Every kernel set released; the loss cannot be called afterwards. */
   protected releaseAll(): void {
     this.disposed = true;
-    for (const s of this.byDims.values()) for (const k of s.shapes.values()) this.release(k);
+    for (const s of this.byDims.values()) for (const k of s.shapes.values()) this.releaseKernels(k);
     this.byDims.clear();
   }
 
@@ -135,7 +150,7 @@ export abstract class LossBase<B extends string, K extends ShapeKernels> {
     if (this.disposed) throw new Error(`loss '${this.name}' was disposed`);
     const { sizes, dims } = sizesOf(shape, this.opts.layout);
     const st = this.state(dims);
-    inputs = checkInputs(inputs, shape, st.ir, sizes, dims, this.opts.layout);
+    inputs = checkInputs(inputs, shape, st.ir, sizes, dims, this.opts.layout, !this.checksProbabilities);
     if (this.backend === 'reference') {
       const r = runReference(st.ir, inputs, sizes, dims, this.opts.layout, wantGrad);
       if (into && r.grad) into.set(r.grad);
@@ -150,7 +165,7 @@ export abstract class LossBase<B extends string, K extends ShapeKernels> {
     memory.scratch = (n) => {
       const free = (k.scratch ??= []);
       const i = free.findIndex((a) => a.length === n);
-      const a = i >= 0 ? free.splice(i, 1)[0]! : memory.alloc(n);
+      const a = i >= 0 ? free.splice(i, 1)[0]! : (memory.work?.(n) ?? memory.alloc(n));
       taken.push(a);
       return a;
     };
@@ -158,10 +173,14 @@ export abstract class LossBase<B extends string, K extends ShapeKernels> {
     k.busy++;
     const done = () => {
       if (!k.evicted && taken.length) (k.scratch ??= []).push(...taken);
-      if (--k.busy === 0 && k.evicted) { k.scratch = undefined; this.release(k); }
+      else if (taken.length) this.dropScratch(taken);
+      if (--k.busy === 0 && k.evicted) this.releaseKernels(k);
     };
     let r: RunResult | Promise<RunResult>;
-    try { r = run(k.program, k.runners, memory, wantGrad, into); } catch (e) { done(); throw e; }
+    try {
+      memory.prepare?.();
+      r = run(k.program, k.runners, memory, wantGrad, into);
+    } catch (e) { done(); throw e; }
     if (r instanceof Promise) return r.finally(done);
     done();
     return r;
@@ -194,7 +213,7 @@ export abstract class LossBase<B extends string, K extends ShapeKernels> {
       const [oldest, k] = st.shapes.entries().next().value!;
       st.shapes.delete(oldest);
       k.evicted = true;
-      if (k.busy === 0) this.release(k);
+      if (k.busy === 0) this.releaseKernels(k);
     }
     return entry;
   }
