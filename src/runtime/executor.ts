@@ -13,7 +13,7 @@
 
 import { type Arg, type Axes, type Node, type Op, isSpatial, toposort } from '../compiler/core/ir.ts';
 import { type Dims, type Layout, type Sizes, canonicalAxes, count, fromCanonical, indexMap, layoutAxes, toCanonical } from '../compiler/core/layout.ts';
-import { evaluate } from '../compiler/core/reference.ts';
+import { evaluate, evaluator } from '../compiler/core/reference.ts';
 import { record } from '../compiler/core/ops/index.ts';
 
 /** Kernel arguments besides input names: the buffers' memory, and the small values. */
@@ -139,6 +139,14 @@ function call(kernels: readonly (Runner | undefined)[], c: KernelCall): KernelOu
 
 const isThenable = (x: unknown): x is PromiseLike<KernelOutput> => typeof (x as { then?: unknown } | null)?.then === 'function';
 
+/** Per program, each epilogue level's evaluation, prepared on first use (core/reference.ts's `evaluator`). */
+const epilogues = new WeakMap<Program, ((vals: Map<number, Float64Array>) => void)[]>();
+const epilogueOf = (p: Program) => {
+  let e = epilogues.get(p);
+  if (!e) epilogues.set(p, (e = []));
+  return e;
+};
+
 /** The evaluation as a generator: it yields each kernel call and receives its output. */
 function* steps(p: Program, memory: Memory, wantGrad: boolean, into: Float32Array | undefined): Generator<KernelCall, RunResult, KernelOutput> {
   const { sizes, dims, layout } = p;
@@ -147,10 +155,14 @@ function* steps(p: Program, memory: Memory, wantGrad: boolean, into: Float32Arra
   for (const [id, v, len] of p.statics) given.set(id, new Float64Array(len).fill(v));
   const small = new Float32Array(Math.max(1, p.smallSize));
   let ranUpTo = -1;
+  const levels = epilogueOf(p);
   const finish = (upTo: number) => {
     for (let l = ranUpTo + 1; l <= upTo; l++) {
       const nodes = p.epilogue[l]!;
-      if (nodes.length) evaluate(nodes, {}, sizes, given).forEach((t, i) => given.set(nodes[i]!.id, t.data));
+      if (!nodes.length) continue;
+      // Prepared on the first call, from what is known at this level then (the same on every call).
+      levels[l] ??= evaluator(nodes, sizes, (n) => given.has(n.id));
+      levels[l]!(given);
     }
     ranUpTo = Math.max(ranUpTo, upTo);
     for (const [id, off] of p.small) {

@@ -15,53 +15,82 @@ export interface Tensor64 { axes: Axes; data: Float64Array }
  */
 export function evaluate(roots: readonly Node[], inputs: Readonly<Record<string, Float64Array>>, sizes: Sizes, given?: ReadonlyMap<number, Float64Array>): Tensor64[] {
   const vals = new Map<number, Float64Array>(given);
-  for (const n of toposort(roots, (x) => vals.has(x.id))) if (!vals.has(n.id)) vals.set(n.id, evalNode(n, n.src.map((s) => vals.get(s.id)!), inputs, sizes));
+  evaluator(roots, sizes, (x) => vals.has(x.id))(vals, inputs);
   return roots.map((r) => ({ axes: r.axes, data: vals.get(r.id)! }));
 }
 
-function evalNode(n: Node, xs: Float64Array[], inputs: Readonly<Record<string, Float64Array>>, sizes: Sizes): Float64Array {
+/**
+ * `evaluate` prepared once for repeated use: the nodes that `roots` need, in order, each with its index map
+ * or f64 function looked up already, stopping at nodes `isGiven` (whose values the caller puts in `vals`).
+ * Each run stores every node's value in `vals` (fresh arrays, or the inputs themselves).
+ * The runtime's epilogue runs one per level on every call: the same steps as `evaluate`, without its search.
+ */
+export function evaluator(roots: readonly Node[], sizes: Sizes, isGiven: (n: Node) => boolean): (vals: Map<number, Float64Array>, inputs?: Readonly<Record<string, Float64Array>>) => void {
+  const steps = toposort(roots, isGiven).filter((n) => !isGiven(n)).map((n) => step(n, sizes));
+  return (vals, inputs = {}) => {
+    for (const s of steps) s(vals, inputs);
+  };
+}
+
+type Step = (vals: Map<number, Float64Array>, inputs: Readonly<Record<string, Float64Array>>) => void;
+
+/** One node's evaluation, what depends on the shape alone worked out beforehand. */
+function step(n: Node, sizes: Sizes): Step {
   const len = count(n.axes, sizes);
+  const src = n.src.map((x) => x.id);
+  const set = (vals: Map<number, Float64Array>, v: Float64Array) => { vals.set(n.id, v); };
   switch (n.op) {
-    case 'const': return Float64Array.of(n.arg as number);
-    case 'size': return Float64Array.of(count(n.arg as Axis[], sizes));
-    case 'input': {
-      // Own properties only: an input may be called toString or constructor.
-      const v = Object.hasOwn(inputs, n.arg as string) ? inputs[n.arg as string] : undefined;
-      if (!v) throw new Error(`missing input '${n.arg as string}'`);
-      if (v.length !== len) throw new RangeError(`input '${n.arg as string}' has ${v.length} elements, the shape needs ${len}`);
-      return v;
-    }
+    case 'const': { const v = n.arg as number; return (vals) => set(vals, Float64Array.of(v)); }
+    case 'size': { const v = count(n.arg as Axis[], sizes); return (vals) => set(vals, Float64Array.of(v)); }
     case 'expand': {
       const map = indexMap(n.axes, n.src[0]!.axes, sizes);
-      const x = xs[0]!;
-      const out = new Float64Array(len);
-      for (let i = 0; i < len; i++) out[i] = x[map[i]!]!;
-      return out;
+      return (vals) => {
+        const x = vals.get(src[0]!)!;
+        const out = new Float64Array(len);
+        for (let i = 0; i < len; i++) out[i] = x[map[i]!]!;
+        set(vals, out);
+      };
     }
     case 'sum':
     case 'max': {
-      const src = n.src[0]!;
-      const map = indexMap(src.axes, n.axes, sizes);
-      const x = xs[0]!;
-      const out = new Float64Array(len).fill(n.op === 'sum' ? 0 : -Infinity);
-      if (n.op === 'sum') for (let i = 0; i < x.length; i++) out[map[i]!]! += x[i]!;
-      else for (let i = 0; i < x.length; i++) { const j = map[i]!; if (x[i]! > out[j]! || Number.isNaN(x[i]!)) out[j] = x[i]!; }
-      return out;
+      const map = indexMap(n.src[0]!.axes, n.axes, sizes);
+      const isSum = n.op === 'sum';
+      return (vals) => {
+        const x = vals.get(src[0]!)!;
+        const out = new Float64Array(len).fill(isSum ? 0 : -Infinity);
+        if (isSum) for (let i = 0; i < x.length; i++) out[map[i]!]! += x[i]!;
+        else for (let i = 0; i < x.length; i++) { const j = map[i]!; if (x[i]! > out[j]! || Number.isNaN(x[i]!)) out[j] = x[i]!; }
+        set(vals, out);
+      };
     }
+    case 'input':
+      return (vals, inputs) => {
+        // Own properties only: an input may be called toString or constructor.
+        const v = Object.hasOwn(inputs, n.arg as string) ? inputs[n.arg as string] : undefined;
+        if (!v) throw new Error(`missing input '${n.arg as string}'`);
+        if (v.length !== len) throw new RangeError(`input '${n.arg as string}' has ${v.length} elements, the shape needs ${len}`);
+        set(vals, v);
+      };
     default: {
       const r = record(n.op);
       if (r.ref) {
         // Spatial axes are innermost in canonical order: `outer` slices of `dims`.
         const dims = n.axes.filter(isSpatial).map((a) => sizes[a]);
-        return r.ref(xs, n, len / dims.reduce((a, b) => a * b, 1), dims, n.axes.includes('batch') ? sizes.batch : 1);
+        const outer = len / dims.reduce((a, b) => a * b, 1);
+        const batch = n.axes.includes('batch') ? sizes.batch : 1;
+        return (vals) => set(vals, r.ref!(src.map((id) => vals.get(id)!), n, outer, dims, batch));
       }
       const f = r.f64;
       if (!f) throw new Error(`internal: op '${n.op}' has no float64 semantics`);
-      const out = new Float64Array(len);
-      if (xs.length === 1) { const a = xs[0]!; for (let i = 0; i < len; i++) out[i] = f(a[i]!); }
-      else if (xs.length === 2) { const a = xs[0]!, b = xs[1]!; for (let i = 0; i < len; i++) out[i] = f(a[i]!, b[i]!); }
-      else { for (let i = 0; i < len; i++) out[i] = f(...xs.map((x) => x[i]!)); }
-      return out;
+      if (src.length === 1) {
+        const [a0] = src as [number];
+        return (vals) => { const a = vals.get(a0)!; const out = new Float64Array(len); for (let i = 0; i < len; i++) out[i] = f(a[i]!); set(vals, out); };
+      }
+      if (src.length === 2) {
+        const [a0, b0] = src as [number, number];
+        return (vals) => { const a = vals.get(a0)!, b = vals.get(b0)!; const out = new Float64Array(len); for (let i = 0; i < len; i++) out[i] = f(a[i]!, b[i]!); set(vals, out); };
+      }
+      return (vals) => { const xs = src.map((id) => vals.get(id)!); const out = new Float64Array(len); for (let i = 0; i < len; i++) out[i] = f(...xs.map((x) => x[i]!)); set(vals, out); };
     }
   }
 }
