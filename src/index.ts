@@ -11,8 +11,8 @@ import { located } from './runtime/checks.ts';
 import { compile as compileLoss, load as loadLoss } from './runtime/loss.ts';
 
 export {
-  type Backend, type CompileOptions, type GradOptions, type GradResult, type Inputs, type ValueResult,
-  AUTO_ORDER, BACKENDS, CompiledLoss, pickBackend,
+  type AutoChoice, type Backend, type CompileOptions, type GradOptions, type GradResult, type Inputs, type ValueResult,
+  AUTO_ORDER, BACKENDS, CompiledLoss, measureAuto, pickBackend,
 } from './runtime/loss.ts';
 
 /** Compile a formula (its text) into a loss; a SeglossError's message says where (file:line:col and the line). */

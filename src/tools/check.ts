@@ -248,7 +248,7 @@ export async function checkSource(source: string, file: string, opts: CheckOptio
       // The kernels take the user's layout and float32; their gradient comes back in that layout.
       let loss = compiled.get(c.layout);
       if (!loss) {
-        loss = await compile(source, { file, layout: c.layout, region: fopts.region, params: fopts.params, activation: fopts.activation, readFile: fopts.readFile });
+        loss = await compile(source, { file, backend: 'js', layout: c.layout, region: fopts.region, params: fopts.params, activation: fopts.activation, readFile: fopts.readFile });
         compiled.set(c.layout, loss);
       }
       const f32 = (n: number) => new Float32Array(n);

@@ -11,7 +11,7 @@ import type { Params } from '../../compiler/lower/knobs.ts';
 import type { Region } from '../../compiler/lower/knobs.ts';
 import { type CheckResult, checkSource, randomInputs } from '../../tools/check.ts';
 import { sizesOf } from '../../compiler/core/layout.ts';
-import { AUTO_ORDER, compile } from '../../runtime/loss.ts';
+import { compile } from '../../runtime/loss.ts';
 import { tfValueAndGrad } from '../../tools/tfjs-eval.ts';
 import { UsageError, colorErr, collect, paramHelp, parseParams, region, resolveLoss } from '../options.ts';
 
@@ -30,7 +30,7 @@ losses) draws seeded random inputs; the float64 reference interpreter gives our
 value and symbolic gradient, which three oracles must match:
   tfjs         TensorFlow.js autodiff (cpu, float32), relative error <= 2e-4
   finite-diff  central differences of the reference value, <= 1e-6
-  kernels      the compiled kernels on the default backend (${AUTO_ORDER[0]}, float32):
+  kernels      the compiled kernels on the js backend (float32):
                value and gradient each <= 5e-5 of their largest entry
 The value column is the loss on that case (the reference's).
 A warning (stderr, and "warnings" in --json) says when the value or the whole
@@ -121,7 +121,7 @@ const short = (v: number) => (v !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1
 const verdict = (ok: boolean, warned: boolean) => (ok ? (warned ? 'ok (warning)' : 'ok') : 'MISMATCH');
 
 function summaryTable(rows: Summary[], warnings: number): string {
-  const head = ['loss', 'passes', 'value per case', 'max rel err vs tfjs', 'vs finite diff', `vs kernels (${AUTO_ORDER[0]})`, 'speed-up over tfjs-cpu', 'ok'];
+  const head = ['loss', 'passes', 'value per case', 'max rel err vs tfjs', 'vs finite diff', 'vs kernels (js)', 'speed-up over tfjs-cpu', 'ok'];
   const body = rows.map((r) => [r.loss, String(r.passes), r.values.map(short).join(' / '), r.tfjsErr.toExponential(2), r.fdErr.toExponential(2), r.kernelsErr?.toExponential(2) ?? '-', `${r.speedup.toFixed(1)}x`, verdict(r.ok, r.warnings.length > 0)]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
