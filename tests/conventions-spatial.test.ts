@@ -23,6 +23,7 @@ import { canonicalAxes, fromCanonical, sizesOf, toCanonical } from '../src/compi
 import { rng } from '../src/tools/check.ts';
 import { type CompiledLoss, load } from '../src/index.ts';
 import { evaluate } from '../src/compiler/core/reference.ts';
+import { orders } from '../src/compiler/core/ops/f64-loops.ts';
 import { tfValueAndGrad } from '../src/tools/tfjs-eval.ts';
 import { tfjs } from '../src/tools/tfjs.ts';
 import { F32_TOL, relErr } from './draw.ts';
@@ -443,6 +444,31 @@ describe('Lovász with segmentation_models.pytorch\'s per_image=False: region ba
       expect(e222.map((d) => `${d.message} | ${d.hint}`)).toEqual([
         "'sorted' runs along every spatial axis, or batch and every spatial axis, not (batch, class, y, x) | it runs per class: a sort over class would mix the classes (a Lovász loss sorts each class apart); region batch sorts each class across the batch",
       ]);
+    }
+  });
+});
+
+describe('the sort of host steps (Lovász): a radix sort from 4,096 keys up', () => {
+  // Oracle: the comparison sort the radix sort replaced (key descending, ties by index), on keys that
+  // exercise its paths: float32 keys (one word, three passes), float64 keys (two words), many ties, ±0,
+  // negatives and denormals, and slices joined across the batch.
+  const comparison = (key: Float64Array, sl: Int32Array) => Int32Array.from(sl).sort((a, b) => key[b]! - key[a]! || a - b);
+  let seed = 7;
+  const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
+  const kinds: Record<string, () => number> = {
+    float32: () => Math.fround(rnd() * 8 - 4),
+    float64: () => (rnd() - 0.5) * 1e12,
+    ties: () => Math.floor(rnd() * 5) - 2,
+    zeros: () => [0, -0, 1e-310, -1e-310, -5e-324][Math.floor(rnd() * 5)]!,
+    wide: () => (rnd() < 0.5 ? -1 : 1) * 2 ** Math.floor(rnd() * 200 - 100) * rnd(),
+  };
+  test.each(Object.keys(kinds))('%s keys: the same order as the comparison sort', (kind) => {
+    for (const n of [4096, 5000, 70000]) {
+      const key = Float64Array.from({ length: 2 * n }, kinds[kind]!);
+      // Two slices, as two images of a batch are.
+      const slices = [Int32Array.from({ length: n }, (_, i) => i), Int32Array.from({ length: n }, (_, i) => n + i)];
+      const got = orders(key, slices);
+      slices.forEach((sl, s) => expect(got[s]).toEqual(comparison(key, sl)));
     }
   });
 });
