@@ -54,7 +54,8 @@ function perThreadRunner(spec: KernelSpec): Runner {
 /** The backend's valueAndGrad: the loss's plan, its Program for this shape, runners for its kernels, the executor. */
 function valueAndGrad(loss: CompiledLoss, inputs: Record<string, number[]>, shape: readonly number[]) {
   const { sizes, dims } = sizesOf(shape, 'nhwc');
-  const { program, specs } = shapeProgram(loss.plan(dims, 'grad'), undefined, sizes, dims, 'nhwc');
+  // A CPU backend: the CPU reduce layout, as the js backend compared with below takes.
+  const { program, specs } = shapeProgram(loss.plan(dims, 'grad'), undefined, sizes, dims, 'nhwc', { cpu: true });
   // Host steps (distance transforms, sorts) have no kernel: the executor runs them itself.
   const runners = specs.map((s) => (s ? perThreadRunner(s) : undefined));
   const memory: Memory = { input: (name) => Float32Array.from(inputs[name]!), alloc: (n) => new Float32Array(n) };
@@ -79,7 +80,7 @@ describe('a backend of its own printer, run by the executor', () => {
   test('the printer prints the statements codegen emitted', async () => {
     const loss = await load('dice', {}, { backend: 'js', layout: 'nhwc' });
     const { sizes, dims } = sizesOf(SHAPE, 'nhwc');
-    const { specs } = shapeProgram(loss.plan(dims, 'grad'), undefined, sizes, dims, 'nhwc');
+    const { specs } = shapeProgram(loss.plan(dims, 'grad'), undefined, sizes, dims, 'nhwc', { cpu: true });
     const spec = specs.find((s) => s !== undefined)!;
     const src = printPerThread(spec.args, spec.body);
     expect(src.startsWith(`function(${[...spec.args, 't'].join(', ')}) {`)).toBe(true);

@@ -8,7 +8,9 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import fc from 'fast-check';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { reduceShape } from '../src/compiler/codegen/kernel.ts';
+import type { Plan } from '../src/compiler/plan/plan.ts';
 import { parseExpr, printWat } from '../src/compiler/codegen/wat.ts';
 import { sizesOf } from '../src/compiler/core/layout.ts';
 import { shapeProgram } from '../src/runtime/program.ts';
@@ -29,10 +31,10 @@ const SHAPES: Shape[] = [
   { name: '1x1 image', shape: [1, 1, 1, 1], layout: 'nhwc', target: 'random' },
   { name: 'empty mask', shape: [2, 4, 4, 1], layout: 'nhwc', target: 'empty' },
   { name: 'full mask', shape: [2, 4, 4, 1], layout: 'nhwc', target: 'full' },
-  // Big enough that a reduce thread's chunk is longer than a vector (5 and 7 spatial indices: one f32x4 step
-  // and a scalar tail), and map runs of 8633 threads (4 at a time, a tail of 1).
-  { name: 'binary 2-D, reduce chunks of 5', shape: [2, 97, 89, 1], layout: 'nhwc', target: 'random' },
-  { name: 'multi-class nchw, reduce chunks of 7', shape: [1, 3, 97, 89], layout: 'nchw', target: 'onehot' },
+  // Big enough for several reduce chunks (the CPU layout: 4 chunks of 2304 = 9 blocks of 256, the last chunk's
+  // last block 185 long, its lanes parting at the end), and map runs of 8633 threads (4 at a time, a tail of 1).
+  { name: 'binary 2-D, 4 reduce chunks, a partial last block', shape: [2, 97, 89, 1], layout: 'nhwc', target: 'random' },
+  { name: 'multi-class nchw, 4 reduce chunks, a partial last block', shape: [1, 3, 97, 89], layout: 'nchw', target: 'onehot' },
   // nhwc with classes: a map thread's class is t % 3, per lane (its small values gathered lane by lane).
   { name: 'multi-class nhwc, the class per lane', shape: [1, 61, 67, 3], layout: 'nhwc', target: 'onehot' },
 ];
@@ -69,8 +71,8 @@ describe('backend wasm', () => {
     }
   });
 
-  // Reduce chunks of 13 (one step of 8 into two accumulator sets, one of 4, one scalar) and 20 on the losses made of sums.
-  test.each(['dice', 'tversky', 'jaccard', 'generalized_dice', 'mcc', 'focal', 'bce', 'log_cosh_dice', 'sensitivity_specificity'])('%s on 163x163 (reduce chunks of 13 and 20), both layouts, equals the float64 reference', async (name) => {
+  // 26569 spatial indices: 12 reduce chunks of 2304 (9 blocks of 256), the last 1225 long (a block of 201 live: lanes part) on the losses made of sums.
+  test.each(['dice', 'tversky', 'jaccard', 'generalized_dice', 'mcc', 'focal', 'bce', 'log_cosh_dice', 'sensitivity_specificity'])('%s on 163x163 (12 reduce chunks, a partial last block), both layouts, equals the float64 reference', async (name) => {
     for (const s of [
       { name: 'binary nhwc', shape: [2, 163, 163, 1], layout: 'nhwc', target: 'random' },
       { name: 'two classes nchw', shape: [1, 2, 163, 163], layout: 'nchw', target: 'onehot' },
@@ -115,7 +117,7 @@ describe('backend wasm', () => {
   ] as const)('%s on %j (%s): %s pass runs f32x4 (the shapes above cover the vector paths)', async (name, shape, layout, which) => {
     const loss = await compile(readFileSync(`losses/${name}.loss`, 'utf8'), { backend: 'wasm', layout, file: `losses/${name}.loss` });
     const { sizes, dims } = sizesOf(shape, layout);
-    const { specs } = shapeProgram(loss.plan(dims, 'grad'), undefined, sizes, dims, layout);
+    const { specs } = shapeProgram(loss.plan(dims, 'grad'), undefined, sizes, dims, layout, { cpu: true });
     for (const s of specs) {
       if (!s || (which === 'map' && s.reduce)) continue;
       const wat = printWat(s.args, s.body, s.width);
@@ -183,6 +185,75 @@ describe('backend wasm', () => {
     expect(b.value).toBe(a.value);
     expect(Array.from(b.grad)).toEqual(Array.from(a.grad));
   });
+});
+
+describe('the CPU reduce layout (shapeProgram with cpu: the js and wasm backends)', () => {
+  // Dice's reduce kernel (its gradient plan) for a shape, in the CPU layout or the GPU's.
+  let plan: Plan;
+  beforeAll(async () => {
+    const loss = await compile(readFileSync('losses/dice.loss', 'utf8'), { backend: 'wasm', file: 'losses/dice.loss' });
+    plan = loss.plan(2, 'grad');
+    loss.dispose();
+  });
+  const reduceOf = (shape: number[], cpu: boolean) => {
+    const { sizes, dims } = sizesOf(shape, 'nhwc');
+    return shapeProgram(plan, undefined, sizes, dims, 'nhwc', { cpu }).specs.find((s) => s?.reduce)!;
+  };
+
+  test('threads and chunk lengths: chunks of at least 2048 where the data allows, about 256 threads, whole blocks of 256', () => {
+    // [shape, chunks per group, chunk length] by the rule of codegen/pass.ts reduceShape (cpu): per group
+    // max(1, min(⌊spatial / 2048⌋, ⌈256 / groups⌉)) chunks, their length rounded up to a multiple of 256.
+    const cases: [number[], number, number][] = [
+      [[4, 64, 64, 1], 2, 2048], // 8 threads of 2048
+      [[4, 512, 512, 1], 64, 4096], // 256 threads of 4096
+      [[1, 2048, 2048, 1], 256, 16384], // 256 threads of 16384
+      [[2, 33, 31, 1], 1, 1023], // one chunk: the whole spatial extent
+    ];
+    for (const [shape, chunks, chunkLen] of cases) {
+      const { sizes } = sizesOf(shape, 'nhwc');
+      const groups = sizes.batch * sizes.class;
+      const spatial = sizes.x * sizes.y * sizes.z;
+      expect(reduceShape(sizes, true), `${shape}`).toEqual({ groups, chunks, chunkLen, spatial });
+      const spec = reduceOf(shape, true);
+      expect(spec.reduce!.groups * spec.reduce!.chunks, `${shape}`).toBe(groups * chunks);
+      expect(spec.output, `${shape}`).toBe(groups * chunks * spec.reduce!.parts);
+      // The chunk's loop: blocks of min(256, chunk length), in a loop over blocks.
+      expect(spec.jsSource).toContain(`for (let jb = 0; jb < ${Math.ceil(chunkLen / Math.min(256, chunkLen))}; jb++) {`);
+      expect(spec.jsSource).toContain(`for (let j = 0; j < ${Math.min(256, chunkLen)}; j++) {`);
+    }
+    // Without cpu: the GPU layout, about 4096 threads (4 × 1024 chunks of 4 at 4x64x64x1).
+    expect(reduceShape(sizesOf([4, 64, 64, 1], 'nhwc').sizes)).toEqual({ groups: 4, chunks: 1024, chunkLen: 4, spatial: 4096 });
+    expect(reduceOf([4, 64, 64, 1], false).output).toBe(4096);
+  });
+
+  test('wasm: the loop over a block runs f32x4, its sums folded into float64 after it, inside the loop over blocks', () => {
+    const spec = reduceOf([4, 512, 512, 1], true);
+    const wat = printWat(spec.args, spec.body, spec.width);
+    const thread = wat.slice(wat.indexOf('(func $thread'), wat.indexOf('(export "run")'));
+    const jb = /\(loop (\$fl\$l\d+_jb)/.exec(thread)!;
+    expect(jb, 'a loop over blocks').not.toBeNull();
+    const start = jb.index, end = thread.indexOf(`(br ${jb[1]})`);
+    const vector = thread.indexOf('(loop $vl'), fold = thread.search(/\(local\.set \$l\d+_fold /);
+    expect(vector, 'the block loop vectorized').toBeGreaterThan(start);
+    expect(fold).toBeGreaterThan(vector);
+    expect(end).toBeGreaterThan(fold);
+    // Only the block loop is: one vector loop in the kernel.
+    expect(thread.split('(loop $vl').length - 1).toBe(1);
+  });
+
+  test('wasm dice on 1x2048x2048x1 (chunks of 16384) equals the float64 reference to 1e-5 on the value', async () => {
+    const s: Shape = { name: 'long chunks', shape: [1, 2048, 2048, 1], layout: 'nhwc', target: 'random' };
+    const source = readFileSync('losses/dice.loss', 'utf8');
+    const loss = await compile(source, { file: 'losses/dice.loss', backend: 'wasm' });
+    const ref = await compile(source, { file: 'losses/dice.loss', backend: 'reference' });
+    const inputs = inputsFor(loss, s, 23);
+    const want = (await ref.value(inputs, s.shape)).value;
+    const got = await loss.valueAndGrad(inputs, s.shape);
+    const value = (await loss.value(inputs, s.shape)).value;
+    loss.dispose();
+    expect(relErr([got.value], [want]), `${got.value} vs ${want}`).toBeLessThanOrEqual(1e-5);
+    expect(relErr([value], [want]), `${value} vs ${want}`).toBeLessThanOrEqual(1e-5);
+  }, 120_000);
 });
 
 describe("the WAT printer's expression reader", () => {

@@ -88,6 +88,8 @@ export abstract class LossBase<B extends string, K extends ShapeKernels> {
   /** Working arrays of a kernel set that will not be used again (a backend that pools them takes them back). */
   protected dropScratch(_arrays: Float32Array[]): void {}
 
+  /** Whether this backend runs kernels on the CPU (the plain-JS loop, WebAssembly): reduce passes then take the CPU layout (codegen/pass.ts). */
+  protected get cpuKernels(): boolean { return this.backend === 'js' || this.backend === 'wasm'; }
 
   get name(): string { return this.state(2).ir.loss.name; }
   get inputs(): { name: string; role: string }[] { return this.state(2).ir.loss.inputs.map((i) => ({ name: i.name, role: i.role })); }
@@ -197,7 +199,7 @@ export abstract class LossBase<B extends string, K extends ShapeKernels> {
       st.shapes.set(key, hit);
       return hit;
     }
-    const sp = shapeProgram(plan, st.ir.values, sizes, dims, this.opts.layout);
+    const sp = shapeProgram(plan, st.ir.values, sizes, dims, this.opts.layout, { cpu: this.cpuKernels });
     // WGSL has no infinity or NaN, not even as a constant expression (the shader fails to build): a value fixed by
     // the shape (log(classes() - 1) with one class) that is not finite is refused here, where other backends compute it.
     if (this.backend === 'webgpu') {

@@ -49,13 +49,17 @@ export interface ShapeProgram {
 
 const gathered = (n: Node): Gathered => ({ id: n.id, op: n.op as 'sum' | 'max', axes: n.axes });
 
-/** `values`: the loss's unreduced values under reduction 'none' (the plan computes them among its extras). */
-export function shapeProgram(plan: Plan, values: Node | undefined, sizes: Sizes, dims: Dims, layout: Layout): ShapeProgram {
+/**
+ * `values`: the loss's unreduced values under reduction 'none' (the plan computes them among its extras).
+ * `cpu`: kernels for a CPU backend (the plain-JS loop, WebAssembly): reduce threads over long chunks
+ * (codegen/pass.ts reduceShape); without it, the GPU layout gpu.js runs.
+ */
+export function shapeProgram(plan: Plan, values: Node | undefined, sizes: Sizes, dims: Dims, layout: Layout, options: { cpu?: boolean } = {}): ShapeProgram {
   const statics = staticValues(plan, sizes);
   const smallOffset = new Map<number, number>();
   let smallSize = 0;
   for (const n of plan.smallInputs) { smallOffset.set(n.id, smallSize); smallSize += count(n.axes, sizes); }
-  const ctx = { sizes, dims, layout, smallOffset, statics, slots: plan.slots };
+  const ctx = { sizes, dims, layout, smallOffset, statics, slots: plan.slots, ...(options.cpu ? { cpu: true } : {}) };
   // Host steps (distance transforms, sorts, prefix sums) have no kernel.
   const specs = plan.passes.map((p) => (p.kind === 'host' ? undefined : emitPass(plan, p, ctx)));
   const slotOf = (n: Node) => plan.slots.get(n.id)!.slot;

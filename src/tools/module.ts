@@ -103,7 +103,8 @@ interface Native { source: string; text: string }
 
 /** The plan as the executor's data, its kernels added to `kernels` (equal ones shared). */
 function planData(plan: Plan, values: Node | undefined, sizes: Sizes, dims: Dims, layout: Layout, target: ModuleTarget, kernels: KernelEntry[], natives: Native[] | undefined): ProgramData {
-  const { program, specs } = shapeProgram(plan, values, sizes, dims, layout);
+  // A js module runs the plain-JS loops: the CPU layout (as the js backend); glsl and wgsl the GPU's.
+  const { program, specs } = shapeProgram(plan, values, sizes, dims, layout, { cpu: target === 'js' });
   const index = new Map<number, number>();
   let built = 0;
   specs.forEach((spec, i) => {

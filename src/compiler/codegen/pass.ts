@@ -20,10 +20,29 @@ const SPATIAL: readonly Axis[] = ['z', 'y', 'x'];
 /** `v * k`, without the `* 1`. */
 const term = (v: string, k: number) => (k === 1 ? v : `${v} * ${k}`);
 
-/** Choose chunks so that groups × chunks is about TARGET_THREADS. */
-export function reduceShape(sizes: Sizes): { groups: number; chunks: number; chunkLen: number; spatial: number } {
+/**
+ * CPU reduce layout (ShapeContext.cpu): each thread is a call with its own index
+ * arithmetic and its partials are added on the host, so threads sum chunks of at
+ * least CPU_MIN_CHUNK elements where the spatial extent allows, about CPU_THREADS
+ * threads in all (never fewer than the groups; more elements per chunk past
+ * that), in blocks of CPU_BLOCK: a chunk is a whole number of blocks, or the
+ * whole spatial extent when it is one chunk.
+ */
+export const CPU_BLOCK = 256;
+const CPU_MIN_CHUNK = 2048;
+const CPU_THREADS = 256;
+
+export interface ReduceShape { groups: number; chunks: number; chunkLen: number; spatial: number }
+
+/** Choose chunks so that groups × chunks is about TARGET_THREADS (a GPU), or per the CPU layout above. */
+export function reduceShape(sizes: Sizes, cpu = false): ReduceShape {
   const groups = sizes.batch * sizes.class;
   const spatial = count(SPATIAL, sizes);
+  if (cpu) {
+    const want = Math.max(1, Math.min(Math.floor(spatial / CPU_MIN_CHUNK), Math.ceil(CPU_THREADS / groups)));
+    const chunkLen = want === 1 ? spatial : Math.ceil(spatial / want / CPU_BLOCK) * CPU_BLOCK;
+    return { groups, chunks: Math.ceil(spatial / chunkLen), chunkLen, spatial };
+  }
   const want = Math.max(1, Math.min(spatial, Math.ceil(TARGET_THREADS / groups)));
   const chunkLen = Math.ceil(spatial / want);
   return { groups, chunks: Math.ceil(spatial / chunkLen), chunkLen, spatial };
@@ -100,10 +119,14 @@ function materializeBody(em: Emitter, pass: MaterializePass, N: number): Stmt[] 
  * a run of `chunkLen` spatial indices, a part up to 4 of the pass's reductions,
  * each thread returning its partial sums (or maxima).
  */
-function reduceBody(em: Emitter, pass: ReducePass, width: number, mapThreads: number): { body: Stmt[]; reduce: ReduceLayout; chunkLen: number } {
+function reduceBody(em: Emitter, pass: ReducePass, width: number, mapThreads: number): { body: Stmt[]; reduce: ReduceLayout; loopMax: number } {
   const { ctx } = em;
   const rs = pass.reductions;
-  const { groups, chunks, chunkLen, spatial } = reduceShape(ctx.sizes);
+  const { groups, chunks, chunkLen, spatial } = reduceShape(ctx.sizes, ctx.cpu);
+  // On a CPU a chunk runs in blocks: `for jb { for j < B }`, the inner loop the one wat-simd.ts vectorizes,
+  // so its float32 lanes fold into the float64 sums every B elements however long the chunk.
+  const B = Math.min(CPU_BLOCK, chunkLen);
+  const blocks = Math.ceil(chunkLen / B);
   const parts = Math.ceil(rs.length / 4);
   const C = ctx.sizes.class;
   const lay = layoutAxes(ctx.layout, ctx.dims);
@@ -146,13 +169,15 @@ function reduceBody(em: Emitter, pass: ReducePass, width: number, mapThreads: nu
       scope.body.push(guard ? when(guard, [update], true) : update);
     });
     const needed = decls.filter((d) => scope.read!.has(d.axis)).map((d) => d.stmt);
-    body.push(loop('j', chunkLen, [constant('r', `chunk * ${chunkLen} + j`), when(`r < ${spatial}`, [...needed, ...scope.body])]));
+    const step = (r: Expr) => [constant('r', r), when(`r < ${spatial}`, [...needed, ...scope.body])];
+    if (!ctx.cpu) body.push(loop('j', chunkLen, step(`chunk * ${chunkLen} + j`)));
+    else body.push(loop('jb', blocks, [constant('rb', `chunk * ${chunkLen} + jb * ${B}`), loop('j', B, step('rb + j'))], true));
     body.push(result(width === 1 ? [acc[0]!] : Array.from({ length: width }, (_, j) => acc[j] ?? '0.0')));
     if (parts === 1) out.push(...body);
     else out.push(when(`part == ${k}`, body));
   }
   if (parts > 1) out.push(result(new Array(width).fill('0.0')));
-  return { body: out, reduce: { reductions: rs, groups, chunks, parts }, chunkLen };
+  return { body: out, reduce: { reductions: rs, groups, chunks, parts }, loopMax: (ctx.cpu ? Math.max(B, blocks) : chunkLen) + 1 };
 }
 
 export function emitPass(plan: Plan, pass: Pass, ctx: ShapeContext): KernelSpec {
@@ -171,7 +196,7 @@ export function emitPass(plan: Plan, pass: Pass, ctx: ShapeContext): KernelSpec 
     const r = reduceBody(em, pass, width, mapThreads);
     body = r.body;
     reduce = r.reduce;
-    loopMax = r.chunkLen + 1;
+    loopMax = r.loopMax;
   }
   const args = [...inputs.map(inputVar), ...(em.usesSmall ? ['small'] : [])];
   const terms = pass.kind === 'map' ? pass.reductions : [];

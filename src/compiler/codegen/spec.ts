@@ -56,6 +56,11 @@ export interface ShapeContext {
   statics: ReadonlyMap<number, number>;
   /** Full-size nodes held in memory (read like inputs), and where. */
   slots: ReadonlyMap<number, BufferSlot>;
+  /**
+   * Kernels for a CPU backend (the plain-JS loop, WebAssembly): reduce threads over long
+   * chunks in blocks (codegen/pass.ts reduceShape), not a GPU's thousands of short ones.
+   */
+  cpu?: boolean;
 }
 
 /** The small-values buffer's name among a kernel's inputs: '#' cannot start a name in a formula, so no input is called that. */

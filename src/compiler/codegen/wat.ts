@@ -60,8 +60,9 @@ function stmts(f: Fn, body: readonly Stmt[], width: number, out: string[]): void
         stmts(f, s.body, width, inner);
         f.scopes.pop();
         out.push(`(local.set ${v} (f64.const 0))`);
-        // The innermost loops of reduce passes: f32x4 over 4 iterations at a time, the rest as below.
-        if (f.simd) { const vl = vectorLoop(f, s, v, inner); if (vl) out.push(vl); }
+        // The innermost loops of reduce passes: f32x4 over 4 iterations at a time, the rest as below (a
+        // `scalar` loop of blocks stays scalar: the loop in it is vectorized and folds into f64 per block).
+        if (f.simd && !s.scalar) { const vl = vectorLoop(f, s, v, inner); if (vl) out.push(vl); }
         out.push(`(block $fb${v} (loop $fl${v} (br_if $fb${v} (f64.ge (local.get ${v}) (f64.const ${s.count}))) ${inner.join(' ')} (local.set ${v} (f64.add (local.get ${v}) (f64.const 1))) (br $fl${v})))`);
         break;
       }

@@ -21,8 +21,11 @@ export type Stmt =
   | { readonly kind: 'let'; readonly name: string; readonly value: Expr }
   /** `name = value;`, or `name += value;` with `add`. */
   | { readonly kind: 'assign'; readonly name: string; readonly value: Expr; readonly add?: boolean }
-  /** `for (let v = 0; v < count; v++) { body }`. */
-  | { readonly kind: 'for'; readonly v: string; readonly count: number; readonly body: Stmt[] }
+  /**
+   * `for (let v = 0; v < count; v++) { body }`. `scalar`: a SIMD printer keeps this loop scalar and
+   * vectorizes the loops inside it (a blocked reduce's loop over blocks: its vector sums fold once per block).
+   */
+  | { readonly kind: 'for'; readonly v: string; readonly count: number; readonly body: Stmt[]; readonly scalar?: boolean }
   /** `if (cond) { body }`; `inline`: on one line (a body of one-line statements). */
   | { readonly kind: 'if'; readonly cond: Expr; readonly body: Stmt[]; readonly inline?: boolean }
   /** The thread's result: one value, or `width` values (an array in gpu.js). Ends the thread. */
@@ -32,7 +35,7 @@ export const constant = (name: string, value: Expr, run?: number): Stmt => (run 
 export const letVar = (name: string, value: Expr): Stmt => ({ kind: 'let', name, value });
 export const assign = (name: string, value: Expr): Stmt => ({ kind: 'assign', name, value });
 export const addTo = (name: string, value: Expr): Stmt => ({ kind: 'assign', name, value, add: true });
-export const loop = (v: string, count: number, body: Stmt[] = []): Stmt & { kind: 'for' } => ({ kind: 'for', v, count, body });
+export const loop = (v: string, count: number, body: Stmt[] = [], scalar = false): Stmt & { kind: 'for' } => (scalar ? { kind: 'for', v, count, body, scalar } : { kind: 'for', v, count, body });
 export const when = (cond: Expr, body: Stmt[] = [], inline = false): Stmt & { kind: 'if' } => (inline ? { kind: 'if', cond, body, inline } : { kind: 'if', cond, body });
 export const result = (values: readonly Expr[]): Stmt => ({ kind: 'return', values });
 
