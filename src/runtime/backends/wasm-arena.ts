@@ -14,7 +14,7 @@
 // The arena also checks probabilities where they lie: a SIMD scan over the
 // region, about ten times faster than a JavaScript loop over a Float32Array.
 
-import { assemble } from './wasm.ts';
+import { assemble } from './wasm-assemble.ts';
 
 const PAGE = 65536;
 /** Regions are 16-byte aligned with 16 bytes to spare: a vector read past an array's end (a lane a select then drops) stays inside memory. */

@@ -58,11 +58,15 @@ export class WasmPool {
 
   get size(): number { return this.workers.length; }
 
-  /** Threads [0, output) of the kernel, in interleaved chunks across the workers; `params` precede (start, end). */
-  async run(k: SharedKernel, params: readonly number[], output: number): Promise<void> {
+  /**
+   * Threads [0, output) of the kernel, in interleaved chunks across the workers; `params` precede (start, end).
+   * `perThread`: about how many elements a thread reads (1 for a map pass, a chunk's length for a reduce pass).
+   */
+  async run(k: SharedKernel, params: readonly number[], output: number, perThread = 1): Promise<void> {
     const W = this.workers.length;
-    // Chunks a multiple of 4 threads (whole vectors), at least 4096, about 8 per worker.
-    const chunk = Math.max(4096, Math.ceil(output / (W * 8) / 4) * 4);
+    // Chunks a multiple of 4 threads (whole vectors), of at least 4096 elements' work, about 8 per worker.
+    const least = Math.ceil(4096 / Math.max(1, perThread) / 4) * 4;
+    const chunk = Math.max(least, Math.ceil(output / (W * 8) / 4) * 4);
     const ranges: [number, number][][] = Array.from({ length: W }, () => []);
     for (let s = 0, c = 0; s < output; s += chunk, c++) ranges[c % W]!.push([s, Math.min(output, s + chunk)]);
     if (this.inFlight++ === 0) this.workers.forEach((w) => w.ref());

@@ -10,36 +10,9 @@ import { printWat } from '../../compiler/codegen/wat.ts';
 import { MEMORY } from '../../compiler/plan/plan.ts';
 import type { Program, Runner } from '../executor.ts';
 import type { WasmArena } from './wasm-arena.ts';
+import { assemble } from './wasm-assemble.ts';
 
-interface Wabt {
-  parseWat(file: string, text: string, features?: Record<string, boolean>): { toBinary(o: object): { buffer: Uint8Array }; validate(): void; destroy(): void };
-}
-
-let wabt: Wabt | undefined;
-let loading: Promise<Wabt> | undefined;
-
-/** Load the assembler (once per process): the backend's kernels are built synchronously afterwards. */
-export async function loadWasm(): Promise<void> {
-  if (wabt) return;
-  loading ??= import('wabt').then(async (m) => {
-    const init = ((m as { default?: unknown }).default ?? m) as () => Promise<Wabt>;
-    return init();
-  });
-  wabt = await loading;
-}
-
-/** WAT text to a compiled module. */
-export function assemble(wat: string, name = 'kernel.wat'): WebAssembly.Module {
-  if (!wabt) throw new Error('internal: the wasm backend was not loaded (loadWasm)');
-  const m = wabt.parseWat(name, wat, { simd: true, threads: true, mutable_globals: true, sat_float_to_int: true, sign_extension: true, bulk_memory: true });
-  try {
-    // No m.validate(): wabt's validator refuses shared memories whatever the features; the engine validates.
-    const bytes = m.toBinary({}).buffer;
-    return new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
-  } finally {
-    m.destroy();
-  }
-}
+export { assemble, loadWasm } from './wasm-assemble.ts';
 
 const MATH = { exp: Math.exp, log: Math.log, pow: Math.pow };
 
@@ -53,7 +26,8 @@ export interface WasmKernel {
 
 /** Worker threads that run ranges of a kernel's threads on its shared memory (backends/wasm-pool.ts in Node). */
 export interface WasmThreads {
-  run(k: WasmKernel, params: readonly number[], output: number): Promise<void>;
+  /** `perThread`: about how many elements a thread reads (the ranges are sized by it). */
+  run(k: WasmKernel, params: readonly number[], output: number, perThread?: number): Promise<void>;
 }
 
 /**
@@ -123,7 +97,7 @@ export function wasmRunner(spec: KernelSpec, arena: WasmArena, threads?: WasmThr
     if (threads && args.some((a) => a.length >= MIN_THREADED_ELEMENTS)) {
       const done = queue.then(async () => {
         const [params, out] = place(args, target);
-        await threads.run(k, params, spec.output);
+        await threads.run(k, params, spec.output, Math.max(...args.map((a) => a.length)) / spec.output);
         return finish(out, target, true);
       });
       queue = done.catch(() => undefined);
