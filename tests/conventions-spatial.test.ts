@@ -23,7 +23,7 @@ import { canonicalAxes, fromCanonical, sizesOf, toCanonical } from '../src/compi
 import { rng } from '../src/tools/check.ts';
 import { type CompiledLoss, load } from '../src/index.ts';
 import { evaluate } from '../src/compiler/core/reference.ts';
-import { orders } from '../src/compiler/core/ops/f64-loops.ts';
+import { edtRef, orders } from '../src/compiler/core/ops/f64-loops.ts';
 import { tfValueAndGrad } from '../src/tools/tfjs-eval.ts';
 import { tfjs } from '../src/tools/tfjs.ts';
 import { F32_TOL, relErr } from './draw.ts';
@@ -469,6 +469,35 @@ describe('the sort of host steps (Lovász): a radix sort from 4,096 keys up', ()
       const slices = [Int32Array.from({ length: n }, (_, i) => i), Int32Array.from({ length: n }, (_, i) => n + i)];
       const got = orders(key, slices);
       slices.forEach((sl, s) => expect(got[s]).toEqual(comparison(key, sl)));
+    }
+  });
+});
+
+describe('the exact distance transform of host steps (Hausdorff DT, boundary losses)', () => {
+  // Oracle: brute force, the distance from each foreground element (m > 0.5) to every background one of
+  // its slice; 0 on the background, and 0 in a slice with no background.
+  const brute = (m: Float64Array, outer: number, dims: readonly number[]) => {
+    const sp = dims.reduce((a, b) => a * b, 1);
+    const coord = (i: number) => { const c: number[] = []; for (let a = dims.length - 1; a >= 0; a--) { c.unshift(i % dims[a]!); i = Math.floor(i / dims[a]!); } return c; };
+    const out = new Float64Array(m.length);
+    for (let o = 0; o < outer; o++) {
+      const bg = [...Array(sp).keys()].filter((j) => !(m[o * sp + j]! > 0.5)).map(coord);
+      if (!bg.length) continue;
+      for (let i = 0; i < sp; i++) {
+        if (!(m[o * sp + i]! > 0.5)) continue;
+        const ci = coord(i);
+        out[o * sp + i] = Math.sqrt(Math.min(...bg.map((cj) => cj.reduce((s, x, a) => s + (x - ci[a]!) ** 2, 0))));
+      }
+    }
+    return out;
+  };
+  let seed = 11;
+  const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
+  test.each([[3, [7, 13]], [2, [16, 9]], [1, [5, 6, 7]], [2, [1, 9]], [2, [9, 1]], [1, [4, 4, 1]]] as const)('%i slices of %j: equal to brute force', (outer, dims) => {
+    const n = outer * dims.reduce((a, b) => a * b, 1);
+    for (const density of [0.05, 0.5, 0.95, 1]) {
+      const m = Float64Array.from({ length: n }, () => (rnd() < density ? 0.5 + rnd() / 2 + 1e-9 : rnd() / 2));
+      expect(Array.from(edtRef(m, outer, dims))).toEqual(Array.from(brute(m, outer, dims)));
     }
   });
 });

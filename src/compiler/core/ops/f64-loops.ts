@@ -348,30 +348,60 @@ export function dt1(f: Float64Array, n: number, d: Float64Array, v: Int32Array, 
  * m > 0.5, the distance to the nearest element with m ≤ 0.5 in its slice; 0 on
  * those elements, and 0 everywhere in a slice that has none (a full mask).
  */
+/** Lines of a distance transform's later passes read and written together (8 float64: a cache line). */
+const TILE = 8;
+
 export function edtRef(m: Float64Array, outer: number, dims: readonly number[]): Float64Array {
   const sp = dims.reduce((a, b) => a * b, 1);
   const st = strides(dims);
   const out = new Float64Array(m.length);
   const maxN = Math.max(...dims);
-  const f = new Float64Array(maxN), d = new Float64Array(maxN), z = new Float64Array(maxN + 1);
+  const d = new Float64Array(maxN), z = new Float64Array(maxN + 1);
   const v = new Int32Array(maxN);
+  const g = new Float64Array(sp);
+  const tile = new Float64Array(TILE * maxN);
+  const last = dims.length - 1;
+  const nx = dims[last]!;
   for (let o = 0; o < outer; o++) {
-    const g = new Float64Array(sp);
+    const base = o * sp;
     let anyZero = false;
-    for (let i = 0; i < sp; i++) { const fg = m[o * sp + i]! > 0.5; g[i] = fg ? Infinity : 0; if (!fg) anyZero = true; }
+    for (let i = 0; i < sp && !anyZero; i++) anyZero = !(m[base + i]! > 0.5);
     if (!anyZero) continue;
-    for (let a = 0; a < dims.length; a++) {
-      const n = dims[a]!;
-      const s = st[a]!;
-      // Every line along axis a: start indices are those with coordinate 0 on a.
-      for (let i = 0; i < sp; i++) {
-        if (Math.floor(i / s) % n !== 0) continue;
-        for (let q = 0; q < n; q++) f[q] = g[i + q * s]!;
-        dt1(f, n, d, v, z);
-        for (let q = 0; q < n; q++) g[i + q * s] = d[q]!;
+    // The innermost axis first, where the mask is still binary: per row, the squared distance to the
+    // nearest background element along it (two sweeps), infinity in a row that has none.
+    for (let r = 0; r < sp; r += nx) {
+      let at = -Infinity;
+      for (let q = 0; q < nx; q++) {
+        if (!(m[base + r + q]! > 0.5)) at = q;
+        g[r + q] = q - at;
+      }
+      at = Infinity;
+      for (let q = nx - 1; q >= 0; q--) {
+        if (!(m[base + r + q]! > 0.5)) at = q;
+        const e = Math.min(g[r + q]!, at - q);
+        g[r + q] = e * e;
       }
     }
-    for (let i = 0; i < sp; i++) out[o * sp + i] = Math.sqrt(g[i]!);
+    // The other axes on those squared distances (Felzenszwalb & Huttenlocher), line by line. The lines along
+    // axis a start at the indices whose coordinate on a is 0: blocks of s in steps of n·s. TILE neighbouring
+    // lines are read and written together (a cache line each step along the axis, not one value).
+    for (let a = last - 1; a >= 0; a--) {
+      const n = dims[a]!;
+      const s = st[a]!;
+      for (let b = 0; b < sp; b += n * s) {
+        for (let i0 = b; i0 < b + s; i0 += TILE) {
+          const w = Math.min(TILE, b + s - i0);
+          for (let q = 0; q < n; q++) for (let j = 0; j < w; j++) tile[j * n + q] = g[i0 + j + q * s]!;
+          for (let j = 0; j < w; j++) {
+            const fj = tile.subarray(j * n, (j + 1) * n);
+            dt1(fj, n, d, v, z);
+            fj.set(d.subarray(0, n));
+          }
+          for (let q = 0; q < n; q++) for (let j = 0; j < w; j++) g[i0 + j + q * s] = tile[j * n + q]!;
+        }
+      }
+    }
+    for (let i = 0; i < sp; i++) out[base + i] = Math.sqrt(g[i]!);
   }
   return out;
 }
