@@ -221,8 +221,10 @@ export function orders(key: Float64Array, slices: readonly Int32Array[]): Int32A
   return slices.map((sl) => (sl.length < RADIX_MIN ? Int32Array.from(sl).sort((a, b) => key[b]! - key[a]! || a - b) : radixOrder(key, sl)));
 }
 
-/** Below this many elements a comparison sort is as fast as the radix sort's four histograms. */
-const RADIX_MIN = 4096;
+/** Below this many elements a comparison sort is as fast as the radix sort's histograms. */
+const RADIX_MIN = 1024;
+/** The radix sort's digit counters, made once (each pass clears the ones it uses). */
+let counts: Int32Array | undefined;
 
 /**
  * `sl` ordered by `key` descending, ties in their order: a stable LSD radix sort on the keys' bits, mapped
@@ -265,7 +267,7 @@ function radixOrder(key: Float64Array, sl: Int32Array): Int32Array {
   let idx = new Int32Array(n);
   for (let i = 0; i < n; i++) idx[i] = i;
   let tmp = new Int32Array(n);
-  const count = new Int32Array(65536);
+  const count = (counts ??= new Int32Array(65536));
   const moved = words.map(([k]) => k).filter((k, i, all) => all.indexOf(k) === i);
   let cur = moved.map((k) => Uint32Array.from(k));
   let next = moved.map((k) => new Uint32Array(k.length));
