@@ -493,7 +493,8 @@ describe('the exact distance transform of host steps (Hausdorff DT, boundary los
   };
   let seed = 11;
   const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
-  test.each([[3, [7, 13]], [2, [16, 9]], [1, [5, 6, 7]], [2, [1, 9]], [2, [9, 1]], [1, [4, 4, 1]]] as const)('%i slices of %j: equal to brute force', (outer, dims) => {
+  const cases: [number, number[]][] = [[3, [7, 13]], [2, [16, 9]], [1, [5, 6, 7]], [2, [1, 9]], [2, [9, 1]], [1, [4, 4, 1]]];
+  test.each(cases)('%i slices of %j: equal to brute force', (outer, dims) => {
     const n = outer * dims.reduce((a, b) => a * b, 1);
     for (const density of [0.05, 0.5, 0.95, 1]) {
       const m = Float64Array.from({ length: n }, () => (rnd() < density ? 0.5 + rnd() / 2 + 1e-9 : rnd() / 2));

@@ -18,6 +18,7 @@ interface BenchFlags {
   peers: string;
   runs: string;
   warmup: string;
+  warmupTime: string;
   budget: string;
   threads?: string;
   retries: string;
@@ -56,7 +57,8 @@ export function register(program: Command): void {
     .option('--backends <list>', `segloss backends, comma-separated (${BACKENDS.join(', ')}); default: js and every gpu.js backend that starts here`)
     .option('--peers <list>', `peers, comma-separated (${PEERS.join(', ')}); 'none' for none`, PEERS.join(','))
     .option('--runs <n>', 'timed calls per row, after the first call and the warm-up', '15')
-    .option('--warmup <n>', 'untimed calls after the first call', '2')
+    .option('--warmup <n>', 'untimed calls after the first call, at least', '2')
+    .option('--warmup-time <seconds>', 'untimed calls go on while the warm-up has taken under this (at most 200 calls): code a JIT optimizes after many calls is timed as a training loop runs it', '0.25')
     .option('--budget <seconds>', "stop a cell's rounds after this many seconds per contender (at least 3 rounds)", '3')
     .option('--threads <list>', 'thread counts for the js backend and PyTorch, the same for both, comma-separated (default: the cores, and 1)')
     .option('--retries <n>', 'measure a cell again this many times when other processes took more than 10 % of the machine', '2')
@@ -75,6 +77,8 @@ export function register(program: Command): void {
       const peers = o.peers === 'none' ? [] : list(o.peers).map(parsePeer);
       const runs = int(o.runs, '--runs', 1);
       const warmup = int(o.warmup, '--warmup', 0);
+      const warmupS = Number(o.warmupTime);
+      if (!(warmupS >= 0)) throw new UsageError(`--warmup-time takes a number of seconds (0 or more), got '${o.warmupTime}'`);
       const budgetS = Number(o.budget);
       if (!(budgetS > 0)) throw new UsageError(`--budget takes a positive number of seconds, got '${o.budget}'`);
       const threads = o.threads === undefined ? undefined : list(o.threads).map((t) => int(t, '--threads', 1));
@@ -85,7 +89,7 @@ export function register(program: Command): void {
         : undefined;
       let lastGroup = '';
       const report = await runBench({
-        losses, shapes, backends, peers, runs, warmup, budgetS, threads, retries,
+        losses, shapes, backends, peers, runs, warmup, warmupS, budgetS, threads, retries,
         onWarn(message) {
           bar?.stop();
           process.stderr.write(`bench: ${message}\n`);

@@ -57,6 +57,8 @@ export interface BenchOptions {
   /** Timed calls per row, after the first call and the warm-up. */
   runs?: number;
   warmup?: number;
+  /** Warm-up calls go on, past `warmup`, while the warm-up has taken under this many seconds (default 0.25; at most MAX_WARMUP_CALLS). */
+  warmupS?: number;
   /** Stop a cell's rounds (after at least 3) once they pass this many seconds per contender. */
   budgetS?: number;
   /** Thread counts for segloss's js backend and PyTorch, the same for both (default: the cores, and 1). */
@@ -191,8 +193,15 @@ interface Begun {
   dispose(): void | Promise<void>;
 }
 
-/** The first call and `warmup` more, with memory sampled around them. */
-async function begin(setup: () => Promise<() => Outcome | Promise<Outcome>>, warmup: number) {
+/** Warm-up calls at most, past `warmup`, while the warm-up lasts under its time (`warmupS`). */
+export const MAX_WARMUP_CALLS = 200;
+
+/**
+ * The first call, then `warmup` more and further ones while the warm-up has taken under `warmupS` seconds (at
+ * most MAX_WARMUP_CALLS): a JIT's code (V8's optimizing tier, PyTorch's dispatch caches) is measured in the
+ * state a training loop's thousands of calls reach, not its first few. Memory sampled around them.
+ */
+async function begin(setup: () => Promise<() => Outcome | Promise<Outcome>>, warmup: number, warmupS: number) {
   const mem = new MemSampler();
   const t0 = performance.now();
   const call = await setup();
@@ -200,7 +209,8 @@ async function begin(setup: () => Promise<() => Outcome | Promise<Outcome>>, war
   const first = r instanceof Promise ? await r : r;
   const firstCallMs = performance.now() - t0;
   mem.sample();
-  for (let i = 0; i < warmup; i++) { const w = call(); if (w instanceof Promise) await w; mem.sample(); }
+  const w0 = performance.now();
+  for (let i = 0; i < warmup || (i < MAX_WARMUP_CALLS && performance.now() - w0 < warmupS * 1e3); i++) { const w = call(); if (w instanceof Promise) await w; mem.sample(); }
   return { call, first, firstCallMs, mem: { rssMB: mem.rssMB, abMB: mem.abMB } };
 }
 
@@ -235,7 +245,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   const shapes = (options.shapes ?? DEFAULT_SHAPES).map((s) => [...s]);
   const peers = [...(options.peers ?? PEERS)];
   const threads = [...new Set(options.threads ?? [availableParallelism(), 1])];
-  const o = { runs: options.runs ?? 15, warmup: options.warmup ?? 2, budgetS: options.budgetS ?? 3, retries: options.retries ?? 2 };
+  const o = { runs: options.runs ?? 15, warmup: options.warmup ?? 2, warmupS: options.warmupS ?? 0.25, budgetS: options.budgetS ?? 3, retries: options.retries ?? 2 };
   const seed = options.seed ?? 20240611;
   const loadavgStart = loadavg();
   const progress = options.onProgress ?? (() => {});
@@ -319,7 +329,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
                 // Into a preallocated gradient, as the hand-written loop writes into one.
                 const out = new Float32Array(N);
                 return async () => { const r = await c.valueAndGrad(byRole, shape, { out }); return { value: r.value, grad: r.grad }; };
-              }, o.warmup).catch((e: unknown) => { compiled?.dispose(); throw e; });
+              }, o.warmup, o.warmupS).catch((e: unknown) => { compiled?.dispose(); throw e; });
               if (t === threads[0] || t === undefined) crow.firstCallMs[backend] = b.firstCallMs;
               const real = compiled!.kernelBackends().filter((k) => k !== backend);
               return { ...b, started: { call: timed(b.call), pids: [] }, note: real.length ? `gpu.js fell back to ${[...new Set(real)].join(', ')}` : undefined, dispose: () => compiled!.dispose() };
@@ -331,7 +341,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
             const make = JS_LOOPS[loss];
             if (!make) continue;
             contenders.push({ name: peer, kind: 'peer', threads: 1, async start() {
-              const b = await begin(async () => { const fn = make(shape); const grad = new Float32Array(N); return () => ({ value: fn(prob.p, prob.g, grad), grad }); }, o.warmup);
+              const b = await begin(async () => { const fn = make(shape); const grad = new Float32Array(N); return () => ({ value: fn(prob.p, prob.g, grad), grad }); }, o.warmup, o.warmupS);
               return { ...b, started: { call: timed(b.call), pids: [] }, dispose() {} };
             } });
           } else if (peer === 'tfjs-cpu' || peer === 'tfjs-wasm') {
@@ -340,7 +350,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
             contenders.push({ name: peer, kind: 'peer', threads: peer === 'tfjs-cpu' ? 1 : undefined, async start() {
               const t = await tfjs(backend);
               let runner: ReturnType<typeof tfRunner> | undefined;
-              const b = await begin(async () => { runner = tfRunner(t, peerLoss, prob); const r = runner; return () => r.run(); }, o.warmup).catch((e: unknown) => { runner?.dispose(); throw e; });
+              const b = await begin(async () => { runner = tfRunner(t, peerLoss, prob); const r = runner; return () => r.run(); }, o.warmup, o.warmupS).catch((e: unknown) => { runner?.dispose(); throw e; });
               // The rounds interleave tfjs-cpu and tfjs-wasm: each call switches to its backend first, untimed.
               const call = timed(b.call);
               return { ...b, started: { call: async () => { if (t.getBackend() !== backend) await t.setBackend(backend); return call(); }, pids: [] }, dispose: () => runner?.dispose() };
@@ -353,7 +363,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
                 const formula = Object.hasOwn(TORCH_LOSSES, loss) ? TORCH_LOSSES[loss] : undefined;
                 if (!formula) throw Object.assign(new Error('no torch formula'), { unavailable: true });
                 const mem = { rssMB: NaN, abMB: NaN };
-                const s = await torch.setup(formula, shape, inputsFile.p, inputsFile.g, o.warmup);
+                const s = await torch.setup(formula, shape, inputsFile.p, inputsFile.g, o.warmup, o.warmupS);
                 if (!s.ok || s.id === undefined) throw new Error(`torch: ${s.why ?? 'setup failed'}`);
                 const id = s.id;
                 const gradOut = join(tmp, `torch-grad-${t}.f32`);
@@ -442,7 +452,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       cpu: cpus()[0]?.model ?? 'unknown',
       loadavgStart,
       loadavgEnd: loadavg(),
-      runs: o.runs, warmup: o.warmup, budgetS: o.budgetS, retries: o.retries,
+      runs: o.runs, warmup: o.warmup, warmupS: o.warmupS, budgetS: o.budgetS, retries: o.retries,
       threads, otherLoadLimit: OTHER_LOAD_LIMIT,
       seed,
       gcBeforeRows: GC !== undefined,

@@ -301,7 +301,7 @@ export interface TorchSetup {
 
 /** One request to the Python process (see torch_peer.py's protocol); its reply. */
 type TorchRequest =
-  | { op: 'setup'; loss: string; shape: number[]; p: string; g: string; warmup: number }
+  | { op: 'setup'; loss: string; shape: number[]; p: string; g: string; warmup: number; warmupS: number }
   | { op: 'call'; id: number }
   | { op: 'grad'; id: number; gradOut: string }
   | { op: 'drop'; id: number };
@@ -379,9 +379,12 @@ export class TorchPeer {
     });
   }
 
-  /** Loads p and g (raw little-endian float32 files, nhwc), builds the loss, makes the first call and `warmup` more. */
-  async setup(loss: string, shape: number[], p: string, g: string, warmup: number): Promise<TorchSetup> {
-    return (await this.request({ op: 'setup', loss, shape, p, g, warmup })) as TorchSetup;
+  /**
+   * Loads p and g (raw little-endian float32 files, nhwc), builds the loss, makes the first call, `warmup` more,
+   * and more while the warm-up has taken under `warmupS` seconds (at most 200), as the segloss contenders do.
+   */
+  async setup(loss: string, shape: number[], p: string, g: string, warmup: number, warmupS = 0): Promise<TorchSetup> {
+    return (await this.request({ op: 'setup', loss, shape, p, g, warmup, warmupS })) as TorchSetup;
   }
 
   /** One timed call of a set-up loss: the ms Python measured. */

@@ -78,6 +78,8 @@ export interface BenchReport {
     loadavgEnd: number[];
     runs: number;
     warmup: number;
+    /** Warm-up calls went on while the warm-up had taken under this many seconds (at most 200). */
+    warmupS: number;
     budgetS: number;
     retries: number;
     /** The thread counts segloss's js backend and torch ran at, each. */
@@ -172,7 +174,7 @@ export function formatReport(r: BenchReport): string {
   const out: string[] = [];
   const m = r.meta;
   out.push(`segloss bench: node ${m.node}, ${m.cpus} × ${m.cpu}; load average ${m.loadavgStart.map((x) => x.toFixed(2)).join(' ')} at the start, ${m.loadavgEnd.map((x) => x.toFixed(2)).join(' ')} at the end`);
-  out.push(`value + gradient: the contenders of a cell timed together, round by round (one call each per round, the order rotating), up to ${m.runs} rounds (fewer, at least 3, past ${m.budgetS} s per contender), after each one's first call and ${m.warmup} warm-up; median and p25–p75 of its calls`);
+  out.push(`value + gradient: the contenders of a cell timed together, round by round (one call each per round, the order rotating), up to ${m.runs} rounds (fewer, at least 3, past ${m.budgetS} s per contender), after each one's first call and its warm-up (${m.warmup} calls, then more while under ${m.warmupS} s, at most 200); median and p25–p75 of its calls`);
   out.push(`threads: segloss:js, segloss:wasm and torch at ${m.threads.join(' and ')} (the same for each: "x${m.threads[0]}" in the name); tfjs-cpu and the JS loop use 1; gpu.js and tfjs-wasm their own pools`);
   out.push(`load: other processes' CPU time during the cell's rounds, as a share of the machine ("+N st": the share a hypervisor gave to other machines, steal); above ${(100 * m.otherLoadLimit).toFixed(0)} % together a cell is measured again (up to ${m.retries} times), and marked "!" (unreliable) if it stays above`);
   out.push(`torch: ${m.torch.ok ? `${m.torch.torch} (${m.torch.python}), one Python process per thread count, each call timed inside Python` : m.torch.why === 'not requested' ? 'not requested' : 'not installed (see skipped)'}`);
