@@ -19,6 +19,7 @@ interface BenchFlags {
   runs: string;
   warmup: string;
   warmupTime: string;
+  alloc: boolean;
   budget: string;
   threads?: string;
   retries: string;
@@ -59,6 +60,7 @@ export function register(program: Command): void {
     .option('--runs <n>', 'timed calls per row, after the first call and the warm-up', '15')
     .option('--warmup <n>', 'untimed calls after the first call, at least', '2')
     .option('--warmup-time <seconds>', 'untimed calls go on while the warm-up has taken under this (at most 200 calls): code a JIT optimizes after many calls is timed as a training loop runs it', '0.25')
+    .option('--no-alloc', 'no segloss:wasm+alloc rows (wasm with its inputs and gradient in arrays of loss.alloc, read and written in place)')
     .option('--budget <seconds>', "stop a cell's rounds after this many seconds per contender (at least 3 rounds)", '3')
     .option('--threads <list>', 'thread counts for the js backend and PyTorch, the same for both, comma-separated (default: the cores, and 1)')
     .option('--retries <n>', 'measure a cell again this many times when other processes took more than 10 % of the machine', '2')
@@ -89,7 +91,7 @@ export function register(program: Command): void {
         : undefined;
       let lastGroup = '';
       const report = await runBench({
-        losses, shapes, backends, peers, runs, warmup, warmupS, budgetS, threads, retries,
+        losses, shapes, backends, peers, runs, warmup, warmupS, budgetS, threads, retries, alloc: o.alloc,
         onWarn(message) {
           bar?.stop();
           process.stderr.write(`bench: ${message}\n`);

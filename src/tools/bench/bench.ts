@@ -59,6 +59,8 @@ export interface BenchOptions {
   warmup?: number;
   /** Warm-up calls go on, past `warmup`, while the warm-up has taken under this many seconds (default 0.25; at most MAX_WARMUP_CALLS). */
   warmupS?: number;
+  /** A wasm row with its inputs and gradient in arrays of loss.alloc too (`segloss:wasm+alloc`); default true. */
+  alloc?: boolean;
   /** Stop a cell's rounds (after at least 3) once they pass this many seconds per contender. */
   budgetS?: number;
   /** Thread counts for segloss's js backend and PyTorch, the same for both (default: the cores, and 1). */
@@ -245,7 +247,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   const shapes = (options.shapes ?? DEFAULT_SHAPES).map((s) => [...s]);
   const peers = [...(options.peers ?? PEERS)];
   const threads = [...new Set(options.threads ?? [availableParallelism(), 1])];
-  const o = { runs: options.runs ?? 15, warmup: options.warmup ?? 2, warmupS: options.warmupS ?? 0.25, budgetS: options.budgetS ?? 3, retries: options.retries ?? 2 };
+  const o = { alloc: options.alloc ?? true, runs: options.runs ?? 15, warmup: options.warmup ?? 2, warmupS: options.warmupS ?? 0.25, budgetS: options.budgetS ?? 3, retries: options.retries ?? 2 };
   const seed = options.seed ?? 20240611;
   const loadavgStart = loadavg();
   const progress = options.onProgress ?? (() => {});
@@ -318,16 +320,21 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
         compile.push(crow);
 
         const contenders: Contender[] = [];
-        for (const backend of backends) {
+        // wasm also zero-copy (`+alloc`): inputs and gradient in arrays of loss.alloc, as a training loop that
+        // writes its predictions there runs it (PyTorch's tensors, too, are where its kernels read them).
+        const variants = backends.flatMap((backend) => (backend === 'wasm' && o.alloc ? [{ backend, alloc: false }, { backend, alloc: true }] : [{ backend, alloc: false }]));
+        for (const { backend, alloc } of variants) {
           for (const t of backend === 'js' || backend === 'wasm' ? threads : [undefined]) {
-            contenders.push({ name: `segloss:${backend}`, kind: 'segloss', threads: t, async start() {
+            contenders.push({ name: `segloss:${backend}${alloc ? '+alloc' : ''}`, kind: 'segloss', threads: t, async start() {
               let compiled: CompiledLoss | undefined;
               const b = await begin(async () => {
                 compiled = await load(spec.name, spec.params, { backend, layout: 'nhwc', ...(t === undefined ? {} : { threads: t }) });
                 const c = compiled;
-                const byRole = inputsFor(c, prob);
+                const plain = inputsFor(c, prob);
+                const inArena = (v: ArrayLike<number>) => { const a = c.alloc(shape); a.set(v); return a; };
+                const byRole = alloc ? Object.fromEntries(Object.entries(plain).map(([k, v]) => [k, inArena(v)])) : plain;
                 // Into a preallocated gradient, as the hand-written loop writes into one.
-                const out = new Float32Array(N);
+                const out = alloc ? c.alloc(shape) : new Float32Array(N);
                 return async () => { const r = await c.valueAndGrad(byRole, shape, { out }); return { value: r.value, grad: r.grad }; };
               }, o.warmup, o.warmupS).catch((e: unknown) => { compiled?.dispose(); throw e; });
               if (t === threads[0] || t === undefined) crow.firstCallMs[backend] = b.firstCallMs;
