@@ -473,6 +473,22 @@ describe('the sort of host steps (Lovász): a radix sort from 1,024 keys up', ()
   });
 });
 
+test('a sort by the same keys again gives the kept orders; keys changed in one element are sorted anew', () => {
+  const n = 5000;
+  const key = Float64Array.from({ length: n }, (_, i) => Math.fround(Math.sin(i * 12.9898) * 43758.5453 % 1));
+  const sl = [Int32Array.from({ length: n }, (_, i) => i)];
+  const comparison = (k: Float64Array) => Int32Array.from(sl[0]!).sort((a, b) => k[b]! - k[a]! || a - b);
+  const first = orders(key, sl);
+  expect(orders(Float64Array.from(key), sl.map((x) => Int32Array.from(x)))).toBe(first);
+  const top = first[0]![0]!;
+  const changed = Float64Array.from(key);
+  changed[top] = -5;
+  const again = orders(changed, sl);
+  expect(again).not.toBe(first);
+  expect(again[0]).toEqual(comparison(changed));
+  expect(again[0]![n - 1]).toBe(top);
+});
+
 describe('the exact distance transform of host steps (Hausdorff DT, boundary losses)', () => {
   // Oracle: brute force, the distance from each foreground element (m > 0.5) to every background one of
   // its slice; 0 on the background, and 0 in a slice with no background.

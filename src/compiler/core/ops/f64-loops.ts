@@ -216,9 +216,27 @@ export function sortSlices(outer: number, sp: number, join: number): Int32Array[
   });
 }
 
-/** Per slice, its indices in the order that sorts `key` descending (ties keep their order). */
+/**
+ * Per slice, its indices in the order that sorts `key` descending (ties keep their order). The last sort is
+ * kept: a plan sorts by the same keys several times a call (Lovász: its errors and labels, then the gradient
+ * back), and keys and slices equal to the last call's (compared in full, a small part of a sort) give its
+ * orders again.
+ */
 export function orders(key: Float64Array, slices: readonly Int32Array[]): Int32Array[] {
-  return slices.map((sl) => (sl.length < RADIX_MIN ? Int32Array.from(sl).sort((a, b) => key[b]! - key[a]! || a - b) : radixOrder(key, sl)));
+  if (lastSort && sameAs(lastSort.key, key) && lastSort.slices.length === slices.length && slices.every((sl, i) => sameAs(lastSort!.slices[i]!, sl))) return lastSort.out;
+  const out = slices.map((sl) => (sl.length < RADIX_MIN ? Int32Array.from(sl).sort((a, b) => key[b]! - key[a]! || a - b) : radixOrder(key, sl)));
+  // Only sorts worth keeping (a comparison of the keys costs less than sorting them again).
+  if (key.length >= RADIX_MIN) lastSort = { key: Float64Array.from(key), slices: slices.map((sl) => Int32Array.from(sl)), out };
+  return out;
+}
+
+let lastSort: { key: Float64Array; slices: Int32Array[]; out: Int32Array[] } | undefined;
+
+/** Equal lengths and elements (NaN equal to NaN, as a key's bits sort it). */
+function sameAs(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !(Number.isNaN(a[i]!) && Number.isNaN(b[i]!))) return false;
+  return true;
 }
 
 /** Below this many elements a comparison sort is as fast as the radix sort's histograms. */
