@@ -95,6 +95,14 @@ export function indexMap(outer: Axes, inner: Axes, sizes: Sizes): Int32Array {
 
 /** Reorder a full tensor from one axis order to another. */
 export function transpose<T extends Float32Array | Float64Array>(data: ArrayLike<number>, from: Axes, to: Axes, sizes: Sizes, make: (n: number) => T): T {
+  // The same order once axes of size 1 are left out (nhwc with one class, and canonical order): a copy.
+  const big = (axes: Axes) => axes.filter((a) => sizes[a] !== 1);
+  const f = big(from), t = big(to);
+  if (f.length === t.length && f.every((a, i) => a === t[i]) && from.every((a) => to.includes(a))) {
+    const out = make(count(to, sizes));
+    out.set(data);
+    return out;
+  }
   const map = indexMap(to, from, sizes);
   const out = make(map.length);
   for (let i = 0; i < map.length; i++) out[i] = data[map[i]!]!;
