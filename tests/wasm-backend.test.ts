@@ -35,6 +35,9 @@ const SHAPES: Shape[] = [
   // last block 185 long, its lanes parting at the end), and map runs of 8633 threads (4 at a time, a tail of 1).
   { name: 'binary 2-D, 4 reduce chunks, a partial last block', shape: [2, 97, 89, 1], layout: 'nhwc', target: 'random' },
   { name: 'multi-class nchw, 4 reduce chunks, a partial last block', shape: [1, 3, 97, 89], layout: 'nchw', target: 'onehot' },
+  // nhwc with 4 classes: the 4 lanes are the 4 classes of one pixel (t % 4 the lane index), reads contiguous.
+  { name: 'multi-class nhwc, 4 classes a vector', shape: [2, 9, 11, 4], layout: 'nhwc', target: 'onehot' },
+  { name: 'multi-class nhwc, 8 classes', shape: [1, 7, 5, 8], layout: 'nhwc', target: 'onehot' },
   // nhwc with classes: a map thread's class is t % 3, per lane (its small values gathered lane by lane).
   { name: 'multi-class nhwc, the class per lane', shape: [1, 61, 67, 3], layout: 'nhwc', target: 'onehot' },
 ];

@@ -220,9 +220,10 @@ function vexpr(r: VRegion, e: Ast): VX {
         if (op === '*' && a.c === 'A' && ub) return { code: `(f64.mul ${a.code} ${ub})`, c: 'S', stride: ub };
         if (op === '*' && b.c === 'A' && ua) return { code: `(f64.mul ${ua} ${b.code})`, c: 'S', stride: ua };
         const lit = ub && /^\(f64\.const ([0-9.e+]+)\)$/.exec(ub);
-        if (op === '%' && a.c === 'A' && lit && Number(lit[1]) >= 16) {
-          // (t + k) % C for a row of C ≥ 16 (a coordinate along the innermost axis): the lane index plus
-          // t % C, unless the 4 lanes straddle a row's end, when they run scalar.
+        if (op === '%' && a.c === 'A' && lit && (Number(lit[1]) >= 16 || Number(lit[1]) % 4 === 0)) {
+          // (t + k) % C for a row of C ≥ 16 (a coordinate along the innermost axis), or C a multiple of 4
+          // (nhwc's classes: 4 lanes, 4 classes of one pixel): the lane index plus t % C, unless the 4 lanes
+          // straddle a row's end (never, for C a multiple of 4 from an aligned start), when they run scalar.
           const m0 = scalarBin(r.f, '%', a.code, ub).code;
           const l = r.f.local('row');
           r.guards.push(`(f64.ge (f64.add (local.tee ${l} ${m0}) (f64.const 3)) ${ub})`);
