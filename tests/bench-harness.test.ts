@@ -10,6 +10,7 @@ import { describe, expect, test } from 'vitest';
 import { cpus } from 'node:os';
 import { type Started, cpuSnapshot, otherShare, quartiles, timeRounds } from '../src/tools/bench/cell.ts';
 import { parseLossSpec, runBench } from '../src/tools/bench/bench.ts';
+import { type BenchRow, growthFits } from '../src/tools/bench/report.ts';
 
 describe('cell: rounds and load', () => {
   test('quartiles: linear interpolation between order statistics', () => {
@@ -50,6 +51,19 @@ describe('cell: rounds and load', () => {
       spin.kill();
     }
   }, 30_000);
+
+  test('growth fits: the least-squares line through a contender\'s BxNxNx1 times, other shapes left out', () => {
+    // Oracle: rows made from a known line, 0.2 ms + 3 ns/element, and one multi-class shape off the line.
+    const row = (shape: string, ms: number, name = 'segloss:wasm') => ({ loss: 'dice', shape, name, kind: 'segloss', threads: 1, status: 'ok', medianMs: ms }) as unknown as BenchRow;
+    const n = (s: string) => s.split('x').map(Number).reduce((a, b) => a * b, 1);
+    const rows = ['4x64x64x1', '4x256x256x1', '4x512x512x1'].map((s) => row(s, 0.2 + 3e-6 * n(s)));
+    rows.push(row('2x128x128x4', 99), row('4x64x64x1', 1, 'torch'), row('4x256x256x1', 2, 'torch'));
+    const fits = growthFits(rows);
+    expect(fits).toHaveLength(1);
+    expect(fits[0]!.fixedUs).toBeCloseTo(200, 6);
+    expect(fits[0]!.perElementNs).toBeCloseTo(3, 9);
+    expect(fits[0]!.sizes).toBe(3);
+  });
 
   test('a loss of the matrix takes knobs after a colon', () => {
     expect(parseLossSpec('generalized_dice:activation=softmax&smooth_nr=0.5')).toEqual({ label: 'generalized_dice:activation=softmax&smooth_nr=0.5', name: 'generalized_dice', params: { activation: 'softmax', smooth_nr: 0.5 } });

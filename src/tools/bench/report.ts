@@ -144,6 +144,31 @@ export function versusTorch(rows: readonly BenchRow[]): { loss: string; shape: s
   return out;
 }
 
+/**
+ * Per loss and contender, time = fixed + per-element · N by least squares over the loss's shapes of one
+ * family (B×N×N×1, 2-D single-class: the growth of one image size), where at least 3 sizes ran: the fixed
+ * cost of a call (µs) and the cost of an element (ns).
+ */
+export function growthFits(rows: readonly BenchRow[]): { loss: string; name: string; threads?: number; fixedUs: number; perElementNs: number; sizes: number }[] {
+  const out: ReturnType<typeof growthFits> = [];
+  const family = (shape: string) => { const d = shape.split('x').map(Number); return d.length === 4 && d[3] === 1 && d[1] === d[2] ? d[0]! * d[1]! * d[2]! : undefined; };
+  const keys = new Map<string, BenchRow[]>();
+  for (const r of rows) {
+    if (r.status !== 'ok' || family(r.shape) === undefined || !Number.isFinite(r.medianMs)) continue;
+    const k = `${r.loss}\u0000${r.name}\u0000${r.threads ?? ''}`;
+    keys.set(k, [...(keys.get(k) ?? []), r]);
+  }
+  for (const rs of keys.values()) {
+    if (rs.length < 3) continue;
+    const xs = rs.map((r) => family(r.shape)!), ys = rs.map((r) => r.medianMs);
+    const mx = xs.reduce((a, b) => a + b, 0) / xs.length, my = ys.reduce((a, b) => a + b, 0) / ys.length;
+    const sxy = xs.reduce((a, x, i) => a + (x - mx) * (ys[i]! - my), 0), sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+    const slope = sxy / sxx;
+    out.push({ loss: rs[0]!.loss, name: rs[0]!.name, ...(rs[0]!.threads === undefined ? {} : { threads: rs[0]!.threads }), fixedUs: 1e3 * (my - slope * mx), perElementNs: 1e6 * slope, sizes: rs.length });
+  }
+  return out;
+}
+
 // --------------------------------------------------------------- formatting
 
 export function fmtMs(ms: number): string {
@@ -213,6 +238,12 @@ export function formatReport(r: BenchReport): string {
     const faster = vt.filter((x) => x.ratio > 1).length;
     out.push(`against PyTorch at the same thread count (torch's median / ours; target: above 1 in every cell): ${faster} of ${vt.length} cells faster`);
     for (const x of vt) out.push(`  ${x.loss} ${x.shape} x${x.threads}: ${fmtRatio(x.ratio)} (${x.ours})${x.ratio > 1 ? '' : '  SLOWER'}${x.unreliable ? '  ! unreliable (busy machine)' : ''}`);
+  }
+  const fits = growthFits(r.rows);
+  if (fits.length) {
+    out.push('');
+    out.push('growth fits over the BxNxNx1 shapes (least squares: a call = fixed + per element x elements):');
+    for (const f of fits) out.push(`  ${f.loss} ${f.name}${f.threads === undefined ? '' : ` x${f.threads}`}: ${f.fixedUs.toFixed(0)} us + ${f.perElementNs.toFixed(2)} ns/element (${f.sizes} sizes)`);
   }
   if (r.skipped.length) {
     out.push('');
