@@ -14,6 +14,7 @@ import type { Plan } from '../src/compiler/plan/plan.ts';
 import { parseExpr, printWat } from '../src/compiler/codegen/wat.ts';
 import { sizesOf } from '../src/compiler/core/layout.ts';
 import { shapeProgram } from '../src/runtime/program.ts';
+import { workerExecArgv } from '../src/runtime/backends/pool.ts';
 import { compile } from '../src/index.ts';
 import { continuousLossSource } from './arbitraries.ts';
 import { F32_TOL, MORE_SHAPES, type Shape, inputsFor, relErr } from './draw.ts';
@@ -284,6 +285,12 @@ describe("the WAT printer's expression reader", () => {
   });
 });
 
+test('worker pools start with the flags that load code, not V8\'s or the process\'s own', () => {
+  // Oracle: Node's rule for Worker execArgv (V8 and per-process flags refused), and tsx's two loader flags.
+  expect(workerExecArgv(['--expose-gc', '--require', '/x/preflight.cjs', '--import=file:///y/loader.mjs', '--input-type', 'module', '--max-old-space-size=100', '--enable-source-maps', '--input-type=module']))
+    .toEqual(['--require', '/x/preflight.cjs', '--import=file:///y/loader.mjs', '--enable-source-maps']);
+});
+
 describe('a program that used a backend ends when its work is done', () => {
   // Oracle: the process's own exit. An idle worker pool must not keep it alive: the wasm backend
   // starts its pool with the loss, and a call below the threading size never wakes it (a listener
@@ -297,7 +304,8 @@ const r = await d.valueAndGrad({ p: new Float32Array(n).fill(0.5), g: new Float3
 process.stdout.write(String(r.value));
 d.dispose();
 `;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    // --expose-gc as the benchmark runs: a V8 flag a Worker refuses if given it (its pool starts without it).
+    const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
     expect(r.signal, 'the process was still running after 30 s').toBeNull();
     expect(r.status, r.stderr).toBe(0);
     // Dice with p = 0.5, g = 1 everywhere: 1 − 2·0.5·S/(0.5·S + S) = 1/3 (up to the smoothing).
